@@ -1,0 +1,308 @@
+//! Typed configuration, read from the environment (and `.env`).
+//!
+//! Parsing collects every problem before failing, so an operator fixes a broken
+//! deployment in one round instead of one variable per restart. Secrets are
+//! wrapped in [`Secret`] and never reach `Debug` output or error messages.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::keys::KeyLayout;
+use crate::secret::Secret;
+
+/// Every variable the broker reads, with its default, for docs and `.env.example`.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DEVSTORE_BIND: &str = "127.0.0.1:9000";
+pub const DEFAULT_PRESIGN_TTL_SECS: u64 = 3600;
+pub const MAX_PRESIGN_TTL_SECS: u64 = 604_800;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the HTTP API listens (`BIND_ADDR`).
+    pub bind: SocketAddr,
+    pub store: StoreSettings,
+    /// `REDIS_URL`: may carry a password, hence a secret.
+    pub redis_url: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    pub region: String,
+    pub bucket: String,
+    /// `S3_ACCESS_KEY` / `S3_SECRET_KEY`; `None` means the default AWS credential chain.
+    pub credentials: Option<StaticCredentials>,
+    pub presign_ttl: Duration,
+    pub layout: KeyLayout,
+    pub encryption: Option<Encryption>,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// `S3_ENABLED=true`: AWS S3 or any S3-compatible endpoint.
+    External { endpoint: Option<String>, force_path_style: bool },
+    /// The in-process dev store, keeping its objects under `data_dir`.
+    Embedded { bind: SocketAddr, data_dir: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct StaticCredentials {
+    pub access_key: String,
+    pub secret_key: Secret,
+}
+
+/// Server-side encryption pinned in every policy and applied to every write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encryption {
+    Aes256,
+    Kms { key_id: Option<String> },
+}
+
+impl Encryption {
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Encryption::Aes256 => "AES256",
+            Encryption::Kms { .. } => "aws:kms",
+        }
+    }
+}
+
+/// Every problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Settings {
+    /// Reads `.env` when present, then the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is reported like any other problem.
+        let dotenv_problem = match dotenvy::dotenv() {
+            Err(e) if !e.not_found() => Some(format!(".env could not be read: {e}")),
+            _ => None,
+        };
+        let mut result = Self::from_lookup(|name| std::env::var(name).ok());
+        if let Some(problem) = dotenv_problem {
+            match &mut result {
+                Ok(_) => return Err(ConfigError { problems: vec![problem] }),
+                Err(e) => e.problems.insert(0, problem),
+            }
+        }
+        result
+    }
+
+    /// Parses from any lookup, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Reader { lookup: &lookup, problems: Vec::new() };
+
+        let bind = env.parse_or("BIND_ADDR", DEFAULT_BIND, "an address such as 127.0.0.1:8080");
+        let s3_enabled = env.bool_or("S3_ENABLED", false);
+        let region = env.string("S3_REGION");
+        let bucket = env.string("S3_BUCKET");
+        let endpoint = env.string("S3_ENDPOINT");
+        let force_path_style = env.bool_or("S3_FORCE_PATH_STYLE", false);
+        let access_key = env.string("S3_ACCESS_KEY");
+        let secret_key = env.string("S3_SECRET_KEY").map(Secret::new);
+        let ttl_secs: u64 = env.parse_or("S3_PRESIGN_TTL", &DEFAULT_PRESIGN_TTL_SECS.to_string(), "a whole number of seconds");
+        let prefix = env.string("S3_PREFIX").unwrap_or_default();
+        let sse = env.string("S3_SSE");
+        let kms_key_id = env.string("S3_SSE_KMS_KEY_ID");
+        let devstore_bind = env.parse_or("DEVSTORE_BIND_ADDR", DEFAULT_DEVSTORE_BIND, "an address such as 127.0.0.1:9000");
+        let data_dir = PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| ".data".into()));
+        let redis_url = env.string("REDIS_URL").map(Secret::new);
+
+        if !(1..=MAX_PRESIGN_TTL_SECS).contains(&ttl_secs) {
+            env.problem(format!("S3_PRESIGN_TTL must be between 1 and {MAX_PRESIGN_TTL_SECS} seconds (got {ttl_secs})"));
+        }
+        let layout = KeyLayout::new(&prefix).unwrap_or_else(|e| {
+            env.problem(format!("S3_PREFIX is not a valid key prefix: {e}"));
+            KeyLayout::new("").expect("the empty prefix is valid")
+        });
+        let encryption = match (sse.as_deref(), kms_key_id) {
+            (None, None) => None,
+            (Some("AES256"), None) => Some(Encryption::Aes256),
+            (Some("aws:kms"), key_id) => Some(Encryption::Kms { key_id }),
+            (Some("AES256") | None, Some(_)) => {
+                env.problem("S3_SSE_KMS_KEY_ID is set but S3_SSE is not 'aws:kms'".into());
+                None
+            }
+            (Some(other), _) => {
+                env.problem(format!("S3_SSE must be 'AES256' or 'aws:kms' (got {other:?})"));
+                None
+            }
+        };
+        let credentials = match (access_key, secret_key) {
+            (Some(access_key), Some(secret_key)) => Some(StaticCredentials { access_key, secret_key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                env.problem("S3_ACCESS_KEY is set but S3_SECRET_KEY is not".into());
+                None
+            }
+            (None, Some(_)) => {
+                env.problem("S3_SECRET_KEY is set but S3_ACCESS_KEY is not".into());
+                None
+            }
+        };
+        if let Some(endpoint) = &endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            env.problem(format!("S3_ENDPOINT must start with http:// or https:// (got {endpoint:?})"));
+        }
+        if let Some(url) = &redis_url
+            && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+        {
+            env.problem("REDIS_URL must start with redis:// or rediss://".into());
+        }
+
+        let backend = if s3_enabled {
+            for (name, value) in [("S3_REGION", &region), ("S3_BUCKET", &bucket)] {
+                if value.is_none() {
+                    env.problem(format!("{name} is required when S3_ENABLED=true"));
+                }
+            }
+            StoreBackend::External { endpoint, force_path_style }
+        } else {
+            if endpoint.is_some() {
+                env.problem("S3_ENDPOINT is set but S3_ENABLED is not true; set S3_ENABLED=true to use it".into());
+            }
+            StoreBackend::Embedded { bind: devstore_bind, data_dir }
+        };
+        if let Some(bucket) = &bucket
+            && !valid_bucket_name(bucket)
+        {
+            env.problem(format!("S3_BUCKET {bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')"));
+        }
+
+        if !env.problems.is_empty() {
+            return Err(ConfigError { problems: env.problems });
+        }
+        Ok(Settings {
+            bind,
+            store: StoreSettings {
+                backend,
+                region: region.unwrap_or_else(|| "us-east-1".into()),
+                bucket: bucket.unwrap_or_else(|| "uploads".into()),
+                credentials,
+                presign_ttl: Duration::from_secs(ttl_secs),
+                layout,
+                encryption,
+            },
+            redis_url,
+        })
+    }
+}
+
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// Reads variables and remembers what was wrong with them.
+struct Reader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn problem(&mut self, message: String) {
+        self.problems.push(message);
+    }
+
+    /// A set, non-blank value.
+    fn string(&mut self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn bool_or(&mut self, name: &str, default: bool) -> bool {
+        match self.string(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => default,
+            Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => {
+                self.problem(format!("{name} must be true or false (got {other:?})"));
+                default
+            }
+        }
+    }
+
+    /// `default` must parse; a bad value is reported and replaced by it.
+    fn parse_or<T: std::str::FromStr>(&mut self, name: &str, default: &str, expected: &str) -> T {
+        let fallback = || default.parse().ok().expect("built-in defaults parse");
+        match self.string(name) {
+            None => fallback(),
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                self.problem(format!("{name} must be {expected} (got {raw:?})"));
+                fallback()
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn an_empty_environment_runs_the_embedded_store_on_loopback() {
+        let settings = parse(&[]).expect("defaults are valid");
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.store.presign_ttl, Duration::from_secs(3600));
+        assert!(matches!(settings.store.backend, StoreBackend::Embedded { .. }));
+        assert!(settings.redis_url.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = parse(&[
+            ("S3_ENABLED", "true"),
+            ("S3_PRESIGN_TTL", "0"),
+            ("S3_ACCESS_KEY", "AKIA"),
+            ("S3_SSE", "des"),
+            ("BIND_ADDR", "nowhere"),
+        ])
+        .expect_err("broken");
+        let text = err.to_string();
+        for needle in ["S3_PRESIGN_TTL", "S3_SECRET_KEY", "S3_SSE", "BIND_ADDR", "S3_REGION is required", "S3_BUCKET is required"] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        assert_eq!(err.problems.len(), 6, "{text}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output_or_errors() {
+        let settings = parse(&[
+            ("S3_ENABLED", "true"),
+            ("S3_REGION", "eu-west-1"),
+            ("S3_BUCKET", "my-bucket"),
+            ("S3_ACCESS_KEY", "AKIAEXAMPLE"),
+            ("S3_SECRET_KEY", "very-secret-value"),
+            ("REDIS_URL", "redis://:hunter2@localhost:6379"),
+        ])
+        .expect("valid");
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("very-secret-value") && !debug.contains("hunter2"), "{debug}");
+
+        let err = parse(&[("S3_SECRET_KEY", "very-secret-value"), ("REDIS_URL", "http://:hunter2@x")]).expect_err("broken");
+        let text = err.to_string();
+        assert!(!text.contains("very-secret-value") && !text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn ttl_bounds_and_encryption_are_checked() {
+        assert!(parse(&[("S3_PRESIGN_TTL", "604800")]).is_ok());
+        assert!(parse(&[("S3_PRESIGN_TTL", "604801")]).is_err());
+        let kms = parse(&[("S3_SSE", "aws:kms"), ("S3_SSE_KMS_KEY_ID", "alias/uploads")]).expect("valid");
+        assert_eq!(kms.store.encryption, Some(Encryption::Kms { key_id: Some("alias/uploads".into()) }));
+        assert!(parse(&[("S3_SSE", "AES256"), ("S3_SSE_KMS_KEY_ID", "k")]).is_err());
+    }
+}

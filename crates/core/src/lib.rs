@@ -1,0 +1,17 @@
+//! Shared core of the upload broker.
+//!
+//! Everything here is plain data and plain functions, so the API, the verifier
+//! and the worker agree on one configuration, one profile table and one key
+//! layout, and tests can exercise them without HTTP.
+
+pub mod config;
+pub mod keys;
+pub mod post_policy;
+pub mod profile;
+pub mod secret;
+pub mod store;
+
+pub use config::Settings;
+pub use keys::{Area, KeyLayout, ObjectKey, TenantId};
+pub use profile::{Profile, ProfileName};
+pub use secret::Secret;

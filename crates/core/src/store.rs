@@ -1,0 +1,305 @@
+//! The store client: aws-sdk-s3 for calls and presigned GETs, plus the
+//! presigned-POST signer, behind one type that works the same against AWS,
+//! any S3-compatible endpoint and the embedded dev store.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::Client;
+
+use crate::config::{Encryption, StaticCredentials, StoreSettings};
+use crate::keys::{KeyLayout, ObjectKey};
+use crate::post_policy::{PostPolicy, PresignedPost, SigningCredentials};
+use crate::secret::Secret;
+
+/// How to reach the store: resolved from settings, or from the embedded store once it listens.
+#[derive(Debug, Clone)]
+pub struct StoreEndpoint {
+    pub endpoint: Option<String>,
+    pub force_path_style: bool,
+    pub credentials: Option<StaticCredentials>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the object does not exist")]
+    NotFound,
+    /// The store could not be reached or failed on its side; callers answer 503.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store refused the call (bad credentials, missing bucket, ...).
+    #[error("the store refused the request: {code}: {message}")]
+    Refused { code: String, message: String },
+}
+
+/// What a HEAD tells us about an object.
+#[derive(Debug, Clone)]
+pub struct ObjectHead {
+    pub size: u64,
+    pub content_type: Option<String>,
+    /// `x-amz-meta-*` values, names without the prefix.
+    pub metadata: HashMap<String, String>,
+}
+
+pub struct Store {
+    client: Client,
+    bucket: String,
+    region: String,
+    post_url: String,
+    credentials: CredentialSource,
+    layout: KeyLayout,
+    presign_ttl: Duration,
+    encryption: Option<Encryption>,
+}
+
+impl Store {
+    pub async fn connect(settings: &StoreSettings, endpoint: StoreEndpoint) -> Self {
+        let region = Region::new(settings.region.clone());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region.clone());
+        if let Some(credentials) = &endpoint.credentials {
+            loader = loader.credentials_provider(static_credentials(credentials));
+        }
+        let sdk_config = loader.load().await;
+        let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config)
+            .force_path_style(endpoint.force_path_style)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            );
+        if let Some(url) = &endpoint.endpoint {
+            builder = builder.endpoint_url(url);
+        }
+        let credentials = match (&endpoint.credentials, sdk_config.credentials_provider()) {
+            (Some(static_creds), _) => CredentialSource::Static(signing_credentials(static_creds)),
+            (None, Some(provider)) => CredentialSource::Chain { provider, cached: RwLock::new(None) },
+            (None, None) => CredentialSource::Missing,
+        };
+        Store {
+            client: Client::from_conf(builder.build()),
+            post_url: post_url(&endpoint, &settings.bucket, &settings.region),
+            bucket: settings.bucket.clone(),
+            region: settings.region.clone(),
+            credentials,
+            layout: settings.layout.clone(),
+            presign_ttl: settings.presign_ttl,
+            encryption: settings.encryption.clone(),
+        }
+    }
+
+    pub fn layout(&self) -> &KeyLayout {
+        &self.layout
+    }
+
+    pub fn presign_ttl(&self) -> Duration {
+        self.presign_ttl
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// A presigned POST for exactly `key`; pure CPU once credentials are cached.
+    pub async fn presign_post(
+        &self,
+        key: &ObjectKey,
+        content_type: &str,
+        max_bytes: u64,
+        metadata: &[(&str, String)],
+    ) -> Result<PresignedPost, StoreError> {
+        let credentials = self.credentials.current().await?;
+        let policy = PostPolicy {
+            url: &self.post_url,
+            bucket: &self.bucket,
+            region: &self.region,
+            key,
+            content_type,
+            max_bytes,
+            expires_in: self.presign_ttl,
+            encryption: self.encryption.as_ref(),
+            metadata,
+        };
+        Ok(policy.sign(&credentials, SystemTime::now()))
+    }
+
+    /// A presigned GET that pins how the browser saves the object.
+    pub async fn presign_get(&self, key: &ObjectKey, content_disposition: &str, content_type: &str) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(self.presign_ttl).map_err(|e| StoreError::Refused {
+            code: "InvalidPresignTtl".into(),
+            message: e.to_string(),
+        })?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .response_content_disposition(content_disposition)
+            .response_content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(classify)?;
+        Ok(request.uri().to_owned())
+    }
+
+    pub async fn head(&self, key: &ObjectKey) -> Result<ObjectHead, StoreError> {
+        let head = self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify)?;
+        Ok(ObjectHead {
+            size: head.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            content_type: head.content_type().map(str::to_owned),
+            metadata: head.metadata().cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Readiness: the bucket answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// Creates the bucket when it does not exist (the embedded store starts empty).
+    pub async fn ensure_bucket(&self) -> Result<(), StoreError> {
+        match self.ping().await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => {
+                self.client.create_bucket().bucket(&self.bucket).send().await.map_err(classify)?;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Maps any SDK error to what a caller can act on.
+pub fn classify<E>(error: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match &error {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(DisplayErrorContext(&error).to_string())
+        }
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = error.code().unwrap_or("Unknown").to_owned();
+            if status == 404 || matches!(code.as_str(), "NoSuchKey" | "NotFound" | "NoSuchBucket") {
+                StoreError::NotFound
+            } else if status >= 500 {
+                StoreError::Unavailable(format!("{code} (HTTP {status})"))
+            } else {
+                StoreError::Refused { code, message: error.message().unwrap_or_default().to_owned() }
+            }
+        }
+        _ => StoreError::Unavailable(DisplayErrorContext(&error).to_string()),
+    }
+}
+
+/// Where browsers POST: path-style for custom endpoints that ask for it, else virtual-hosted.
+fn post_url(endpoint: &StoreEndpoint, bucket: &str, region: &str) -> String {
+    match &endpoint.endpoint {
+        Some(url) if endpoint.force_path_style => format!("{}/{bucket}", url.trim_end_matches('/')),
+        Some(url) => match url.split_once("://") {
+            Some((scheme, host)) => format!("{scheme}://{bucket}.{}", host.trim_end_matches('/')),
+            None => format!("{url}/{bucket}"),
+        },
+        None if endpoint.force_path_style => format!("https://s3.{region}.amazonaws.com/{bucket}"),
+        None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+    }
+}
+
+fn static_credentials(credentials: &StaticCredentials) -> SharedCredentialsProvider {
+    SharedCredentialsProvider::new(Credentials::new(
+        &credentials.access_key,
+        credentials.secret_key.expose(),
+        None,
+        None,
+        "broker-config",
+    ))
+}
+
+fn signing_credentials(credentials: &StaticCredentials) -> SigningCredentials {
+    SigningCredentials {
+        access_key: credentials.access_key.clone(),
+        secret_key: credentials.secret_key.clone(),
+        session_token: None,
+    }
+}
+
+/// Signing needs the raw credentials. Chain credentials (instance roles, SSO)
+/// expire, so they are cached and refreshed five minutes before expiry.
+enum CredentialSource {
+    Static(SigningCredentials),
+    Chain { provider: SharedCredentialsProvider, cached: RwLock<Option<(Credentials, SystemTime)>> },
+    Missing,
+}
+
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+const NO_EXPIRY_RECHECK: Duration = Duration::from_secs(3600);
+
+impl CredentialSource {
+    async fn current(&self) -> Result<SigningCredentials, StoreError> {
+        match self {
+            CredentialSource::Static(credentials) => Ok(credentials.clone()),
+            CredentialSource::Missing => Err(StoreError::Unavailable("no AWS credentials are configured".into())),
+            CredentialSource::Chain { provider, cached } => {
+                let now = SystemTime::now();
+                if let Ok(guard) = cached.read()
+                    && let Some((credentials, refresh_at)) = guard.as_ref()
+                    && now < *refresh_at
+                {
+                    return Ok(to_signing(credentials));
+                }
+                let fresh = provider
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("credentials could not be loaded: {e}")))?;
+                let refresh_at = fresh
+                    .expiry()
+                    .and_then(|expiry| expiry.checked_sub(REFRESH_MARGIN))
+                    .unwrap_or(now + NO_EXPIRY_RECHECK);
+                let signing = to_signing(&fresh);
+                if let Ok(mut guard) = cached.write() {
+                    *guard = Some((fresh, refresh_at));
+                }
+                Ok(signing)
+            }
+        }
+    }
+}
+
+fn to_signing(credentials: &Credentials) -> SigningCredentials {
+    SigningCredentials {
+        access_key: credentials.access_key_id().to_owned(),
+        secret_key: Secret::new(credentials.secret_access_key()),
+        session_token: credentials.session_token().map(Secret::new),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(url: Option<&str>, path_style: bool) -> StoreEndpoint {
+        StoreEndpoint { endpoint: url.map(str::to_owned), force_path_style: path_style, credentials: None }
+    }
+
+    #[test]
+    fn post_urls_follow_the_addressing_style() {
+        assert_eq!(post_url(&endpoint(Some("http://127.0.0.1:9000/"), true), "b", "r"), "http://127.0.0.1:9000/b");
+        assert_eq!(post_url(&endpoint(Some("https://minio.example"), false), "b", "r"), "https://b.minio.example");
+        assert_eq!(post_url(&endpoint(None, false), "b", "eu-west-1"), "https://b.s3.eu-west-1.amazonaws.com");
+        assert_eq!(post_url(&endpoint(None, true), "b", "eu-west-1"), "https://s3.eu-west-1.amazonaws.com/b");
+    }
+}
