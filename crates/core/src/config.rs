@@ -24,6 +24,35 @@ pub struct Settings {
     pub store: StoreSettings,
     /// `REDIS_URL`: may carry a password, hence a secret.
     pub redis_url: Option<Secret>,
+    /// `ALLOWED_ORIGINS`: browser origins the API and the embedded store answer.
+    pub allowed_origins: AllowedOrigins,
+}
+
+/// Which browser origins may call the API and the embedded store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// `ALLOWED_ORIGINS=*`: only for development.
+    Any,
+    List(Vec<String>),
+}
+
+impl AllowedOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            AllowedOrigins::Any => true,
+            AllowedOrigins::List(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+        }
+    }
+
+    /// The default: the broker's own origin, so its demo page works and nothing else.
+    fn own_origin(bind: SocketAddr) -> Self {
+        let port = bind.port();
+        let mut list = vec![format!("http://{bind}")];
+        if bind.ip().is_loopback() {
+            list.push(format!("http://localhost:{port}"));
+        }
+        AllowedOrigins::List(list)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +141,7 @@ impl Settings {
         let devstore_bind = env.parse_or("DEVSTORE_BIND_ADDR", DEFAULT_DEVSTORE_BIND, "an address such as 127.0.0.1:9000");
         let data_dir = PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| ".data".into()));
         let redis_url = env.string("REDIS_URL").map(Secret::new);
+        let origins = env.string("ALLOWED_ORIGINS");
 
         if !(1..=MAX_PRESIGN_TTL_SECS).contains(&ttl_secs) {
             env.problem(format!("S3_PRESIGN_TTL must be between 1 and {MAX_PRESIGN_TTL_SECS} seconds (got {ttl_secs})"));
@@ -175,6 +205,18 @@ impl Settings {
             env.problem(format!("S3_BUCKET {bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')"));
         }
 
+        let allowed_origins = match origins.as_deref() {
+            None => AllowedOrigins::own_origin(bind),
+            Some("*") => AllowedOrigins::Any,
+            Some(list) => {
+                let list: Vec<String> = list.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect();
+                for origin in list.iter().filter(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+                    env.problem(format!("ALLOWED_ORIGINS entries must be origins such as https://app.example (got {origin:?})"));
+                }
+                AllowedOrigins::List(list)
+            }
+        };
+
         if !env.problems.is_empty() {
             return Err(ConfigError { problems: env.problems });
         }
@@ -190,6 +232,7 @@ impl Settings {
                 encryption,
             },
             redis_url,
+            allowed_origins,
         })
     }
 }
@@ -259,6 +302,8 @@ mod tests {
         assert_eq!(settings.store.presign_ttl, Duration::from_secs(3600));
         assert!(matches!(settings.store.backend, StoreBackend::Embedded { .. }));
         assert!(settings.redis_url.is_none());
+        assert!(settings.allowed_origins.allows("http://localhost:8080"));
+        assert!(!settings.allowed_origins.allows("http://evil.example"));
     }
 
     #[test]

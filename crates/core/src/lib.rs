@@ -5,6 +5,7 @@
 //! layout, and tests can exercise them without HTTP.
 
 pub mod config;
+pub mod disposition;
 pub mod keys;
 pub mod post_policy;
 pub mod profile;

@@ -1,0 +1,131 @@
+//! One error type for the HTTP boundary, mapped to status codes in one place.
+//!
+//! Every 4xx/5xx reply is `{"error": {"code", "message"}}` with a stable code,
+//! including the ones actix produces itself (bad JSON, oversized bodies,
+//! unknown routes), so clients can switch on `code` and never parse HTML.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use broker_core::store::StoreError;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("the request is missing a field or has one of the wrong type: {0}")]
+    InvalidRequest(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("unknown upload kind {0:?}; expected one of: {1}")]
+    UnknownKind(String, String),
+    #[error("content type {0:?} is not allowed for this kind; allowed: {1}")]
+    UnsupportedType(String, String),
+    #[error("{0}")]
+    ExtensionMismatch(String),
+    #[error("{0}")]
+    InvalidFilename(String),
+    #[error("the file is {size} bytes; this kind allows at most {max} bytes")]
+    TooLarge { size: u64, max: u64 },
+    #[error("the declared size must be at least 1 byte")]
+    EmptyFile,
+    #[error("the object key is malformed: {0}")]
+    InvalidKey(String),
+    #[error("this key cannot be {0} by the caller")]
+    ForbiddenKey(&'static str),
+    #[error("the object does not exist")]
+    NotFound,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("the method is not allowed on this route")]
+    MethodNotAllowed,
+    #[error("the store is unavailable; try again shortly")]
+    StoreUnavailable,
+    #[error("the broker is not ready: {0}")]
+    NotReady(String),
+    #[error("an internal error occurred")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnknownKind(..) => "unknown_kind",
+            ApiError::UnsupportedType(..) => "unsupported_type",
+            ApiError::ExtensionMismatch(_) => "extension_mismatch",
+            ApiError::InvalidFilename(_) => "invalid_filename",
+            ApiError::TooLarge { .. } => "too_large",
+            ApiError::EmptyFile => "empty_file",
+            ApiError::InvalidKey(_) => "invalid_key",
+            ApiError::ForbiddenKey(_) => "forbidden_key",
+            ApiError::NotFound | ApiError::RouteNotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::StoreUnavailable => "store_unavailable",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::Internal => "internal_error",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidRequest(_)
+            | ApiError::UnknownKind(..)
+            | ApiError::UnsupportedType(..)
+            | ApiError::ExtensionMismatch(_)
+            | ApiError::InvalidFilename(_)
+            | ApiError::TooLarge { .. }
+            | ApiError::EmptyFile
+            | ApiError::InvalidKey(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::ForbiddenKey(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::StoreUnavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(json!({
+            "error": { "code": self.code(), "message": self.to_string() }
+        }))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable");
+                ApiError::StoreUnavailable
+            }
+            StoreError::Refused { code, message } => {
+                tracing::error!(%code, %message, "store refused a request the broker made");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// actix's JSON extractor errors, in our shape.
+pub fn json_error(error: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match error {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge(limit),
+        E::ContentType => ApiError::UnsupportedMediaType,
+        E::Deserialize(e) if e.is_data() => ApiError::InvalidRequest(e.to_string()),
+        E::Deserialize(e) => ApiError::InvalidJson(e.to_string()),
+        other => ApiError::InvalidJson(other.to_string()),
+    }
+}

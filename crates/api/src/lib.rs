@@ -1,0 +1,13 @@
+//! The HTTP API of the upload broker.
+//!
+//! Handlers are thin: they parse, call a plain function in [`uploads`] and map
+//! its error to HTTP in [`error`], the one place that knows status codes.
+
+pub mod caller;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod uploads;
+
+pub use startup::Application;

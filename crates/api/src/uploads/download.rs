@@ -1,0 +1,66 @@
+//! `POST /uploads/download`: a short-lived signed GET, only for served keys the
+//! caller's tenant owns.
+
+use broker_core::disposition::{attachment, decode_filename};
+use broker_core::keys::Area;
+use broker_core::store::Store;
+use broker_core::{KeyLayout, ObjectKey};
+use serde::{Deserialize, Serialize};
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadRequest {
+    pub object_key: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadResponse {
+    pub url: String,
+    pub expires_in: u64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+/// The key, if `caller` may read it: served area, caller's tenant, never staging.
+pub fn readable_key(layout: &KeyLayout, caller: &Caller, raw: &str) -> Result<ObjectKey, ApiError> {
+    let key = ObjectKey::parse(raw).map_err(|e| ApiError::InvalidKey(e.to_string()))?;
+    match layout.classify(&key) {
+        Ok(Area::Served { tenant, .. }) if tenant == caller.tenant => Ok(key),
+        _ => Err(ApiError::ForbiddenKey("downloaded")),
+    }
+}
+
+pub async fn download(store: &Store, caller: &Caller, request: &DownloadRequest) -> Result<DownloadResponse, ApiError> {
+    let key = readable_key(store.layout(), caller, &request.object_key)?;
+    let head = store.head(&key).await?;
+    let filename = head
+        .metadata
+        .get("filename")
+        .and_then(|stored| decode_filename(stored))
+        .unwrap_or_else(|| key.as_str().rsplit('/').next().unwrap_or("download").to_owned());
+    let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());
+    let url = store.presign_get(&key, &attachment(&filename), &content_type).await?;
+    Ok(DownloadResponse { url, expires_in: store.presign_ttl().as_secs(), filename, content_type, size: head.size })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_callers_served_keys_are_readable() {
+        let layout = KeyLayout::new("").expect("layout");
+        let caller = Caller::development();
+        let code = |raw: &str| readable_key(&layout, &caller, raw).map(|_| "ok").unwrap_or_else(|e| e.code());
+        assert_eq!(code("default/avatars/2026/11/0b5c.jpg"), "ok");
+        assert_eq!(code("other/avatars/2026/11/0b5c.jpg"), "forbidden_key");
+        assert_eq!(code("staging/default/avatar/9f0f5b9e-4b8a-4b8e-8a8a-8a8a8a8a8a8a"), "forbidden_key");
+        assert_eq!(code("default/../other/avatars/x"), "invalid_key");
+        assert_eq!(code("default/avatars/%2e%2e/x"), "invalid_key");
+    }
+}

@@ -1,0 +1,5 @@
+//! The upload flow as plain async functions over the store: what the handlers
+//! call, and what tests can call without HTTP.
+
+pub mod download;
+pub mod sign;

@@ -1,0 +1,129 @@
+//! The store itself enforces what the policy pins.
+
+use std::time::{Duration, SystemTime};
+
+use broker_core::ObjectKey;
+use broker_core::Secret;
+use broker_core::post_policy::{PostPolicy, SigningCredentials};
+
+use crate::helpers::{ACCESS_KEY, SECRET_KEY, post_form, s3_error_code, spawn_app, spawn_app_with};
+
+const MAX_AVATAR: usize = 2_097_152;
+
+#[tokio::test]
+async fn a_signed_form_uploads_exactly_the_pinned_key() {
+    let app = spawn_app().await;
+    let signed = app.sign("avatar", "me.png", "image/png").await;
+
+    assert_eq!(signed.body["expiresIn"], 3600);
+    assert_eq!(signed.body["maxBytes"], MAX_AVATAR);
+    assert_eq!(signed.body["method"], "POST");
+    assert_eq!(signed.fields["key"], signed.object_key);
+    assert_eq!(signed.fields["Content-Type"], "image/png");
+    assert!(signed.object_key.starts_with("staging/default/avatar/"), "{}", signed.object_key);
+    assert!(!signed.object_key.contains("me.png"), "the client's filename never becomes a path");
+
+    let response = post_form(&signed.url, &signed.fields, vec![7u8; MAX_AVATAR], "image/png").await;
+    assert!(response.status().is_success(), "{:?}", s3_error_code(response).await);
+    let head = app.store.head(&ObjectKey::parse(&signed.object_key).expect("key")).await.expect("stored");
+    assert_eq!(head.size, MAX_AVATAR as u64);
+    assert_eq!(head.content_type.as_deref(), Some("image/png"));
+    assert_eq!(head.metadata.get("profile").map(String::as_str), Some("avatar"));
+    assert_eq!(head.metadata.get("filename").map(String::as_str), Some("me.png"));
+}
+
+#[tokio::test]
+async fn the_store_refuses_a_body_one_byte_over_the_maximum() {
+    let app = spawn_app().await;
+    let signed = app.sign("avatar", "me.png", "image/png").await;
+    let response = post_form(&signed.url, &signed.fields, vec![7u8; MAX_AVATAR + 1], "image/png").await;
+    assert_eq!(s3_error_code(response).await, (400, "EntityTooLarge".into()));
+    assert!(!app.object_exists(&signed.object_key).await, "nothing is stored");
+}
+
+#[tokio::test]
+async fn the_store_refuses_an_empty_body() {
+    let app = spawn_app().await;
+    let signed = app.sign("avatar", "me.png", "image/png").await;
+    let response = post_form(&signed.url, &signed.fields, Vec::new(), "image/png").await;
+    assert_eq!(s3_error_code(response).await, (400, "EntityTooSmall".into()));
+}
+
+#[tokio::test]
+async fn the_store_refuses_another_content_type_or_another_key() {
+    let app = spawn_app().await;
+    let signed = app.sign("avatar", "me.png", "image/png").await;
+
+    let mut fields = signed.fields.clone();
+    fields.insert("Content-Type".into(), "text/html".into());
+    let (status, code) = s3_error_code(post_form(&signed.url, &fields, b"<script>".to_vec(), "text/html").await).await;
+    assert!(status == 400 || status == 403, "{status} {code}");
+    assert!(matches!(code.as_str(), "InvalidPolicyDocument" | "AccessDenied"), "{code}");
+
+    let mut fields = signed.fields.clone();
+    fields.insert("key".into(), "default/avatars/2026/01/planted.png".into());
+    let (status, code) = s3_error_code(post_form(&signed.url, &fields, vec![1u8; 10], "image/png").await).await;
+    assert!(status == 400 || status == 403, "{status} {code}");
+    assert!(matches!(code.as_str(), "InvalidPolicyDocument" | "AccessDenied"), "{code}");
+    assert!(!app.object_exists("default/avatars/2026/01/planted.png").await);
+}
+
+#[tokio::test]
+async fn the_store_refuses_a_tampered_policy() {
+    let app = spawn_app().await;
+    let signed = app.sign("avatar", "me.png", "image/png").await;
+    // A policy the attacker rewrote to allow 1 GiB, under the original signature.
+    let mut fields = signed.fields.clone();
+    let original = String::from_utf8(base64_decode(&fields["policy"])).expect("utf-8");
+    let widened = original.replace(&MAX_AVATAR.to_string(), "1073741824");
+    assert_ne!(original, widened);
+    fields.insert("policy".into(), base64_encode(widened.as_bytes()));
+    let response = post_form(&signed.url, &fields, vec![7u8; MAX_AVATAR + 10], "image/png").await;
+    assert_eq!(s3_error_code(response).await, (403, "SignatureDoesNotMatch".into()));
+}
+
+#[tokio::test]
+async fn the_store_refuses_an_expired_policy() {
+    let app = spawn_app_with(&[("S3_PRESIGN_TTL", "1")]).await;
+    let signed = app.sign("avatar", "me.png", "image/png").await;
+    assert_eq!(signed.body["expiresIn"], 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let response = post_form(&signed.url, &signed.fields, vec![7u8; 10], "image/png").await;
+    assert_eq!(s3_error_code(response).await, (403, "AccessDenied".into()));
+}
+
+/// s3s alone would refuse an `x-amz-date` older than 15 minutes; the embedded
+/// store honours the whole TTL, as AWS does.
+#[tokio::test]
+async fn a_form_signed_twenty_minutes_ago_is_still_accepted_within_its_ttl() {
+    let app = spawn_app().await;
+    let key = ObjectKey::parse("staging/default/avatar/0f8fad5b-d9cb-469f-a165-70867728950e").expect("key");
+    let url = format!("{}/uploads", app.store_endpoint);
+    let policy = PostPolicy {
+        url: &url,
+        bucket: "uploads",
+        region: "us-east-1",
+        key: &key,
+        content_type: "image/png",
+        max_bytes: MAX_AVATAR as u64,
+        expires_in: Duration::from_secs(3600),
+        encryption: None,
+        metadata: &[],
+    };
+    let credentials = SigningCredentials { access_key: ACCESS_KEY.into(), secret_key: Secret::new(SECRET_KEY), session_token: None };
+    let signed_at = SystemTime::now() - Duration::from_secs(20 * 60);
+    let post = policy.sign(&credentials, signed_at);
+    let response = post_form(&post.url, &post.fields, vec![1u8; 100], "image/png").await;
+    assert!(response.status().is_success(), "{:?}", s3_error_code(response).await);
+    assert!(app.object_exists(key.as_str()).await);
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).expect("base64")
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
