@@ -6,18 +6,21 @@
 //! have come from us and fails [`ObjectKey::parse`] before it reaches the store.
 //!
 //! ```text
-//! {prefix}/staging/{tenant}/{profile}/{uuid}             written by browsers under a policy
+//! {prefix}/staging/{tenant}/{profile}/{uuid}.{ext}       written by browsers under a policy
 //! {prefix}/{tenant}/{area}/{yyyy}/{mm}/{uuid}.{ext}      verified, served
 //! {prefix}/{tenant}/exports/{job id}/{filename}          written by workers, served
 //! ```
-//! Staging sits under one prefix so that one lifecycle rule can expire it.
+//! Staging sits under one prefix so that one lifecycle rule can expire it. The
+//! upload id is a UUIDv7, so the final key of an upload follows from its staging
+//! key alone (the month comes from the id's timestamp, the extension from the
+//! signed type): completing twice, or concurrently, lands on one final object.
 
 use std::fmt;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::profile::{Profile, served_areas};
+use crate::profile::{ContentType, Profile, served_areas};
 
 /// The longest key we ever generate is far below this; S3 allows 1024 bytes.
 pub const MAX_KEY_LEN: usize = 512;
@@ -98,13 +101,58 @@ impl fmt::Display for TenantId {
     }
 }
 
+/// The id of one signed upload: a UUIDv7, so it carries its creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UploadId(Uuid);
+
+impl UploadId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        let uuid = Uuid::try_parse(raw).ok()?;
+        (uuid.get_version_num() == 7).then_some(Self(uuid))
+    }
+
+    /// When the upload was signed, from the id itself.
+    pub fn created(self) -> OffsetDateTime {
+        let (secs, nanos) = self.0.get_timestamp().map(|t| t.to_unix()).unwrap_or((0, 0));
+        OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(0))
+            .map(|t| t + time::Duration::nanoseconds(i64::from(nanos)))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+impl Default for UploadId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.as_hyphenated(), f)
+    }
+}
+
 /// Where a key sits in the layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Area {
     /// An upload that has not been verified yet.
-    Staging { tenant: TenantId, profile: &'static Profile, upload_id: Uuid },
+    Staging(StagedUpload),
     /// A verified or generated object in a served area.
     Served { tenant: TenantId, area: &'static str },
+}
+
+/// What a staging key says about its upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedUpload {
+    pub tenant: TenantId,
+    pub profile: &'static Profile,
+    pub upload_id: UploadId,
+    /// The type the upload was signed for.
+    pub content_type: &'static ContentType,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,26 +182,29 @@ impl KeyLayout {
         format!("{}{STAGING}/", self.prefix)
     }
 
-    pub fn staging_key(&self, tenant: &TenantId, profile: &Profile, upload_id: Uuid) -> ObjectKey {
-        ObjectKey(format!("{}{tenant}/{}/{}", self.staging_prefix(), profile.name, upload_id.as_hyphenated()))
+    pub fn staging_key(&self, upload: &StagedUpload) -> ObjectKey {
+        ObjectKey(format!(
+            "{}{}/{}/{}.{}",
+            self.staging_prefix(),
+            upload.tenant,
+            upload.profile.name,
+            upload.upload_id,
+            upload.content_type.extension
+        ))
     }
 
-    /// The final key of a verified upload; `extension` comes from the verified type.
-    pub fn served_key(
-        &self,
-        tenant: &TenantId,
-        profile: &Profile,
-        uploaded: OffsetDateTime,
-        upload_id: Uuid,
-        extension: &str,
-    ) -> ObjectKey {
+    /// The final key of a verified upload: a function of its staging key alone.
+    pub fn served_key(&self, upload: &StagedUpload) -> ObjectKey {
+        let created = upload.upload_id.created();
         ObjectKey(format!(
-            "{}{tenant}/{}/{:04}/{:02}/{}.{extension}",
+            "{}{}/{}/{:04}/{:02}/{}.{}",
             self.prefix,
-            profile.served_area,
-            uploaded.year(),
-            u8::from(uploaded.month()),
-            upload_id.as_hyphenated()
+            upload.tenant,
+            upload.profile.served_area,
+            created.year(),
+            u8::from(created.month()),
+            upload.upload_id,
+            upload.content_type.extension
         ))
     }
 
@@ -161,11 +212,13 @@ impl KeyLayout {
         let rest = key.as_str().strip_prefix(&self.prefix).ok_or(OutsideLayout)?;
         let segments: Vec<&str> = rest.split('/').collect();
         match segments.as_slice() {
-            [STAGING, tenant, profile, upload_id] => {
+            [STAGING, tenant, profile, file] => {
                 let tenant = TenantId::parse(tenant).map_err(|_| OutsideLayout)?;
                 let profile = Profile::find(profile).ok_or(OutsideLayout)?;
-                let upload_id = Uuid::try_parse(upload_id).map_err(|_| OutsideLayout)?;
-                Ok(Area::Staging { tenant, profile, upload_id })
+                let (id, extension) = file.split_once('.').ok_or(OutsideLayout)?;
+                let upload_id = UploadId::parse(id).ok_or(OutsideLayout)?;
+                let content_type = profile.by_extension(extension).ok_or(OutsideLayout)?;
+                Ok(Area::Staging(StagedUpload { tenant, profile, upload_id, content_type }))
             }
             [tenant, area, _, _, ..] => {
                 let tenant = TenantId::parse(tenant).map_err(|_| OutsideLayout)?;
@@ -214,34 +267,46 @@ mod tests {
         }
     }
 
-    #[test]
-    fn staging_keys_round_trip_through_classify() {
-        let layout = KeyLayout::new("/env/prod/").expect("prefix");
-        let profile = Profile::find("avatar").expect("avatar");
-        let id = Uuid::new_v4();
-        let key = layout.staging_key(&tenant(), profile, id);
-        assert_eq!(key.as_str(), format!("env/prod/staging/acme/avatar/{id}"));
-        assert_eq!(ObjectKey::parse(key.as_str()).as_ref(), Ok(&key));
-        assert_eq!(
-            layout.classify(&key),
-            Ok(Area::Staging { tenant: tenant(), profile, upload_id: id })
-        );
+    fn upload(profile: &str, mime: &str) -> StagedUpload {
+        let profile = Profile::find(profile).expect("profile");
+        StagedUpload { tenant: tenant(), profile, upload_id: UploadId::new(), content_type: profile.accepts(mime).expect("type") }
     }
 
     #[test]
-    fn served_keys_are_dated_and_classified_as_served() {
+    fn staging_keys_round_trip_through_classify() {
+        let layout = KeyLayout::new("/env/prod/").expect("prefix");
+        let upload = upload("avatar", "image/png");
+        let key = layout.staging_key(&upload);
+        assert_eq!(key.as_str(), format!("env/prod/staging/acme/avatar/{}.png", upload.upload_id));
+        assert_eq!(ObjectKey::parse(key.as_str()).as_ref(), Ok(&key));
+        assert_eq!(layout.classify(&key), Ok(Area::Staging(upload)));
+    }
+
+    #[test]
+    fn served_keys_are_dated_by_the_upload_id_and_classified_as_served() {
         let layout = KeyLayout::new("").expect("prefix");
-        let profile = Profile::find("export").expect("export");
-        let id = Uuid::new_v4();
-        let key = layout.served_key(&tenant(), profile, datetime!(2026-03-09 10:00 UTC), id, "csv");
-        assert_eq!(key.as_str(), format!("acme/uploads/2026/03/{id}.csv"));
+        let mut upload = upload("export", "text/csv");
+        // 2026-03-09T10:00:00Z as a UUIDv7 timestamp.
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, 1_773_050_400, 0);
+        upload.upload_id = UploadId(Uuid::new_v7(ts));
+        assert_eq!(upload.upload_id.created(), datetime!(2026-03-09 10:00 UTC));
+        let key = layout.served_key(&upload);
+        assert_eq!(key.as_str(), format!("acme/uploads/2026/03/{}.csv", upload.upload_id));
+        assert_eq!(layout.served_key(&upload), key, "deterministic");
         assert_eq!(layout.classify(&key), Ok(Area::Served { tenant: tenant(), area: "uploads" }));
     }
 
     #[test]
     fn keys_outside_the_layout_are_not_classified() {
         let layout = KeyLayout::new("p").expect("prefix");
-        for raw in ["other/acme/avatars/2026/01/x.jpg", "p/acme/secrets/2026/01/x", "p/acme/avatars", "p/staging/acme/avatar/not-a-uuid"] {
+        for raw in [
+            "other/acme/avatars/2026/01/x.jpg",
+            "p/acme/secrets/2026/01/x",
+            "p/acme/avatars",
+            "p/staging/acme/avatar/not-a-uuid.png",
+            "p/staging/acme/avatar/0b5c3a5e-8f35-4c47-9d0a-4d2f0e3b6c11.png",
+            "p/staging/acme/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.pdf",
+        ] {
             let key = ObjectKey::parse(raw).expect("syntactically fine");
             assert_eq!(layout.classify(&key), Err(OutsideLayout), "{raw}");
         }

@@ -13,6 +13,6 @@ pub mod secret;
 pub mod store;
 
 pub use config::Settings;
-pub use keys::{Area, KeyLayout, ObjectKey, TenantId};
+pub use keys::{Area, KeyLayout, ObjectKey, StagedUpload, TenantId, UploadId};
 pub use profile::{Profile, ProfileName};
 pub use secret::Secret;

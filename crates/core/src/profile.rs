@@ -25,12 +25,24 @@ impl fmt::Display for ProfileName {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Profile {
     pub name: ProfileName,
-    /// Exact MIME types (lowercase, no parameters) the store will accept.
-    pub content_types: &'static [&'static str],
+    /// Exact MIME types (lowercase, no parameters) the store will accept,
+    /// each with the extension its verified objects are served under.
+    pub content_types: &'static [ContentType],
     /// Inclusive upper bound in bytes, pinned in the POST policy.
     pub max_bytes: u64,
     /// The served area verified objects are promoted to.
     pub served_area: &'static str,
+}
+
+/// An allowed MIME type and the extension that goes with it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ContentType {
+    pub mime: &'static str,
+    pub extension: &'static str,
+}
+
+const fn ct(mime: &'static str, extension: &'static str) -> ContentType {
+    ContentType { mime, extension }
 }
 
 pub const MIB: u64 = 1024 * 1024;
@@ -38,13 +50,18 @@ pub const MIB: u64 = 1024 * 1024;
 pub static PROFILES: &[Profile] = &[
     Profile {
         name: ProfileName("avatar"),
-        content_types: &["image/jpeg", "image/png", "image/webp"],
+        content_types: &[ct("image/jpeg", "jpg"), ct("image/png", "png"), ct("image/webp", "webp")],
         max_bytes: 2 * MIB,
         served_area: "avatars",
     },
     Profile {
         name: ProfileName("export"),
-        content_types: &["text/csv", "application/json", "application/pdf", "application/zip"],
+        content_types: &[
+            ct("text/csv", "csv"),
+            ct("application/json", "json"),
+            ct("application/pdf", "pdf"),
+            ct("application/zip", "zip"),
+        ],
         max_bytes: 25 * MIB,
         served_area: "uploads",
     },
@@ -59,9 +76,19 @@ impl Profile {
     ///
     /// Parameters such as `; charset=utf-8` are dropped: the policy pins the
     /// bare type, so the store stores exactly what we verified against.
-    pub fn accepts(&self, content_type: &str) -> Option<&'static str> {
+    pub fn accepts(&self, content_type: &str) -> Option<&'static ContentType> {
         let bare = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        self.content_types.iter().copied().find(|t| *t == bare)
+        self.content_types.iter().find(|t| t.mime == bare)
+    }
+
+    /// The allowed type served under `extension`.
+    pub fn by_extension(&self, extension: &str) -> Option<&'static ContentType> {
+        self.content_types.iter().find(|t| t.extension == extension)
+    }
+
+    /// The allowed MIME types, for messages.
+    pub fn mime_list(&self) -> String {
+        self.content_types.iter().map(|t| t.mime).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -82,11 +109,13 @@ mod tests {
     fn avatar_and_export_limits_match_the_product() {
         let avatar = Profile::find("avatar").expect("avatar profile");
         assert_eq!(avatar.max_bytes, 2_097_152);
-        assert_eq!(avatar.accepts("image/webp"), Some("image/webp"));
+        assert_eq!(avatar.accepts("image/webp").map(|t| t.extension), Some("webp"));
         assert_eq!(avatar.accepts("application/pdf"), None);
+        assert_eq!(avatar.by_extension("jpg").map(|t| t.mime), Some("image/jpeg"));
         let export = Profile::find("export").expect("export profile");
         assert_eq!(export.max_bytes, 26_214_400);
-        assert_eq!(export.accepts("Text/CSV; charset=utf-8"), Some("text/csv"));
+        assert_eq!(export.accepts("Text/CSV; charset=utf-8").map(|t| t.mime), Some("text/csv"));
+        assert_eq!(export.mime_list(), "text/csv, application/json, application/pdf, application/zip");
         assert!(Profile::find("document").is_none());
     }
 

@@ -59,7 +59,7 @@ mod tests {
         let code = |raw: &str| readable_key(&layout, &caller, raw).map(|_| "ok").unwrap_or_else(|e| e.code());
         assert_eq!(code("default/avatars/2026/11/0b5c.jpg"), "ok");
         assert_eq!(code("other/avatars/2026/11/0b5c.jpg"), "forbidden_key");
-        assert_eq!(code("staging/default/avatar/9f0f5b9e-4b8a-4b8e-8a8a-8a8a8a8a8a8a"), "forbidden_key");
+        assert_eq!(code("staging/default/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png"), "forbidden_key");
         assert_eq!(code("default/../other/avatars/x"), "invalid_key");
         assert_eq!(code("default/avatars/%2e%2e/x"), "invalid_key");
     }

@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 
 use broker_core::disposition::encode_filename;
-use broker_core::profile::PROFILES;
+use broker_core::profile::{ContentType, PROFILES};
 use broker_core::store::Store;
-use broker_core::{ObjectKey, Profile};
+use broker_core::{Profile, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -40,7 +39,7 @@ pub struct SignResponse {
 #[derive(Debug, PartialEq, Eq)]
 pub struct UploadPlan {
     pub profile: &'static Profile,
-    pub content_type: &'static str,
+    pub content_type: &'static ContentType,
     pub filename: String,
 }
 
@@ -52,13 +51,14 @@ impl SignRequest {
         })?;
         let content_type = profile
             .accepts(&self.content_type)
-            .ok_or_else(|| ApiError::UnsupportedType(self.content_type.clone(), profile.content_types.join(", ")))?;
+            .ok_or_else(|| ApiError::UnsupportedType(self.content_type.clone(), profile.mime_list()))?;
         let filename = clean_filename(&self.filename)?;
         let guessed = mime_guess::from_path(&filename);
-        if !guessed.iter().any(|m| m.essence_str() == content_type) {
+        let mime = content_type.mime;
+        if !guessed.iter().any(|m| m.essence_str() == mime) {
             return Err(ApiError::ExtensionMismatch(match guessed.first() {
-                Some(m) => format!("{filename:?} looks like {} but the content type is {content_type}", m.essence_str()),
-                None => format!("{filename:?} has no extension that matches {content_type}"),
+                Some(m) => format!("{filename:?} looks like {} but the content type is {mime}", m.essence_str()),
+                None => format!("{filename:?} has no extension that matches {mime}"),
             }));
         }
         match self.size {
@@ -88,14 +88,20 @@ fn clean_filename(raw: &str) -> Result<String, ApiError> {
 
 pub async fn sign(store: &Store, caller: &Caller, request: &SignRequest) -> Result<SignResponse, ApiError> {
     let plan = request.plan()?;
-    let key: ObjectKey = store.layout().staging_key(&caller.tenant, plan.profile, Uuid::new_v4());
+    let upload = StagedUpload {
+        tenant: caller.tenant.clone(),
+        profile: plan.profile,
+        upload_id: UploadId::new(),
+        content_type: plan.content_type,
+    };
+    let key = store.layout().staging_key(&upload);
     // The object carries its own tamper-proof record of why it was signed.
     let metadata = [
         ("profile", plan.profile.name.as_str().to_owned()),
         ("tenant", caller.tenant.as_str().to_owned()),
         ("filename", encode_filename(&plan.filename)),
     ];
-    let post = store.presign_post(&key, plan.content_type, plan.profile.max_bytes, &metadata).await?;
+    let post = store.presign_post(&key, plan.content_type.mime, plan.profile.max_bytes, &metadata).await?;
     Ok(SignResponse {
         method: "POST",
         url: post.url,
@@ -137,6 +143,6 @@ mod tests {
     fn the_plan_keeps_only_the_base_name_and_the_bare_type() {
         let plan = request("export", "../../etc/data.json", "application/json; charset=utf-8", None).plan().expect("valid");
         assert_eq!(plan.filename, "data.json");
-        assert_eq!(plan.content_type, "application/json");
+        assert_eq!(plan.content_type.mime, "application/json");
     }
 }

@@ -1,0 +1,63 @@
+//! `upload-broker`: the one binary that wires the crates together.
+//!
+//! ```text
+//! upload-broker serve    the API; starts the embedded store when S3_ENABLED is not true
+//! ```
+
+use std::process::ExitCode;
+
+use broker_api::Application;
+use broker_core::Settings;
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "usage: upload-broker [serve]\n\n  serve   run the HTTP API (default); with S3_ENABLED unset it also runs the embedded S3-compatible store\n\nConfiguration comes from the environment and .env; see .env.example.";
+
+/// Library noise that could print request URLs (and so presigned signatures) stays at warn.
+const DEFAULT_LOG_FILTER: &str = "info,s3s=warn,s3s_fs=warn,aws_config=warn,aws_smithy_runtime=warn,hyper=warn";
+
+fn main() -> ExitCode {
+    let command = std::env::args().nth(1);
+    match command.as_deref() {
+        None | Some("serve") => run(serve),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("unknown command {other:?}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)))
+        .init();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Load benchmark: POST /uploads/sign against GET /healthz of the same running
+# broker (release build), interleaved in one run so machine noise hits both.
+# Target: sign >= 0.7x the bare handler's requests per second.
+#   usage: scripts/bench-sign.sh [rounds] [seconds-per-run]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS="${1:-3}"
+SECONDS_PER_RUN="${2:-5}"
+CONNECTIONS="${CONNECTIONS:-32}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker/target}"
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+cargo build --release --locked -p upload-broker
+BIN="$CARGO_TARGET_DIR/release/upload-broker"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+API_PORT="$(free_port)"; STORE_PORT="$(free_port)"
+DATA="$(mktemp -d)"
+BIND_ADDR="127.0.0.1:$API_PORT" DEVSTORE_BIND_ADDR="127.0.0.1:$STORE_PORT" DATA_DIR="$DATA" "$BIN" serve >/dev/null 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+rps() { wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+health=(); sign=()
+for round in $(seq "$ROUNDS"); do
+  h="$(rps "http://127.0.0.1:$API_PORT/healthz")"
+  s="$(rps -s bench/sign.lua "http://127.0.0.1:$API_PORT/uploads/sign")"
+  echo "round $round: healthz ${h} req/s, sign ${s} req/s"
+  health+=("$h"); sign+=("$s")
+done
+python3 - "${health[*]}" "${sign[*]}" <<'PY'
+import statistics, sys
+health = [float(x) for x in sys.argv[1].split()]
+sign = [float(x) for x in sys.argv[2].split()]
+h, s = statistics.median(health), statistics.median(sign)
+print(f"median healthz {h:.0f} req/s, median sign {s:.0f} req/s, ratio sign/healthz = {s / h:.2f} (target >= 0.70)")
+sys.exit(0 if s / h >= 0.7 else 1)
+PY
