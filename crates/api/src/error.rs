@@ -31,6 +31,13 @@ pub enum ApiError {
     TooLarge { size: u64, max: u64 },
     #[error("the declared size must be at least 1 byte")]
     EmptyFile,
+    #[error("the uploaded object is {size} bytes; this kind allows at most {max} bytes")]
+    ObjectTooLarge { size: u64, max: u64 },
+    #[error("{0}")]
+    NotSignedForProfile(&'static str),
+    /// The verifier refused the content.
+    #[error("{0}")]
+    Rejected(broker_verifier::Rejection),
     #[error("the object key is malformed: {0}")]
     InvalidKey(String),
     #[error("this key cannot be {0} by the caller")]
@@ -60,7 +67,9 @@ impl ApiError {
             ApiError::UnsupportedType(..) => "unsupported_type",
             ApiError::ExtensionMismatch(_) => "extension_mismatch",
             ApiError::InvalidFilename(_) => "invalid_filename",
-            ApiError::TooLarge { .. } => "too_large",
+            ApiError::TooLarge { .. } | ApiError::ObjectTooLarge { .. } => "too_large",
+            ApiError::NotSignedForProfile(_) => "not_signed_for_profile",
+            ApiError::Rejected(rejection) => rejection.code(),
             ApiError::EmptyFile => "empty_file",
             ApiError::InvalidKey(_) => "invalid_key",
             ApiError::ForbiddenKey(_) => "forbidden_key",
@@ -86,6 +95,10 @@ impl ResponseError for ApiError {
             | ApiError::EmptyFile
             | ApiError::InvalidKey(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            // The request was fine; the uploaded object is not acceptable.
+            ApiError::ObjectTooLarge { .. } | ApiError::NotSignedForProfile(_) | ApiError::Rejected(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::ForbiddenKey(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
@@ -106,6 +119,10 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => ApiError::NotFound,
+            StoreError::AlreadyExists => {
+                tracing::error!("a create-only write found an object the broker did not expect");
+                ApiError::Internal
+            }
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "store unavailable");
                 ApiError::StoreUnavailable

@@ -39,12 +39,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let (endpoint, devstore) = connect_store(&settings).await?;
-        let store = Store::connect(&settings.store, endpoint).await;
-        if devstore.is_some() {
-            store.ensure_bucket().await?;
-        }
-        let state = web::Data::new(AppState::new(store, settings.redis_url.as_ref())?);
+        let (store, devstore) = connect(&settings).await?;
+        let state = web::Data::new(AppState::new(store, &settings.verify, settings.redis_url.as_ref())?);
 
         let listener =
             TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
@@ -94,6 +90,17 @@ impl Application {
         }
         result
     }
+}
+
+/// The store client, and the embedded store when this process runs it (its
+/// bucket created on first start).
+pub async fn connect(settings: &Settings) -> Result<(Store, Option<DevStore>), StartupError> {
+    let (endpoint, devstore) = connect_store(settings).await?;
+    let store = Store::connect(&settings.store, endpoint).await;
+    if devstore.is_some() {
+        store.ensure_bucket().await?;
+    }
+    Ok((store, devstore))
 }
 
 /// Either the configured store, or the embedded one started here.

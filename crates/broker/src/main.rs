@@ -1,7 +1,8 @@
 //! `upload-broker`: the one binary that wires the crates together.
 //!
 //! ```text
-//! upload-broker serve    the API; starts the embedded store when S3_ENABLED is not true
+//! upload-broker serve      the API; starts the embedded store when S3_ENABLED is not true
+//! upload-broker cleanup    deletes staging objects older than TTL + grace
 //! ```
 
 use std::process::ExitCode;
@@ -10,7 +11,14 @@ use broker_api::Application;
 use broker_core::Settings;
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: upload-broker [serve]\n\n  serve   run the HTTP API (default); with S3_ENABLED unset it also runs the embedded S3-compatible store\n\nConfiguration comes from the environment and .env; see .env.example.";
+const USAGE: &str = "usage: upload-broker [serve | cleanup]
+
+  serve     run the HTTP API (default); with S3_ENABLED unset it also runs the
+            embedded S3-compatible store
+  cleanup   delete staging objects older than S3_PRESIGN_TTL + CLEANUP_GRACE
+            seconds (default 3600), for stores without lifecycle rules
+
+Configuration comes from the environment and .env; see .env.example.";
 
 /// Library noise that could print request URLs (and so presigned signatures) stays at warn.
 const DEFAULT_LOG_FILTER: &str = "info,s3s=warn,s3s_fs=warn,aws_config=warn,aws_smithy_runtime=warn,hyper=warn";
@@ -19,6 +27,7 @@ fn main() -> ExitCode {
     let command = std::env::args().nth(1);
     match command.as_deref() {
         None | Some("serve") => run(serve),
+        Some("cleanup") => run(cleanup),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -60,4 +69,21 @@ fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) ->
 async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings).await.map_err(|e| e.to_string())?;
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn cleanup(settings: Settings) -> Result<(), String> {
+    let grace: u64 = match std::env::var("CLEANUP_GRACE") {
+        Ok(raw) => raw.trim().parse().map_err(|_| format!("CLEANUP_GRACE must be a whole number of seconds (got {raw:?})"))?,
+        Err(_) => 3600,
+    };
+    let cutoff = std::time::SystemTime::now() - settings.store.presign_ttl - std::time::Duration::from_secs(grace);
+    let (store, devstore) = broker_api::startup::connect(&settings).await.map_err(|e| e.to_string())?;
+    let report = broker_core::cleanup::remove_stale_staging(&store, cutoff).await.map_err(|e| e.to_string());
+    if let Some(devstore) = devstore {
+        devstore.shutdown().await;
+    }
+    let report = report?;
+    tracing::info!(deleted = report.deleted, kept = report.kept, "staging cleanup finished");
+    println!("deleted {} stale staging objects, kept {}", report.deleted, report.kept);
+    Ok(())
 }

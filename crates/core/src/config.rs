@@ -26,6 +26,19 @@ pub struct Settings {
     pub redis_url: Option<Secret>,
     /// `ALLOWED_ORIGINS`: browser origins the API and the embedded store answer.
     pub allowed_origins: AllowedOrigins,
+    pub verify: VerifySettings,
+}
+
+/// Bounds on completion checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySettings {
+    /// `VERIFY_MAX_IMAGE_SIDE`: widest or tallest image accepted, in pixels.
+    pub max_image_side: u32,
+    /// `VERIFY_MAX_IMAGE_PIXELS`: largest width × height accepted.
+    pub max_image_pixels: u64,
+    /// `VERIFY_CONCURRENCY`: verifications running at once per process; the
+    /// rest wait, so a burst cannot exhaust memory.
+    pub concurrency: usize,
 }
 
 /// Which browser origins may call the API and the embedded store.
@@ -142,6 +155,14 @@ impl Settings {
         let data_dir = PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| ".data".into()));
         let redis_url = env.string("REDIS_URL").map(Secret::new);
         let origins = env.string("ALLOWED_ORIGINS");
+        let verify = VerifySettings {
+            max_image_side: env.parse_or("VERIFY_MAX_IMAGE_SIDE", "8192", "a number of pixels"),
+            max_image_pixels: env.parse_or("VERIFY_MAX_IMAGE_PIXELS", "40000000", "a number of pixels"),
+            concurrency: env.parse_or("VERIFY_CONCURRENCY", "4", "a whole number of at least 1"),
+        };
+        if verify.concurrency == 0 {
+            env.problem("VERIFY_CONCURRENCY must be at least 1".into());
+        }
 
         if !(1..=MAX_PRESIGN_TTL_SECS).contains(&ttl_secs) {
             env.problem(format!("S3_PRESIGN_TTL must be between 1 and {MAX_PRESIGN_TTL_SECS} seconds (got {ttl_secs})"));
@@ -233,6 +254,7 @@ impl Settings {
             },
             redis_url,
             allowed_origins,
+            verify,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! and the worker agree on one configuration, one profile table and one key
 //! layout, and tests can exercise them without HTTP.
 
+pub mod cleanup;
 pub mod config;
 pub mod disposition;
 pub mod keys;

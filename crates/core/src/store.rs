@@ -31,12 +31,35 @@ pub struct StoreEndpoint {
 pub enum StoreError {
     #[error("the object does not exist")]
     NotFound,
+    /// A create-only write found the object already there.
+    #[error("the object already exists")]
+    AlreadyExists,
     /// The store could not be reached or failed on its side; callers answer 503.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
     /// The store refused the call (bad credentials, missing bucket, ...).
     #[error("the store refused the request: {code}: {message}")]
     Refused { code: String, message: String },
+}
+
+pub use aws_sdk_s3::primitives::ByteStream;
+
+/// How a verified or generated object is written.
+#[derive(Debug, Clone)]
+pub struct PutOptions<'a> {
+    pub content_type: &'a str,
+    pub content_disposition: &'a str,
+    /// `x-amz-meta-*` values (ASCII), names without the prefix.
+    pub metadata: HashMap<String, String>,
+    /// Refuse to overwrite (`If-None-Match: *`): the first writer wins.
+    pub create_only: bool,
+}
+
+/// An object listed under a prefix.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub last_modified: Option<SystemTime>,
 }
 
 /// What a HEAD tells us about an object.
@@ -163,6 +186,60 @@ impl Store {
         })
     }
 
+    /// The object's body as a stream.
+    pub async fn get(&self, key: &ObjectKey) -> Result<ByteStream, StoreError> {
+        let object = self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify)?;
+        Ok(object.body)
+    }
+
+    /// Writes a whole object, with server-side encryption when configured.
+    pub async fn put(&self, key: &ObjectKey, body: ByteStream, options: PutOptions<'_>) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .body(body)
+            .content_type(options.content_type)
+            .content_disposition(options.content_disposition)
+            .set_metadata(Some(options.metadata));
+        if options.create_only {
+            request = request.if_none_match("*");
+        }
+        if let Some(encryption) = &self.encryption {
+            request = request.server_side_encryption(encryption.algorithm().into());
+            if let Encryption::Kms { key_id: Some(key_id) } = encryption {
+                request = request.ssekms_key_id(key_id);
+            }
+        }
+        request.send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// Deletes an object; deleting a missing one is not an error.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        match self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify) {
+            Ok(_) | Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every object under `prefix`, page by page.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {
+        let mut listed = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(classify)?;
+            listed.extend(page.contents().iter().filter_map(|object| {
+                Some(Listed {
+                    key: object.key()?.to_owned(),
+                    last_modified: object.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                })
+            }));
+        }
+        Ok(listed)
+    }
+
     /// Readiness: the bucket answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.client.head_bucket().bucket(&self.bucket).send().await.map_err(classify)?;
@@ -196,6 +273,8 @@ where
             let code = error.code().unwrap_or("Unknown").to_owned();
             if status == 404 || matches!(code.as_str(), "NoSuchKey" | "NotFound" | "NoSuchBucket") {
                 StoreError::NotFound
+            } else if status == 412 || code == "PreconditionFailed" {
+                StoreError::AlreadyExists
             } else if status >= 500 {
                 StoreError::Unavailable(format!("{code} (HTTP {status})"))
             } else {

@@ -9,6 +9,7 @@ use crate::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_only("/uploads/sign", uploads::sign))
+        .service(post_only("/uploads/complete", uploads::complete))
         .service(post_only("/uploads/download", uploads::download))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz));

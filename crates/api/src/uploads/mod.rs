@@ -1,5 +1,6 @@
 //! The upload flow as plain async functions over the store: what the handlers
 //! call, and what tests can call without HTTP.
 
+pub mod complete;
 pub mod download;
 pub mod sign;

@@ -27,7 +27,18 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// `TEST_LOG=1` shows the app's logs while debugging a test.
+fn init_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt().with_env_filter("info,s3s=warn").with_test_writer().init();
+        }
+    });
+}
+
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    init_logs();
     let data_dir = TempDir::new().expect("temp dir");
     let mut app = spawn_app_in(data_dir.path(), overrides).await;
     app._data_dir = Some(data_dir);

@@ -1,6 +1,7 @@
 //! Integration tests: the real app on port 0, the embedded store in a temp
 //! dir, and HTTP exactly as a browser and a frontend would send it.
 
+mod complete;
 mod download;
 mod errors;
 mod health;

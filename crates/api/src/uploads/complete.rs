@@ -1,0 +1,304 @@
+//! `POST /uploads/complete`: quarantine, then promotion.
+//!
+//! Browsers write only to staging. Completion proves the staged object is what
+//! its profile allows, by content, cheapest check first: the object's own
+//! signed metadata and size from a HEAD, then the real type from the first
+//! bytes of the stream (an 8-byte fake is refused before the rest is read),
+//! then the deep check. Only then is the sanitised object written to its final
+//! key, create-only, and the staging object deleted. A refused upload is
+//! deleted too, so nothing unverified is ever served or left behind.
+//!
+//! The final key follows from the staging key alone, so completing twice, or
+//! concurrently, lands on one object: the loser of the race finds the winner's
+//! object and answers with the same result.
+
+use std::collections::HashMap;
+
+use broker_core::disposition::{attachment, decode_filename};
+use broker_core::keys::Area;
+use broker_core::store::{ByteStream, ObjectHead, PutOptions, Store, StoreError};
+use broker_core::{ObjectKey, StagedUpload};
+use broker_verifier::{Format, Limits, Rejection, SNIFF_LEN};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt as _;
+use tokio::sync::Semaphore;
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteRequest {
+    pub object_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteResponse {
+    pub object_key: String,
+    pub url: String,
+    pub expires_in: u64,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub removed: Vec<String>,
+    pub filename: String,
+}
+
+/// The verifier's bounds plus the gate on how many run at once.
+pub struct Verification {
+    pub limits: Limits,
+    pub permits: Semaphore,
+}
+
+/// Why a completion did not produce a new object.
+enum Outcome {
+    /// The upload is not what its profile allows; it is deleted.
+    Refused(ApiError),
+    /// Another request completed this upload first.
+    AlreadyCompleted,
+    Store(StoreError),
+}
+
+impl From<Rejection> for Outcome {
+    fn from(rejection: Rejection) -> Self {
+        Outcome::Refused(ApiError::Rejected(rejection))
+    }
+}
+
+impl From<StoreError> for Outcome {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::AlreadyExists => Outcome::AlreadyCompleted,
+            // The staging object vanished mid-check: a concurrent completion won.
+            StoreError::NotFound => Outcome::AlreadyCompleted,
+            other => Outcome::Store(other),
+        }
+    }
+}
+
+const META_SHA256: &str = "sha256";
+const META_REMOVED: &str = "removed";
+const META_FILENAME: &str = "filename";
+
+pub async fn complete(
+    store: &Store,
+    verification: &Verification,
+    caller: &Caller,
+    request: &CompleteRequest,
+) -> Result<CompleteResponse, ApiError> {
+    let key = ObjectKey::parse(&request.object_key).map_err(|e| ApiError::InvalidKey(e.to_string()))?;
+    let upload = match store.layout().classify(&key) {
+        Ok(Area::Staging(upload)) if upload.tenant == caller.tenant => upload,
+        _ => return Err(ApiError::ForbiddenKey("completed")),
+    };
+    let final_key = store.layout().served_key(&upload);
+
+    let head = match store.head(&key).await {
+        Ok(head) => head,
+        // Already completed (or never uploaded): answer from the final object.
+        Err(StoreError::NotFound) => return completed(store, &final_key).await,
+        Err(e) => return Err(e.into()),
+    };
+
+    let outcome = {
+        let _permit = verification.permits.acquire().await.map_err(|_| ApiError::Internal)?;
+        verify_and_promote(store, &verification.limits, &upload, &key, &final_key, &head).await
+    };
+    match outcome {
+        Ok(response) => Ok(response),
+        Err(Outcome::AlreadyCompleted) => {
+            store.delete(&key).await?;
+            completed(store, &final_key).await
+        }
+        Err(Outcome::Store(e)) => Err(e.into()),
+        Err(Outcome::Refused(error)) => {
+            store.delete(&key).await?;
+            tracing::info!(object_key = %key, code = error.code(), "upload refused and deleted");
+            Err(error)
+        }
+    }
+}
+
+async fn verify_and_promote(
+    store: &Store,
+    limits: &Limits,
+    upload: &StagedUpload,
+    key: &ObjectKey,
+    final_key: &ObjectKey,
+    head: &ObjectHead,
+) -> Result<CompleteResponse, Outcome> {
+    // 1. The object's own record of why it was signed (pinned by the policy).
+    let meta = |name: &str| head.metadata.get(name).map(String::as_str);
+    if meta("profile") != Some(upload.profile.name.as_str()) || meta("tenant") != Some(upload.tenant.as_str()) {
+        return Err(Outcome::Refused(ApiError::NotSignedForProfile("the object was not signed for this profile and tenant")));
+    }
+    if head.content_type.as_deref() != Some(upload.content_type.mime) {
+        return Err(Outcome::Refused(ApiError::NotSignedForProfile("the object's content type is not the one it was signed for")));
+    }
+    let filename = meta(META_FILENAME).and_then(decode_filename).unwrap_or_else(|| "upload".into());
+    // 2. Size, from the HEAD: nothing is read yet.
+    let max = upload.profile.max_bytes;
+    if head.size > max {
+        return Err(Outcome::Refused(ApiError::ObjectTooLarge { size: head.size, max }));
+    }
+    let format = Format::from_mime(upload.content_type.mime)
+        .ok_or(Outcome::Refused(ApiError::NotSignedForProfile("the signed type has no verifier")))?;
+
+    // 3. The real type from the first bytes, then 4. the deep check.
+    let mut body = Body { stream: store.get(key).await?, read: 0, max };
+    let sniffed = body.read_at_least(SNIFF_LEN).await?;
+    broker_verifier::check_type(format, &sniffed)?;
+    let disposition = attachment(&filename);
+
+    // Keeps a spooled document on disk until the upload of it has finished.
+    let mut spool_guard = None;
+    let (payload, size, sha256, removed) = if format.is_image() {
+        let mut bytes = sniffed;
+        bytes.reserve(usize::try_from(head.size).unwrap_or(0).saturating_sub(bytes.len()));
+        body.read_all_into(&mut bytes).await?;
+        let limits = limits.clone();
+        let stripped = tokio::task::spawn_blocking(move || {
+            broker_verifier::check_image(format, &bytes, &limits)?;
+            broker_verifier::strip_metadata(format, &bytes)
+        })
+        .await
+        .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
+        let sha256 = hex(&Sha256::digest(&stripped.bytes));
+        let removed: Vec<String> = stripped.removed.iter().map(|r| r.as_str().to_owned()).collect();
+        let size = stripped.bytes.len() as u64;
+        (ByteStream::from(stripped.bytes), size, sha256, removed)
+    } else {
+        let spooled = body.spool(sniffed).await?;
+        let limits = limits.clone();
+        let file = spooled.file.reopen().map_err(spool_error)?;
+        tokio::task::spawn_blocking(move || broker_verifier::check_document(format, file, &limits))
+            .await
+            .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
+        // The verified bytes themselves are promoted, never a re-read of
+        // staging that a replayed form could have changed meanwhile.
+        let stream = ByteStream::from_path(spooled.file.path()).await.map_err(spool_error)?;
+        let (size, sha256) = (spooled.size, spooled.sha256);
+        spool_guard = Some(spooled.file);
+        (stream, size, sha256, Vec::new())
+    };
+
+    let metadata = HashMap::from([
+        (META_FILENAME.to_owned(), broker_core::disposition::encode_filename(&filename)),
+        (META_SHA256.to_owned(), sha256.clone()),
+        (META_REMOVED.to_owned(), removed.join(",")),
+        ("profile".to_owned(), upload.profile.name.as_str().to_owned()),
+    ]);
+    let options = PutOptions { content_type: format.mime(), content_disposition: &disposition, metadata, create_only: true };
+    store.put(final_key, payload, options).await?;
+    drop(spool_guard);
+    store.delete(key).await?;
+    tracing::info!(object_key = %final_key, size, removed = %removed.join(","), "upload verified");
+
+    let url = store.presign_get(final_key, &disposition, format.mime()).await.map_err(Outcome::Store)?;
+    Ok(CompleteResponse {
+        object_key: final_key.to_string(),
+        url,
+        expires_in: store.presign_ttl().as_secs(),
+        content_type: format.mime().to_owned(),
+        size,
+        sha256,
+        removed,
+        filename,
+    })
+}
+
+/// The result of an earlier completion, rebuilt from the final object.
+async fn completed(store: &Store, final_key: &ObjectKey) -> Result<CompleteResponse, ApiError> {
+    let head = store.head(final_key).await?;
+    let filename = head.metadata.get(META_FILENAME).and_then(|f| decode_filename(f)).unwrap_or_else(|| "upload".into());
+    let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());
+    let disposition = attachment(&filename);
+    let url = store.presign_get(final_key, &disposition, &content_type).await?;
+    let removed = head.metadata.get(META_REMOVED).map(String::as_str).unwrap_or("");
+    Ok(CompleteResponse {
+        object_key: final_key.to_string(),
+        url,
+        expires_in: store.presign_ttl().as_secs(),
+        content_type,
+        size: head.size,
+        sha256: head.metadata.get(META_SHA256).cloned().unwrap_or_default(),
+        removed: removed.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        filename,
+    })
+}
+
+/// The staged object's body, read incrementally and never past the profile's maximum.
+struct Body {
+    stream: ByteStream,
+    read: u64,
+    max: u64,
+}
+
+struct Spooled {
+    file: tempfile::NamedTempFile,
+    size: u64,
+    sha256: String,
+}
+
+impl Body {
+    async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, Outcome> {
+        let chunk = self
+            .stream
+            .try_next()
+            .await
+            .map_err(|e| Outcome::Store(StoreError::Unavailable(format!("reading the object failed: {e}"))))?;
+        if let Some(chunk) = &chunk {
+            self.read += chunk.len() as u64;
+            if self.read > self.max {
+                return Err(Outcome::Refused(ApiError::ObjectTooLarge { size: self.read, max: self.max }));
+            }
+        }
+        Ok(chunk)
+    }
+
+    async fn read_at_least(&mut self, wanted: usize) -> Result<Vec<u8>, Outcome> {
+        let mut bytes = Vec::with_capacity(wanted);
+        while bytes.len() < wanted {
+            match self.next_chunk().await? {
+                Some(chunk) => bytes.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        Ok(bytes)
+    }
+
+    async fn read_all_into(&mut self, bytes: &mut Vec<u8>) -> Result<(), Outcome> {
+        while let Some(chunk) = self.next_chunk().await? {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    /// Copies the rest to a temp file, hashing as it goes: bounded memory for
+    /// documents of any allowed size.
+    async fn spool(mut self, first: Vec<u8>) -> Result<Spooled, Outcome> {
+        let file = tempfile::NamedTempFile::new().map_err(spool_error)?;
+        let mut writer = tokio::fs::File::from_std(file.reopen().map_err(spool_error)?);
+        let mut hasher = Sha256::new();
+        let mut size = first.len() as u64;
+        hasher.update(&first);
+        writer.write_all(&first).await.map_err(spool_error)?;
+        while let Some(chunk) = self.next_chunk().await? {
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            writer.write_all(&chunk).await.map_err(spool_error)?;
+        }
+        writer.flush().await.map_err(spool_error)?;
+        Ok(Spooled { file, size, sha256: hex(&hasher.finalize()) })
+    }
+}
+
+fn spool_error(error: impl std::fmt::Display) -> Outcome {
+    Outcome::Store(StoreError::Unavailable(format!("spooling the object to disk failed: {error}")))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

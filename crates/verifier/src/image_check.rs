@@ -1,0 +1,73 @@
+//! Proving an image is real, within limits, before anyone else decodes it.
+//!
+//! The header is read first and its dimensions compared with [`Limits`], so a
+//! tiny file claiming 30000x30000 pixels is refused before a pixel buffer is
+//! allocated. Only then is the image fully decoded, under `image::Limits` (the
+//! `image` crate has no limit by default), which proves the data is a
+//! decodable image and not just a plausible header. JPEG decoders pad a
+//! truncated scan instead of failing, so the container structure (segment
+//! and chunk lengths, CRCs, an end marker) is checked by the stripper's parser
+//! before decoding.
+
+use std::io::Cursor;
+
+use image::{ImageError, ImageFormat, ImageReader};
+
+use crate::{Format, Limits, Rejection, check_type, strip_metadata};
+
+/// Dimensions of a verified image, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Largest decoded size of one pixel among the formats we decode (RGBA16).
+const MAX_BYTES_PER_PIXEL: u64 = 8;
+/// Allowance for decoder working memory beyond the pixel buffer.
+const DECODER_SLACK: u64 = 64 << 20;
+
+/// Verifies that `bytes` is a real `format` image within `limits`.
+pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Rejection> {
+    let image_format = match format {
+        Format::Jpeg => ImageFormat::Jpeg,
+        Format::Png => ImageFormat::Png,
+        Format::WebP => ImageFormat::WebP,
+        other => {
+            return Err(Rejection::NotAnImage(format!("{} is not an image format", other.mime())));
+        }
+    };
+    check_type(format, bytes)?;
+
+    // Header only: decoders parse up to the first image data here.
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), image_format)
+        .into_dimensions()
+        .map_err(|e| decode_rejection(e, None))?;
+    let pixels = u64::from(width) * u64::from(height);
+    if width == 0 || height == 0 {
+        return Err(Rejection::corrupt("the image has no pixels"));
+    }
+    if width > limits.max_image_side || height > limits.max_image_side || pixels > limits.max_image_pixels {
+        return Err(Rejection::DimensionsTooLarge { width, height });
+    }
+    // The container must be well formed: chunk lengths and CRCs, segment
+    // lengths, an end marker. The stripper's parser is the judge, so anything
+    // that passes here can also be stripped.
+    strip_metadata(format, bytes)?;
+
+    let mut decode_limits = image::Limits::default();
+    decode_limits.max_image_width = Some(limits.max_image_side);
+    decode_limits.max_image_height = Some(limits.max_image_side);
+    decode_limits.max_alloc = Some(pixels.saturating_mul(MAX_BYTES_PER_PIXEL).saturating_add(DECODER_SLACK));
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
+    reader.limits(decode_limits);
+    reader.decode().map_err(|e| decode_rejection(e, Some((width, height))))?;
+    Ok(ImageInfo { width, height })
+}
+
+fn decode_rejection(error: ImageError, dims: Option<(u32, u32)>) -> Rejection {
+    match (error, dims) {
+        (ImageError::Limits(_), Some((width, height))) => Rejection::DimensionsTooLarge { width, height },
+        (error, _) => Rejection::corrupt(format!("the image cannot be decoded: {error}")),
+    }
+}

@@ -1,0 +1,246 @@
+//! Proof that stripping removes what it claims and nothing else: secrets are
+//! gone from the bytes, kamadak-exif finds no EXIF (or only Orientation), an
+//! independent container parser (img-parts) finds only allowed segments, and
+//! the decoded pixels are identical to the original's.
+
+use std::io::Cursor;
+
+use broker_verifier::corpus::{self, ICC_MARKER, SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP, TRAILING_SCRIPT};
+use broker_verifier::{Format, Removed, Stripped, strip_metadata};
+use img_parts::{Bytes, ImageICC};
+
+fn strip(format: Format, bytes: &[u8]) -> Stripped {
+    strip_metadata(format, bytes).unwrap_or_else(|r| panic!("{format:?} strip failed: {r}"))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
+fn assert_no_secrets(bytes: &[u8]) {
+    for secret in [SECRET_MAKE, SECRET_MODEL, SECRET_DATETIME, SECRET_XMP, SECRET_IPTC, SECRET_COMMENT, TRAILING_SCRIPT] {
+        assert!(!contains(bytes, secret.as_bytes()), "{secret:?} survived stripping");
+    }
+}
+
+/// Decoded pixels, without applying orientation.
+fn pixels(format: Format, bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let image_format = match format {
+        Format::Jpeg => image::ImageFormat::Jpeg,
+        Format::Png => image::ImageFormat::Png,
+        _ => image::ImageFormat::WebP,
+    };
+    let image = image::load_from_memory_with_format(bytes, image_format).expect("decodes");
+    let rgba = image.to_rgba8();
+    (rgba.width(), rgba.height(), rgba.into_raw())
+}
+
+fn assert_same_pixels(format: Format, original: &[u8], stripped: &[u8]) {
+    let before = pixels(format, original);
+    let after = pixels(format, stripped);
+    assert_eq!((before.0, before.1), (after.0, after.1));
+    assert!(before.2 == after.2, "decoded pixels differ after stripping");
+}
+
+/// All EXIF fields kamadak-exif finds in a container, as (tag, value).
+fn exif_fields(bytes: &[u8]) -> Vec<(exif::Tag, exif::In, Option<u32>)> {
+    match exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) {
+        Ok(exif) => exif.fields().map(|f| (f.tag, f.ifd_num, f.value.get_uint(0))).collect(),
+        Err(exif::Error::NotFound(_)) => Vec::new(),
+        Err(e) => panic!("unexpected EXIF error: {e}"),
+    }
+}
+
+#[test]
+fn corpus_originals_really_carry_the_metadata() {
+    for (format, bytes) in [
+        (Format::Jpeg, corpus::jpeg_with_metadata()),
+        (Format::Png, corpus::png_with_metadata()),
+        (Format::WebP, corpus::webp_with_metadata()),
+    ] {
+        let fields = exif_fields(&bytes);
+        assert!(fields.iter().any(|f| f.0 == exif::Tag::Make), "{format:?}");
+        assert!(fields.iter().any(|f| f.0 == exif::Tag::GPSLatitude), "{format:?}");
+        assert!(contains(&bytes, SECRET_XMP.as_bytes()), "{format:?}");
+        pixels(format, &bytes);
+    }
+    let jpeg_fields = exif_fields(&corpus::jpeg_with_metadata());
+    assert!(jpeg_fields.iter().any(|f| f.1 == exif::In::THUMBNAIL));
+}
+
+#[test]
+fn jpeg_metadata_is_removed_losslessly() {
+    let original = corpus::jpeg_with_metadata();
+    let stripped = strip(Format::Jpeg, &original);
+    assert_eq!(
+        stripped.removed,
+        [Removed::Exif, Removed::Gps, Removed::Xmp, Removed::Iptc, Removed::Comment, Removed::Thumbnail, Removed::Timestamp, Removed::Other]
+    );
+    assert_no_secrets(&stripped.bytes);
+    assert_eq!(exif_fields(&stripped.bytes), []);
+    assert_same_pixels(Format::Jpeg, &original, &stripped.bytes);
+
+    let jpeg = img_parts::jpeg::Jpeg::from_bytes(Bytes::from(stripped.bytes.clone())).expect("parses");
+    let markers: Vec<u8> = jpeg.segments().iter().map(|s| s.marker()).collect();
+    for marker in &markers {
+        assert!(
+            matches!(marker, 0xE0 | 0xE2 | 0xEE | 0xDB | 0xC4 | 0xC0..=0xCF | 0xDA | 0xDD),
+            "unexpected marker {marker:02X} in {markers:02X?}"
+        );
+    }
+    assert!(markers.contains(&0xEE), "Adobe APP14 must be kept");
+    let icc = jpeg.icc_profile().expect("ICC profile kept");
+    assert_eq!(&icc[..], ICC_MARKER);
+    assert!(stripped.bytes.len() < original.len());
+    assert!(stripped.bytes.ends_with(&[0xFF, 0xD9]));
+}
+
+#[test]
+fn jpeg_without_metadata_is_unchanged() {
+    let plain = corpus::jpeg(40, 30, 20);
+    let stripped = strip(Format::Jpeg, &plain);
+    assert_eq!(stripped.bytes, plain);
+    assert_eq!(stripped.removed, []);
+}
+
+/// Counts `FF xx` marker pairs with `xx` in `markers` (stuffed FF00 never
+/// matches).
+fn count_markers(jpeg: &[u8], markers: std::ops::RangeInclusive<u8>) -> usize {
+    jpeg.windows(2).filter(|w| w[0] == 0xFF && markers.contains(&w[1])).count()
+}
+
+#[test]
+fn progressive_scans_and_restart_markers_survive() {
+    let (width, height) = (96u16, 80u16);
+    let rgb = corpus::pixels(u32::from(width), u32::from(height), 3, 200, 5);
+    let mut plain = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut plain, 85);
+    encoder.set_progressive(true);
+    encoder.set_restart_interval(2);
+    encoder.encode(&rgb, width, height, jpeg_encoder::ColorType::Rgb).expect("encode");
+    assert!(count_markers(&plain, 0xDA..=0xDA) > 1, "several scans");
+    assert!(count_markers(&plain, 0xD0..=0xD7) > 10, "restart markers");
+
+    let original = corpus::splice_jpeg(&plain, &[corpus::jpeg_segment(0xFE, SECRET_COMMENT.as_bytes())]);
+    let stripped = strip(Format::Jpeg, &original);
+    assert_eq!(stripped.removed, [Removed::Comment]);
+    assert_eq!(stripped.bytes, plain, "everything but the comment is copied byte for byte");
+    assert_same_pixels(Format::Jpeg, &original, &stripped.bytes);
+
+    // Metadata hidden between two scans is found too.
+    let second_scan = memchr::memmem::find_iter(&plain, &[0xFF, 0xDA]).nth(1).expect("second scan");
+    let hidden = [&plain[..second_scan], &corpus::jpeg_segment(0xE1, b"Exif\0\0junk"), &plain[second_scan..]].concat();
+    let stripped = strip(Format::Jpeg, &hidden);
+    assert_eq!(stripped.removed, [Removed::Exif]);
+    assert_eq!(stripped.bytes, plain);
+}
+
+#[test]
+fn trailing_script_after_eoi_is_removed() {
+    let original = corpus::jpeg_with_trailing_script();
+    let stripped = strip(Format::Jpeg, &original);
+    assert_eq!(stripped.removed, [Removed::TrailingData]);
+    assert!(!contains(&stripped.bytes, b"<script"));
+    assert!(stripped.bytes.ends_with(&[0xFF, 0xD9]));
+    assert_same_pixels(Format::Jpeg, &original, &stripped.bytes);
+}
+
+#[test]
+fn only_orientation_survives_when_not_upright() {
+    for (format, original) in [
+        (Format::Jpeg, corpus::jpeg_with_orientation(6)),
+        (Format::Jpeg, corpus::jpeg_with_orientation(8)),
+        (Format::Png, corpus::png_with_orientation(6)),
+        (Format::WebP, corpus::webp_with_orientation(8)),
+    ] {
+        let expected = exif_fields(&original).into_iter().find(|f| f.0 == exif::Tag::Orientation).and_then(|f| f.2);
+        let stripped = strip(format, &original);
+        assert_no_secrets(&stripped.bytes);
+        assert_eq!(exif_fields(&stripped.bytes), [(exif::Tag::Orientation, exif::In::PRIMARY, expected)], "{format:?}");
+        assert!(stripped.removed.contains(&Removed::Exif));
+        assert_same_pixels(format, &original, &stripped.bytes);
+        let mut decoder = image::ImageReader::new(Cursor::new(&stripped.bytes))
+            .with_guessed_format()
+            .expect("guess")
+            .into_decoder()
+            .expect("decoder");
+        let orientation = image::ImageDecoder::orientation(&mut decoder).expect("orientation");
+        assert_ne!(orientation, image::metadata::Orientation::NoTransforms, "{format:?}");
+    }
+}
+
+#[test]
+fn png_metadata_is_removed_losslessly() {
+    let original = corpus::png_with_metadata();
+    let stripped = strip(Format::Png, &original);
+    assert_eq!(
+        stripped.removed,
+        [Removed::Exif, Removed::Gps, Removed::Xmp, Removed::Timestamp, Removed::Text, Removed::Other]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    assert_no_secrets(&stripped.bytes);
+    assert_eq!(exif_fields(&stripped.bytes), []);
+    assert_same_pixels(Format::Png, &original, &stripped.bytes);
+    let png = img_parts::png::Png::from_bytes(Bytes::from(stripped.bytes)).expect("parses");
+    let kinds: Vec<[u8; 4]> = png.chunks().iter().map(|c| c.kind()).collect();
+    assert_eq!(kinds.first(), Some(b"IHDR"));
+    assert_eq!(kinds.last(), Some(b"IEND"));
+    assert!(kinds.contains(b"gAMA") && kinds.contains(b"pHYs"), "colour/density chunks kept");
+    for kind in [b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"prVt"] {
+        assert!(!kinds.contains(kind), "{} survived", String::from_utf8_lossy(kind));
+    }
+}
+
+#[test]
+fn webp_metadata_is_removed_losslessly() {
+    let original = corpus::webp_with_metadata();
+    let stripped = strip(Format::WebP, &[original.clone(), TRAILING_SCRIPT.as_bytes().to_vec()].concat());
+    assert_eq!(
+        stripped.removed,
+        [Removed::Exif, Removed::Gps, Removed::Xmp, Removed::Thumbnail, Removed::Timestamp, Removed::TrailingData]
+    );
+    assert_no_secrets(&stripped.bytes);
+    assert_eq!(exif_fields(&stripped.bytes), []);
+    assert_same_pixels(Format::WebP, &original, &stripped.bytes);
+    let webp = img_parts::webp::WebP::from_bytes(Bytes::from(stripped.bytes.clone())).expect("parses");
+    let ids: Vec<[u8; 4]> = webp.chunks().iter().map(|c| c.id()).collect();
+    assert_eq!(ids, [*b"VP8X", *b"VP8L"]);
+    assert_eq!(stripped.bytes[20] & 0x0C, 0, "EXIF and XMP flags cleared");
+    assert_eq!(stripped.bytes[20] & 0x10, 0x10, "alpha flag kept");
+    let riff_size = u32::from_le_bytes(stripped.bytes[4..8].try_into().expect("4 bytes"));
+    assert_eq!(riff_size as usize, stripped.bytes.len() - 8);
+}
+
+#[test]
+fn corrupt_images_are_refused_by_the_stripper() {
+    assert_eq!(strip_metadata(Format::Jpeg, &corpus::truncated_jpeg()).map_err(|r| r.code()), Err("corrupt_file"));
+    let mut bad_crc = corpus::png_with_metadata();
+    let idat = memchr::memmem::find(&bad_crc, b"IDAT").expect("IDAT");
+    bad_crc[idat + 10] ^= 0x55;
+    assert_eq!(strip_metadata(Format::Png, &bad_crc).map_err(|r| r.code()), Err("corrupt_file"));
+    let mut short_webp = corpus::webp_with_metadata();
+    short_webp.truncate(short_webp.len() - 10);
+    assert_eq!(strip_metadata(Format::WebP, &short_webp).map_err(|r| r.code()), Err("corrupt_file"));
+    assert_eq!(strip_metadata(Format::Jpeg, &corpus::png(4, 4, 1)).map_err(|r| r.code()), Err("corrupt_file"));
+}
+
+#[test]
+fn stripping_arbitrary_prefixes_and_mutations_never_panics() {
+    for (format, original) in [
+        (Format::Jpeg, corpus::jpeg_with_metadata()),
+        (Format::Png, corpus::png_with_metadata()),
+        (Format::WebP, corpus::webp_with_metadata()),
+    ] {
+        for cut in (0..original.len()).step_by(7) {
+            let _ = strip_metadata(format, &original[..cut]);
+        }
+        let mut mutated = original.clone();
+        for i in (0..mutated.len()).step_by(13) {
+            mutated[i] = mutated[i].wrapping_mul(31).wrapping_add(7);
+            let _ = strip_metadata(format, &mutated);
+        }
+    }
+}
