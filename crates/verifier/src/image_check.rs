@@ -34,7 +34,10 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
         Format::Png => ImageFormat::Png,
         Format::WebP => ImageFormat::WebP,
         other => {
-            return Err(Rejection::NotAnImage(format!("{} is not an image format", other.mime())));
+            return Err(Rejection::NotAnImage(format!(
+                "{} is not an image format",
+                other.mime()
+            )));
         }
     };
     check_type(format, bytes)?;
@@ -47,7 +50,10 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
     if width == 0 || height == 0 {
         return Err(Rejection::corrupt("the image has no pixels"));
     }
-    if width > limits.max_image_side || height > limits.max_image_side || pixels > limits.max_image_pixels {
+    if width > limits.max_image_side
+        || height > limits.max_image_side
+        || pixels > limits.max_image_pixels
+    {
         return Err(Rejection::DimensionsTooLarge { width, height });
     }
     // The container must be well formed: chunk lengths and CRCs, segment
@@ -58,16 +64,24 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
     let mut decode_limits = image::Limits::default();
     decode_limits.max_image_width = Some(limits.max_image_side);
     decode_limits.max_image_height = Some(limits.max_image_side);
-    decode_limits.max_alloc = Some(pixels.saturating_mul(MAX_BYTES_PER_PIXEL).saturating_add(DECODER_SLACK));
+    decode_limits.max_alloc = Some(
+        pixels
+            .saturating_mul(MAX_BYTES_PER_PIXEL)
+            .saturating_add(DECODER_SLACK),
+    );
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     reader.limits(decode_limits);
-    reader.decode().map_err(|e| decode_rejection(e, Some((width, height))))?;
+    reader
+        .decode()
+        .map_err(|e| decode_rejection(e, Some((width, height))))?;
     Ok(ImageInfo { width, height })
 }
 
 fn decode_rejection(error: ImageError, dims: Option<(u32, u32)>) -> Rejection {
     match (error, dims) {
-        (ImageError::Limits(_), Some((width, height))) => Rejection::DimensionsTooLarge { width, height },
+        (ImageError::Limits(_), Some((width, height))) => {
+            Rejection::DimensionsTooLarge { width, height }
+        }
         (error, _) => Rejection::corrupt(format!("the image cannot be decoded: {error}")),
     }
 }

@@ -12,7 +12,10 @@ pub enum Rejection {
     /// The content is another type than the one the upload was signed for.
     /// `found` is `None` when the content is no type the broker knows.
     #[error("the file is {}, but the upload was for {}", describe(.found), .expected.mime())]
-    TypeMismatch { expected: Format, found: Option<Format> },
+    TypeMismatch {
+        expected: Format,
+        found: Option<Format>,
+    },
     /// An image was expected and the content is not an image at all.
     #[error("the file is not an image: {0}")]
     NotAnImage(String),
@@ -63,9 +66,21 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         let cases = [
-            (Rejection::TypeMismatch { expected: Format::Jpeg, found: Some(Format::Png) }, "type_mismatch"),
+            (
+                Rejection::TypeMismatch {
+                    expected: Format::Jpeg,
+                    found: Some(Format::Png),
+                },
+                "type_mismatch",
+            ),
             (Rejection::NotAnImage("html".into()), "not_an_image"),
-            (Rejection::DimensionsTooLarge { width: 1, height: 2 }, "dimensions_too_large"),
+            (
+                Rejection::DimensionsTooLarge {
+                    width: 1,
+                    height: 2,
+                },
+                "dimensions_too_large",
+            ),
             (Rejection::corrupt("x"), "corrupt_file"),
             (Rejection::unsafe_content("x"), "unsafe_content"),
         ];
@@ -76,14 +91,29 @@ mod tests {
 
     #[test]
     fn messages_are_human() {
-        let r = Rejection::TypeMismatch { expected: Format::Jpeg, found: Some(Format::Png) };
-        assert_eq!(r.to_string(), "the file is image/png, but the upload was for image/jpeg");
-        let r = Rejection::TypeMismatch { expected: Format::Csv, found: None };
+        let r = Rejection::TypeMismatch {
+            expected: Format::Jpeg,
+            found: Some(Format::Png),
+        };
+        assert_eq!(
+            r.to_string(),
+            "the file is image/png, but the upload was for image/jpeg"
+        );
+        let r = Rejection::TypeMismatch {
+            expected: Format::Csv,
+            found: None,
+        };
         assert_eq!(
             r.to_string(),
             "the file is of an unsupported or unrecognised type, but the upload was for text/csv"
         );
-        let r = Rejection::DimensionsTooLarge { width: 30000, height: 30000 };
-        assert_eq!(r.to_string(), "the image is 30000x30000 pixels, which is larger than allowed");
+        let r = Rejection::DimensionsTooLarge {
+            width: 30000,
+            height: 30000,
+        };
+        assert_eq!(
+            r.to_string(),
+            "the image is 30000x30000 pixels, which is larger than allowed"
+        );
     }
 }

@@ -18,8 +18,20 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Tags whose presence in a text head means "markup", not data.
 const MARKUP: [&[u8]; 14] = [
-    b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<iframe", b"<svg", b"<?xml",
-    b"<object", b"<embed", b"<style", b"<meta", b"<link", b"<!--",
+    b"<!doctype",
+    b"<html",
+    b"<head",
+    b"<body",
+    b"<script",
+    b"<iframe",
+    b"<svg",
+    b"<?xml",
+    b"<object",
+    b"<embed",
+    b"<style",
+    b"<meta",
+    b"<link",
+    b"<!--",
 ];
 
 /// The real type of a file from its leading bytes, or `None` when it is no
@@ -64,7 +76,10 @@ pub fn check_type(signed_for: Format, head: &[u8]) -> Result<(), Rejection> {
         };
         return Err(Rejection::NotAnImage(what));
     }
-    Err(Rejection::TypeMismatch { expected: signed_for, found })
+    Err(Rejection::TypeMismatch {
+        expected: signed_for,
+        found,
+    })
 }
 
 fn classify_text(head: &[u8]) -> Option<Format> {
@@ -73,7 +88,10 @@ fn classify_text(head: &[u8]) -> Option<Format> {
     // Bytes >= 0x80 are allowed here: the encoding is proven (UTF-8 or
     // refused as corrupt) by the deep check, which gives a better answer
     // than "unknown type" for a Latin-1 CSV.
-    if body.iter().any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0C | b'\r')) || b == 0x7F) {
+    if body
+        .iter()
+        .any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0C | b'\r')) || b == 0x7F)
+    {
         return None;
     }
     let first = *body.iter().find(|b| !b.is_ascii_whitespace())?;
@@ -88,7 +106,10 @@ fn classify_text(head: &[u8]) -> Option<Format> {
 fn looks_like_markup(text: &[u8]) -> bool {
     memchr::memchr_iter(b'<', text).any(|at| {
         let rest = &text[at..];
-        MARKUP.iter().any(|tag| rest.get(..tag.len()).is_some_and(|p| p.eq_ignore_ascii_case(tag)))
+        MARKUP.iter().any(|tag| {
+            rest.get(..tag.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(tag))
+        })
     })
 }
 
@@ -112,7 +133,11 @@ mod tests {
         assert_eq!(detect(b"\xEF\xBB\xBF[1,2]"), Some(Format::Json));
         assert_eq!(detect(b"name,age\nann,3\n"), Some(Format::Csv));
         assert_eq!(detect("caf\u{e9},1\n".as_bytes()), Some(Format::Csv));
-        assert_eq!(detect(b"caf\xE9,1\n"), Some(Format::Csv), "encoding is judged by the deep check");
+        assert_eq!(
+            detect(b"caf\xE9,1\n"),
+            Some(Format::Csv),
+            "encoding is judged by the deep check"
+        );
     }
 
     #[test]
@@ -124,7 +149,11 @@ mod tests {
         assert_eq!(detect(b"a,b\0c"), None);
         assert_eq!(detect(b""), None);
         assert_eq!(detect(b" \n\t "), None);
-        assert_eq!(detect(b"a < b,1\n"), Some(Format::Csv), "a lone '<' is not markup");
+        assert_eq!(
+            detect(b"a < b,1\n"),
+            Some(Format::Csv),
+            "a lone '<' is not markup"
+        );
     }
 
     #[test]
@@ -132,16 +161,31 @@ mod tests {
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR";
         assert_eq!(
             check_type(Format::Jpeg, png),
-            Err(Rejection::TypeMismatch { expected: Format::Jpeg, found: Some(Format::Png) })
+            Err(Rejection::TypeMismatch {
+                expected: Format::Jpeg,
+                found: Some(Format::Png)
+            })
         );
         let gif = b"GIF89a\x01\0\x01\0\0\0\0";
-        assert_eq!(check_type(Format::Png, gif).map_err(|r| r.code()), Err("type_mismatch"));
+        assert_eq!(
+            check_type(Format::Png, gif).map_err(|r| r.code()),
+            Err("type_mismatch")
+        );
         let html = b"<html><script>alert(1)</script></html>";
-        assert_eq!(check_type(Format::Jpeg, html).map_err(|r| r.code()), Err("not_an_image"));
-        assert_eq!(check_type(Format::Jpeg, b"").map_err(|r| r.code()), Err("not_an_image"));
+        assert_eq!(
+            check_type(Format::Jpeg, html).map_err(|r| r.code()),
+            Err("not_an_image")
+        );
+        assert_eq!(
+            check_type(Format::Jpeg, b"").map_err(|r| r.code()),
+            Err("not_an_image")
+        );
         assert_eq!(
             check_type(Format::Csv, b"%PDF-1.4\n"),
-            Err(Rejection::TypeMismatch { expected: Format::Csv, found: Some(Format::Pdf) })
+            Err(Rejection::TypeMismatch {
+                expected: Format::Csv,
+                found: Some(Format::Pdf)
+            })
         );
         assert_eq!(check_type(Format::Csv, b"a,b\n"), Ok(()));
     }

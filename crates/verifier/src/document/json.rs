@@ -10,8 +10,8 @@
 
 use std::io::{self, BufReader, Read};
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use crate::Rejection;
 
@@ -23,12 +23,16 @@ pub(super) fn check(reader: impl Read, max_depth: usize) -> Result<(), Rejection
         IgnoredAny::deserialize(&mut de).and_then(|_| de.end())
     };
     match (result, guard.failure) {
-        (_, Some(Failure::TooDeep)) => {
-            Err(Rejection::unsafe_content(format!("the JSON nests deeper than {max_depth} levels")))
-        }
+        (_, Some(Failure::TooDeep)) => Err(Rejection::unsafe_content(format!(
+            "the JSON nests deeper than {max_depth} levels"
+        ))),
         (_, Some(Failure::NotUtf8)) => Err(Rejection::corrupt("the JSON is not UTF-8 text")),
-        (Err(error), None) if error.is_io() => Err(Rejection::corrupt(format!("the file could not be read: {error}"))),
-        (Err(error), None) => Err(Rejection::corrupt(format!("the JSON is malformed: {error}"))),
+        (Err(error), None) if error.is_io() => Err(Rejection::corrupt(format!(
+            "the file could not be read: {error}"
+        ))),
+        (Err(error), None) => Err(Rejection::corrupt(format!(
+            "the JSON is malformed: {error}"
+        ))),
         (Ok(()), None) => Ok(()),
     }
 }
@@ -195,7 +199,13 @@ mod tests {
 
     #[test]
     fn valid_json_passes() {
-        assert_eq!(code(br#"{"a": [1, 2.5e3, true, null, "x\"]}\u00e9 \u2603"], "b": {}}"#, 3), Ok(()));
+        assert_eq!(
+            code(
+                br#"{"a": [1, 2.5e3, true, null, "x\"]}\u00e9 \u2603"], "b": {}}"#,
+                3
+            ),
+            Ok(())
+        );
         assert_eq!(code("[\"z\u{fc}rich \u{1F600}\"]".as_bytes(), 1), Ok(()));
         assert_eq!(code(b"\xEF\xBB\xBF 42 ", 0), Ok(()));
     }
@@ -211,7 +221,16 @@ mod tests {
 
     #[test]
     fn malformed_and_non_utf8_are_corrupt() {
-        for bad in [&b"{\"a\": }"[..], b"[1, 2", b"{} {}", b"", b"nul", b"[\"\xFF\"]", b"[\"\xC3\"]", b"\"\xE2\x82\""] {
+        for bad in [
+            &b"{\"a\": }"[..],
+            b"[1, 2",
+            b"{} {}",
+            b"",
+            b"nul",
+            b"[\"\xFF\"]",
+            b"[\"\xC3\"]",
+            b"\"\xE2\x82\"",
+        ] {
             assert_eq!(code(bad, 64), Err("corrupt_file"), "{bad:?}");
         }
     }

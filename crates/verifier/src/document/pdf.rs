@@ -45,8 +45,16 @@ const EOF_WINDOW: u64 = 1024;
 const TRAILER_WINDOW: u64 = 2048;
 /// Refused wherever they appear.
 const ALWAYS_REFUSED: [&[u8]; 10] = [
-    b"JavaScript", b"Launch", b"SubmitForm", b"ImportData", b"GoToE", b"EmbeddedFile", b"EmbeddedFiles",
-    b"RichMedia", b"RichMediaExecute", b"XFA",
+    b"JavaScript",
+    b"Launch",
+    b"SubmitForm",
+    b"ImportData",
+    b"GoToE",
+    b"EmbeddedFile",
+    b"EmbeddedFiles",
+    b"RichMedia",
+    b"RichMediaExecute",
+    b"XFA",
 ];
 /// Refused outside filtered stream data.
 const REFUSED_IN_TEXT: [&[u8]; 2] = [b"JS", b"AA"];
@@ -56,7 +64,9 @@ const NAME_MAX: usize = 32;
 pub(super) fn check<R: Read + Seek>(mut reader: R) -> Result<(), Rejection> {
     check_header(&mut reader)?;
     check_trailer(&mut reader)?;
-    reader.seek(SeekFrom::Start(0)).map_err(|e| super::read_error(&e))?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| super::read_error(&e))?;
     let mut scanner = Scanner::default();
     let mut block = vec![0u8; BLOCK];
     loop {
@@ -80,7 +90,9 @@ fn refusal(name: &'static [u8]) -> Rejection {
 
 fn check_header(reader: &mut impl Read) -> Result<(), Rejection> {
     let mut header = [0u8; 6];
-    reader.read_exact(&mut header).map_err(|_| Rejection::corrupt("the PDF header is missing"))?;
+    reader
+        .read_exact(&mut header)
+        .map_err(|_| Rejection::corrupt("the PDF header is missing"))?;
     if !header.starts_with(b"%PDF-") || !header[5].is_ascii_digit() {
         return Err(Rejection::corrupt("the PDF header is missing"));
     }
@@ -88,15 +100,24 @@ fn check_header(reader: &mut impl Read) -> Result<(), Rejection> {
 }
 
 fn check_trailer(reader: &mut (impl Read + Seek)) -> Result<(), Rejection> {
-    let len = reader.seek(SeekFrom::End(0)).map_err(|e| super::read_error(&e))?;
+    let len = reader
+        .seek(SeekFrom::End(0))
+        .map_err(|e| super::read_error(&e))?;
     let tail_len = len.min(TRAILER_WINDOW);
-    reader.seek(SeekFrom::Start(len - tail_len)).map_err(|e| super::read_error(&e))?;
+    reader
+        .seek(SeekFrom::Start(len - tail_len))
+        .map_err(|e| super::read_error(&e))?;
     let mut tail = Vec::with_capacity(tail_len as usize);
-    reader.take(tail_len).read_to_end(&mut tail).map_err(|e| super::read_error(&e))?;
+    reader
+        .take(tail_len)
+        .read_to_end(&mut tail)
+        .map_err(|e| super::read_error(&e))?;
     let eof = memmem::rfind(&tail, b"%%EOF").filter(|&at| (tail.len() - at) as u64 <= EOF_WINDOW);
     match eof {
         Some(eof) if memmem::find(&tail[..eof], b"startxref").is_some() => Ok(()),
-        _ => Err(Rejection::corrupt("the PDF has no trailer (startxref ... %%EOF) at its end")),
+        _ => Err(Rejection::corrupt(
+            "the PDF has no trailer (startxref ... %%EOF) at its end",
+        )),
     }
 }
 
@@ -141,7 +162,10 @@ fn is_whitespace(b: u8) -> bool {
 }
 
 fn is_delimiter(b: u8) -> bool {
-    matches!(b, b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%')
+    matches!(
+        b,
+        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
+    )
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -292,7 +316,10 @@ mod tests {
         // Every split point gives the same answer.
         for split in 0..=bytes.len() {
             let mut parts = Scanner::default();
-            let got = parts.feed(&bytes[..split]).and_then(|()| parts.feed(&bytes[split..])).and_then(|()| parts.finish());
+            let got = parts
+                .feed(&bytes[..split])
+                .and_then(|()| parts.feed(&bytes[split..]))
+                .and_then(|()| parts.finish());
             assert_eq!(got, expected, "split at {split}");
         }
         expected
@@ -300,17 +327,26 @@ mod tests {
 
     #[test]
     fn refused_names_are_found_even_when_escaped() {
-        assert_eq!(scan(b"<< /S /JavaScript /JS (app.alert(1)) >>"), Err(&b"JavaScript"[..]));
+        assert_eq!(
+            scan(b"<< /S /JavaScript /JS (app.alert(1)) >>"),
+            Err(&b"JavaScript"[..])
+        );
         assert_eq!(scan(b"<</S/J#61vaScript>>"), Err(&b"JavaScript"[..]));
         assert_eq!(scan(b"<</S/#4C#61#75#6E#63#68>>"), Err(&b"Launch"[..]));
         assert_eq!(scan(b"<</AA 5 0 R>>"), Err(&b"AA"[..]));
-        assert_eq!(scan(b"<</Names<</EmbeddedFiles 3 0 R>>>>"), Err(&b"EmbeddedFiles"[..]));
+        assert_eq!(
+            scan(b"<</Names<</EmbeddedFiles 3 0 R>>>>"),
+            Err(&b"EmbeddedFiles"[..])
+        );
         assert_eq!(scan(b"/JS"), Err(&b"JS"[..]), "a name at the very end");
     }
 
     #[test]
     fn look_alike_names_pass() {
-        assert_eq!(scan(b"<</JSON 1 /AAA 2 /JavaScripts 3 /J#61 4 /#4A#5 5 /JS#>>"), Ok(()));
+        assert_eq!(
+            scan(b"<</JSON 1 /AAA 2 /JavaScripts 3 /J#61 4 /#4A#5 5 /JS#>>"),
+            Ok(())
+        );
         assert_eq!(scan(b"(plain JavaScript text) JS AA"), Ok(()));
         let long = [b"/".to_vec(), b"A".repeat(100), b"JavaScript".to_vec()].concat();
         assert_eq!(scan(&long), Ok(()));
@@ -320,7 +356,10 @@ mod tests {
     fn open_action_is_allowed_only_as_a_destination_array() {
         assert_eq!(scan(b"<</OpenAction [3 0 R /Fit]>>"), Ok(()));
         assert_eq!(scan(b"<</OpenAction\n\t[3 0 R/FitH 0]>>"), Ok(()));
-        assert_eq!(scan(b"<</OpenAction<</S/GoTo/D[3 0 R/Fit]>>>>"), Err(&b"OpenAction"[..]));
+        assert_eq!(
+            scan(b"<</OpenAction<</S/GoTo/D[3 0 R/Fit]>>>>"),
+            Err(&b"OpenAction"[..])
+        );
         assert_eq!(scan(b"<</OpenAction 9 0 R>>"), Err(&b"OpenAction"[..]));
     }
 
@@ -337,6 +376,10 @@ mod tests {
         let filter_in_other_object = b"<</Filter/Standard>> endobj <<>> stream\n/JS\nendstream";
         assert_eq!(scan(filter_in_other_object), Err(&b"JS"[..]));
         let glued = b"<</Filter/FlateDecode>>stream\r\nx/AA\x01zzendstream\nendobj /AA";
-        assert_eq!(scan(glued), Err(&b"AA"[..]), "endstream glued to data still ends the stream");
+        assert_eq!(
+            scan(glued),
+            Err(&b"AA"[..]),
+            "endstream glued to data still ends the stream"
+        );
     }
 }

@@ -49,16 +49,24 @@ const RATIO_FLOOR: u64 = 1 << 20;
 pub(super) fn check<R: Read + Seek>(reader: R, limits: &Limits) -> Result<(), Rejection> {
     let mut reader = BufReader::new(reader);
     let mut magic = [0u8; 4];
-    reader.read_exact(&mut magic).map_err(|_| Rejection::corrupt("the file is too short to be a ZIP archive"))?;
+    reader
+        .read_exact(&mut magic)
+        .map_err(|_| Rejection::corrupt("the file is too short to be a ZIP archive"))?;
     if &magic != LOCAL_HEADER && &magic != END_RECORD {
-        return Err(Rejection::corrupt("the ZIP archive does not start with a ZIP header"));
+        return Err(Rejection::corrupt(
+            "the ZIP archive does not start with a ZIP header",
+        ));
     }
     if let Some(declared) = declared_entries(&mut reader).map_err(|e| super::read_error(&e))? {
         check_entry_count(declared, limits)?;
     }
-    reader.seek(SeekFrom::Start(0)).map_err(|e| super::read_error(&e))?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| super::read_error(&e))?;
 
-    let config = Config { archive_offset: ArchiveOffset::Known(0) };
+    let config = Config {
+        archive_offset: ArchiveOffset::Known(0),
+    };
     let mut archive = ZipArchive::with_config(config, reader).map_err(zip_rejection)?;
     check_entry_count(archive.len() as u64, limits)?;
     let header_starts = check_entries(&mut archive, limits)?;
@@ -69,7 +77,9 @@ pub(super) fn check<R: Read + Seek>(reader: R, limits: &Limits) -> Result<(), Re
     for start in header_starts {
         let name = local_name(&mut reader, start).map_err(|e| super::read_error(&e))?;
         if unsafe_name(&name) {
-            return Err(Rejection::unsafe_content("a ZIP entry has an absolute or parent-directory path"));
+            return Err(Rejection::unsafe_content(
+                "a ZIP entry has an absolute or parent-directory path",
+            ));
         }
     }
     Ok(())
@@ -87,34 +97,52 @@ fn check_entry_count(entries: u64, limits: &Limits) -> Result<(), Rejection> {
 
 /// Names, kinds and declared sizes of every entry; returns where each local
 /// header starts.
-fn check_entries<R: Read + Seek>(archive: &mut ZipArchive<R>, limits: &Limits) -> Result<Vec<u64>, Rejection> {
+fn check_entries<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
+    limits: &Limits,
+) -> Result<Vec<u64>, Rejection> {
     let mut header_starts = Vec::with_capacity(archive.len());
     let mut total: u64 = 0;
     let mut total_compressed: u64 = 0;
     for index in 0..archive.len() {
         let entry = archive.by_index_raw(index).map_err(zip_rejection)?;
         if unsafe_name(entry.name_raw()) || entry.enclosed_name().is_none() {
-            return Err(Rejection::unsafe_content("a ZIP entry has an absolute or parent-directory path"));
+            return Err(Rejection::unsafe_content(
+                "a ZIP entry has an absolute or parent-directory path",
+            ));
         }
         if entry.is_symlink() {
-            return Err(Rejection::unsafe_content("the ZIP archive contains a symbolic link"));
+            return Err(Rejection::unsafe_content(
+                "the ZIP archive contains a symbolic link",
+            ));
         }
         if entry.encrypted() {
-            return Err(Rejection::unsafe_content("the ZIP archive has encrypted entries, which cannot be verified"));
+            return Err(Rejection::unsafe_content(
+                "the ZIP archive has encrypted entries, which cannot be verified",
+            ));
         }
         let (size, compressed) = (entry.size(), entry.compressed_size());
         if is_bomb_ratio(size, compressed, limits) {
-            return Err(bomb(format!("an entry expands {}x", size / compressed.max(1))));
+            return Err(bomb(format!(
+                "an entry expands {}x",
+                size / compressed.max(1)
+            )));
         }
         total = total.saturating_add(size);
         total_compressed = total_compressed.saturating_add(compressed);
         if total > limits.zip_max_uncompressed {
-            return Err(bomb(format!("it expands to more than {} bytes", limits.zip_max_uncompressed)));
+            return Err(bomb(format!(
+                "it expands to more than {} bytes",
+                limits.zip_max_uncompressed
+            )));
         }
         header_starts.push(entry.header_start());
     }
     if is_bomb_ratio(total, total_compressed, limits) {
-        return Err(bomb(format!("the archive expands {}x", total / total_compressed.max(1))));
+        return Err(bomb(format!(
+            "the archive expands {}x",
+            total / total_compressed.max(1)
+        )));
     }
     Ok(header_starts)
 }
@@ -129,13 +157,21 @@ fn bomb(why: String) -> Rejection {
 
 /// Inflates one entry to a sink, never more than its declared size (+1 to
 /// notice a lie), and lets the `zip` crate check the CRC at the end.
-fn inflate_entry<R: Read + Seek>(archive: &mut ZipArchive<R>, index: usize) -> Result<(), Rejection> {
+fn inflate_entry<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
+    index: usize,
+) -> Result<(), Rejection> {
     let mut entry = archive.by_index(index).map_err(zip_rejection)?;
     let declared = entry.size();
-    let inflated = io::copy(&mut (&mut entry).take(declared.saturating_add(1)), &mut io::sink())
-        .map_err(|e| Rejection::corrupt(format!("a ZIP entry does not match its header: {e}")))?;
+    let inflated = io::copy(
+        &mut (&mut entry).take(declared.saturating_add(1)),
+        &mut io::sink(),
+    )
+    .map_err(|e| Rejection::corrupt(format!("a ZIP entry does not match its header: {e}")))?;
     if inflated != declared {
-        return Err(Rejection::corrupt("a ZIP entry's data does not match its declared size"));
+        return Err(Rejection::corrupt(
+            "a ZIP entry's data does not match its declared size",
+        ));
     }
     Ok(())
 }
@@ -157,7 +193,9 @@ fn zip_rejection(error: ZipError) -> Rejection {
 fn unsafe_name(name: &[u8]) -> bool {
     let absolute = matches!(name.first(), Some(b'/' | b'\\'));
     let drive = matches!(name, [letter, b':', ..] if letter.is_ascii_alphabetic());
-    let parent = name.split(|&b| b == b'/' || b == b'\\').any(|part| part == b"..");
+    let parent = name
+        .split(|&b| b == b'/' || b == b'\\')
+        .any(|part| part == b"..");
     absolute || drive || parent || name.contains(&0)
 }
 
@@ -169,21 +207,29 @@ fn declared_entries<R: Read + Seek>(reader: &mut R) -> io::Result<Option<u64>> {
     reader.seek(SeekFrom::Start(len - tail_len))?;
     let mut tail = Vec::with_capacity(tail_len as usize);
     reader.take(tail_len).read_to_end(&mut tail)?;
-    let Some(end) = memmem::rfind_iter(&tail, END_RECORD).find(|&at| at + END_RECORD_LEN <= tail.len()) else {
+    let Some(end) =
+        memmem::rfind_iter(&tail, END_RECORD).find(|&at| at + END_RECORD_LEN <= tail.len())
+    else {
         return Ok(None);
     };
     let entries = u16::from_le_bytes([tail[end + 10], tail[end + 11]]);
     if entries != u16::MAX {
         return Ok(Some(u64::from(entries)));
     }
-    let Some(locator) = end.checked_sub(ZIP64_LOCATOR_LEN).and_then(|at| tail.get(at..end)) else {
+    let Some(locator) = end
+        .checked_sub(ZIP64_LOCATOR_LEN)
+        .and_then(|at| tail.get(at..end))
+    else {
         return Ok(None);
     };
     if !locator.starts_with(ZIP64_LOCATOR) {
         return Ok(None);
     }
     let offset = u64::from_le_bytes(locator[8..16].try_into().unwrap_or_default());
-    if offset.checked_add(ZIP64_END_RECORD_LEN as u64).is_none_or(|e| e > len) {
+    if offset
+        .checked_add(ZIP64_END_RECORD_LEN as u64)
+        .is_none_or(|e| e > len)
+    {
         return Ok(None);
     }
     reader.seek(SeekFrom::Start(offset))?;
@@ -192,7 +238,9 @@ fn declared_entries<R: Read + Seek>(reader: &mut R) -> io::Result<Option<u64>> {
     if !record.starts_with(ZIP64_END_RECORD) {
         return Ok(None);
     }
-    Ok(Some(u64::from_le_bytes(record[32..40].try_into().unwrap_or_default())))
+    Ok(Some(u64::from_le_bytes(
+        record[32..40].try_into().unwrap_or_default(),
+    )))
 }
 
 /// The file name stored in the local header at `start`.
@@ -212,7 +260,17 @@ mod tests {
 
     #[test]
     fn unsafe_names() {
-        for bad in [&b"../x"[..], b"a/../../x", b"a\\..\\x", b"/etc/passwd", b"\\x", b"C:x", b"c:\\x", b"..", b"a\0b"] {
+        for bad in [
+            &b"../x"[..],
+            b"a/../../x",
+            b"a\\..\\x",
+            b"/etc/passwd",
+            b"\\x",
+            b"C:x",
+            b"c:\\x",
+            b"..",
+            b"a\0b",
+        ] {
             assert!(unsafe_name(bad), "{bad:?}");
         }
         for good in [&b"a/b.txt"[..], b"a..b", b"...", b"dir/", b"12:00.csv"] {

@@ -59,11 +59,9 @@ fn find_marker(src: &[u8], from: usize, to: usize) -> Option<usize> {
 /// Whether some `bytes[i] == 0xFF` has `next[i] != 0`; written without
 /// branches so it compiles to SIMD compares.
 fn any_ff_before_nonzero(bytes: &[u8], next: &[u8]) -> bool {
-    bytes
-        .iter()
-        .zip(next)
-        .fold(0u8, |acc, (&b, &n)| acc | (u8::from(b == 0xFF) & u8::from(n != 0)))
-        != 0
+    bytes.iter().zip(next).fold(0u8, |acc, (&b, &n)| {
+        acc | (u8::from(b == 0xFF) & u8::from(n != 0))
+    }) != 0
 }
 
 #[cfg(test)]
@@ -92,8 +90,18 @@ mod tests {
 
     #[test]
     fn finds_markers_at_every_offset_including_lane_and_block_edges() {
-        for at in [0, 1, LANE - 1, LANE, LANE + 1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 5] {
-            let mut src = vec![0xFF, 0x00].repeat(BLOCK + 100);
+        for at in [
+            0,
+            1,
+            LANE - 1,
+            LANE,
+            LANE + 1,
+            BLOCK - 1,
+            BLOCK,
+            BLOCK + 1,
+            2 * BLOCK + 5,
+        ] {
+            let mut src = [0xFF, 0x00].repeat(BLOCK + 100);
             src[at] = 0xFF;
             src[at + 1] = 0xC4;
             // At an odd offset the FF before `at` is now followed by FF (a

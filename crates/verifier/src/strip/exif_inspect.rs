@@ -27,12 +27,20 @@ pub(super) fn inspect(tiff: &[u8], removed: &mut RemovedSet) -> Option<u16> {
         if field.ifd_num == In::THUMBNAIL {
             removed.insert(Removed::Thumbnail);
         }
-        if matches!(field.tag, Tag::DateTime | Tag::DateTimeOriginal | Tag::DateTimeDigitized) {
+        if matches!(
+            field.tag,
+            Tag::DateTime | Tag::DateTimeOriginal | Tag::DateTimeDigitized
+        ) {
             removed.insert(Removed::Timestamp);
         }
     }
-    let orientation = exif.get_field(Tag::Orientation, In::PRIMARY)?.value.get_uint(0)?;
-    u16::try_from(orientation).ok().filter(|o| (2..=8).contains(o))
+    let orientation = exif
+        .get_field(Tag::Orientation, In::PRIMARY)?
+        .value
+        .get_uint(0)?;
+    u16::try_from(orientation)
+        .ok()
+        .filter(|o| (2..=8).contains(o))
 }
 
 #[cfg(test)]
@@ -49,8 +57,14 @@ mod tests {
     #[test]
     fn orientation_is_recovered() {
         let mut removed = RemovedSet::default();
-        assert_eq!(inspect(&crate::strip::exif_min::orientation_tiff(6), &mut removed), Some(6));
-        assert_eq!(inspect(&crate::strip::exif_min::orientation_tiff(1), &mut removed), None);
+        assert_eq!(
+            inspect(&crate::strip::exif_min::orientation_tiff(6), &mut removed),
+            Some(6)
+        );
+        assert_eq!(
+            inspect(&crate::strip::exif_min::orientation_tiff(1), &mut removed),
+            None
+        );
         assert_eq!(removed.into_vec(), [Removed::Exif]);
     }
 }

@@ -29,7 +29,9 @@ mod tests {
     #[test]
     fn kamadak_reads_back_only_orientation() {
         for o in 1..=8 {
-            let exif = exif::Reader::new().read_raw(orientation_tiff(o).to_vec()).expect("valid TIFF");
+            let exif = exif::Reader::new()
+                .read_raw(orientation_tiff(o).to_vec())
+                .expect("valid TIFF");
             let fields: Vec<_> = exif.fields().collect();
             assert_eq!(fields.len(), 1);
             assert_eq!(fields[0].tag, exif::Tag::Orientation);

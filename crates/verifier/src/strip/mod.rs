@@ -100,7 +100,10 @@ pub fn strip_metadata(format: Format, bytes: &[u8]) -> Result<Stripped, Rejectio
         Format::Jpeg => jpeg::strip(bytes),
         Format::Png => png::strip(bytes),
         Format::WebP => webp::strip(bytes),
-        other => Err(Rejection::NotAnImage(format!("{} has no image metadata to strip", other.mime()))),
+        other => Err(Rejection::NotAnImage(format!(
+            "{} has no image metadata to strip",
+            other.mime()
+        ))),
     }
 }
 
@@ -114,7 +117,10 @@ impl RemovedSet {
     }
 
     fn into_vec(self) -> Vec<Removed> {
-        Removed::ALL.into_iter().filter(|&k| self.0 & (1 << k as u16) != 0).collect()
+        Removed::ALL
+            .into_iter()
+            .filter(|&k| self.0 & (1 << k as u16) != 0)
+            .collect()
     }
 }
 
@@ -123,15 +129,21 @@ fn truncated(what: &str) -> Rejection {
 }
 
 fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(bytes.get(at..at.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_be_bytes(
+        bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_be_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 #[cfg(test)]
@@ -141,10 +153,24 @@ mod tests {
     #[test]
     fn removed_set_is_sorted_and_deduplicated() {
         let mut set = RemovedSet::default();
-        for kind in [Removed::Other, Removed::Gps, Removed::Exif, Removed::Gps, Removed::TrailingData] {
+        for kind in [
+            Removed::Other,
+            Removed::Gps,
+            Removed::Exif,
+            Removed::Gps,
+            Removed::TrailingData,
+        ] {
             set.insert(kind);
         }
-        assert_eq!(set.into_vec(), [Removed::Exif, Removed::Gps, Removed::TrailingData, Removed::Other]);
+        assert_eq!(
+            set.into_vec(),
+            [
+                Removed::Exif,
+                Removed::Gps,
+                Removed::TrailingData,
+                Removed::Other
+            ]
+        );
     }
 
     #[test]
@@ -152,7 +178,18 @@ mod tests {
         let names: Vec<_> = Removed::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(
             names,
-            ["exif", "gps", "xmp", "iptc", "comment", "thumbnail", "text", "timestamp", "trailing_data", "other_metadata"]
+            [
+                "exif",
+                "gps",
+                "xmp",
+                "iptc",
+                "comment",
+                "thumbnail",
+                "text",
+                "timestamp",
+                "trailing_data",
+                "other_metadata"
+            ]
         );
         let mut sorted = Removed::ALL;
         sorted.sort();
@@ -161,7 +198,10 @@ mod tests {
 
     #[test]
     fn documents_cannot_be_stripped() {
-        assert_eq!(strip_metadata(Format::Pdf, b"%PDF-1.4").map_err(|r| r.code()), Err("not_an_image"));
+        assert_eq!(
+            strip_metadata(Format::Pdf, b"%PDF-1.4").map_err(|r| r.code()),
+            Err("not_an_image")
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::Rejection;
 
 const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 const KEEP: [&[u8; 4]; 19] = [
-    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB", b"cICP",
-    b"mDCV", b"cLLI", b"bKGD", b"hIST", b"pHYs", b"acTL", b"fcTL", b"fdAT",
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB",
+    b"cICP", b"mDCV", b"cLLI", b"bKGD", b"hIST", b"pHYs", b"acTL", b"fcTL", b"fdAT",
 ];
 /// Kept chunks are CRC-checked and copied in pieces of this size, so each
 /// piece is hashed and copied while it is in cache.
@@ -47,10 +47,14 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         let chunk = parse_chunk(src, pos)?.ok_or_else(|| truncated("PNG"))?;
         let first = pos == SIGNATURE.len();
         if first != (&chunk.kind == b"IHDR") {
-            return Err(Rejection::corrupt("the PNG header chunk is missing or repeated"));
+            return Err(Rejection::corrupt(
+                "the PNG header chunk is missing or repeated",
+            ));
         }
         if first && chunk.data.len() != IHDR_DATA_LEN {
-            return Err(Rejection::corrupt("the PNG header chunk has the wrong length"));
+            return Err(Rejection::corrupt(
+                "the PNG header chunk has the wrong length",
+            ));
         }
         if KEEP.contains(&&chunk.kind) {
             copy_checked(&src[pos..chunk.end], &chunk, &mut out)?;
@@ -69,25 +73,41 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
     if pos < src.len() {
         removed.insert(Removed::TrailingData);
     }
-    Ok(Stripped { bytes: out, removed: removed.into_vec() })
+    Ok(Stripped {
+        bytes: out,
+        removed: removed.into_vec(),
+    })
 }
 
 /// The chunk at `pos`, `None` when the data ends first.
 fn parse_chunk(src: &[u8], pos: usize) -> Result<Option<Chunk<'_>>, Rejection> {
-    let Some(length) = be_u32(src, pos) else { return Ok(None) };
+    let Some(length) = be_u32(src, pos) else {
+        return Ok(None);
+    };
     if length > i32::MAX as u32 {
         return Err(Rejection::corrupt("a PNG chunk length is out of range"));
     }
-    let Some(data_end) = pos.checked_add(8).and_then(|p| p.checked_add(length as usize)) else {
+    let Some(data_end) = pos
+        .checked_add(8)
+        .and_then(|p| p.checked_add(length as usize))
+    else {
         return Ok(None);
     };
-    let Some(crc) = be_u32(src, data_end) else { return Ok(None) };
+    let Some(crc) = be_u32(src, data_end) else {
+        return Ok(None);
+    };
     let crc_input = &src[pos + 4..data_end];
     let kind: [u8; 4] = [crc_input[0], crc_input[1], crc_input[2], crc_input[3]];
     if !kind.iter().all(u8::is_ascii_alphabetic) {
         return Err(Rejection::corrupt("a PNG chunk type is invalid"));
     }
-    Ok(Some(Chunk { kind, data: &crc_input[4..], crc_input, crc, end: data_end + 4 }))
+    Ok(Some(Chunk {
+        kind,
+        data: &crc_input[4..],
+        crc_input,
+        crc,
+        end: data_end + 4,
+    }))
 }
 
 fn verify_crc(chunk: &Chunk<'_>) -> Result<(), Rejection> {
@@ -114,7 +134,10 @@ fn copy_checked(whole: &[u8], chunk: &Chunk<'_>, out: &mut Vec<u8>) -> Result<()
 }
 
 fn crc_error(chunk: &Chunk<'_>) -> Rejection {
-    Rejection::corrupt(format!("the PNG {} chunk fails its CRC check", String::from_utf8_lossy(&chunk.kind)))
+    Rejection::corrupt(format!(
+        "the PNG {} chunk fails its CRC check",
+        String::from_utf8_lossy(&chunk.kind)
+    ))
 }
 
 /// What a dropped chunk was; an unknown critical chunk is an error.
@@ -194,10 +217,19 @@ mod tests {
             chunk(b"IEND", b""),
         ]);
         let stripped = strip(&[src, b"<script>".to_vec()].concat()).expect("valid");
-        assert_eq!(stripped.bytes, png(&[ihdr(), chunk(b"IDAT", b"data"), chunk(b"IEND", b"")]));
+        assert_eq!(
+            stripped.bytes,
+            png(&[ihdr(), chunk(b"IDAT", b"data"), chunk(b"IEND", b"")])
+        );
         assert_eq!(
             stripped.removed,
-            [Removed::Xmp, Removed::Text, Removed::Timestamp, Removed::TrailingData, Removed::Other]
+            [
+                Removed::Xmp,
+                Removed::Text,
+                Removed::Timestamp,
+                Removed::TrailingData,
+                Removed::Other
+            ]
         );
     }
 
@@ -217,10 +249,18 @@ mod tests {
             png(&[ihdr(), chunk(b"I D!", b""), chunk(b"IEND", b"")]),
             png(&[ihdr(), chunk(b"IDAT", b"x")]),
             png(&[chunk(b"IHDR", &[0; 12]), chunk(b"IEND", b"")]),
-            [png(&[ihdr()]), vec![0xFF, 0xFF, 0xFF, 0xFF, b'I', b'D', b'A', b'T']].concat(),
+            [
+                png(&[ihdr()]),
+                vec![0xFF, 0xFF, 0xFF, 0xFF, b'I', b'D', b'A', b'T'],
+            ]
+            .concat(),
         ];
         for (i, case) in cases.iter().enumerate() {
-            assert_eq!(strip(case).map_err(|r| r.code()), Err("corrupt_file"), "case {i}");
+            assert_eq!(
+                strip(case).map_err(|r| r.code()),
+                Err("corrupt_file"),
+                "case {i}"
+            );
             for cut in 0..case.len() {
                 assert!(strip(&case[..cut]).is_err());
             }

@@ -24,8 +24,13 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         return Err(Rejection::corrupt("the WebP RIFF header is missing"));
     }
     let riff_size = le_u32(src, 4).ok_or_else(|| truncated("WebP"))?;
-    let riff_end = usize::try_from(riff_size).ok().and_then(|s| s.checked_add(8)).filter(|&e| e >= HEADER_LEN);
-    let riff_end = riff_end.filter(|&e| e <= src.len()).ok_or_else(|| truncated("WebP"))?;
+    let riff_end = usize::try_from(riff_size)
+        .ok()
+        .and_then(|s| s.checked_add(8))
+        .filter(|&e| e >= HEADER_LEN);
+    let riff_end = riff_end
+        .filter(|&e| e <= src.len())
+        .ok_or_else(|| truncated("WebP"))?;
 
     let mut out = Vec::with_capacity(src.len());
     out.extend_from_slice(&src[..HEADER_LEN]);
@@ -35,15 +40,23 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
     let mut pos = HEADER_LEN;
     while pos < riff_end {
         let kind = src.get(pos..pos + 4).ok_or_else(|| truncated("WebP"))?;
-        let size = le_u32(src, pos + 4).and_then(|s| usize::try_from(s).ok()).ok_or_else(|| truncated("WebP"))?;
+        let size = le_u32(src, pos + 4)
+            .and_then(|s| usize::try_from(s).ok())
+            .ok_or_else(|| truncated("WebP"))?;
         let data_start = pos + CHUNK_HEADER_LEN;
-        let end = data_start.checked_add(size).and_then(|e| e.checked_add(size & 1));
-        let end = end.filter(|&e| e <= riff_end).ok_or_else(|| truncated("WebP"))?;
+        let end = data_start
+            .checked_add(size)
+            .and_then(|e| e.checked_add(size & 1));
+        let end = end
+            .filter(|&e| e <= riff_end)
+            .ok_or_else(|| truncated("WebP"))?;
         let data = &src[data_start..data_start + size];
         match kind {
             b"VP8X" => {
                 if pos != HEADER_LEN || size < VP8X_DATA_LEN {
-                    return Err(Rejection::corrupt("the WebP VP8X chunk is misplaced or too short"));
+                    return Err(Rejection::corrupt(
+                        "the WebP VP8X chunk is misplaced or too short",
+                    ));
                 }
                 flags_at = Some(out.len() + CHUNK_HEADER_LEN);
                 out.extend_from_slice(&src[pos..end]);
@@ -72,9 +85,13 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         }
         out[at] = flags;
     }
-    let size = u32::try_from(out.len() - 8).map_err(|_| Rejection::corrupt("the WebP file is too large"))?;
+    let size = u32::try_from(out.len() - 8)
+        .map_err(|_| Rejection::corrupt("the WebP file is too large"))?;
     out[4..8].copy_from_slice(&size.to_le_bytes());
-    Ok(Stripped { bytes: out, removed: removed.into_vec() })
+    Ok(Stripped {
+        bytes: out,
+        removed: removed.into_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -93,7 +110,13 @@ mod tests {
 
     fn riff(chunks: &[Vec<u8>]) -> Vec<u8> {
         let body = chunks.concat();
-        [b"RIFF".to_vec(), ((body.len() + 4) as u32).to_le_bytes().to_vec(), b"WEBP".to_vec(), body].concat()
+        [
+            b"RIFF".to_vec(),
+            ((body.len() + 4) as u32).to_le_bytes().to_vec(),
+            b"WEBP".to_vec(),
+            body,
+        ]
+        .concat()
     }
 
     fn vp8x(flags: u8) -> Vec<u8> {
@@ -103,18 +126,40 @@ mod tests {
     #[test]
     fn metadata_chunks_and_flags_are_removed() {
         let image = chunk(b"VP8L", b"pixels!");
-        let src = riff(&[vp8x(0x20 | 0x10 | FLAG_EXIF | FLAG_XMP), chunk(b"ICCP", b"icc"), image.clone(),
-            chunk(b"EXIF", b"junk"), chunk(b"XMP ", b"<x/>"), chunk(b"ZZZZ", b"")]);
+        let src = riff(&[
+            vp8x(0x20 | 0x10 | FLAG_EXIF | FLAG_XMP),
+            chunk(b"ICCP", b"icc"),
+            image.clone(),
+            chunk(b"EXIF", b"junk"),
+            chunk(b"XMP ", b"<x/>"),
+            chunk(b"ZZZZ", b""),
+        ]);
         let stripped = strip(&[src, b"trailing".to_vec()].concat()).expect("valid");
-        assert_eq!(stripped.bytes, riff(&[vp8x(0x30), chunk(b"ICCP", b"icc"), image]));
-        assert_eq!(stripped.removed, [Removed::Exif, Removed::Xmp, Removed::TrailingData, Removed::Other]);
+        assert_eq!(
+            stripped.bytes,
+            riff(&[vp8x(0x30), chunk(b"ICCP", b"icc"), image])
+        );
+        assert_eq!(
+            stripped.removed,
+            [
+                Removed::Exif,
+                Removed::Xmp,
+                Removed::TrailingData,
+                Removed::Other
+            ]
+        );
     }
 
     #[test]
     fn orientation_survives_as_a_minimal_exif_chunk() {
         let image = chunk(b"VP8L", b"px");
         let exif = chunk(b"EXIF", &exif_min::orientation_tiff(6));
-        let src = riff(&[vp8x(FLAG_EXIF | FLAG_XMP), image.clone(), exif.clone(), chunk(b"XMP ", b"x")]);
+        let src = riff(&[
+            vp8x(FLAG_EXIF | FLAG_XMP),
+            image.clone(),
+            exif.clone(),
+            chunk(b"XMP ", b"x"),
+        ]);
         let stripped = strip(&src).expect("valid");
         assert_eq!(stripped.bytes, riff(&[vp8x(FLAG_EXIF), image, exif]));
     }
@@ -123,7 +168,11 @@ mod tests {
     fn bad_sizes_are_corrupt() {
         let good = riff(&[vp8x(0), chunk(b"VP8L", b"px")]);
         for cut in 0..good.len() {
-            assert_eq!(strip(&good[..cut]).map_err(|r| r.code()), Err("corrupt_file"), "cut {cut}");
+            assert_eq!(
+                strip(&good[..cut]).map_err(|r| r.code()),
+                Err("corrupt_file"),
+                "cut {cut}"
+            );
         }
         let mut lying_chunk = good.clone();
         lying_chunk[12 + 18 + 4] = 0xFF;
