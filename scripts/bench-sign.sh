@@ -11,8 +11,11 @@ CONNECTIONS="${CONNECTIONS:-32}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker/target}"
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-cargo build --release --locked -p upload-broker
-BIN="$CARGO_TARGET_DIR/release/upload-broker"
+# BROKER_BIN skips the build and uses an existing release binary.
+if [ -z "${BROKER_BIN:-}" ]; then
+  cargo build --release --locked -p upload-broker
+fi
+BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 API_PORT="$(free_port)"; STORE_PORT="$(free_port)"

@@ -22,6 +22,8 @@ need() { # need COMMAND PACKAGE
 }
 
 need redis-server redis-server
+need qpdf qpdf
+need pdftotext poppler-utils
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked
