@@ -24,8 +24,14 @@ need() { # need COMMAND PACKAGE
 need redis-server redis-server
 need qpdf qpdf
 need pdftotext poppler-utils
+need chromium chromium   # Debian's /usr/bin/chromium; no browser is ever downloaded
+command -v node >/dev/null && command -v npm >/dev/null || { echo "error: node and npm (Node 20+) are required for the browser tests" >&2; exit 1; }
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked
+
+echo "== browser tests (headless chromium, playwright-core)"
+cargo build --locked -p upload-broker
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 echo "== all tests passed"

@@ -1,5 +1,6 @@
 //! Route table and handlers. Handlers only extract, delegate and wrap.
 
+mod demo;
 mod health;
 mod uploads;
 
@@ -12,7 +13,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post_only("/uploads/complete", uploads::complete))
         .service(post_only("/uploads/download", uploads::download))
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/readyz", web::get().to(health::readyz))
+        .configure(demo::configure);
 }
 
 /// A POST route that answers other methods with a JSON 405.

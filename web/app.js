@@ -1,0 +1,245 @@
+// Demo page: sign → upload straight to the store → complete, with human error messages.
+//
+// Query parameters:
+//   ?api=http://host:port   the broker's origin (default: this page's origin)
+//   ?delayUploadMs=N        test hook: wait N ms between signing and uploading
+//   ?declareSize=0          test hook: do not declare the size when signing, so the
+//                           store itself enforces the limit
+import { UploadError, sign, uploadToStore, complete } from "./upload-broker.js";
+
+const params = new URLSearchParams(location.search);
+const apiBase = (params.get("api") || location.origin).replace(/\/+$/, "");
+const delayUploadMs = Math.max(0, Number(params.get("delayUploadMs")) || 0);
+const declareSize = params.get("declareSize") !== "0";
+
+const ACCEPT = {
+  avatar: ".jpg,.jpeg,.png,.webp,image/jpeg,image/png,image/webp",
+  export: ".csv,.json,.pdf,.zip,text/csv,application/json,application/pdf,application/zip",
+};
+
+const REMOVED_LABELS = {
+  exif: "EXIF (camera details)",
+  gps: "GPS location",
+  xmp: "XMP",
+  iptc: "IPTC",
+  comment: "comments",
+  thumbnail: "embedded thumbnail",
+  icc: "colour profile",
+  timestamp: "timestamps",
+};
+
+const $ = (id) => document.getElementById(id);
+const form = $("upload-form");
+const fileInput = $("file-input");
+const uploadButton = $("upload-button");
+const cancelButton = $("cancel-button");
+let controller = null;
+
+function selectedKind() {
+  return form.querySelector('input[name="kind"]:checked')?.value ?? "avatar";
+}
+
+function setState(state) {
+  document.body.dataset.state = state;
+}
+
+function formatBytes(bytes) {
+  if (typeof bytes !== "number" || !Number.isFinite(bytes)) return "";
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1).replace(/\.0$/, "")} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1).replace(/\.0$/, "")} MiB`;
+}
+
+function limitFor(kind) {
+  return kind === "export" ? "25 MiB" : "2 MiB";
+}
+
+function setStatus(text, percent) {
+  $("progress-section").hidden = false;
+  $("status").textContent = text;
+  if (typeof percent === "number") {
+    $("progress").value = percent;
+    $("progress-percent").textContent = `${Math.round(percent)}%`;
+  }
+}
+
+function resetOutput() {
+  $("error").hidden = true;
+  $("result").hidden = true;
+  $("avatar-result").hidden = true;
+  $("export-result").hidden = true;
+  $("removed-list").replaceChildren();
+  $("avatar-image").removeAttribute("src");
+  for (const key of ["code", "stage", "storeCode", "status"]) delete $("error").dataset[key];
+  $("progress").value = 0;
+  $("progress-percent").textContent = "0%";
+}
+
+/** Human words for a failure: { title, text }. */
+function describe(error, { kind, file }) {
+  const code = error instanceof UploadError ? error.code : "unexpected";
+  const stage = error?.details?.stage;
+  const limit = error?.details?.maxBytes ? formatBytes(error.details.maxBytes) : limitFor(kind);
+  const fileSize = file ? ` (this file is ${formatBytes(file.size)})` : "";
+  const refused = (reason) => ({ title: "Verification refused", text: `The file was uploaded but failed our checks: ${reason}` });
+  switch (code) {
+    case "too_large":
+      if (stage === "complete") return refused(`it is larger than the ${limit} allowed.`);
+      return { title: "File too large", text: `This file is too large. ${kind === "export" ? "Exports" : "Avatars"} can be at most ${limit}${fileSize}.` };
+    case "empty_file":
+      return { title: "Empty file", text: "This file is empty. Choose a file that has content." };
+    case "unsupported_type":
+      return {
+        title: "Wrong file type",
+        text: kind === "export"
+          ? "Exports must be CSV, JSON, PDF or ZIP files."
+          : "Avatars must be JPEG, PNG or WebP images.",
+      };
+    case "extension_mismatch":
+      return { title: "Wrong file type", text: "The file name's extension does not match its type. Rename the file with the right extension (for example .jpg for a JPEG)." };
+    case "invalid_filename":
+      return { title: "Unusable file name", text: "The file name is empty, too long or contains control characters. Rename the file and try again." };
+    case "unknown_kind":
+      return { title: "Unknown upload type", text: "This kind of upload is not offered. Choose Avatar or Export." };
+    case "expired":
+      return { title: "Link expired", text: "The upload link expired before the file was sent. Please try again." };
+    case "type_mismatch":
+      return refused("its content is not the type its name says.");
+    case "not_an_image":
+      return refused("it is not a readable image.");
+    case "dimensions_too_large":
+      return refused("the image is too large in pixels. Resize it and try again.");
+    case "corrupt_file":
+      return refused("it is damaged or truncated.");
+    case "unsafe_content":
+      return refused("it contains content we do not accept (for example scripts in a PDF, or a zip bomb).");
+    case "not_signed_for_profile":
+      return refused("it is not what the upload link was issued for.");
+    case "not_found":
+      return stage === "complete"
+        ? { title: "Upload not found", text: "The file never arrived in storage, so it could not be checked. Please upload it again." }
+        : { title: "Not found", text: "The upload service does not know this address. Check the API setting." };
+    case "store_refused":
+      return { title: "Storage refused the upload", text: "The storage service did not accept the file. Please try again; if it keeps happening, contact support." };
+    case "network_error":
+      return { title: "Connection problem", text: "We could not reach the upload service. Check your connection and try again." };
+    case "aborted":
+      return { title: "Upload cancelled", text: "The upload was cancelled. Nothing was saved." };
+    case "store_unavailable":
+      return { title: "Storage unavailable", text: "Storage is temporarily unavailable. Please try again in a moment." };
+    default:
+      return { title: "Something went wrong", text: "The upload failed because of a problem on our side. Please try again later." };
+  }
+}
+
+function showError(error, context) {
+  const { title, text } = describe(error, context);
+  const box = $("error");
+  $("error-title").textContent = title;
+  $("error-text").textContent = text;
+  const store = error?.details?.storeCode ? ` [store: ${error.details.storeCode}]` : "";
+  $("error-detail").textContent = error?.message ? `Details: ${error.message}${store}` : "";
+  box.dataset.code = error?.code ?? "unexpected";
+  if (error?.details?.stage) box.dataset.stage = error.details.stage;
+  if (error?.details?.storeCode) box.dataset.storeCode = error.details.storeCode;
+  box.dataset.status = String(error?.status ?? 0);
+  box.hidden = false;
+  setStatus(`Failed: ${title.toLowerCase()}.`);
+  setState("error");
+}
+
+function showResult(result, kind) {
+  $("result-filename").textContent = result.filename ?? "";
+  $("result-type").textContent = result.contentType ?? "";
+  $("result-size").textContent = formatBytes(result.size);
+  $("result-sha256").textContent = result.sha256 ?? "";
+  $("result-key").textContent = result.objectKey ?? "";
+  $("result").dataset.objectKey = result.objectKey ?? "";
+  if (kind === "avatar") {
+    $("result-title").textContent = "Avatar verified";
+    const removed = Array.isArray(result.removed) ? result.removed : [];
+    const items = removed.length
+      ? removed.map((name) => {
+          const li = document.createElement("li");
+          li.dataset.removed = name;
+          li.textContent = REMOVED_LABELS[name] ?? name;
+          return li;
+        })
+      : [Object.assign(document.createElement("li"), { textContent: "nothing: the image had no metadata" })];
+    $("removed-list").replaceChildren(...items);
+    $("avatar-image").src = result.url;
+    $("avatar-result").hidden = false;
+  } else {
+    $("result-title").textContent = "Export verified";
+    const link = $("download-link");
+    link.href = result.url;
+    link.textContent = `Download ${result.filename || "file"}`;
+    $("export-result").hidden = false;
+  }
+  $("result").hidden = false;
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new UploadError("the upload was cancelled", { code: "aborted", details: { stage: "upload" } }));
+    }, { once: true });
+  });
+}
+
+async function run(file, kind) {
+  controller = new AbortController();
+  const { signal } = controller;
+  const options = { kind, apiBase, signal, declareSize };
+  resetOutput();
+  uploadButton.disabled = true;
+  cancelButton.hidden = false;
+  try {
+    setState("signing");
+    setStatus("Requesting an upload link…", 0);
+    const signed = await sign(file, options);
+    if (delayUploadMs) await sleep(delayUploadMs, signal);
+
+    setState("uploading");
+    setStatus(`Uploading ${file.name}…`, 0);
+    await uploadToStore(file, signed, {
+      signal,
+      onProgress: ({ percent, loaded, total }) =>
+        setStatus(`Uploading ${file.name}… ${formatBytes(loaded)} of ${formatBytes(total)}`, percent),
+    });
+    setState("verifying");
+    setStatus("Uploaded. Verifying the file…", 100);
+    const result = await complete(signed.objectKey, options);
+    showResult(result, kind);
+    setStatus("Done: the file is verified and stored.", 100);
+    setState("done");
+  } catch (error) {
+    console.warn("upload failed", error);
+    showError(error, { kind, file });
+  } finally {
+    controller = null;
+    cancelButton.hidden = true;
+    uploadButton.disabled = !fileInput.files?.length;
+  }
+}
+
+form.addEventListener("change", (event) => {
+  if (event.target.name === "kind") fileInput.accept = ACCEPT[selectedKind()];
+  uploadButton.disabled = !fileInput.files?.length || controller !== null;
+});
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const file = fileInput.files?.[0];
+  if (!file || controller) return;
+  run(file, selectedKind());
+});
+
+cancelButton.addEventListener("click", () => controller?.abort());
+
+fileInput.accept = ACCEPT[selectedKind()];
+uploadButton.disabled = !fileInput.files?.length;
+document.documentElement.dataset.ready = "1";
+setState("idle");
