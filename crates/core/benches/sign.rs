@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use broker_core::ObjectKey;
 use broker_core::Secret;
-use broker_core::post_policy::{PostPolicy, SigningCredentials};
+use broker_core::post_policy::{PostPolicy, SigningCredentials, SigningKey};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn signing(c: &mut Criterion) {
@@ -38,6 +38,10 @@ fn signing(c: &mut Criterion) {
         b.iter(|| aws_sigv4::sign::v4::calculate_signature(black_box(b"0123456789abcdef0123456789abcdef"), black_box(policy_text.as_bytes())))
     });
     group.bench_function("sign_policy", |b| b.iter(|| black_box(policy.sign(black_box(&credentials), now))));
+    let signing_key = SigningKey::derive(&credentials, now, "us-east-1");
+    group.bench_function("sign_policy_with_cached_key", |b| {
+        b.iter(|| black_box(policy.sign_with(black_box(&credentials), now, &signing_key)))
+    });
     group.finish();
 }
 

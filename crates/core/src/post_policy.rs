@@ -7,12 +7,12 @@
 //! content type, a missing or changed metadata field, or a body out of range.
 
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -52,19 +52,73 @@ pub struct PresignedPost {
     pub fields: BTreeMap<String, String>,
 }
 
+/// A SigV4 signing key: four HMACs over the secret, the date, the region and
+/// the service. It changes once a day, so callers that sign often keep it
+/// (see [`SigningKeyCache`]) instead of deriving it per signature.
+#[derive(Clone)]
+pub struct SigningKey {
+    date: String,
+    access_key: String,
+    region: String,
+    key: Vec<u8>,
+}
+
+impl SigningKey {
+    pub fn derive(credentials: &SigningCredentials, now: SystemTime, region: &str) -> Self {
+        let key = aws_sigv4::sign::v4::generate_signing_key(credentials.secret_key.expose(), now, region, "s3");
+        SigningKey {
+            date: short_date(OffsetDateTime::from(now)),
+            access_key: credentials.access_key.clone(),
+            region: region.to_owned(),
+            key: key.as_ref().to_vec(),
+        }
+    }
+
+    fn fits(&self, credentials: &SigningCredentials, date: &str, region: &str) -> bool {
+        self.date == date && self.access_key == credentials.access_key && self.region == region
+    }
+}
+
+/// Keeps today's signing key for the current credentials.
+#[derive(Default)]
+pub struct SigningKeyCache(RwLock<Option<SigningKey>>);
+
+impl SigningKeyCache {
+    pub fn get(&self, credentials: &SigningCredentials, now: SystemTime, region: &str) -> SigningKey {
+        let date = short_date(OffsetDateTime::from(now));
+        if let Ok(cached) = self.0.read()
+            && let Some(key) = cached.as_ref()
+            && key.fits(credentials, &date, region)
+        {
+            return key.clone();
+        }
+        let fresh = SigningKey::derive(credentials, now, region);
+        if let Ok(mut cached) = self.0.write() {
+            *cached = Some(fresh.clone());
+        }
+        fresh
+    }
+}
+
+fn short_date(now: OffsetDateTime) -> String {
+    now.format(format_description!("[year][month][day]")).expect("a calendar date always formats")
+}
+
 impl PostPolicy<'_> {
     pub fn sign(&self, credentials: &SigningCredentials, now: SystemTime) -> PresignedPost {
+        self.sign_with(credentials, now, &SigningKey::derive(credentials, now, self.region))
+    }
+
+    /// Signs with a key derived for the same credentials, day and region.
+    pub fn sign_with(&self, credentials: &SigningCredentials, now: SystemTime, signing_key: &SigningKey) -> PresignedPost {
         let now_utc = OffsetDateTime::from(now);
-        let date = now_utc
-            .format(format_description!("[year][month][day]"))
-            .expect("a calendar date always formats");
         let amz_date = now_utc
             .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
             .expect("a UTC time always formats");
         let expiration = (now_utc + self.expires_in)
             .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
             .expect("a UTC time always formats");
-        let credential = format!("{}/{date}/{}/s3/aws4_request", credentials.access_key, self.region);
+        let credential = format!("{}/{}/{}/s3/aws4_request", credentials.access_key, signing_key.date, self.region);
 
         let mut fields = BTreeMap::new();
         fields.insert("key".to_owned(), self.key.as_str().to_owned());
@@ -85,16 +139,9 @@ impl PostPolicy<'_> {
             fields.insert(format!("x-amz-meta-{name}"), value.clone());
         }
 
-        let mut conditions: Vec<Value> = vec![
-            json!({ "bucket": self.bucket }),
-            json!(["content-length-range", 1, self.max_bytes]),
-        ];
-        conditions.extend(fields.iter().map(|(name, value)| json!(["eq", format!("${name}"), value])));
-        let policy = json!({ "expiration": expiration, "conditions": conditions });
-        let policy_b64 = BASE64.encode(policy.to_string());
-
-        let signing_key = aws_sigv4::sign::v4::generate_signing_key(credentials.secret_key.expose(), now, self.region, "s3");
-        let signature = aws_sigv4::sign::v4::calculate_signature(signing_key, policy_b64.as_bytes());
+        let policy = PolicyDocument { expiration: &expiration, bucket: self.bucket, max_bytes: self.max_bytes, fields: &fields };
+        let policy_b64 = BASE64.encode(serde_json::to_vec(&policy).expect("a policy always serialises"));
+        let signature = aws_sigv4::sign::v4::calculate_signature(&signing_key.key, policy_b64.as_bytes());
         fields.insert("policy".to_owned(), policy_b64);
         fields.insert("x-amz-signature".to_owned(), signature);
 
@@ -102,8 +149,50 @@ impl PostPolicy<'_> {
     }
 }
 
+/// The policy JSON, serialised straight from the form fields: every field is
+/// pinned with `eq`, plus the bucket and the size range.
+struct PolicyDocument<'a> {
+    expiration: &'a str,
+    bucket: &'a str,
+    max_bytes: u64,
+    fields: &'a BTreeMap<String, String>,
+}
+
+impl Serialize for PolicyDocument<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+
+        struct Conditions<'a>(&'a PolicyDocument<'a>);
+        impl Serialize for Conditions<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut seq = serializer.serialize_seq(Some(self.0.fields.len() + 2))?;
+                seq.serialize_element(&BTreeMap::from([("bucket", self.0.bucket)]))?;
+                seq.serialize_element(&("content-length-range", 1, self.0.max_bytes))?;
+                for (name, value) in self.0.fields {
+                    seq.serialize_element(&("eq", DollarName(name), value))?;
+                }
+                seq.end()
+            }
+        }
+        /// `$name` without allocating it.
+        struct DollarName<'a>(&'a str);
+        impl Serialize for DollarName<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(&format_args!("${}", self.0))
+            }
+        }
+
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("expiration", self.expiration)?;
+        map.serialize_entry("conditions", &Conditions(self))?;
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     fn credentials() -> SigningCredentials {

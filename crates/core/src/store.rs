@@ -16,7 +16,7 @@ use aws_sdk_s3::Client;
 
 use crate::config::{Encryption, StaticCredentials, StoreSettings};
 use crate::keys::{KeyLayout, ObjectKey};
-use crate::post_policy::{PostPolicy, PresignedPost, SigningCredentials};
+use crate::post_policy::{PostPolicy, PresignedPost, SigningCredentials, SigningKeyCache};
 use crate::secret::Secret;
 
 /// How to reach the store: resolved from settings, or from the embedded store once it listens.
@@ -77,6 +77,7 @@ pub struct Store {
     region: String,
     post_url: String,
     credentials: CredentialSource,
+    signing_keys: SigningKeyCache,
     layout: KeyLayout,
     presign_ttl: Duration,
     encryption: Option<Encryption>,
@@ -113,6 +114,7 @@ impl Store {
             bucket: settings.bucket.clone(),
             region: settings.region.clone(),
             credentials,
+            signing_keys: SigningKeyCache::default(),
             layout: settings.layout.clone(),
             presign_ttl: settings.presign_ttl,
             encryption: settings.encryption.clone(),
@@ -155,7 +157,9 @@ impl Store {
             encryption: self.encryption.as_ref(),
             metadata,
         };
-        Ok(policy.sign(&credentials, SystemTime::now()))
+        let now = SystemTime::now();
+        let signing_key = self.signing_keys.get(&credentials, now, &self.region);
+        Ok(policy.sign_with(&credentials, now, &signing_key))
     }
 
     /// A presigned GET that pins how the browser saves the object.
