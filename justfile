@@ -1,12 +1,12 @@
 # Recipes mirror the README's commands, which work without just.
 
-# Run the broker with the embedded S3-compatible store (no AWS, no Redis).
+# Run the broker with the embedded S3-compatible store (no AWS, no Redis, no authentication).
 run:
-    cargo run --locked -p upload-broker -- serve
+    AUTH_MODE=none cargo run --locked -p upload-broker -- serve
 
 # Same as run, with debug logs from the broker itself.
 dev:
-    RUST_LOG=info,broker_api=debug,broker_core=debug cargo run --locked -p upload-broker -- serve
+    AUTH_MODE=none RUST_LOG=info,broker_api=debug,broker_core=debug cargo run --locked -p upload-broker -- serve
 
 # Every test: installs redis-server (and the other tools the tests need) first.
 test:

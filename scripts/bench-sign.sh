@@ -20,6 +20,19 @@ BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 API_PORT="$(free_port)"; STORE_PORT="$(free_port)"
 DATA="$(mktemp -d)"
+# Signing is measured as production runs it: an HS256 bearer token verified on
+# every request. Rate limiting is off (one subject, thousands of requests a second).
+BENCH_SECRET="bench-secret-$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+export BENCH_TOKEN="$(python3 - "$BENCH_SECRET" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+claims = b64(json.dumps({"iss": "bench", "aud": "bench", "sub": "bench", "tenant": "bench", "exp": int(time.time()) + 3600}).encode())
+signature = hmac.new(sys.argv[1].encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
+print(f"{header}.{claims}.{b64(signature)}")
+PY
+)"
+AUTH_HS256_SECRET="$BENCH_SECRET" AUTH_ISSUER=bench AUTH_AUDIENCE=bench RATE_LIMIT_RATE=0 \
 BIND_ADDR="127.0.0.1:$API_PORT" DEVSTORE_BIND_ADDR="127.0.0.1:$STORE_PORT" DATA_DIR="$DATA" "$BIN" serve >/dev/null 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT

@@ -1,14 +1,23 @@
 //! Who is calling: the principal every request is answered for.
 //!
-//! Keys are scoped by the caller's tenant, which never comes from the request
-//! body. Until authentication lands every caller is the development principal
-//! (tenant `default`), so the key layout and the ownership checks are already
-//! in force.
+//! The extractor authenticates the request with [`Auth`] (a bearer JWT or an
+//! API key; see docs/auth.md). Keys are scoped by the caller's tenant, which
+//! comes only from the credential, never from the request body. With
+//! `AUTH_MODE=none` every caller is the development principal (tenant
+//! `default`, subject `anonymous`).
+//!
+//! A request that cannot be authenticated is answered 401 `unauthenticated`
+//! (with `WWW-Authenticate: Bearer`) before its handler runs, and leaves an
+//! audit line.
 
-use std::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use broker_core::TenantId;
+
+use crate::auth::{Auth, audit};
+use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -24,9 +33,19 @@ impl Caller {
 
 impl FromRequest for Caller {
     type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
-    fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Caller::development()))
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let Some(auth) = request.app_data::<web::Data<Auth>>() else {
+                tracing::error!("no Auth is registered: every request is refused");
+                return Err(ApiError::Internal.into());
+            };
+            auth.authenticate(&request).await.map_err(|failure| {
+                audit::unauthenticated(audit::action_for_path(request.path()), failure.reason());
+                ApiError::from(failure).into()
+            })
+        })
     }
 }

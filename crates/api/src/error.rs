@@ -54,6 +54,34 @@ pub enum ApiError {
     NotReady(String),
     #[error("an internal error occurred")]
     Internal,
+    /// Missing, malformed, expired or otherwise invalid credentials (never echoed).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A resource (an export job, ...) of another tenant.
+    #[error("this {0} belongs to another tenant")]
+    Forbidden(&'static str),
+    #[error("too many requests; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("the tenant's storage quota of {quota} bytes would be exceeded ({used} bytes used, {size} more)")]
+    QuotaExceeded { quota: u64, used: u64, size: u64 },
+    #[error("the storage quota cannot be checked right now; try again shortly")]
+    QuotaUnavailable,
+    #[error("unknown export format {0:?}; expected csv or pdf")]
+    UnknownFormat(String),
+    #[error("row {row} has {got} cells, expected {expected} (one per column)")]
+    RaggedRows { row: usize, got: usize, expected: usize },
+    #[error("{0}")]
+    InvalidSource(String),
+    #[error("the source object does not exist")]
+    SourceNotFound,
+    #[error("no export job with this id")]
+    JobNotFound,
+    #[error("the job is {0} and can no longer be cancelled")]
+    NotCancellable(&'static str),
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    #[error("the export queue is unavailable; try again shortly")]
+    QueueUnavailable,
 }
 
 impl ApiError {
@@ -78,6 +106,19 @@ impl ApiError {
             ApiError::StoreUnavailable => "store_unavailable",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal => "internal_error",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::QuotaExceeded { .. } => "quota_exceeded",
+            ApiError::QuotaUnavailable => "quota_unavailable",
+            ApiError::UnknownFormat(_) => "unknown_format",
+            ApiError::RaggedRows { .. } => "ragged_rows",
+            ApiError::InvalidSource(_) => "invalid_source",
+            ApiError::SourceNotFound => "source_not_found",
+            ApiError::JobNotFound => "job_not_found",
+            ApiError::NotCancellable(_) => "not_cancellable",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::QueueUnavailable => "queue_unavailable",
         }
     }
 }
@@ -105,11 +146,30 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::StoreUnavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QuotaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UnknownFormat(_) | ApiError::RaggedRows { .. } | ApiError::InvalidSource(_) => StatusCode::BAD_REQUEST,
+            ApiError::SourceNotFound | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::JobNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotCancellable(_) => StatusCode::CONFLICT,
+            ApiError::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(json!({
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Unauthenticated(_) => {
+                response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::RateLimited { retry_after } => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after.to_string()));
+            }
+            _ => {}
+        }
+        response.json(json!({
             "error": { "code": self.code(), "message": self.to_string() }
         }))
     }

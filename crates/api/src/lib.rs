@@ -3,8 +3,10 @@
 //! Handlers are thin: they parse, call a plain function in [`uploads`] and map
 //! its error to HTTP in [`error`], the one place that knows status codes.
 
+pub mod auth;
 pub mod caller;
 pub mod error;
+pub mod exports;
 pub mod routes;
 pub mod startup;
 pub mod state;

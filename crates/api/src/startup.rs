@@ -29,18 +29,32 @@ pub enum StartupError {
     Redis(#[from] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("authentication is not usable: {0}")]
+    Auth(String),
+    #[error("the export queue is not usable: {0}")]
+    Exports(#[from] broker_worker::queue::QueueError),
 }
 
 pub struct Application {
     port: u16,
     server: Server,
     devstore: Option<DevStore>,
+    export_worker: Option<ExportWorker>,
+}
+
+/// The in-process export worker of the all-in-one mode (no `REDIS_URL`).
+struct ExportWorker {
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let (store, devstore) = connect(&settings).await?;
+        let (store, endpoint, devstore) = connect_with_endpoint(&settings).await?;
+        let (exports, export_worker) = start_exports(&settings, &endpoint).await?;
+        let exports = web::Data::new(crate::exports::ExportService { exports });
         let state = web::Data::new(AppState::new(store, &settings.verify, settings.redis_url.as_ref())?);
+        let auth = web::Data::new(crate::auth::Auth::build(&settings).map_err(StartupError::Auth)?);
 
         let listener =
             TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
@@ -49,6 +63,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(auth.clone())
+                .app_data(exports.clone())
                 .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|e, _| json_error(e, JSON_LIMIT).into()))
                 .wrap(cors(&origins))
                 .wrap_fn(|request, service| {
@@ -71,7 +87,7 @@ impl Application {
         .shutdown_timeout(30)
         .run();
         tracing::info!(port, "broker API listening");
-        Ok(Self { port, server, devstore })
+        Ok(Self { port, server, devstore, export_worker })
     }
 
     pub fn port(&self) -> u16 {
@@ -85,6 +101,11 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(worker) = self.export_worker {
+            // The API has stopped taking exports; let running jobs drain.
+            let _ = worker.stop.send(());
+            let _ = worker.handle.await;
+        }
         if let Some(devstore) = self.devstore {
             devstore.shutdown().await;
         }
@@ -95,12 +116,34 @@ impl Application {
 /// The store client, and the embedded store when this process runs it (its
 /// bucket created on first start).
 pub async fn connect(settings: &Settings) -> Result<(Store, Option<DevStore>), StartupError> {
+    let (store, _, devstore) = connect_with_endpoint(settings).await?;
+    Ok((store, devstore))
+}
+
+/// [`connect`], plus how to reach the store (for a second client, such as the in-process export worker's).
+pub async fn connect_with_endpoint(settings: &Settings) -> Result<(Store, StoreEndpoint, Option<DevStore>), StartupError> {
     let (endpoint, devstore) = connect_store(settings).await?;
-    let store = Store::connect(&settings.store, endpoint).await;
+    let store = Store::connect(&settings.store, endpoint.clone()).await;
     if devstore.is_some() {
         store.ensure_bucket().await?;
     }
-    Ok((store, devstore))
+    Ok((store, endpoint, devstore))
+}
+
+/// The export queue: Redis when `REDIS_URL` is set (this process only
+/// enqueues; `upload-broker worker` processes consume), otherwise the embedded
+/// SQLite queue under `DATA_DIR` with a worker in this process.
+async fn start_exports(settings: &Settings, endpoint: &StoreEndpoint) -> Result<(broker_worker::Exports, Option<ExportWorker>), StartupError> {
+    if let Some(url) = &settings.redis_url {
+        return Ok((broker_worker::Exports::redis(url, &settings.exports)?, None));
+    }
+    let exports = broker_worker::Exports::sqlite(&settings.exports).await?;
+    let store = Store::connect(&settings.store, endpoint.clone()).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(broker_worker::run::run_workers(exports.clone(), store, async move {
+        let _ = stopped.await;
+    }));
+    Ok((exports, Some(ExportWorker { stop, handle })))
 }
 
 /// Either the configured store, or the embedded one started here.
@@ -142,6 +185,8 @@ fn cors(origins: &AllowedOrigins) -> Cors {
     Cors::default()
         .allowed_origin_fn(move |origin, _| origin.to_str().is_ok_and(|o| origins.allows(o)))
         .allowed_methods([http::Method::GET, http::Method::POST, http::Method::DELETE])
-        .allowed_headers([http::header::CONTENT_TYPE, http::header::AUTHORIZATION])
+        .allowed_headers([http::header::CONTENT_TYPE, http::header::AUTHORIZATION, http::header::HeaderName::from_static("idempotency-key")])
+        // A browser client can then back off on 429 and see why a call was refused.
+        .expose_headers([http::header::RETRY_AFTER, http::header::WWW_AUTHENTICATE])
         .max_age(3600)
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! upload-broker serve      the API; starts the embedded store when S3_ENABLED is not true
+//! upload-broker worker     consumes export jobs from Redis (scale by running more)
 //! upload-broker cleanup    deletes staging objects older than TTL + grace
 //! ```
 
@@ -11,10 +12,12 @@ use broker_api::Application;
 use broker_core::Settings;
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: upload-broker [serve | cleanup]
+const USAGE: &str = "usage: upload-broker [serve | worker | cleanup]
 
   serve     run the HTTP API (default); with S3_ENABLED unset it also runs the
             embedded S3-compatible store
+  worker    consume export jobs from Redis (REDIS_URL); run as many as you
+            like, on any host; SIGTERM drains running jobs gracefully
   cleanup   delete staging objects older than S3_PRESIGN_TTL + CLEANUP_GRACE
             seconds (default 3600), for stores without lifecycle rules
 
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     match command.as_deref() {
         None | Some("serve") => run(serve),
         Some("cleanup") => run(cleanup),
+        Some("worker") => run(worker),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -69,6 +73,38 @@ fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) ->
 async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings).await.map_err(|e| e.to_string())?;
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// `upload-broker worker`: export jobs from Redis until SIGTERM/SIGINT, then drain.
+async fn worker(settings: Settings) -> Result<(), String> {
+    let Some(url) = &settings.redis_url else {
+        return Err("upload-broker worker consumes export jobs from Redis: set REDIS_URL \
+                    (without it, `upload-broker serve` runs exports in-process)"
+            .into());
+    };
+    let exports = broker_worker::Exports::redis(url, &settings.exports).map_err(|e| e.to_string())?;
+    let store = broker_worker::run::worker_store(&settings).await?;
+    broker_worker::run::run_workers(exports, store, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
 }
 
 async fn cleanup(settings: Settings) -> Result<(), String> {

@@ -11,6 +11,11 @@ use std::time::Duration;
 use crate::keys::KeyLayout;
 use crate::secret::Secret;
 
+mod auth;
+pub use auth::{
+    ApiKey, AuthMode, AuthSettings, CredentialSettings, JwksSettings, JwtSettings, QuotaSettings, RateLimitSettings,
+};
+
 /// Every variable the broker reads, with its default, for docs and `.env.example`.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DEVSTORE_BIND: &str = "127.0.0.1:9000";
@@ -27,6 +32,45 @@ pub struct Settings {
     /// `ALLOWED_ORIGINS`: browser origins the API and the embedded store answer.
     pub allowed_origins: AllowedOrigins,
     pub verify: VerifySettings,
+    pub exports: ExportSettings,
+    /// Authentication, rate limits and quotas (see docs/auth.md).
+    pub auth: AuthSettings,
+}
+
+/// Export jobs: bounds on requests, the retry policy and worker liveness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSettings {
+    /// `EXPORT_MAX_INLINE_BYTES`: largest `POST /exports` body with inline rows.
+    pub max_inline_bytes: usize,
+    /// `EXPORT_MAX_ATTEMPTS`: attempts before a job with transient failures is `failed`.
+    pub max_attempts: u32,
+    /// `EXPORT_CONCURRENCY`: jobs one worker process runs at once.
+    pub concurrency: usize,
+    /// `EXPORT_STATUS_TTL`: how long a job's status (and its idempotency key) is kept.
+    pub status_ttl: Duration,
+    /// `EXPORT_RETRY_BASE`: first retry delay; doubles per attempt (capped at `EXPORT_RETRY_MAX`).
+    pub retry_base: Duration,
+    /// `EXPORT_RETRY_MAX`: longest retry delay.
+    pub retry_max: Duration,
+    /// `EXPORT_HEARTBEAT`: worker heartbeat interval.
+    pub heartbeat: Duration,
+    /// `EXPORT_MISSED_HEARTBEATS`: a worker silent for `heartbeat × missed` is dead
+    /// and its jobs are handed to another worker.
+    pub missed_heartbeats: u32,
+    /// `EXPORT_DRAIN_TIMEOUT`: on SIGTERM, how long running jobs may finish before
+    /// they are interrupted and handed back to the queue.
+    pub drain_timeout: Duration,
+    /// `EXPORT_QUEUE`: queue name, also the prefix of every Redis key exports use.
+    pub queue: String,
+    /// `{DATA_DIR}/exports.sqlite3`: the embedded queue when `REDIS_URL` is unset.
+    pub sqlite_path: PathBuf,
+}
+
+impl ExportSettings {
+    /// How long a silent worker keeps its jobs before another one takes them over.
+    pub fn orphan_timeout(&self) -> Duration {
+        self.heartbeat * self.missed_heartbeats
+    }
 }
 
 /// Bounds on completion checks.
@@ -163,6 +207,40 @@ impl Settings {
         if verify.concurrency == 0 {
             env.problem("VERIFY_CONCURRENCY must be at least 1".into());
         }
+        let exports = ExportSettings {
+            max_inline_bytes: env.parse_or("EXPORT_MAX_INLINE_BYTES", "10485760", "a number of bytes"),
+            max_attempts: env.parse_or("EXPORT_MAX_ATTEMPTS", "3", "a whole number of at least 1"),
+            concurrency: env.parse_or("EXPORT_CONCURRENCY", "2", "a whole number of at least 1"),
+            status_ttl: env.secs_or("EXPORT_STATUS_TTL", "604800"),
+            retry_base: env.secs_or("EXPORT_RETRY_BASE", "5"),
+            retry_max: env.secs_or("EXPORT_RETRY_MAX", "300"),
+            heartbeat: env.secs_or("EXPORT_HEARTBEAT", "5"),
+            missed_heartbeats: env.parse_or("EXPORT_MISSED_HEARTBEATS", "6", "a whole number of at least 2"),
+            drain_timeout: env.secs_or("EXPORT_DRAIN_TIMEOUT", "60"),
+            queue: env.string("EXPORT_QUEUE").unwrap_or_else(|| "broker:exports".into()),
+            sqlite_path: data_dir.join("exports.sqlite3"),
+        };
+        for (name, value) in [
+            ("EXPORT_MAX_INLINE_BYTES", exports.max_inline_bytes as u64),
+            ("EXPORT_MAX_ATTEMPTS", u64::from(exports.max_attempts)),
+            ("EXPORT_CONCURRENCY", exports.concurrency as u64),
+            ("EXPORT_STATUS_TTL", exports.status_ttl.as_secs()),
+            ("EXPORT_RETRY_BASE", exports.retry_base.as_secs()),
+            ("EXPORT_HEARTBEAT", exports.heartbeat.as_secs()),
+        ] {
+            if value == 0 {
+                env.problem(format!("{name} must be at least 1"));
+            }
+        }
+        if exports.missed_heartbeats < 2 {
+            env.problem("EXPORT_MISSED_HEARTBEATS must be at least 2".into());
+        }
+        if exports.retry_max < exports.retry_base {
+            env.problem("EXPORT_RETRY_MAX must not be shorter than EXPORT_RETRY_BASE".into());
+        }
+        if !exports.queue.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.')) {
+            env.problem(format!("EXPORT_QUEUE must be made of [A-Za-z0-9:_.-] (got {:?})", exports.queue));
+        }
 
         if !(1..=MAX_PRESIGN_TTL_SECS).contains(&ttl_secs) {
             env.problem(format!("S3_PRESIGN_TTL must be between 1 and {MAX_PRESIGN_TTL_SECS} seconds (got {ttl_secs})"));
@@ -218,7 +296,7 @@ impl Settings {
             if endpoint.is_some() {
                 env.problem("S3_ENDPOINT is set but S3_ENABLED is not true; set S3_ENABLED=true to use it".into());
             }
-            StoreBackend::Embedded { bind: devstore_bind, data_dir }
+            StoreBackend::Embedded { bind: devstore_bind, data_dir: data_dir.clone() }
         };
         if let Some(bucket) = &bucket
             && !valid_bucket_name(bucket)
@@ -238,6 +316,8 @@ impl Settings {
             }
         };
 
+        let auth = auth::parse(&mut env);
+
         if !env.problems.is_empty() {
             return Err(ConfigError { problems: env.problems });
         }
@@ -255,6 +335,8 @@ impl Settings {
             redis_url,
             allowed_origins,
             verify,
+            exports,
+            auth,
         })
     }
 }
@@ -293,6 +375,10 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
+    fn secs_or(&mut self, name: &str, default: &str) -> Duration {
+        Duration::from_secs(self.parse_or(name, default, "a whole number of seconds"))
+    }
+
     /// `default` must parse; a bad value is reported and replaced by it.
     fn parse_or<T: std::str::FromStr>(&mut self, name: &str, default: &str, expected: &str) -> T {
         let fallback = || default.parse().ok().expect("built-in defaults parse");
@@ -312,8 +398,12 @@ mod tests {
 
     use super::*;
 
+    /// Authentication is off here unless a test configures it (its own tests are in `auth`).
     fn parse(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        if !map.keys().any(|k| k.starts_with("AUTH_") || k == "API_KEYS") {
+            map.insert("AUTH_MODE".into(), "none".into());
+        }
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -362,6 +452,18 @@ mod tests {
         let err = parse(&[("S3_SECRET_KEY", "very-secret-value"), ("REDIS_URL", "http://:hunter2@x")]).expect_err("broken");
         let text = err.to_string();
         assert!(!text.contains("very-secret-value") && !text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn export_settings_have_production_defaults_and_are_checked() {
+        let settings = parse(&[("DATA_DIR", "/var/lib/broker")]).expect("defaults are valid");
+        let exports = &settings.exports;
+        assert_eq!(exports.max_inline_bytes, 10 * 1024 * 1024);
+        assert_eq!(exports.max_attempts, 3);
+        assert_eq!(exports.orphan_timeout(), Duration::from_secs(30));
+        assert_eq!(exports.sqlite_path, PathBuf::from("/var/lib/broker/exports.sqlite3"));
+        let err = parse(&[("EXPORT_MAX_ATTEMPTS", "0"), ("EXPORT_MISSED_HEARTBEATS", "1"), ("EXPORT_QUEUE", "a b")]).expect_err("broken");
+        assert_eq!(err.problems.len(), 3, "{err}");
     }
 
     #[test]

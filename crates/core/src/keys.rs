@@ -20,7 +20,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::profile::{ContentType, Profile, served_areas};
+use crate::profile::{ContentType, EXPORTS_AREA, Profile, served_areas};
 
 /// The longest key we ever generate is far below this; S3 allows 1024 bytes.
 pub const MAX_KEY_LEN: usize = 512;
@@ -136,6 +136,29 @@ impl fmt::Display for UploadId {
     }
 }
 
+/// The longest file name segment of an export key (before the extension).
+const MAX_EXPORT_STEM: usize = 100;
+
+/// A key-safe file name for an export: every character outside `[A-Za-z0-9._-]`
+/// becomes `_`, leading dots are dropped (no hidden or `..` names), the stem is
+/// cut at 100 bytes and the name always ends with `.{extension}`: a client's
+/// `report.csv` stays `report.csv`, `Q3 résumé` becomes `Q3_r_sum_.pdf`.
+pub fn export_file_name(filename: &str, extension: &str) -> String {
+    let stem = match filename.rsplit_once('.') {
+        Some((stem, ext)) if ext.eq_ignore_ascii_case(extension) => stem,
+        _ => filename,
+    };
+    let mut safe: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
+    safe = safe.trim_start_matches('.').to_owned();
+    safe.truncate(MAX_EXPORT_STEM);
+    let safe = safe.trim_end_matches('.');
+    let stem = if safe.is_empty() { "export" } else { safe };
+    format!("{stem}.{extension}")
+}
+
 /// Where a key sits in the layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Area {
@@ -182,6 +205,11 @@ impl KeyLayout {
         format!("{}{STAGING}/", self.prefix)
     }
 
+    /// Where one served area of a tenant lives: `{prefix}{tenant}/{area}/` (quota accounting lists it).
+    pub fn served_prefix(&self, tenant: &TenantId, area: &str) -> String {
+        format!("{}{tenant}/{area}/", self.prefix)
+    }
+
     pub fn staging_key(&self, upload: &StagedUpload) -> ObjectKey {
         ObjectKey(format!(
             "{}{}/{}/{}.{}",
@@ -206,6 +234,16 @@ impl KeyLayout {
             upload.upload_id,
             upload.content_type.extension
         ))
+    }
+
+    /// Where an export job writes its result: `{prefix}/{tenant}/exports/{job id}/{name}.{extension}`.
+    ///
+    /// The key is a function of the job id, so a retried job overwrites its own
+    /// output instead of adding another object. `filename` comes from the
+    /// client: it is reduced to `[A-Za-z0-9._-]` (see [`export_file_name`]).
+    pub fn export_key(&self, tenant: &TenantId, job_id: &str, filename: &str, extension: &str) -> Result<ObjectKey, KeyError> {
+        let key = format!("{}{tenant}/{EXPORTS_AREA}/{job_id}/{}", self.prefix, export_file_name(filename, extension));
+        ObjectKey::parse(&key)
     }
 
     pub fn classify(&self, key: &ObjectKey) -> Result<Area, OutsideLayout> {
@@ -294,6 +332,19 @@ mod tests {
         assert_eq!(key.as_str(), format!("acme/uploads/2026/03/{}.csv", upload.upload_id));
         assert_eq!(layout.served_key(&upload), key, "deterministic");
         assert_eq!(layout.classify(&key), Ok(Area::Served { tenant: tenant(), area: "uploads" }));
+    }
+
+    #[test]
+    fn export_keys_are_per_job_sanitised_and_served() {
+        let layout = KeyLayout::new("p").expect("prefix");
+        let key = layout.export_key(&tenant(), "01J9Z8Q4J6R6W5W6T7Y8Z9A0BC", "Q3 résumé/../x.csv", "csv").expect("key");
+        assert_eq!(key.as_str(), "p/acme/exports/01J9Z8Q4J6R6W5W6T7Y8Z9A0BC/Q3_r_sum__.._x.csv");
+        assert_eq!(layout.classify(&key), Ok(Area::Served { tenant: tenant(), area: "exports" }));
+        assert_eq!(export_file_name("report.CSV", "csv"), "report.csv");
+        assert_eq!(export_file_name("report.xlsx", "csv"), "report.xlsx.csv");
+        assert_eq!(export_file_name("...", "pdf"), "export.pdf");
+        assert_eq!(export_file_name("", "pdf"), "export.pdf");
+        assert_eq!(export_file_name(&"a".repeat(300), "pdf").len(), 104);
     }
 
     #[test]

@@ -220,6 +220,86 @@ impl Store {
         Ok(())
     }
 
+    /// Starts a multipart upload with the object's final headers (and
+    /// server-side encryption when configured); returns the upload id.
+    /// Nothing is visible at `key` until [`Store::complete_multipart`].
+    pub async fn create_multipart(&self, key: &ObjectKey, options: PutOptions<'_>) -> Result<String, StoreError> {
+        let mut request = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(options.content_type)
+            .content_disposition(options.content_disposition)
+            .set_metadata(Some(options.metadata));
+        if let Some(encryption) = &self.encryption {
+            request = request.server_side_encryption(encryption.algorithm().into());
+            if let Encryption::Kms { key_id: Some(key_id) } = encryption {
+                request = request.ssekms_key_id(key_id);
+            }
+        }
+        let output = request.send().await.map_err(classify)?;
+        output.upload_id().map(str::to_owned).ok_or_else(|| StoreError::Refused {
+            code: "NoUploadId".into(),
+            message: "CreateMultipartUpload returned no upload id".into(),
+        })
+    }
+
+    /// Uploads part `number` (1-based); returns its ETag for completion.
+    pub async fn upload_part(&self, key: &ObjectKey, upload_id: &str, number: i32, body: Vec<u8>) -> Result<String, StoreError> {
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(classify)?;
+        output.e_tag().map(str::to_owned).ok_or_else(|| StoreError::Refused {
+            code: "NoETag".into(),
+            message: format!("UploadPart {number} returned no ETag"),
+        })
+    }
+
+    /// Makes the object appear, atomically, from the uploaded parts `(number, etag)`.
+    pub async fn complete_multipart(&self, key: &ObjectKey, upload_id: &str, parts: &[(i32, String)]) -> Result<(), StoreError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let parts = parts
+            .iter()
+            .map(|(number, etag)| CompletedPart::builder().part_number(*number).e_tag(etag).build())
+            .collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Discards a multipart upload and its parts; an unknown upload is not an error.
+    pub async fn abort_multipart(&self, key: &ObjectKey, upload_id: &str) -> Result<(), StoreError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(classify)
+        {
+            Ok(_) | Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes an object; deleting a missing one is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
         match self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify) {

@@ -1,6 +1,7 @@
 //! Route table and handlers. Handlers only extract, delegate and wrap.
 
 mod demo;
+mod exports;
 mod health;
 mod uploads;
 
@@ -14,7 +15,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post_only("/uploads/download", uploads::download))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .configure(demo::configure);
+        .configure(demo::configure)
+        .configure(exports::configure);
 }
 
 /// A POST route that answers other methods with a JSON 405.

@@ -1,25 +1,46 @@
 use actix_web::{HttpResponse, web};
 
+use crate::auth::{Action, Auth, audit};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::uploads::{complete as cp, download as dl, sign as sg};
 
 #[tracing::instrument(name = "sign", skip_all, fields(tenant = %caller.tenant, kind = %body.kind, content_type = %body.content_type))]
-pub async fn sign(state: web::Data<AppState>, caller: Caller, body: web::Json<sg::SignRequest>) -> Result<HttpResponse, ApiError> {
-    let response = sg::sign(&state.store, &caller, &body).await?;
+pub async fn sign(
+    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
+    caller: Caller,
+    body: web::Json<sg::SignRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let result = async {
+        auth.limiter.check(&caller, Action::Sign).await?;
+        let plan = body.plan()?;
+        auth.quotas.check(&state.store, &caller.tenant, body.size).await?;
+        sg::sign_plan(&state.store, &caller, &plan).await
+    }
+    .await;
+    audit::record("sign", &caller, result.as_ref().ok().map(|r| r.object_key.as_str()), result.as_ref().err());
+    let response = result?;
     tracing::info!(object_key = %response.object_key, "signed upload");
     Ok(HttpResponse::Ok().json(response))
 }
 
 #[tracing::instrument(name = "download", skip_all, fields(tenant = %caller.tenant, object_key = %body.object_key))]
 pub async fn download(state: web::Data<AppState>, caller: Caller, body: web::Json<dl::DownloadRequest>) -> Result<HttpResponse, ApiError> {
-    let response = dl::download(&state.store, &caller, &body).await?;
-    Ok(HttpResponse::Ok().json(response))
+    let result = dl::download(&state.store, &caller, &body).await;
+    audit::record("download", &caller, Some(&body.object_key), result.as_ref().err());
+    Ok(HttpResponse::Ok().json(result?))
 }
 
 #[tracing::instrument(name = "complete", skip_all, fields(tenant = %caller.tenant, object_key = %body.object_key))]
-pub async fn complete(state: web::Data<AppState>, caller: Caller, body: web::Json<cp::CompleteRequest>) -> Result<HttpResponse, ApiError> {
-    let response = cp::complete(&state.store, &state.verification, &caller, &body).await?;
-    Ok(HttpResponse::Ok().json(response))
+pub async fn complete(
+    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
+    caller: Caller,
+    body: web::Json<cp::CompleteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let result = cp::complete(&state.store, &state.verification, &auth.quotas, &caller, &body).await;
+    audit::record("complete", &caller, Some(&body.object_key), result.as_ref().err());
+    Ok(HttpResponse::Ok().json(result?))
 }

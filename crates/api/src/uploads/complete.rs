@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Semaphore;
 
+use crate::auth::Quotas;
 use crate::caller::Caller;
 use crate::error::ApiError;
 
@@ -59,6 +60,14 @@ enum Outcome {
     /// Another request completed this upload first.
     AlreadyCompleted,
     Store(StoreError),
+    /// The request failed for a reason that says nothing about the upload; it is kept.
+    Failed(ApiError),
+}
+
+/// Who completes, and the quota their tenant's bytes are charged to.
+struct Account<'a> {
+    caller: &'a Caller,
+    quotas: &'a Quotas,
 }
 
 impl From<Rejection> for Outcome {
@@ -81,10 +90,13 @@ impl From<StoreError> for Outcome {
 const META_SHA256: &str = "sha256";
 const META_REMOVED: &str = "removed";
 const META_FILENAME: &str = "filename";
+/// Who signed the upload (percent-encoded): pinned by the policy, kept on the final object.
+const META_SUBJECT: &str = "subject";
 
 pub async fn complete(
     store: &Store,
     verification: &Verification,
+    quotas: &Quotas,
     caller: &Caller,
     request: &CompleteRequest,
 ) -> Result<CompleteResponse, ApiError> {
@@ -98,21 +110,30 @@ pub async fn complete(
     let head = match store.head(&key).await {
         Ok(head) => head,
         // Already completed (or never uploaded): answer from the final object.
-        Err(StoreError::NotFound) => return completed(store, &final_key).await,
+        Err(StoreError::NotFound) => return completed(store, caller, &final_key).await,
         Err(e) => return Err(e.into()),
     };
+    // Only the principal that signed the upload may complete it. A peer of the
+    // same tenant is refused before any check that could delete the upload.
+    // (An object with no signer at all was not written under a policy; the
+    // metadata check below refuses it.)
+    if head.metadata.contains_key(META_SUBJECT) && !signed_by(&head.metadata, caller) {
+        return Err(ApiError::ForbiddenKey("completed"));
+    }
 
     let outcome = {
         let _permit = verification.permits.acquire().await.map_err(|_| ApiError::Internal)?;
-        verify_and_promote(store, &verification.limits, &upload, &key, &final_key, &head).await
+        let account = Account { caller, quotas };
+        verify_and_promote(store, &verification.limits, &account, &upload, &key, &final_key, &head).await
     };
     match outcome {
         Ok(response) => Ok(response),
         Err(Outcome::AlreadyCompleted) => {
             store.delete(&key).await?;
-            completed(store, &final_key).await
+            completed(store, caller, &final_key).await
         }
         Err(Outcome::Store(e)) => Err(e.into()),
+        Err(Outcome::Failed(error)) => Err(error),
         Err(Outcome::Refused(error)) => {
             store.delete(&key).await?;
             tracing::info!(object_key = %key, code = error.code(), "upload refused and deleted");
@@ -124,6 +145,7 @@ pub async fn complete(
 async fn verify_and_promote(
     store: &Store,
     limits: &Limits,
+    account: &Account<'_>,
     upload: &StagedUpload,
     key: &ObjectKey,
     final_key: &ObjectKey,
@@ -131,7 +153,10 @@ async fn verify_and_promote(
 ) -> Result<CompleteResponse, Outcome> {
     // 1. The object's own record of why it was signed (pinned by the policy).
     let meta = |name: &str| head.metadata.get(name).map(String::as_str);
-    if meta("profile") != Some(upload.profile.name.as_str()) || meta("tenant") != Some(upload.tenant.as_str()) {
+    if meta("profile") != Some(upload.profile.name.as_str())
+        || meta("tenant") != Some(upload.tenant.as_str())
+        || meta(META_SUBJECT).is_none()
+    {
         return Err(Outcome::Refused(ApiError::NotSignedForProfile("the object was not signed for this profile and tenant")));
     }
     if head.content_type.as_deref() != Some(upload.content_type.mime) {
@@ -189,9 +214,19 @@ async fn verify_and_promote(
         (META_SHA256.to_owned(), sha256.clone()),
         (META_REMOVED.to_owned(), removed.join(",")),
         ("profile".to_owned(), upload.profile.name.as_str().to_owned()),
+        (META_SUBJECT.to_owned(), broker_core::disposition::encode_filename(&account.caller.subject)),
     ]);
     let options = PutOptions { content_type: format.mime(), content_disposition: &disposition, metadata, create_only: true };
-    store.put(final_key, payload, options).await?;
+    // The tenant's quota is charged with the real (sanitised) size before the
+    // object appears; an upload that does not fit is refused and deleted.
+    let charge = account.quotas.charge(store, &upload.tenant, size).await.map_err(|e| match e {
+        ApiError::QuotaExceeded { .. } => Outcome::Refused(e),
+        other => Outcome::Failed(other),
+    })?;
+    if let Err(e) = store.put(final_key, payload, options).await {
+        account.quotas.refund(store, &upload.tenant, charge).await;
+        return Err(e.into());
+    }
     drop(spool_guard);
     store.delete(key).await?;
     tracing::info!(object_key = %final_key, size, removed = %removed.join(","), "upload verified");
@@ -209,9 +244,17 @@ async fn verify_and_promote(
     })
 }
 
-/// The result of an earlier completion, rebuilt from the final object.
-async fn completed(store: &Store, final_key: &ObjectKey) -> Result<CompleteResponse, ApiError> {
+/// Whether the object's signed metadata names `caller` as the one who signed it.
+fn signed_by(metadata: &HashMap<String, String>, caller: &Caller) -> bool {
+    metadata.get(META_SUBJECT).and_then(|s| decode_filename(s)).is_some_and(|subject| subject == caller.subject)
+}
+
+/// The result of an earlier completion, rebuilt from the final object (for its signer only).
+async fn completed(store: &Store, caller: &Caller, final_key: &ObjectKey) -> Result<CompleteResponse, ApiError> {
     let head = store.head(final_key).await?;
+    if !signed_by(&head.metadata, caller) {
+        return Err(ApiError::ForbiddenKey("completed"));
+    }
     let filename = head.metadata.get(META_FILENAME).and_then(|f| decode_filename(f)).unwrap_or_else(|| "upload".into());
     let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());
     let disposition = attachment(&filename);

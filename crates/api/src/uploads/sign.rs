@@ -87,7 +87,11 @@ fn clean_filename(raw: &str) -> Result<String, ApiError> {
 }
 
 pub async fn sign(store: &Store, caller: &Caller, request: &SignRequest) -> Result<SignResponse, ApiError> {
-    let plan = request.plan()?;
+    sign_plan(store, caller, &request.plan()?).await
+}
+
+/// Signs a checked request (the route checks rate limits and quotas in between).
+pub async fn sign_plan(store: &Store, caller: &Caller, plan: &UploadPlan) -> Result<SignResponse, ApiError> {
     let upload = StagedUpload {
         tenant: caller.tenant.clone(),
         profile: plan.profile,
@@ -95,11 +99,13 @@ pub async fn sign(store: &Store, caller: &Caller, request: &SignRequest) -> Resu
         content_type: plan.content_type,
     };
     let key = store.layout().staging_key(&upload);
-    // The object carries its own tamper-proof record of why it was signed.
+    // The object carries its own tamper-proof record of why it was signed,
+    // and by whom: only this subject may complete it.
     let metadata = [
         ("profile", plan.profile.name.as_str().to_owned()),
         ("tenant", caller.tenant.as_str().to_owned()),
         ("filename", encode_filename(&plan.filename)),
+        ("subject", encode_filename(&caller.subject)),
     ];
     let post = store.presign_post(&key, plan.content_type.mime, plan.profile.max_bytes, &metadata).await?;
     Ok(SignResponse {

@@ -28,13 +28,13 @@ async fn malformed_oversized_and_mistyped_bodies_get_json_errors() {
     let app = spawn_app().await;
     let url = format!("{}/uploads/sign", app.address);
 
-    let malformed = app.http.post(&url).header("content-type", "application/json").body("{\"kind\":").send().await.expect("sent");
+    let malformed = app.authorize(app.http.post(&url)).header("content-type", "application/json").body("{\"kind\":").send().await.expect("sent");
     assert_eq!(error_code(malformed).await, (400, "invalid_json".into()));
 
     let huge = json!({"kind": "avatar", "filename": "a".repeat(70 * 1024), "content_type": "image/png"});
     assert_eq!(error_code(app.post_json("/uploads/sign", &huge).await).await, (413, "payload_too_large".into()));
 
-    let form = app.http.post(&url).header("content-type", "text/plain").body("kind=avatar").send().await.expect("sent");
+    let form = app.authorize(app.http.post(&url)).header("content-type", "text/plain").body("kind=avatar").send().await.expect("sent");
     assert_eq!(error_code(form).await, (415, "unsupported_media_type".into()));
 
     let get = app.http.get(&url).send().await.expect("sent");

@@ -1,9 +1,14 @@
 //! Integration tests: the real app on port 0, the embedded store in a temp
 //! dir, and HTTP exactly as a browser and a frontend would send it.
 
+mod audit;
+mod auth;
 mod complete;
 mod download;
 mod errors;
+mod exports;
 mod health;
 mod helpers;
+mod isolation;
+mod limits;
 mod store_policy;

@@ -1,0 +1,53 @@
+//! The audit trail: one line per sign, complete, download and export, on the
+//! tracing target `audit`, with the tenant, the subject, the object key (or
+//! job id), the outcome and a stable reason:
+//!
+//! ```text
+//! INFO audit: audit action="complete" tenant="acme" subject="alice" key="staging/acme/avatar/….jpg" outcome="ok" reason="ok"
+//! ```
+//!
+//! It never carries a credential, a token, a signature or a presigned URL:
+//! only these fields are ever written, and none of them can hold one (keys are
+//! `[A-Za-z0-9._-/]`, reasons are error codes).
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+
+pub const TARGET: &str = "audit";
+
+/// What happened, in one word.
+pub fn outcome(error: Option<&ApiError>) -> &'static str {
+    use actix_web::ResponseError as _;
+    match error {
+        None => "ok",
+        Some(e) if matches!(e.status_code().as_u16(), 401 | 403 | 429) => "denied",
+        Some(e) if e.status_code().is_client_error() => "refused",
+        Some(_) => "error",
+    }
+}
+
+/// One audit line for an authenticated request.
+pub fn record(action: &str, caller: &Caller, key: Option<&str>, error: Option<&ApiError>) {
+    write(action, caller.tenant.as_str(), &caller.subject, key, outcome(error), error.map_or("ok", ApiError::code));
+}
+
+/// One audit line for a request refused before anyone was identified.
+pub fn unauthenticated(action: &str, reason: &str) {
+    write(action, "-", "-", None, "denied", reason);
+}
+
+fn write(action: &str, tenant: &str, subject: &str, key: Option<&str>, outcome: &str, reason: &str) {
+    let key = key.filter(|k| k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))).unwrap_or("-");
+    tracing::info!(target: TARGET, action, tenant, subject, key, outcome, reason, "audit");
+}
+
+/// The audited action a path belongs to (for refusals before routing to a handler).
+pub fn action_for_path(path: &str) -> &str {
+    match path {
+        "/uploads/sign" => "sign",
+        "/uploads/complete" => "complete",
+        "/uploads/download" => "download",
+        p if p == "/exports" || p.starts_with("/exports/") => "export",
+        other => other,
+    }
+}

@@ -1,0 +1,184 @@
+//! Token buckets per subject and action (`RATE_LIMIT_RATE`, `RATE_LIMIT_BURST`).
+//!
+//! Each `(action, tenant, subject)` has a bucket of `burst` tokens refilled at
+//! `rate` per second; a request takes one or is answered 429 with the seconds
+//! until the next token in `Retry-After`. With `REDIS_URL` the bucket lives in
+//! Redis and is updated by one Lua script (atomic, on the server's clock), so
+//! every API instance draws from the same bucket. If Redis cannot be reached
+//! the limiter lets requests through and logs a warning: a rate limit protects
+//! capacity, it is not an access control.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use broker_core::config::RateLimitSettings;
+
+use super::redis_handle::{REDIS_TIMEOUT, SharedRedis};
+use crate::caller::Caller;
+use crate::error::ApiError;
+
+/// What a bucket is for: each action has its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Sign,
+    Export,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Sign => "sign",
+            Action::Export => "export",
+        }
+    }
+}
+
+/// Buckets idle long enough to be full again are dropped past this many.
+const LOCAL_PRUNE_AT: usize = 10_000;
+
+/// KEYS[1]: the bucket; ARGV: rate per second, burst. Returns 0 when a token
+/// was taken, else the milliseconds until one is available.
+const TAKE_TOKEN: &str = r"
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+  ts = now
+end
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.ceil((1 - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return wait
+";
+
+pub struct RateLimiter {
+    settings: Option<RateLimitSettings>,
+    backend: Backend,
+}
+
+enum Backend {
+    Local(Mutex<HashMap<(Action, String), Bucket>>),
+    Redis { redis: Arc<SharedRedis>, script: redis::Script },
+}
+
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimiter {
+    pub fn new(settings: Option<RateLimitSettings>, redis: Option<Arc<SharedRedis>>) -> Self {
+        let backend = match redis {
+            Some(redis) => Backend::Redis { redis, script: redis::Script::new(TAKE_TOKEN) },
+            None => Backend::Local(Mutex::new(HashMap::new())),
+        };
+        RateLimiter { settings, backend }
+    }
+
+    /// Takes one token from the caller's bucket for `action`, or says when to retry.
+    pub async fn check(&self, caller: &Caller, action: Action) -> Result<(), ApiError> {
+        let Some(settings) = self.settings else { return Ok(()) };
+        // A tenant id never contains ':', so the subject cannot forge another tenant's bucket.
+        let subject = format!("{}:{}", caller.tenant, caller.subject);
+        let wait = match &self.backend {
+            Backend::Local(buckets) => take_local(buckets, settings, action, subject),
+            Backend::Redis { redis, script } => {
+                let key = format!("broker:ratelimit:{}:{subject}", action.as_str());
+                match take_redis(redis, script, settings, &key).await {
+                    Ok(wait) => wait,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the rate limiter cannot reach Redis; letting the request through");
+                        Duration::ZERO
+                    }
+                }
+            }
+        };
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            Err(ApiError::RateLimited { retry_after: wait.as_secs_f64().ceil().max(1.0) as u64 })
+        }
+    }
+}
+
+fn take_local(buckets: &Mutex<HashMap<(Action, String), Bucket>>, settings: RateLimitSettings, action: Action, subject: String) -> Duration {
+    let now = Instant::now();
+    let burst = f64::from(settings.burst);
+    let mut buckets = buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if buckets.len() >= LOCAL_PRUNE_AT {
+        let refill = Duration::from_secs_f64(burst / settings.rate_per_sec);
+        buckets.retain(|_, bucket| now.duration_since(bucket.updated) < refill);
+    }
+    let bucket = buckets.entry((action, subject)).or_insert(Bucket { tokens: burst, updated: now });
+    let elapsed = now.duration_since(bucket.updated).as_secs_f64();
+    bucket.tokens = (bucket.tokens + elapsed * settings.rate_per_sec).min(burst);
+    bucket.updated = now;
+    if bucket.tokens >= 1.0 {
+        bucket.tokens -= 1.0;
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64((1.0 - bucket.tokens) / settings.rate_per_sec)
+    }
+}
+
+async fn take_redis(redis: &SharedRedis, script: &redis::Script, settings: RateLimitSettings, key: &str) -> Result<Duration, String> {
+    let call = async {
+        let mut connection = redis.connection().await?;
+        script.key(key).arg(settings.rate_per_sec).arg(settings.burst).invoke_async::<u64>(&mut connection).await
+    };
+    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        Ok(Ok(wait_ms)) => Ok(Duration::from_millis(wait_ms)),
+        Ok(Err(e)) => Err(format!("{:?}: {}", e.kind(), e.detail().unwrap_or("no detail"))),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use broker_core::TenantId;
+
+    use super::*;
+
+    fn caller(tenant: &str, subject: &str) -> Caller {
+        Caller { tenant: TenantId::parse(tenant).expect("tenant"), subject: subject.into() }
+    }
+
+    #[tokio::test]
+    async fn a_bucket_allows_its_burst_then_says_when_to_retry() {
+        let limiter = RateLimiter::new(Some(RateLimitSettings { rate_per_sec: 0.5, burst: 2 }), None);
+        let alice = caller("acme", "alice");
+        assert!(limiter.check(&alice, Action::Sign).await.is_ok());
+        assert!(limiter.check(&alice, Action::Sign).await.is_ok());
+        match limiter.check(&alice, Action::Sign).await {
+            Err(ApiError::RateLimited { retry_after }) => assert_eq!(retry_after, 2),
+            other => panic!("expected a 429, got {other:?}"),
+        }
+        // Other actions, subjects and tenants have their own buckets.
+        assert!(limiter.check(&alice, Action::Export).await.is_ok());
+        assert!(limiter.check(&caller("acme", "bob"), Action::Sign).await.is_ok());
+        assert!(limiter.check(&caller("globex", "alice"), Action::Sign).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn no_settings_means_no_limit() {
+        let limiter = RateLimiter::new(None, None);
+        for _ in 0..100 {
+            assert!(limiter.check(&caller("acme", "alice"), Action::Sign).await.is_ok());
+        }
+    }
+}

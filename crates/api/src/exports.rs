@@ -1,0 +1,322 @@
+//! `POST /exports`, `GET /exports/{id}`, `DELETE /exports/{id}` as plain
+//! functions over the store and the export queue.
+//!
+//! The request body is read here rather than by actix's JSON extractor: inline
+//! rows may be megabytes (`EXPORT_MAX_INLINE_BYTES`, 10 MiB by default), far
+//! above the API's 64 KiB limit for every other route.
+
+use std::fmt;
+
+use broker_core::keys::Area;
+use broker_core::store::Store;
+use broker_core::disposition::attachment;
+use broker_worker::job::{ExportFormat, InlineData, JobRecord, download_name};
+use broker_worker::queue::{CancelOutcome, Idempotency, NewExport, NewSource, QueueError, SubmitError};
+use broker_worker::Exports;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::uploads::download::readable_key;
+
+const MAX_FILENAME_BYTES: usize = 255;
+const MAX_TITLE_CHARS: usize = 200;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// What the export routes share.
+pub struct ExportService {
+    pub exports: Exports,
+}
+
+impl ExportService {
+    pub fn max_inline_bytes(&self) -> usize {
+        self.exports.settings().max_inline_bytes
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportRequest {
+    pub format: String,
+    pub filename: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    #[serde(default)]
+    pub rows: Option<Vec<Vec<Cell>>>,
+    /// The key of a verified export upload (CSV, JSON array of objects, NDJSON).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// CSV: start with a UTF-8 byte-order mark (for Excel).
+    #[serde(default)]
+    pub bom: bool,
+    /// CSV: prefix cells starting with `=`, `+`, `-`, `@`, tab or CR with `'`. On by default.
+    #[serde(default = "yes")]
+    pub neutralize_formulas: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One inline cell: a string, number, boolean or null (an empty cell).
+#[derive(Debug)]
+pub struct Cell(pub String);
+
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CellVisitor;
+        impl Visitor<'_> for CellVisitor {
+            type Value = Cell;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number, boolean or null")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell, E> {
+                Ok(Cell(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Cell, E> {
+                Ok(Cell(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Cell, E> {
+                Ok(Cell(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Cell, E> {
+                Ok(Cell(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cell, E> {
+                Ok(Cell(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Cell, E> {
+                Ok(Cell(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Cell, E> {
+                Ok(Cell(String::new()))
+            }
+        }
+        deserializer.deserialize_any(CellVisitor)
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub job_id: String,
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Progress {
+    pub rows: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub job_id: String,
+    pub status: &'static str,
+    pub format: &'static str,
+    pub filename: String,
+    pub progress: Progress,
+    pub attempts: u32,
+    pub created_at: u64,
+    pub updated_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<broker_worker::job::JobError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<u64>,
+}
+
+impl From<QueueError> for ApiError {
+    fn from(error: QueueError) -> Self {
+        match error {
+            QueueError::Unavailable(detail) => {
+                tracing::warn!(%detail, "export queue unavailable");
+                ApiError::QueueUnavailable
+            }
+            QueueError::Corrupt(detail) => {
+                tracing::error!(%detail, "corrupt export record");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// Checks the `Idempotency-Key` header value.
+pub fn idempotency_key(raw: Option<&[u8]>) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let valid = (1..=MAX_IDEMPOTENCY_KEY).contains(&raw.len()) && raw.iter().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(ApiError::InvalidRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters without spaces"
+        )));
+    }
+    Ok(Some(String::from_utf8_lossy(raw).into_owned()))
+}
+
+/// Parses the body read by the handler.
+pub fn parse_request(body: &[u8]) -> Result<ExportRequest, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() { ApiError::InvalidRequest(e.to_string()) } else { ApiError::InvalidJson(e.to_string()) }
+    })
+}
+
+fn check_filename(filename: &str) -> Result<(), ApiError> {
+    if filename.trim().is_empty() || filename.len() > MAX_FILENAME_BYTES || filename.chars().any(char::is_control) {
+        return Err(ApiError::InvalidFilename(format!(
+            "filename must be 1 to {MAX_FILENAME_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The source key, if it is a verified CSV or JSON export upload of the caller's tenant.
+async fn check_source(store: &Store, caller: &Caller, raw: &str) -> Result<String, ApiError> {
+    let key = readable_key(store.layout(), caller, raw).map_err(|e| match e {
+        ApiError::InvalidKey(detail) => ApiError::InvalidSource(format!("source is not a valid object key: {detail}")),
+        _ => ApiError::InvalidSource("source must be a verified export upload of your tenant (complete the upload first)".into()),
+    })?;
+    let is_upload = matches!(store.layout().classify(&key), Ok(Area::Served { area: "uploads", .. }));
+    let is_dataset = key.as_str().ends_with(".csv") || key.as_str().ends_with(".json");
+    if !is_upload || !is_dataset {
+        return Err(ApiError::InvalidSource("source must be a verified CSV or JSON export upload".into()));
+    }
+    match store.head(&key).await {
+        Ok(_) => Ok(key.as_str().to_owned()),
+        Err(broker_core::store::StoreError::NotFound) => Err(ApiError::SourceNotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Validates and enqueues. Returns the job and whether it already existed
+/// (same `Idempotency-Key` and request).
+pub async fn submit(
+    service: &ExportService,
+    store: &Store,
+    caller: &Caller,
+    body: &[u8],
+    idempotency_key: Option<String>,
+) -> Result<(JobRecord, bool), ApiError> {
+    let request = parse_request(body)?;
+    let format = ExportFormat::parse(&request.format).ok_or_else(|| ApiError::UnknownFormat(request.format.clone()))?;
+    check_filename(&request.filename)?;
+    if let Some(title) = &request.title
+        && (title.chars().count() > MAX_TITLE_CHARS || title.chars().any(char::is_control))
+    {
+        return Err(ApiError::InvalidRequest(format!("title must be at most {MAX_TITLE_CHARS} characters without control characters")));
+    }
+    let source = match (request.columns, request.rows, request.source) {
+        (Some(columns), Some(rows), None) => {
+            if columns.is_empty() {
+                return Err(ApiError::InvalidRequest("columns must not be empty".into()));
+            }
+            if let Some((index, row)) = rows.iter().enumerate().find(|(_, row)| row.len() != columns.len()) {
+                return Err(ApiError::RaggedRows { row: index + 1, got: row.len(), expected: columns.len() });
+            }
+            let rows = rows.into_iter().map(|row| row.into_iter().map(|Cell(c)| c).collect()).collect();
+            NewSource::Inline(InlineData { columns, rows })
+        }
+        (None, None, Some(source)) => NewSource::Object { key: check_source(store, caller, &source).await? },
+        _ => {
+            return Err(ApiError::InvalidRequest(
+                "send either columns and rows, or source (the objectKey of a verified export upload)".into(),
+            ));
+        }
+    };
+    let idempotency = idempotency_key.map(|key| Idempotency { key, fingerprint: hex(&Sha256::digest(body)) });
+    let request = NewExport {
+        tenant: caller.tenant.as_str().to_owned(),
+        format,
+        filename: request.filename,
+        title: request.title,
+        source,
+        bom: request.bom,
+        neutralize_formulas: request.neutralize_formulas,
+        idempotency,
+    };
+    match service.exports.submit(request).await {
+        Ok(submitted) => Ok((submitted.record, submitted.replayed)),
+        Err(SubmitError::IdempotencyConflict) => Err(ApiError::IdempotencyKeyReused),
+        Err(SubmitError::Queue(e)) => Err(e.into()),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The job's state; a done job gets a freshly signed download URL.
+pub async fn view(store: &Store, record: JobRecord) -> Result<JobView, ApiError> {
+    let (url, expires_in) = match (&record.object_key, record.status.as_str()) {
+        (Some(key), "done") => {
+            let key = broker_core::ObjectKey::parse(key).map_err(|_| ApiError::Internal)?;
+            let name = download_name(&record.filename, record.format);
+            let url = store.presign_get(&key, &attachment(&name), record.format.content_type()).await?;
+            (Some(url), Some(store.presign_ttl().as_secs()))
+        }
+        _ => (None, None),
+    };
+    Ok(JobView {
+        job_id: record.job_id,
+        status: record.status.as_str(),
+        format: record.format.as_str(),
+        filename: download_name(&record.filename, record.format),
+        progress: Progress { rows: record.rows, total: record.total },
+        attempts: record.attempts,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        object_key: if record.status.as_str() == "done" { record.object_key } else { None },
+        url,
+        expires_in,
+        error: record.error,
+        retry_at: record.retry_at,
+    })
+}
+
+pub async fn get(service: &ExportService, store: &Store, caller: &Caller, job_id: &str) -> Result<JobView, ApiError> {
+    let record = service.exports.get(caller.tenant.as_str(), job_id).await?.ok_or(ApiError::JobNotFound)?;
+    view(store, record).await
+}
+
+pub async fn cancel(service: &ExportService, store: &Store, caller: &Caller, job_id: &str) -> Result<JobView, ApiError> {
+    match service.exports.cancel(caller.tenant.as_str(), job_id).await? {
+        CancelOutcome::Cancelled(record) => view(store, *record).await,
+        CancelOutcome::NotFound => Err(ApiError::JobNotFound),
+        CancelOutcome::NotCancellable(status) => Err(ApiError::NotCancellable(status.as_str())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_cells_accept_scalars_only() {
+        let request = parse_request(br#"{"format":"csv","filename":"a.csv","columns":["a","b","c","d"],"rows":[["x",1.5,true,null]]}"#)
+            .expect("valid");
+        let cells: Vec<&str> = request.rows.as_ref().expect("rows")[0].iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(cells, ["x", "1.5", "true", ""]);
+        let nested = parse_request(br#"{"format":"csv","filename":"a.csv","columns":["a"],"rows":[[{"x":1}]]}"#);
+        assert_eq!(nested.map(|_| ()).map_err(|e| e.code()), Err("invalid_request"));
+        assert_eq!(parse_request(b"{").map(|_| ()).map_err(|e| e.code()), Err("invalid_json"));
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded_printable_ascii() {
+        assert_eq!(idempotency_key(None).ok(), Some(None));
+        assert_eq!(idempotency_key(Some(b"order-42")).ok(), Some(Some("order-42".into())));
+        for bad in [&b""[..], b"a b", b"\xc3\xa9", &[b'a'; 256]] {
+            assert!(idempotency_key(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! What an export job carries through the queue, and the job's public state.
+//!
+//! The queued arguments stay small (ids, names, options): inline rows can be
+//! megabytes, so they are stored once next to the job's status record (with
+//! the same TTL) and dropped when the job ends, instead of being copied into
+//! every queued attempt.
+
+use serde::{Deserialize, Serialize};
+
+/// The output format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Pdf,
+}
+
+impl ExportFormat {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "csv" => Some(ExportFormat::Csv),
+            "pdf" => Some(ExportFormat::Pdf),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Pdf => "pdf",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        self.as_str()
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Pdf => "application/pdf",
+        }
+    }
+}
+
+/// The name a browser saves the output under: the client's own (any
+/// Unicode), ending with the format's extension.
+pub fn download_name(filename: &str, format: ExportFormat) -> String {
+    let extension = format.extension();
+    match filename.rsplit_once('.') {
+        Some((_, ext)) if ext.eq_ignore_ascii_case(extension) => filename.to_owned(),
+        _ if filename.trim().is_empty() => format!("export.{extension}"),
+        _ => format!("{filename}.{extension}"),
+    }
+}
+
+/// Where the rows come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum JobSource {
+    /// Rows sent in the request, stored beside the job's status as [`InlineData`].
+    Inline,
+    /// A verified export upload (CSV, a JSON array of objects, or NDJSON), streamed from the store.
+    Object { key: String },
+}
+
+/// The queued arguments of one export attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportJob {
+    pub job_id: String,
+    pub tenant: String,
+    pub format: ExportFormat,
+    /// The client's file name, used for `Content-Disposition` (the key uses a sanitised copy).
+    pub filename: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub source: JobSource,
+    /// CSV only: start with a UTF-8 byte-order mark (for Excel).
+    #[serde(default)]
+    pub bom: bool,
+    /// CSV only: prefix cells that spreadsheets would evaluate with `'`.
+    #[serde(default = "yes")]
+    pub neutralize_formulas: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Inline rows, as stored next to the status record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineData {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A job's state as `GET /exports/{id}` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "queued" => JobStatus::Queued,
+            "running" => JobStatus::Running,
+            "done" => JobStatus::Done,
+            "failed" => JobStatus::Failed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Done, failed and cancelled jobs never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled)
+    }
+}
+
+/// Why a job failed, with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+/// Everything known about a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub tenant: String,
+    pub format: ExportFormat,
+    pub filename: String,
+    pub status: JobStatus,
+    /// Rows written so far (the header is not counted).
+    pub rows: u64,
+    /// Rows in total, when known (inline rows; any job once done).
+    pub total: Option<u64>,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// The last failure: final for `failed`, the reason of the pending retry for `queued`.
+    pub error: Option<JobError>,
+    /// The output's key once `done`.
+    pub object_key: Option<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// When a queued retry is due (Unix seconds).
+    pub retry_at: Option<u64>,
+}
+
+/// Unix time in seconds.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

@@ -1,0 +1,499 @@
+//! The synchronous heart of an export: rows in (inline, CSV, a JSON array of
+//! objects, NDJSON), CSV or PDF out, one row at a time.
+//!
+//! Everything here runs on one blocking thread (the PDF writer is not
+//! `Send`), reads through any `Read` and writes to any `Write`, so the worker
+//! feeds it a store download and a multipart upload while tests and the
+//! benchmark feed it memory. Progress and the stop request cross threads
+//! through [`Progress`], checked every [`CHECK_EVERY`] rows.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserializer;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::job::{ExportFormat, ExportJob, InlineData, JobError};
+use crate::{CsvExport, CsvOptions, PdfExport, WriteError};
+
+/// How often (in rows) the stop flag is read.
+pub const CHECK_EVERY: u64 = 256;
+
+/// Why a running export stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `DELETE /exports/{id}`.
+    Cancelled,
+    /// The worker is shutting down (or lost its queue): the job goes back to the queue.
+    Interrupted,
+}
+
+/// Shared between the blocking export and the async side.
+#[derive(Debug, Default)]
+pub struct Progress {
+    rows: AtomicU64,
+    stop: AtomicU8,
+}
+
+impl Progress {
+    pub fn rows(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
+    }
+
+    /// Asks the export to stop; the first reason wins.
+    pub fn stop(&self, reason: StopReason) {
+        let code = match reason {
+            StopReason::Cancelled => 1,
+            StopReason::Interrupted => 2,
+        };
+        let _ = self.stop.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    pub fn stopped(&self) -> Option<StopReason> {
+        match self.stop.load(Ordering::SeqCst) {
+            1 => Some(StopReason::Cancelled),
+            2 => Some(StopReason::Interrupted),
+            _ => None,
+        }
+    }
+}
+
+/// How an attempt ended, when it did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Bad input: retrying cannot help (the job fails at once).
+    Permanent(JobError),
+    /// The store or the queue failed: worth another attempt.
+    Transient(JobError),
+    Stopped(StopReason),
+}
+
+impl Failure {
+    pub fn permanent(code: &str, message: impl fmt::Display) -> Self {
+        Failure::Permanent(JobError { code: code.into(), message: message.to_string() })
+    }
+
+    pub fn transient(code: &str, message: impl fmt::Display) -> Self {
+        Failure::Transient(JobError { code: code.into(), message: message.to_string() })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Permanent(e) | Failure::Transient(e) => write!(f, "{}: {}", e.code, e.message),
+            Failure::Stopped(reason) => write!(f, "stopped: {reason:?}"),
+        }
+    }
+}
+
+fn write_failure(error: WriteError) -> Failure {
+    match error {
+        WriteError::RowLength { expected, got, row } => {
+            Failure::permanent("ragged_rows", format!("row {row} has {got} fields, expected {expected}"))
+        }
+        WriteError::NoColumns => Failure::permanent("empty_source", "the data has no columns"),
+        e @ WriteError::TooManyColumns { .. } => Failure::permanent("too_many_columns", e),
+        WriteError::Io(e) => Failure::transient("upload_failed", e),
+        WriteError::Pdf(e) => Failure::permanent("pdf_failed", e),
+    }
+}
+
+/// What to produce.
+#[derive(Debug, Clone)]
+pub struct OutputSpec {
+    pub format: ExportFormat,
+    pub title: Option<String>,
+    pub csv: CsvOptions,
+}
+
+impl OutputSpec {
+    pub fn of(job: &ExportJob) -> Self {
+        OutputSpec {
+            format: job.format,
+            title: job.title.clone(),
+            csv: CsvOptions { bom: job.bom, neutralize_formulas: job.neutralize_formulas },
+        }
+    }
+}
+
+enum SinkState<W: Write> {
+    Waiting(W),
+    Csv(Box<CsvExport<W>>),
+    Pdf(Box<PdfExport>, W),
+    Broken,
+}
+
+/// The writer side: created with the output, fed a header then rows.
+pub struct ExportSink<'p, W: Write> {
+    spec: OutputSpec,
+    state: SinkState<W>,
+    progress: &'p Progress,
+    rows: u64,
+}
+
+impl<'p, W: Write> ExportSink<'p, W> {
+    pub fn new(spec: OutputSpec, writer: W, progress: &'p Progress) -> Self {
+        ExportSink { spec, state: SinkState::Waiting(writer), progress, rows: 0 }
+    }
+
+    pub fn header<S: AsRef<str>>(&mut self, columns: &[S]) -> Result<(), Failure> {
+        let SinkState::Waiting(writer) = std::mem::replace(&mut self.state, SinkState::Broken) else {
+            return Err(Failure::permanent("internal", "the header was written twice"));
+        };
+        self.state = match self.spec.format {
+            ExportFormat::Csv => SinkState::Csv(Box::new(CsvExport::new(writer, columns, self.spec.csv).map_err(write_failure)?)),
+            ExportFormat::Pdf => {
+                SinkState::Pdf(Box::new(PdfExport::new(self.spec.title.as_deref(), columns).map_err(write_failure)?), writer)
+            }
+        };
+        Ok(())
+    }
+
+    pub fn row<S: AsRef<str>>(&mut self, row: &[S]) -> Result<(), Failure> {
+        match &mut self.state {
+            SinkState::Csv(csv) => csv.write_row(row).map_err(write_failure)?,
+            SinkState::Pdf(pdf, _) => pdf.write_row(row).map_err(write_failure)?,
+            SinkState::Waiting(_) | SinkState::Broken => return Err(Failure::permanent("internal", "a row came before the header")),
+        }
+        self.rows += 1;
+        self.progress.rows.store(self.rows, Ordering::Relaxed);
+        if self.rows.is_multiple_of(CHECK_EVERY)
+            && let Some(reason) = self.progress.stopped()
+        {
+            return Err(Failure::Stopped(reason));
+        }
+        Ok(())
+    }
+
+    /// Finishes the document; returns the writer and the number of rows.
+    pub fn finish(self) -> Result<(W, u64), Failure> {
+        if let Some(reason) = self.progress.stopped() {
+            return Err(Failure::Stopped(reason));
+        }
+        let writer = match self.state {
+            SinkState::Csv(csv) => csv.finish().map_err(write_failure)?,
+            SinkState::Pdf(pdf, mut writer) => {
+                let output = pdf.finish().map_err(write_failure)?;
+                writer.write_all(&output.bytes).map_err(|e| write_failure(e.into()))?;
+                writer
+            }
+            SinkState::Waiting(_) => return Err(Failure::permanent("empty_source", "the data has no header row")),
+            SinkState::Broken => return Err(Failure::permanent("internal", "the export broke earlier")),
+        };
+        Ok((writer, self.rows))
+    }
+}
+
+/// The kinds of dataset a source object can hold, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Csv,
+    /// A JSON array of objects, or NDJSON (one object per line).
+    Json,
+}
+
+impl SourceKind {
+    pub fn of_key(key: &str) -> Option<Self> {
+        match key.rsplit_once('.')?.1 {
+            "csv" => Some(SourceKind::Csv),
+            "json" => Some(SourceKind::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Feeds inline rows.
+pub fn feed_inline<W: Write>(data: &InlineData, sink: &mut ExportSink<'_, W>) -> Result<(), Failure> {
+    sink.header(&data.columns)?;
+    for row in &data.rows {
+        sink.row(row)?;
+    }
+    Ok(())
+}
+
+fn read_failure(kind: &str, error: impl fmt::Display, is_io: bool) -> Failure {
+    if is_io {
+        Failure::transient("store_unavailable", format!("reading the source failed: {error}"))
+    } else {
+        Failure::permanent("unparsable_source", format!("the {kind} source is malformed: {error}"))
+    }
+}
+
+/// Feeds a CSV dataset: the first record is the header; rows must match it.
+pub fn feed_csv<R: Read, W: Write>(reader: R, sink: &mut ExportSink<'_, W>) -> Result<(), Failure> {
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
+    let csv_failure = |e: csv::Error| {
+        let is_io = e.is_io_error();
+        read_failure("CSV", e, is_io)
+    };
+    let header = csv.headers().map_err(csv_failure)?.clone();
+    sink.header(&header.iter().collect::<Vec<_>>())?;
+    let mut record = csv::StringRecord::new();
+    while csv.read_record(&mut record).map_err(csv_failure)? {
+        let fields: Vec<&str> = record.iter().collect();
+        sink.row(&fields)?;
+    }
+    Ok(())
+}
+
+/// Feeds a JSON dataset: an array of objects, or NDJSON. Columns are the
+/// keys of the first object, in order; a later object may omit keys (empty
+/// cells) but not add new ones.
+pub fn feed_json<R: Read, W: Write>(reader: R, sink: &mut ExportSink<'_, W>) -> Result<(), Failure> {
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let json_failure = |e: serde_json::Error| {
+        let is_io = e.is_io();
+        read_failure("JSON", e, is_io)
+    };
+    let first = loop {
+        let buffer = reader.fill_buf().map_err(|e| read_failure("JSON", e, true))?;
+        let Some(&first) = buffer.first() else { return Err(Failure::permanent("empty_source", "the JSON source is empty")) };
+        if buffer.starts_with(b"\xEF\xBB\xBF") {
+            reader.consume(3);
+        } else if first.is_ascii_whitespace() {
+            reader.consume(1);
+        } else {
+            break first;
+        }
+    };
+    let mut table = Table::default();
+    match first {
+        b'[' => {
+            let mut failure = None;
+            let mut deserializer = serde_json::Deserializer::from_reader(reader);
+            let result = deserializer
+                .deserialize_seq(RowsVisitor { table: &mut table, sink, failure: &mut failure })
+                .and_then(|()| deserializer.end());
+            match (failure, result) {
+                (Some(failure), _) => Err(failure),
+                (None, Err(e)) => Err(json_failure(e)),
+                (None, Ok(())) if table.columns.is_none() => Err(Failure::permanent("empty_source", "the JSON array is empty")),
+                (None, Ok(())) => Ok(()),
+            }
+        }
+        b'{' => {
+            let mut line = String::new();
+            let mut number = 0u64;
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).map_err(|e| {
+                    let is_io = e.kind() != io::ErrorKind::InvalidData;
+                    read_failure("NDJSON", e, is_io)
+                })? == 0 {
+                    break;
+                }
+                number += 1;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let object: OrderedObject = serde_json::from_str(&line)
+                    .map_err(|e| Failure::permanent("unparsable_source", format!("NDJSON line {number} is not a JSON object: {e}")))?;
+                table.push(object, sink)?;
+            }
+            if table.columns.is_none() {
+                return Err(Failure::permanent("empty_source", "the NDJSON source has no objects"));
+            }
+            Ok(())
+        }
+        other => Err(Failure::permanent(
+            "unparsable_source",
+            format!("a JSON source must be an array of objects or NDJSON (it starts with {:?})", other as char),
+        )),
+    }
+}
+
+/// Column bookkeeping for object rows.
+#[derive(Default)]
+struct Table {
+    columns: Option<HashMap<String, usize>>,
+    width: usize,
+    row: Vec<String>,
+    rows: u64,
+}
+
+impl Table {
+    fn push<W: Write>(&mut self, object: OrderedObject, sink: &mut ExportSink<'_, W>) -> Result<(), Failure> {
+        self.rows += 1;
+        let columns = match &self.columns {
+            Some(columns) => columns,
+            None => {
+                let names: Vec<&str> = object.0.iter().map(|(k, _)| k.as_str()).collect();
+                sink.header(&names)?;
+                self.width = names.len();
+                self.columns.insert(object.0.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect())
+            }
+        };
+        self.row.clear();
+        self.row.resize(self.width, String::new());
+        for (key, value) in object.0 {
+            let Some(&index) = columns.get(&key) else {
+                return Err(Failure::permanent(
+                    "ragged_rows",
+                    format!("object {} has the key {key:?}, which the first object does not have", self.rows),
+                ));
+            };
+            self.row[index] = cell(value);
+        }
+        sink.row(&self.row)
+    }
+}
+
+/// A JSON scalar as a cell; arrays and objects as compact JSON.
+fn cell(value: Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        nested => nested.to_string(),
+    }
+}
+
+/// An object's entries in document order (serde_json's `Map` sorts them).
+struct OrderedObject(Vec<(String, Value)>);
+
+impl<'de> de::Deserialize<'de> for OrderedObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedObject, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    entries.push((key, value));
+                }
+                Ok(OrderedObject(entries))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// Streams the elements of a top-level array into the sink without collecting them.
+struct RowsVisitor<'a, 'p, W: Write> {
+    table: &'a mut Table,
+    sink: &'a mut ExportSink<'p, W>,
+    failure: &'a mut Option<Failure>,
+}
+
+impl<'de, W: Write> Visitor<'de> for RowsVisitor<'_, '_, W> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(object) = seq.next_element_seed(ObjectSeed)? {
+            if let Err(failure) = self.table.push(object, self.sink) {
+                *self.failure = Some(failure);
+                return Err(de::Error::custom("export stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ObjectSeed;
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = OrderedObject;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<OrderedObject, D::Error> {
+        de::Deserialize::deserialize(deserializer)
+    }
+}
+
+/// A blocking `Read` over chunks sent by an async task (a store download).
+pub struct ChannelReader {
+    chunks: mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl ChannelReader {
+    pub fn new(chunks: mpsc::Receiver<io::Result<Bytes>>) -> Self {
+        ChannelReader { chunks, current: Bytes::new() }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(format: ExportFormat, feed: impl FnOnce(&mut ExportSink<'_, Vec<u8>>) -> Result<(), Failure>) -> Result<(String, u64), Failure> {
+        let progress = Progress::default();
+        let spec = OutputSpec { format, title: None, csv: CsvOptions::default() };
+        let mut sink = ExportSink::new(spec, Vec::new(), &progress);
+        feed(&mut sink)?;
+        let (bytes, rows) = sink.finish()?;
+        Ok((String::from_utf8(bytes).expect("utf-8"), rows))
+    }
+
+    #[test]
+    fn json_arrays_keep_key_order_and_fill_missing_cells() {
+        let source = br#" [{"b": 1, "a": "=x", "c": null}, {"a": true}, {"c": [1, 2], "b": 2.5}] "#;
+        let (csv, rows) = run(ExportFormat::Csv, |sink| feed_json(&source[..], sink)).expect("export");
+        assert_eq!(rows, 3);
+        assert_eq!(csv, "b,a,c\r\n1,'=x,\r\n,true,\r\n2.5,,\"[1,2]\"\r\n");
+    }
+
+    #[test]
+    fn ndjson_and_csv_sources_stream_rows() {
+        let (csv, rows) = run(ExportFormat::Csv, |sink| feed_json(&b"{\"x\":\"1\"}\n\n{\"x\":\"2\"}\n"[..], sink)).expect("ndjson");
+        assert_eq!((csv.as_str(), rows), ("x\r\n1\r\n2\r\n", 2));
+        let (csv, rows) = run(ExportFormat::Csv, |sink| feed_csv(&b"\xEF\xBB\xBFa,b\n1,\"x,y\"\n"[..], sink)).expect("csv");
+        assert_eq!((csv.as_str(), rows), ("a,b\r\n1,\"x,y\"\r\n", 1));
+    }
+
+    #[test]
+    fn bad_sources_fail_permanently_with_a_code() {
+        let code = |result: Result<(String, u64), Failure>| match result {
+            Err(Failure::Permanent(e)) => e.code,
+            other => panic!("expected a permanent failure, got {other:?}"),
+        };
+        assert_eq!(code(run(ExportFormat::Csv, |s| feed_csv(&b"a,b\n1\n"[..], s))), "ragged_rows");
+        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"[{\"a\":1},{\"b\":2}]"[..], s))), "ragged_rows");
+        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"[{\"a\":1},"[..], s))), "unparsable_source");
+        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"[1, 2]"[..], s))), "unparsable_source");
+        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"[]"[..], s))), "empty_source");
+        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"  "[..], s))), "empty_source");
+        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"\"x\""[..], s))), "unparsable_source");
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_export_within_a_few_hundred_rows() {
+        let progress = Progress::default();
+        let spec = OutputSpec { format: ExportFormat::Csv, title: None, csv: CsvOptions::default() };
+        let mut sink = ExportSink::new(spec, Vec::new(), &progress);
+        sink.header(&["n"]).expect("header");
+        progress.stop(StopReason::Cancelled);
+        progress.stop(StopReason::Interrupted);
+        let stopped = (0..1000).map(|n| sink.row(&[n.to_string()])).find_map(Result::err);
+        assert_eq!(stopped, Some(Failure::Stopped(StopReason::Cancelled)));
+        assert_eq!(progress.rows(), CHECK_EVERY);
+    }
+}

@@ -1,0 +1,367 @@
+//! The embedded backend: apalis-sqlite and the status records in one file.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use apalis::prelude::{BackendExt, IntervalStrategy, PollWith};
+use apalis_sqlite::{Config, SqliteStorage};
+use broker_core::config::ExportSettings;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{NewRecord, QueueError, StartOutcome};
+use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
+
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS export_jobs (
+        job_id TEXT PRIMARY KEY NOT NULL,
+        tenant TEXT NOT NULL,
+        format TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        status TEXT NOT NULL,
+        row_count INTEGER NOT NULL DEFAULT 0,
+        total INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error_code TEXT,
+        error_message TEXT,
+        object_key TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        retry_at INTEGER,
+        expires_at INTEGER NOT NULL,
+        input BLOB
+    )",
+    "CREATE INDEX IF NOT EXISTS export_jobs_expires ON export_jobs (expires_at)",
+    "CREATE TABLE IF NOT EXISTS export_idempotency (
+        key TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    )",
+];
+
+#[derive(Clone)]
+pub(crate) struct SqliteQueue {
+    pool: SqlitePool,
+    config: Config,
+}
+
+fn db(error: sqlx::Error) -> QueueError {
+    QueueError::Unavailable(format!("sqlite: {error}"))
+}
+
+fn now_i64() -> i64 {
+    i64::try_from(now()).unwrap_or(i64::MAX)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl SqliteQueue {
+    pub(crate) async fn open(settings: &ExportSettings) -> Result<Self, QueueError> {
+        if let Some(dir) = settings.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| QueueError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(db)?
+            .filename(&settings.sqlite_path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(db)?;
+        SqliteStorage::setup(&pool).await.map_err(QueueError::unavailable)?;
+        for statement in SCHEMA {
+            sqlx::query(sqlx::AssertSqlSafe(*statement)).execute(&pool).await.map_err(db)?;
+        }
+        let config = Config::default()
+            .queue(&settings.queue)
+            .heartbeat_interval(settings.heartbeat)
+            .missed_heartbeats(settings.missed_heartbeats as usize)
+            // See the Redis backend: one task per fetch keeps heartbeats flowing.
+            .batch_size(1);
+        Ok(SqliteQueue { pool, config })
+    }
+
+    pub(crate) fn storage(&self) -> SqliteStorage<ExportJob> {
+        SqliteStorage::new(&self.pool).with_config(self.config.clone())
+    }
+
+    pub(crate) fn worker_storage(&self) -> PollWith<SqliteStorage<ExportJob>, IntervalStrategy> {
+        self.storage().poll_with_interval(POLL_INTERVAL)
+    }
+
+    fn idempotency_row(tenant: &str, key: &str) -> String {
+        format!("{tenant}\n{key}")
+    }
+
+    pub(crate) async fn create(&self, record: &NewRecord<'_>) -> Result<Option<String>, QueueError> {
+        let job = record.job;
+        let now = now_i64();
+        let expires_at = now.saturating_add(to_i64(record.ttl.as_secs()));
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        if let Some((key, value)) = &record.idempotency {
+            let row_key = Self::idempotency_row(&job.tenant, key);
+            let existing: Option<String> = sqlx::query("SELECT value FROM export_idempotency WHERE key = ? AND expires_at > ?")
+                .bind(&row_key)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .map(|row| row.get(0));
+            if existing.is_some() {
+                return Ok(existing);
+            }
+            sqlx::query("INSERT OR REPLACE INTO export_idempotency (key, value, expires_at) VALUES (?, ?, ?)")
+                .bind(&row_key)
+                .bind(value)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        sqlx::query(
+            "INSERT INTO export_jobs (job_id, tenant, format, filename, status, total, created_at, updated_at, expires_at, input)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+        )
+        .bind(&job.job_id)
+        .bind(&job.tenant)
+        .bind(job.format.as_str())
+        .bind(&job.filename)
+        .bind(record.total.map(to_i64))
+        .bind(now)
+        .bind(now)
+        .bind(expires_at)
+        .bind(record.input.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(None)
+    }
+
+    pub(crate) async fn forget(&self, job_id: &str, idempotency: Option<(&str, &str)>) -> Result<(), QueueError> {
+        sqlx::query("DELETE FROM export_jobs WHERE job_id = ?").bind(job_id).execute(&self.pool).await.map_err(db)?;
+        if let Some((tenant, key)) = idempotency {
+            sqlx::query("DELETE FROM export_idempotency WHERE key = ?")
+                .bind(Self::idempotency_row(tenant, key))
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn get(&self, job_id: &str) -> Result<Option<JobRecord>, QueueError> {
+        let row = sqlx::query(
+            "SELECT job_id, tenant, format, filename, status, row_count, total, attempts, error_code, error_message,
+                    object_key, created_at, updated_at, retry_at
+             FROM export_jobs WHERE job_id = ? AND expires_at > ?",
+        )
+            .bind(job_id)
+            .bind(now_i64())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|row| parse_record(&row)).transpose()
+    }
+
+    async fn status(&self, job_id: &str) -> Result<Option<JobStatus>, QueueError> {
+        let status: Option<String> = sqlx::query("SELECT status FROM export_jobs WHERE job_id = ? AND expires_at > ?")
+            .bind(job_id)
+            .bind(now_i64())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|row| row.get(0));
+        status.map(|s| JobStatus::parse(&s).ok_or_else(|| QueueError::Corrupt(format!("status {s:?}")))).transpose()
+    }
+
+    pub(crate) async fn cancel(&self, job_id: &str, tenant: &str) -> Result<Option<JobStatus>, QueueError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let row = sqlx::query("SELECT status FROM export_jobs WHERE job_id = ? AND tenant = ? AND expires_at > ?")
+            .bind(job_id)
+            .bind(tenant)
+            .bind(now_i64())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.get(0);
+        sqlx::query(
+            "UPDATE export_jobs SET status = 'cancelled', retry_at = NULL, input = NULL, updated_at = ?
+             WHERE job_id = ? AND status IN ('queued', 'running')",
+        )
+        .bind(now_i64())
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        JobStatus::parse(&status).map(Some).ok_or_else(|| QueueError::Corrupt(format!("status {status:?}")))
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), QueueError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db).map(drop)
+    }
+
+    pub(crate) async fn start_attempt(&self, job_id: &str) -> Result<StartOutcome, QueueError> {
+        let attempts: Option<i64> = sqlx::query(
+            "UPDATE export_jobs SET attempts = attempts + 1, status = 'running', row_count = 0, retry_at = NULL, updated_at = ?
+             WHERE job_id = ? AND status IN ('queued', 'running') AND expires_at > ? RETURNING attempts",
+        )
+        .bind(now_i64())
+        .bind(job_id)
+        .bind(now_i64())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|row| row.get(0));
+        match attempts {
+            Some(attempts) => Ok(StartOutcome::Run { attempt: u32::try_from(attempts).unwrap_or(u32::MAX) }),
+            None => Ok(StartOutcome::Skip(self.status(job_id).await?)),
+        }
+    }
+
+    pub(crate) async fn progress(&self, job_id: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
+        sqlx::query("UPDATE export_jobs SET row_count = ?, updated_at = ? WHERE job_id = ? AND status = 'running'")
+            .bind(to_i64(rows))
+            .bind(now_i64())
+            .bind(job_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        self.status(job_id).await
+    }
+
+    pub(crate) async fn finish(&self, job_id: &str, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
+        let updated = sqlx::query(
+            "UPDATE export_jobs SET status = 'done', object_key = ?, row_count = ?, total = ?, error_code = NULL,
+                 error_message = NULL, retry_at = NULL, input = NULL, updated_at = ?
+             WHERE job_id = ? AND status = 'running'",
+        )
+        .bind(object_key)
+        .bind(to_i64(rows))
+        .bind(to_i64(rows))
+        .bind(now_i64())
+        .bind(job_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if updated.rows_affected() == 1 { Ok(Some(JobStatus::Running)) } else { self.status(job_id).await }
+    }
+
+    pub(crate) async fn fail(&self, job_id: &str, error: &JobError) -> Result<(), QueueError> {
+        sqlx::query(
+            "UPDATE export_jobs SET status = 'failed', error_code = ?, error_message = ?, retry_at = NULL, input = NULL, updated_at = ?
+             WHERE job_id = ? AND status IN ('queued', 'running')",
+        )
+        .bind(&error.code)
+        .bind(&error.message)
+        .bind(now_i64())
+        .bind(job_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)
+        .map(drop)
+    }
+
+    pub(crate) async fn retry_later(&self, job_id: &str, error: &JobError, retry_at: u64) -> Result<(), QueueError> {
+        sqlx::query(
+            "UPDATE export_jobs SET status = 'queued', error_code = ?, error_message = ?, retry_at = ?, updated_at = ?
+             WHERE job_id = ? AND status = 'running'",
+        )
+        .bind(&error.code)
+        .bind(&error.message)
+        .bind(to_i64(retry_at))
+        .bind(now_i64())
+        .bind(job_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)
+        .map(drop)
+    }
+
+    pub(crate) async fn requeue(&self, job_id: &str) -> Result<(), QueueError> {
+        sqlx::query(
+            "UPDATE export_jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE job_id = ? AND status = 'running'",
+        )
+        .bind(now_i64())
+        .bind(job_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)
+        .map(drop)
+    }
+
+    /// Refreshes a worker's heartbeat (apalis sends none while it drains).
+    pub(crate) async fn keep_alive(&self, worker: &str) -> Result<(), QueueError> {
+        sqlx::query("UPDATE Workers SET last_seen = strftime('%s', 'now') WHERE id = ?")
+            .bind(worker)
+            .execute(&self.pool)
+            .await
+            .map_err(db)
+            .map(drop)
+    }
+
+    pub(crate) async fn input(&self, job_id: &str) -> Result<Option<Vec<u8>>, QueueError> {
+        let input: Option<Option<Vec<u8>>> = sqlx::query("SELECT input FROM export_jobs WHERE job_id = ?")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|row| row.get(0));
+        Ok(input.flatten())
+    }
+
+    /// Expired records, expired idempotency keys, and apalis tasks that ended
+    /// more than ten minutes ago.
+    pub(crate) async fn housekeeping(&self) -> Result<usize, QueueError> {
+        let now = now_i64();
+        let mut removed = 0;
+        for (sql, bind) in [
+            ("DELETE FROM export_jobs WHERE expires_at <= ?", now),
+            ("DELETE FROM export_idempotency WHERE expires_at <= ?", now),
+        ] {
+            removed += sqlx::query(sql).bind(bind).execute(&self.pool).await.map_err(db)?.rows_affected();
+        }
+        removed += sqlx::query("DELETE FROM Jobs WHERE job_type = ? AND status IN ('Done', 'Killed') AND done_at <= ?")
+            .bind(self.config.queue.as_ref())
+            .bind(now - 600)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+}
+
+fn parse_record(row: &SqliteRow) -> Result<JobRecord, QueueError> {
+    let corrupt = |what: &str| QueueError::Corrupt(format!("export_jobs.{what}"));
+    let get_i64 = |name: &str| row.try_get::<i64, _>(name).map_err(|_| corrupt(name));
+    let get_opt = |name: &str| row.try_get::<Option<i64>, _>(name).map_err(|_| corrupt(name));
+    let get_str = |name: &str| row.try_get::<String, _>(name).map_err(|_| corrupt(name));
+    let get_opt_str = |name: &str| row.try_get::<Option<String>, _>(name).map_err(|_| corrupt(name));
+    let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
+    let error = match (get_opt_str("error_code")?, get_opt_str("error_message")?) {
+        (Some(code), Some(message)) => Some(JobError { code, message }),
+        _ => None,
+    };
+    Ok(JobRecord {
+        job_id: get_str("job_id")?,
+        tenant: get_str("tenant")?,
+        format: ExportFormat::parse(&get_str("format")?).ok_or_else(|| corrupt("format"))?,
+        filename: get_str("filename")?,
+        status: JobStatus::parse(&get_str("status")?).ok_or_else(|| corrupt("status"))?,
+        rows: unsigned(get_i64("row_count")?),
+        total: get_opt("total")?.map(unsigned),
+        attempts: u32::try_from(get_i64("attempts")?).unwrap_or(0),
+        error,
+        object_key: get_opt_str("object_key")?,
+        created_at: unsigned(get_i64("created_at")?),
+        updated_at: unsigned(get_i64("updated_at")?),
+        retry_at: get_opt("retry_at")?.map(unsigned),
+    })
+}
