@@ -183,7 +183,7 @@ async fn verify_and_promote(
         let mut bytes = sniffed;
         bytes.reserve(usize::try_from(head.size).unwrap_or(0).saturating_sub(bytes.len()));
         body.read_all_into(&mut bytes).await?;
-        let limits = limits.clone();
+        let limits = *limits;
         let stripped = tokio::task::spawn_blocking(move || {
             broker_verifier::check_image(format, &bytes, &limits)?;
             broker_verifier::strip_metadata(format, &bytes)
@@ -196,7 +196,7 @@ async fn verify_and_promote(
         (ByteStream::from(stripped.bytes), size, sha256, removed)
     } else {
         let spooled = body.spool(sniffed).await?;
-        let limits = limits.clone();
+        let limits = *limits;
         let file = spooled.file.reopen().map_err(spool_error)?;
         tokio::task::spawn_blocking(move || broker_verifier::check_document(format, file, &limits))
             .await

@@ -21,6 +21,7 @@
 //! Redis, a guarded `UPDATE` in SQLite), so a cancel racing a worker, or two
 //! deliveries of one task, can never move a finished job.
 
+mod poll;
 mod redis_backend;
 mod sqlite_backend;
 

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, IntervalStrategy, PollWith};
+use apalis::prelude::{BackendExt, PollWith};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use broker_core::Secret;
 use broker_core::config::ExportSettings;
@@ -183,8 +183,8 @@ impl RedisQueue {
     }
 
     /// The storage a worker consumes from, woken every [`POLL_INTERVAL`] when idle.
-    pub(crate) fn worker_storage(&self) -> PollWith<RedisStorage<ExportJob>, IntervalStrategy> {
-        self.storage().poll_with_interval(POLL_INTERVAL)
+    pub(crate) fn worker_storage(&self) -> PollWith<RedisStorage<ExportJob>, super::poll::Interval> {
+        self.storage().poll_with_strategy(super::poll::Interval::new(POLL_INTERVAL))
     }
 
     fn job_key(&self, job_id: &str) -> String {

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, IntervalStrategy, PollWith};
+use apalis::prelude::{BackendExt, PollWith};
 use apalis_sqlite::{Config, SqliteStorage};
 use broker_core::config::ExportSettings;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -89,8 +89,8 @@ impl SqliteQueue {
         SqliteStorage::new(&self.pool).with_config(self.config.clone())
     }
 
-    pub(crate) fn worker_storage(&self) -> PollWith<SqliteStorage<ExportJob>, IntervalStrategy> {
-        self.storage().poll_with_interval(POLL_INTERVAL)
+    pub(crate) fn worker_storage(&self) -> PollWith<SqliteStorage<ExportJob>, super::poll::Interval> {
+        self.storage().poll_with_strategy(super::poll::Interval::new(POLL_INTERVAL))
     }
 
     fn idempotency_row(tenant: &str, key: &str) -> String {
