@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::uploads::download::readable_key;
+use crate::hex::hex;
 
 const MAX_FILENAME_BYTES: usize = 255;
 const MAX_TITLE_CHARS: usize = 200;
@@ -251,9 +252,6 @@ pub async fn submit(
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The job's state; a done job gets a freshly signed download URL.
 pub async fn view(store: &Store, record: JobRecord) -> Result<JobView, ApiError> {

@@ -27,6 +27,7 @@ use tokio::sync::Semaphore;
 use crate::auth::Quotas;
 use crate::caller::Caller;
 use crate::error::ApiError;
+use crate::hex::hex;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -340,8 +341,4 @@ impl Body {
 
 fn spool_error(error: impl std::fmt::Display) -> Outcome {
     Outcome::Store(StoreError::Unavailable(format!("spooling the object to disk failed: {error}")))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
