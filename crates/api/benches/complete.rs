@@ -81,8 +81,19 @@ impl Bench {
             for (name, value) in signed["fields"].as_object().expect("fields") {
                 form = form.text(name.clone(), value.as_str().expect("string").to_owned());
             }
-            form = form.part("file", reqwest::multipart::Part::bytes(bytes.to_vec()).mime_str("image/jpeg").expect("mime"));
-            let stored = self.http.post(signed["url"].as_str().expect("url")).multipart(form).send().await.expect("post");
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.to_vec())
+                    .mime_str("image/jpeg")
+                    .expect("mime"),
+            );
+            let stored = self
+                .http
+                .post(signed["url"].as_str().expect("url"))
+                .multipart(form)
+                .send()
+                .await
+                .expect("post");
             assert!(stored.status().is_success(), "upload refused: {}", stored.status());
             signed["objectKey"].as_str().expect("key").to_owned()
         })
@@ -138,12 +149,9 @@ fn completion(c: &mut Criterion) {
     group.bench_function("baseline_image_crate_decode_reencode", |b| {
         b.iter(|| {
             let image =
-                image::load_from_memory_with_format(black_box(&photo), image::ImageFormat::Jpeg)
-                    .expect("decode");
+                image::load_from_memory_with_format(black_box(&photo), image::ImageFormat::Jpeg).expect("decode");
             let mut out = Cursor::new(Vec::with_capacity(photo.len()));
-            image
-                .write_to(&mut out, image::ImageFormat::Jpeg)
-                .expect("encode");
+            image.write_to(&mut out, image::ImageFormat::Jpeg).expect("encode");
             black_box(out.into_inner().len())
         })
     });
@@ -175,12 +183,7 @@ fn completion(c: &mut Criterion) {
 /// avatar profile (just under 2 MiB).
 fn phone_photo() -> Vec<u8> {
     let exif = [b"Exif\0\0".as_slice(), &corpus::exif_tiff(1, true, true)].concat();
-    let build = |side: u32| {
-        corpus::splice_jpeg(
-            &corpus::jpeg(side, side, 255),
-            &[corpus::jpeg_segment(0xE1, &exif)],
-        )
-    };
+    let build = |side: u32| corpus::splice_jpeg(&corpus::jpeg(side, side, 255), &[corpus::jpeg_segment(0xE1, &exif)]);
     let (mut low, mut high) = (256u32, 4096u32);
     while high - low > 8 {
         let mid = (low + high) / 2;

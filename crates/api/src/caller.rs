@@ -27,7 +27,10 @@ pub struct Caller {
 
 impl Caller {
     pub fn development() -> Self {
-        Caller { tenant: TenantId::parse("default").expect("'default' is a valid tenant"), subject: "anonymous".into() }
+        Caller {
+            tenant: TenantId::parse("default").expect("'default' is a valid tenant"),
+            subject: "anonymous".into(),
+        }
     }
 }
 

@@ -150,7 +150,9 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) | ApiError::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::QuotaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::UnknownFormat(_) | ApiError::RaggedRows { .. } | ApiError::InvalidSource(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownFormat(_) | ApiError::RaggedRows { .. } | ApiError::InvalidSource(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::SourceNotFound | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::JobNotFound => StatusCode::NOT_FOUND,
             ApiError::NotCancellable(_) => StatusCode::CONFLICT,

@@ -7,20 +7,20 @@
 
 use std::fmt;
 
+use broker_core::disposition::attachment;
 use broker_core::keys::Area;
 use broker_core::store::Store;
-use broker_core::disposition::attachment;
+use broker_worker::Exports;
 use broker_worker::job::{ExportFormat, InlineData, JobRecord, download_name};
 use broker_worker::queue::{CancelOutcome, Idempotency, NewExport, NewSource, QueueError, SubmitError};
-use broker_worker::Exports;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::uploads::download::readable_key;
 use crate::hex::hex;
+use crate::uploads::download::readable_key;
 
 const MAX_FILENAME_BYTES: usize = 255;
 const MAX_TITLE_CHARS: usize = 200;
@@ -168,7 +168,11 @@ pub fn idempotency_key(raw: Option<&[u8]>) -> Result<Option<String>, ApiError> {
 /// Parses the body read by the handler.
 pub fn parse_request(body: &[u8]) -> Result<ExportRequest, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() { ApiError::InvalidRequest(e.to_string()) } else { ApiError::InvalidJson(e.to_string()) }
+        if e.is_data() {
+            ApiError::InvalidRequest(e.to_string())
+        } else {
+            ApiError::InvalidJson(e.to_string())
+        }
     })
 }
 
@@ -185,12 +189,16 @@ fn check_filename(filename: &str) -> Result<(), ApiError> {
 async fn check_source(store: &Store, caller: &Caller, raw: &str) -> Result<String, ApiError> {
     let key = readable_key(store.layout(), caller, raw).map_err(|e| match e {
         ApiError::InvalidKey(detail) => ApiError::InvalidSource(format!("source is not a valid object key: {detail}")),
-        _ => ApiError::InvalidSource("source must be a verified export upload of your tenant (complete the upload first)".into()),
+        _ => ApiError::InvalidSource(
+            "source must be a verified export upload of your tenant (complete the upload first)".into(),
+        ),
     })?;
     let is_upload = matches!(store.layout().classify(&key), Ok(Area::Served { area: "uploads", .. }));
     let is_dataset = key.as_str().ends_with(".csv") || key.as_str().ends_with(".json");
     if !is_upload || !is_dataset {
-        return Err(ApiError::InvalidSource("source must be a verified CSV or JSON export upload".into()));
+        return Err(ApiError::InvalidSource(
+            "source must be a verified CSV or JSON export upload".into(),
+        ));
     }
     match store.head(&key).await {
         Ok(_) => Ok(key.as_str().to_owned()),
@@ -214,7 +222,9 @@ pub async fn submit(
     if let Some(title) = &request.title
         && (title.chars().count() > MAX_TITLE_CHARS || title.chars().any(char::is_control))
     {
-        return Err(ApiError::InvalidRequest(format!("title must be at most {MAX_TITLE_CHARS} characters without control characters")));
+        return Err(ApiError::InvalidRequest(format!(
+            "title must be at most {MAX_TITLE_CHARS} characters without control characters"
+        )));
     }
     let source = match (request.columns, request.rows, request.source) {
         (Some(columns), Some(rows), None) => {
@@ -222,19 +232,31 @@ pub async fn submit(
                 return Err(ApiError::InvalidRequest("columns must not be empty".into()));
             }
             if let Some((index, row)) = rows.iter().enumerate().find(|(_, row)| row.len() != columns.len()) {
-                return Err(ApiError::RaggedRows { row: index + 1, got: row.len(), expected: columns.len() });
+                return Err(ApiError::RaggedRows {
+                    row: index + 1,
+                    got: row.len(),
+                    expected: columns.len(),
+                });
             }
-            let rows = rows.into_iter().map(|row| row.into_iter().map(|Cell(c)| c).collect()).collect();
+            let rows = rows
+                .into_iter()
+                .map(|row| row.into_iter().map(|Cell(c)| c).collect())
+                .collect();
             NewSource::Inline(InlineData { columns, rows })
         }
-        (None, None, Some(source)) => NewSource::Object { key: check_source(store, caller, &source).await? },
+        (None, None, Some(source)) => NewSource::Object {
+            key: check_source(store, caller, &source).await?,
+        },
         _ => {
             return Err(ApiError::InvalidRequest(
                 "send either columns and rows, or source (the objectKey of a verified export upload)".into(),
             ));
         }
     };
-    let idempotency = idempotency_key.map(|key| Idempotency { key, fingerprint: hex(&Sha256::digest(body)) });
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        fingerprint: hex(&Sha256::digest(body)),
+    });
     let request = NewExport {
         tenant: caller.tenant.as_str().to_owned(),
         format,
@@ -252,14 +274,15 @@ pub async fn submit(
     }
 }
 
-
 /// The job's state; a done job gets a freshly signed download URL.
 pub async fn view(store: &Store, record: JobRecord) -> Result<JobView, ApiError> {
     let (url, expires_in) = match (&record.object_key, record.status.as_str()) {
         (Some(key), "done") => {
             let key = broker_core::ObjectKey::parse(key).map_err(|_| ApiError::Internal)?;
             let name = download_name(&record.filename, record.format);
-            let url = store.presign_get(&key, &attachment(&name), record.format.content_type()).await?;
+            let url = store
+                .presign_get(&key, &attachment(&name), record.format.content_type())
+                .await?;
             (Some(url), Some(store.presign_ttl().as_secs()))
         }
         _ => (None, None),
@@ -269,11 +292,18 @@ pub async fn view(store: &Store, record: JobRecord) -> Result<JobView, ApiError>
         status: record.status.as_str(),
         format: record.format.as_str(),
         filename: download_name(&record.filename, record.format),
-        progress: Progress { rows: record.rows, total: record.total },
+        progress: Progress {
+            rows: record.rows,
+            total: record.total,
+        },
         attempts: record.attempts,
         created_at: record.created_at,
         updated_at: record.updated_at,
-        object_key: if record.status.as_str() == "done" { record.object_key } else { None },
+        object_key: if record.status.as_str() == "done" {
+            record.object_key
+        } else {
+            None
+        },
         url,
         expires_in,
         error: record.error,
@@ -282,11 +312,20 @@ pub async fn view(store: &Store, record: JobRecord) -> Result<JobView, ApiError>
 }
 
 pub async fn get(service: &ExportService, store: &Store, caller: &Caller, job_id: &str) -> Result<JobView, ApiError> {
-    let record = service.exports.get(caller.tenant.as_str(), job_id).await?.ok_or(ApiError::JobNotFound)?;
+    let record = service
+        .exports
+        .get(caller.tenant.as_str(), job_id)
+        .await?
+        .ok_or(ApiError::JobNotFound)?;
     view(store, record).await
 }
 
-pub async fn cancel(service: &ExportService, store: &Store, caller: &Caller, job_id: &str) -> Result<JobView, ApiError> {
+pub async fn cancel(
+    service: &ExportService,
+    store: &Store,
+    caller: &Caller,
+    job_id: &str,
+) -> Result<JobView, ApiError> {
     match service.exports.cancel(caller.tenant.as_str(), job_id).await? {
         CancelOutcome::Cancelled(record) => view(store, *record).await,
         CancelOutcome::NotFound => Err(ApiError::JobNotFound),
@@ -300,13 +339,21 @@ mod tests {
 
     #[test]
     fn inline_cells_accept_scalars_only() {
-        let request = parse_request(br#"{"format":"csv","filename":"a.csv","columns":["a","b","c","d"],"rows":[["x",1.5,true,null]]}"#)
-            .expect("valid");
-        let cells: Vec<&str> = request.rows.as_ref().expect("rows")[0].iter().map(|c| c.0.as_str()).collect();
+        let request = parse_request(
+            br#"{"format":"csv","filename":"a.csv","columns":["a","b","c","d"],"rows":[["x",1.5,true,null]]}"#,
+        )
+        .expect("valid");
+        let cells: Vec<&str> = request.rows.as_ref().expect("rows")[0]
+            .iter()
+            .map(|c| c.0.as_str())
+            .collect();
         assert_eq!(cells, ["x", "1.5", "true", ""]);
         let nested = parse_request(br#"{"format":"csv","filename":"a.csv","columns":["a"],"rows":[[{"x":1}]]}"#);
         assert_eq!(nested.map(|_| ()).map_err(|e| e.code()), Err("invalid_request"));
-        assert_eq!(parse_request(b"{").map(|_| ()).map_err(|e| e.code()), Err("invalid_json"));
+        assert_eq!(
+            parse_request(b"{").map(|_| ()).map_err(|e| e.code()),
+            Err("invalid_json")
+        );
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub enum StartupError {
     #[error("REDIS_URL is not usable: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("authentication is not usable: {0}")]
     Auth(String),
     #[error("the export queue is not usable: {0}")]
@@ -56,9 +59,17 @@ impl Application {
         let state = web::Data::new(AppState::new(store, &settings.verify, settings.redis_url.as_ref())?);
         let auth = web::Data::new(crate::auth::Auth::build(&settings).map_err(StartupError::Auth)?);
 
-        let listener =
-            TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.bind, source })?.port();
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: settings.bind,
+                source,
+            })?
+            .port();
         let origins = settings.allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -87,7 +98,12 @@ impl Application {
         .shutdown_timeout(30)
         .run();
         tracing::info!(port, "broker API listening");
-        Ok(Self { port, server, devstore, export_worker })
+        Ok(Self {
+            port,
+            server,
+            devstore,
+            export_worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -121,7 +137,9 @@ pub async fn connect(settings: &Settings) -> Result<(Store, Option<DevStore>), S
 }
 
 /// [`connect`], plus how to reach the store (for a second client, such as the in-process export worker's).
-pub async fn connect_with_endpoint(settings: &Settings) -> Result<(Store, StoreEndpoint, Option<DevStore>), StartupError> {
+pub async fn connect_with_endpoint(
+    settings: &Settings,
+) -> Result<(Store, StoreEndpoint, Option<DevStore>), StartupError> {
     let (endpoint, devstore) = connect_store(settings).await?;
     let store = Store::connect(&settings.store, endpoint.clone()).await;
     if devstore.is_some() {
@@ -133,7 +151,10 @@ pub async fn connect_with_endpoint(settings: &Settings) -> Result<(Store, StoreE
 /// The export queue: Redis when `REDIS_URL` is set (this process only
 /// enqueues; `upload-broker worker` processes consume), otherwise the embedded
 /// SQLite queue under `DATA_DIR` with a worker in this process.
-async fn start_exports(settings: &Settings, endpoint: &StoreEndpoint) -> Result<(broker_worker::Exports, Option<ExportWorker>), StartupError> {
+async fn start_exports(
+    settings: &Settings,
+    endpoint: &StoreEndpoint,
+) -> Result<(broker_worker::Exports, Option<ExportWorker>), StartupError> {
     if let Some(url) = &settings.redis_url {
         return Ok((broker_worker::Exports::redis(url, &settings.exports)?, None));
     }
@@ -149,7 +170,10 @@ async fn start_exports(settings: &Settings, endpoint: &StoreEndpoint) -> Result<
 /// Either the configured store, or the embedded one started here.
 async fn connect_store(settings: &Settings) -> Result<(StoreEndpoint, Option<DevStore>), StartupError> {
     match &settings.store.backend {
-        StoreBackend::External { endpoint, force_path_style } => Ok((
+        StoreBackend::External {
+            endpoint,
+            force_path_style,
+        } => Ok((
             StoreEndpoint {
                 endpoint: endpoint.clone(),
                 force_path_style: *force_path_style,
@@ -173,8 +197,11 @@ async fn connect_store(settings: &Settings) -> Result<(StoreEndpoint, Option<Dev
                 allowed_origins: settings.allowed_origins.clone(),
             })
             .await?;
-            let endpoint =
-                StoreEndpoint { endpoint: Some(devstore.endpoint()), force_path_style: true, credentials: Some(credentials) };
+            let endpoint = StoreEndpoint {
+                endpoint: Some(devstore.endpoint()),
+                force_path_style: true,
+                credentials: Some(credentials),
+            };
             Ok((endpoint, Some(devstore)))
         }
     }
@@ -185,7 +212,11 @@ fn cors(origins: &AllowedOrigins) -> Cors {
     Cors::default()
         .allowed_origin_fn(move |origin, _| origin.to_str().is_ok_and(|o| origins.allows(o)))
         .allowed_methods([http::Method::GET, http::Method::POST, http::Method::DELETE])
-        .allowed_headers([http::header::CONTENT_TYPE, http::header::AUTHORIZATION, http::header::HeaderName::from_static("idempotency-key")])
+        .allowed_headers([
+            http::header::CONTENT_TYPE,
+            http::header::AUTHORIZATION,
+            http::header::HeaderName::from_static("idempotency-key"),
+        ])
         // A browser client can then back off on 429 and see why a call was refused.
         .expose_headers([http::header::RETRY_AFTER, http::header::WWW_AUTHENTICATE])
         .max_age(3600)

@@ -1,8 +1,8 @@
 //! Shared, immutable state handed to every handler.
 
+use broker_core::Secret;
 use broker_core::config::VerifySettings;
 use broker_core::store::Store;
-use broker_core::Secret;
 use broker_verifier::Limits;
 use tokio::sync::Semaphore;
 
@@ -18,8 +18,19 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, verify: &VerifySettings, redis_url: Option<&Secret>) -> Result<Self, redis::RedisError> {
         let redis = redis_url.map(|url| redis::Client::open(url.expose())).transpose()?;
-        let limits = Limits { max_image_side: verify.max_image_side, max_image_pixels: verify.max_image_pixels, ..Limits::default() };
-        let verification = Verification { limits, permits: Semaphore::new(verify.concurrency) };
-        Ok(Self { store, verification, redis })
+        let limits = Limits {
+            max_image_side: verify.max_image_side,
+            max_image_pixels: verify.max_image_pixels,
+            ..Limits::default()
+        };
+        let verification = Verification {
+            limits,
+            permits: Semaphore::new(verify.concurrency),
+        };
+        Ok(Self {
+            store,
+            verification,
+            redis,
+        })
     }
 }

@@ -109,12 +109,19 @@ async fn shutdown_signal() {
 
 async fn cleanup(settings: Settings) -> Result<(), String> {
     let grace: u64 = match std::env::var("CLEANUP_GRACE") {
-        Ok(raw) => raw.trim().parse().map_err(|_| format!("CLEANUP_GRACE must be a whole number of seconds (got {raw:?})"))?,
+        Ok(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| format!("CLEANUP_GRACE must be a whole number of seconds (got {raw:?})"))?,
         Err(_) => 3600,
     };
     let cutoff = std::time::SystemTime::now() - settings.store.presign_ttl - std::time::Duration::from_secs(grace);
-    let (store, devstore) = broker_api::startup::connect(&settings).await.map_err(|e| e.to_string())?;
-    let report = broker_core::cleanup::remove_stale_staging(&store, cutoff).await.map_err(|e| e.to_string());
+    let (store, devstore) = broker_api::startup::connect(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = broker_core::cleanup::remove_stale_staging(&store, cutoff)
+        .await
+        .map_err(|e| e.to_string());
     if let Some(devstore) = devstore {
         devstore.shutdown().await;
     }

@@ -16,17 +16,29 @@ async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_ru
     let mut stack = Stack::start().await;
     let first = stack.start_worker(&[]);
     let job_id = stack.submit(&slow_job(80_000)).await;
-    stack.wait_until(&job_id, "running with progress", |j| j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0).await;
+    stack
+        .wait_until(&job_id, "running with progress", |j| {
+            j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
 
     stack.workers[first].child.kill().expect("SIGKILL");
     let _ = stack.workers[first].child.wait();
     let job = stack.job(&job_id).await;
     assert_eq!(job["status"], "running", "nobody told the record: {job}");
-    assert!(stack.objects_under(&format!("default/exports/{job_id}/")).await.is_empty(), "no partial object after SIGKILL");
+    assert!(
+        stack
+            .objects_under(&format!("default/exports/{job_id}/"))
+            .await
+            .is_empty(),
+        "no partial object after SIGKILL"
+    );
 
     // The task returns once the dead worker misses its heartbeats (1 s × 3 here).
     let second = stack.start_worker(&[]);
-    let job = stack.wait_until(&job_id, "done", |j| j["status"] == "done" || j["status"] == "failed").await;
+    let job = stack
+        .wait_until(&job_id, "done", |j| j["status"] == "done" || j["status"] == "failed")
+        .await;
     assert_eq!(job["status"], "done", "{job}\n{}", stack.worker_log(second));
     assert_eq!(job["attempts"], 2, "the killed attempt counts: {job}");
     assert_eq!(job["progress"]["rows"], 80_000);
@@ -44,9 +56,18 @@ async fn sigterm_lets_the_running_job_finish_before_the_worker_exits() {
     stack.wait_until(&job_id, "running", |j| j["status"] == "running").await;
     signal(&stack.workers[worker].child, "TERM");
     let status = stack.workers[worker].child.wait().expect("wait");
-    assert!(status.success(), "the worker exits cleanly: {status}\n{}", stack.worker_log(worker));
+    assert!(
+        status.success(),
+        "the worker exits cleanly: {status}\n{}",
+        stack.worker_log(worker)
+    );
     let job = stack.job(&job_id).await;
-    assert_eq!(job["status"], "done", "drained before exiting: {job}\n{}", stack.worker_log(worker));
+    assert_eq!(
+        job["status"],
+        "done",
+        "drained before exiting: {job}\n{}",
+        stack.worker_log(worker)
+    );
     assert_eq!(job["attempts"], 1);
 }
 
@@ -55,13 +76,27 @@ async fn past_the_drain_timeout_a_job_is_handed_back_and_finished_by_another_wor
     let mut stack = Stack::start().await;
     let worker = stack.start_worker(&[("EXPORT_DRAIN_TIMEOUT", "1")]);
     let job_id = stack.submit(&slow_job(80_000)).await;
-    stack.wait_until(&job_id, "running", |j| j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0).await;
+    stack
+        .wait_until(&job_id, "running", |j| {
+            j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
     signal(&stack.workers[worker].child, "TERM");
     let status = stack.workers[worker].child.wait().expect("wait");
     assert!(status.success(), "{}", stack.worker_log(worker));
     let job = stack.job(&job_id).await;
-    assert_eq!(job["status"], "queued", "handed back: {job}\n{}", stack.worker_log(worker));
-    assert!(stack.objects_under(&format!("default/exports/{job_id}/")).await.is_empty());
+    assert_eq!(
+        job["status"],
+        "queued",
+        "handed back: {job}\n{}",
+        stack.worker_log(worker)
+    );
+    assert!(
+        stack
+            .objects_under(&format!("default/exports/{job_id}/"))
+            .await
+            .is_empty()
+    );
 
     stack.start_worker(&[]);
     let job = stack.wait_until(&job_id, "done", |j| j["status"] == "done").await;
@@ -87,7 +122,9 @@ async fn the_worker_reconnects_after_redis_restarts_and_the_api_answers_503_mean
     // The API's connection comes back by itself…
     let started = Instant::now();
     let job_id = loop {
-        let response = stack.post(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["after"]]})).await;
+        let response = stack
+            .post(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["after"]]}))
+            .await;
         if response.status() == 202 {
             let body: Value = response.json().await.expect("json");
             break body["jobId"].as_str().expect("jobId").to_owned();
@@ -99,7 +136,10 @@ async fn the_worker_reconnects_after_redis_restarts_and_the_api_answers_503_mean
     // …and so does the same worker process.
     let job = stack.wait_until(&job_id, "done", |j| j["status"] == "done").await;
     assert_eq!(stack.download(&job).await, b"a\r\nafter\r\n");
-    assert!(stack.workers[worker].child.try_wait().expect("wait").is_none(), "the worker is still the same process");
+    assert!(
+        stack.workers[worker].child.try_wait().expect("wait").is_none(),
+        "the worker is still the same process"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,15 +149,26 @@ async fn several_workers_share_one_queue() {
     let second = stack.start_worker(&[]);
     let mut jobs = Vec::new();
     for n in 0..8 {
-        let body = if n % 2 == 0 { slow_job(8_000) } else { json!({"format": "csv", "filename": "a.csv", "columns": ["n"], "rows": [[n]]}) };
+        let body = if n % 2 == 0 {
+            slow_job(8_000)
+        } else {
+            json!({"format": "csv", "filename": "a.csv", "columns": ["n"], "rows": [[n]]})
+        };
         jobs.push(stack.submit(&body).await);
     }
     for job_id in &jobs {
-        let job = stack.wait_until(job_id, "done", |j| j["status"] == "done" || j["status"] == "failed").await;
+        let job = stack
+            .wait_until(job_id, "done", |j| j["status"] == "done" || j["status"] == "failed")
+            .await;
         assert_eq!(job["status"], "done", "{job}");
         assert_eq!(job["attempts"], 1);
     }
     let ran = |index: usize| stack.worker_log(index).matches("export done").count();
     assert_eq!(ran(first) + ran(second), 8, "each job ran exactly once");
-    assert!(ran(first) > 0 && ran(second) > 0, "both workers took jobs ({} and {})", ran(first), ran(second));
+    assert!(
+        ran(first) > 0 && ran(second) > 0,
+        "both workers took jobs ({} and {})",
+        ran(first),
+        ran(second)
+    );
 }

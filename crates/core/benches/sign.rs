@@ -13,7 +13,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 fn signing(c: &mut Criterion) {
     let key = ObjectKey::parse("staging/default/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.jpg").expect("key");
-    let metadata = [("profile", "avatar".to_owned()), ("tenant", "default".to_owned()), ("filename", "me.jpg".to_owned())];
+    let metadata = [
+        ("profile", "avatar".to_owned()),
+        ("tenant", "default".to_owned()),
+        ("filename", "me.jpg".to_owned()),
+    ];
     let policy = PostPolicy {
         url: "http://127.0.0.1:9000/uploads",
         bucket: "uploads",
@@ -35,9 +39,16 @@ fn signing(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("post_policy");
     group.bench_function("baseline_hmac_of_policy_text", |b| {
-        b.iter(|| aws_sigv4::sign::v4::calculate_signature(black_box(b"0123456789abcdef0123456789abcdef"), black_box(policy_text.as_bytes())))
+        b.iter(|| {
+            aws_sigv4::sign::v4::calculate_signature(
+                black_box(b"0123456789abcdef0123456789abcdef"),
+                black_box(policy_text.as_bytes()),
+            )
+        })
     });
-    group.bench_function("sign_policy", |b| b.iter(|| black_box(policy.sign(black_box(&credentials), now))));
+    group.bench_function("sign_policy", |b| {
+        b.iter(|| black_box(policy.sign(black_box(&credentials), now)))
+    });
     let signing_key = SigningKey::derive(&credentials, now, "us-east-1");
     group.bench_function("sign_policy_with_cached_key", |b| {
         b.iter(|| black_box(policy.sign_with(black_box(&credentials), now, &signing_key)))

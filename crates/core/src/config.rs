@@ -127,7 +127,10 @@ pub struct StoreSettings {
 #[derive(Debug, Clone)]
 pub enum StoreBackend {
     /// `S3_ENABLED=true`: AWS S3 or any S3-compatible endpoint.
-    External { endpoint: Option<String>, force_path_style: bool },
+    External {
+        endpoint: Option<String>,
+        force_path_style: bool,
+    },
     /// The in-process dev store, keeping its objects under `data_dir`.
     Embedded { bind: SocketAddr, data_dir: PathBuf },
 }
@@ -172,7 +175,11 @@ impl Settings {
         let mut result = Self::from_lookup(|name| std::env::var(name).ok());
         if let Some(problem) = dotenv_problem {
             match &mut result {
-                Ok(_) => return Err(ConfigError { problems: vec![problem] }),
+                Ok(_) => {
+                    return Err(ConfigError {
+                        problems: vec![problem],
+                    });
+                }
                 Err(e) => e.problems.insert(0, problem),
             }
         }
@@ -181,7 +188,10 @@ impl Settings {
 
     /// Parses from any lookup, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut env = Reader { lookup: &lookup, problems: Vec::new() };
+        let mut env = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
 
         let bind = env.parse_or("BIND_ADDR", DEFAULT_BIND, "an address such as 127.0.0.1:8080");
         let s3_enabled = env.bool_or("S3_ENABLED", false);
@@ -191,11 +201,19 @@ impl Settings {
         let force_path_style = env.bool_or("S3_FORCE_PATH_STYLE", false);
         let access_key = env.string("S3_ACCESS_KEY");
         let secret_key = env.string("S3_SECRET_KEY").map(Secret::new);
-        let ttl_secs: u64 = env.parse_or("S3_PRESIGN_TTL", &DEFAULT_PRESIGN_TTL_SECS.to_string(), "a whole number of seconds");
+        let ttl_secs: u64 = env.parse_or(
+            "S3_PRESIGN_TTL",
+            &DEFAULT_PRESIGN_TTL_SECS.to_string(),
+            "a whole number of seconds",
+        );
         let prefix = env.string("S3_PREFIX").unwrap_or_default();
         let sse = env.string("S3_SSE");
         let kms_key_id = env.string("S3_SSE_KMS_KEY_ID");
-        let devstore_bind = env.parse_or("DEVSTORE_BIND_ADDR", DEFAULT_DEVSTORE_BIND, "an address such as 127.0.0.1:9000");
+        let devstore_bind = env.parse_or(
+            "DEVSTORE_BIND_ADDR",
+            DEFAULT_DEVSTORE_BIND,
+            "an address such as 127.0.0.1:9000",
+        );
         let data_dir = PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| ".data".into()));
         let redis_url = env.string("REDIS_URL").map(Secret::new);
         let origins = env.string("ALLOWED_ORIGINS");
@@ -238,12 +256,21 @@ impl Settings {
         if exports.retry_max < exports.retry_base {
             env.problem("EXPORT_RETRY_MAX must not be shorter than EXPORT_RETRY_BASE".into());
         }
-        if !exports.queue.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.')) {
-            env.problem(format!("EXPORT_QUEUE must be made of [A-Za-z0-9:_.-] (got {:?})", exports.queue));
+        if !exports
+            .queue
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.'))
+        {
+            env.problem(format!(
+                "EXPORT_QUEUE must be made of [A-Za-z0-9:_.-] (got {:?})",
+                exports.queue
+            ));
         }
 
         if !(1..=MAX_PRESIGN_TTL_SECS).contains(&ttl_secs) {
-            env.problem(format!("S3_PRESIGN_TTL must be between 1 and {MAX_PRESIGN_TTL_SECS} seconds (got {ttl_secs})"));
+            env.problem(format!(
+                "S3_PRESIGN_TTL must be between 1 and {MAX_PRESIGN_TTL_SECS} seconds (got {ttl_secs})"
+            ));
         }
         let layout = KeyLayout::new(&prefix).unwrap_or_else(|e| {
             env.problem(format!("S3_PREFIX is not a valid key prefix: {e}"));
@@ -277,7 +304,9 @@ impl Settings {
         if let Some(endpoint) = &endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
-            env.problem(format!("S3_ENDPOINT must start with http:// or https:// (got {endpoint:?})"));
+            env.problem(format!(
+                "S3_ENDPOINT must start with http:// or https:// (got {endpoint:?})"
+            ));
         }
         if let Some(url) = &redis_url
             && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
@@ -291,26 +320,43 @@ impl Settings {
                     env.problem(format!("{name} is required when S3_ENABLED=true"));
                 }
             }
-            StoreBackend::External { endpoint, force_path_style }
+            StoreBackend::External {
+                endpoint,
+                force_path_style,
+            }
         } else {
             if endpoint.is_some() {
                 env.problem("S3_ENDPOINT is set but S3_ENABLED is not true; set S3_ENABLED=true to use it".into());
             }
-            StoreBackend::Embedded { bind: devstore_bind, data_dir: data_dir.clone() }
+            StoreBackend::Embedded {
+                bind: devstore_bind,
+                data_dir: data_dir.clone(),
+            }
         };
         if let Some(bucket) = &bucket
             && !valid_bucket_name(bucket)
         {
-            env.problem(format!("S3_BUCKET {bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')"));
+            env.problem(format!(
+                "S3_BUCKET {bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')"
+            ));
         }
 
         let allowed_origins = match origins.as_deref() {
             None => AllowedOrigins::own_origin(bind),
             Some("*") => AllowedOrigins::Any,
             Some(list) => {
-                let list: Vec<String> = list.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect();
-                for origin in list.iter().filter(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
-                    env.problem(format!("ALLOWED_ORIGINS entries must be origins such as https://app.example (got {origin:?})"));
+                let list: Vec<String> = list
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect();
+                for origin in list
+                    .iter()
+                    .filter(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+                {
+                    env.problem(format!(
+                        "ALLOWED_ORIGINS entries must be origins such as https://app.example (got {origin:?})"
+                    ));
                 }
                 AllowedOrigins::List(list)
             }
@@ -343,7 +389,9 @@ impl Settings {
 
 fn valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
         && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
@@ -360,7 +408,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
 
     /// A set, non-blank value.
     fn string(&mut self, name: &str) -> Option<String> {
-        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn bool_or(&mut self, name: &str, default: bool) -> bool {
@@ -429,7 +479,14 @@ mod tests {
         ])
         .expect_err("broken");
         let text = err.to_string();
-        for needle in ["S3_PRESIGN_TTL", "S3_SECRET_KEY", "S3_SSE", "BIND_ADDR", "S3_REGION is required", "S3_BUCKET is required"] {
+        for needle in [
+            "S3_PRESIGN_TTL",
+            "S3_SECRET_KEY",
+            "S3_SSE",
+            "BIND_ADDR",
+            "S3_REGION is required",
+            "S3_BUCKET is required",
+        ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
         assert_eq!(err.problems.len(), 6, "{text}");
@@ -447,11 +504,21 @@ mod tests {
         ])
         .expect("valid");
         let debug = format!("{settings:?}");
-        assert!(!debug.contains("very-secret-value") && !debug.contains("hunter2"), "{debug}");
+        assert!(
+            !debug.contains("very-secret-value") && !debug.contains("hunter2"),
+            "{debug}"
+        );
 
-        let err = parse(&[("S3_SECRET_KEY", "very-secret-value"), ("REDIS_URL", "http://:hunter2@x")]).expect_err("broken");
+        let err = parse(&[
+            ("S3_SECRET_KEY", "very-secret-value"),
+            ("REDIS_URL", "http://:hunter2@x"),
+        ])
+        .expect_err("broken");
         let text = err.to_string();
-        assert!(!text.contains("very-secret-value") && !text.contains("hunter2"), "{text}");
+        assert!(
+            !text.contains("very-secret-value") && !text.contains("hunter2"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -462,7 +529,12 @@ mod tests {
         assert_eq!(exports.max_attempts, 3);
         assert_eq!(exports.orphan_timeout(), Duration::from_secs(30));
         assert_eq!(exports.sqlite_path, PathBuf::from("/var/lib/broker/exports.sqlite3"));
-        let err = parse(&[("EXPORT_MAX_ATTEMPTS", "0"), ("EXPORT_MISSED_HEARTBEATS", "1"), ("EXPORT_QUEUE", "a b")]).expect_err("broken");
+        let err = parse(&[
+            ("EXPORT_MAX_ATTEMPTS", "0"),
+            ("EXPORT_MISSED_HEARTBEATS", "1"),
+            ("EXPORT_QUEUE", "a b"),
+        ])
+        .expect_err("broken");
         assert_eq!(err.problems.len(), 3, "{err}");
     }
 
@@ -471,7 +543,12 @@ mod tests {
         assert!(parse(&[("S3_PRESIGN_TTL", "604800")]).is_ok());
         assert!(parse(&[("S3_PRESIGN_TTL", "604801")]).is_err());
         let kms = parse(&[("S3_SSE", "aws:kms"), ("S3_SSE_KMS_KEY_ID", "alias/uploads")]).expect("valid");
-        assert_eq!(kms.store.encryption, Some(Encryption::Kms { key_id: Some("alias/uploads".into()) }));
+        assert_eq!(
+            kms.store.encryption,
+            Some(Encryption::Kms {
+                key_id: Some("alias/uploads".into())
+            })
+        );
         assert!(parse(&[("S3_SSE", "AES256"), ("S3_SSE_KMS_KEY_ID", "k")]).is_err());
     }
 }

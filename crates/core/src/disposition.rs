@@ -37,9 +37,18 @@ pub fn decode_filename(stored: &str) -> Option<String> {
 pub fn attachment(name: &str) -> String {
     let fallback: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", encode_filename(name))
+    format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        encode_filename(name)
+    )
 }
 
 #[cfg(test)]
@@ -51,7 +60,10 @@ mod tests {
         let header = attachment("a\"b\r\nSet-Cookie: x=1;.csv");
         assert!(!header.contains('\r') && !header.contains('\n'));
         assert_eq!(header.matches('"').count(), 2, "{header}");
-        assert!(header.starts_with("attachment; filename=\"a_b__Set-Cookie: x=1;.csv\"; filename*=UTF-8''"), "{header}");
+        assert!(
+            header.starts_with("attachment; filename=\"a_b__Set-Cookie: x=1;.csv\"; filename*=UTF-8''"),
+            "{header}"
+        );
     }
 
     #[test]

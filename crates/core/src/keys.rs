@@ -51,7 +51,10 @@ impl ObjectKey {
         if raw.len() > MAX_KEY_LEN {
             return Err(KeyError::TooLong);
         }
-        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/')) {
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        {
             return Err(KeyError::BadCharacter);
         }
         if raw.split('/').any(|segment| matches!(segment, "" | "." | "..")) {
@@ -72,7 +75,9 @@ impl fmt::Display for ObjectKey {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a tenant id is 1 to {MAX_TENANT_LEN} characters of [A-Za-z0-9_-], starts with a letter or digit, and is not 'staging'")]
+#[error(
+    "a tenant id is 1 to {MAX_TENANT_LEN} characters of [A-Za-z0-9_-], starts with a letter or digit, and is not 'staging'"
+)]
 pub struct InvalidTenant;
 
 /// A tenant id that is safe to use as one key segment.
@@ -81,7 +86,9 @@ pub struct TenantId(String);
 
 impl TenantId {
     pub fn parse(raw: &str) -> Result<Self, InvalidTenant> {
-        let valid_chars = raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+        let valid_chars = raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
         let starts_well = raw.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
         // `staging` would put a tenant's served objects under the staging prefix.
         if !valid_chars || !starts_well || raw.len() > MAX_TENANT_LEN || raw == STAGING {
@@ -150,7 +157,13 @@ pub fn export_file_name(filename: &str, extension: &str) -> String {
     };
     let mut safe: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     safe = safe.trim_start_matches('.').to_owned();
     safe.truncate(MAX_EXPORT_STEM);
@@ -197,7 +210,9 @@ impl KeyLayout {
             return Ok(Self { prefix: String::new() });
         }
         ObjectKey::parse(trimmed)?;
-        Ok(Self { prefix: format!("{trimmed}/") })
+        Ok(Self {
+            prefix: format!("{trimmed}/"),
+        })
     }
 
     /// Everything browsers write lives under this prefix (for lifecycle rules and cleanup).
@@ -241,8 +256,18 @@ impl KeyLayout {
     /// The key is a function of the job id, so a retried job overwrites its own
     /// output instead of adding another object. `filename` comes from the
     /// client: it is reduced to `[A-Za-z0-9._-]` (see [`export_file_name`]).
-    pub fn export_key(&self, tenant: &TenantId, job_id: &str, filename: &str, extension: &str) -> Result<ObjectKey, KeyError> {
-        let key = format!("{}{tenant}/{EXPORTS_AREA}/{job_id}/{}", self.prefix, export_file_name(filename, extension));
+    pub fn export_key(
+        &self,
+        tenant: &TenantId,
+        job_id: &str,
+        filename: &str,
+        extension: &str,
+    ) -> Result<ObjectKey, KeyError> {
+        let key = format!(
+            "{}{tenant}/{EXPORTS_AREA}/{job_id}/{}",
+            self.prefix,
+            export_file_name(filename, extension)
+        );
         ObjectKey::parse(&key)
     }
 
@@ -256,7 +281,12 @@ impl KeyLayout {
                 let (id, extension) = file.split_once('.').ok_or(OutsideLayout)?;
                 let upload_id = UploadId::parse(id).ok_or(OutsideLayout)?;
                 let content_type = profile.by_extension(extension).ok_or(OutsideLayout)?;
-                Ok(Area::Staging(StagedUpload { tenant, profile, upload_id, content_type }))
+                Ok(Area::Staging(StagedUpload {
+                    tenant,
+                    profile,
+                    upload_id,
+                    content_type,
+                }))
             }
             [tenant, area, _, _, ..] => {
                 let tenant = TenantId::parse(tenant).map_err(|_| OutsideLayout)?;
@@ -307,7 +337,12 @@ mod tests {
 
     fn upload(profile: &str, mime: &str) -> StagedUpload {
         let profile = Profile::find(profile).expect("profile");
-        StagedUpload { tenant: tenant(), profile, upload_id: UploadId::new(), content_type: profile.accepts(mime).expect("type") }
+        StagedUpload {
+            tenant: tenant(),
+            profile,
+            upload_id: UploadId::new(),
+            content_type: profile.accepts(mime).expect("type"),
+        }
     }
 
     #[test]
@@ -315,7 +350,10 @@ mod tests {
         let layout = KeyLayout::new("/env/prod/").expect("prefix");
         let upload = upload("avatar", "image/png");
         let key = layout.staging_key(&upload);
-        assert_eq!(key.as_str(), format!("env/prod/staging/acme/avatar/{}.png", upload.upload_id));
+        assert_eq!(
+            key.as_str(),
+            format!("env/prod/staging/acme/avatar/{}.png", upload.upload_id)
+        );
         assert_eq!(ObjectKey::parse(key.as_str()).as_ref(), Ok(&key));
         assert_eq!(layout.classify(&key), Ok(Area::Staging(upload)));
     }
@@ -331,15 +369,32 @@ mod tests {
         let key = layout.served_key(&upload);
         assert_eq!(key.as_str(), format!("acme/uploads/2026/03/{}.csv", upload.upload_id));
         assert_eq!(layout.served_key(&upload), key, "deterministic");
-        assert_eq!(layout.classify(&key), Ok(Area::Served { tenant: tenant(), area: "uploads" }));
+        assert_eq!(
+            layout.classify(&key),
+            Ok(Area::Served {
+                tenant: tenant(),
+                area: "uploads"
+            })
+        );
     }
 
     #[test]
     fn export_keys_are_per_job_sanitised_and_served() {
         let layout = KeyLayout::new("p").expect("prefix");
-        let key = layout.export_key(&tenant(), "01J9Z8Q4J6R6W5W6T7Y8Z9A0BC", "Q3 résumé/../x.csv", "csv").expect("key");
-        assert_eq!(key.as_str(), "p/acme/exports/01J9Z8Q4J6R6W5W6T7Y8Z9A0BC/Q3_r_sum__.._x.csv");
-        assert_eq!(layout.classify(&key), Ok(Area::Served { tenant: tenant(), area: "exports" }));
+        let key = layout
+            .export_key(&tenant(), "01J9Z8Q4J6R6W5W6T7Y8Z9A0BC", "Q3 résumé/../x.csv", "csv")
+            .expect("key");
+        assert_eq!(
+            key.as_str(),
+            "p/acme/exports/01J9Z8Q4J6R6W5W6T7Y8Z9A0BC/Q3_r_sum__.._x.csv"
+        );
+        assert_eq!(
+            layout.classify(&key),
+            Ok(Area::Served {
+                tenant: tenant(),
+                area: "exports"
+            })
+        );
         assert_eq!(export_file_name("report.CSV", "csv"), "report.csv");
         assert_eq!(export_file_name("report.xlsx", "csv"), "report.xlsx.csv");
         assert_eq!(export_file_name("...", "pdf"), "export.pdf");

@@ -101,7 +101,8 @@ impl SigningKeyCache {
 }
 
 fn short_date(now: OffsetDateTime) -> String {
-    now.format(format_description!("[year][month][day]")).expect("a calendar date always formats")
+    now.format(format_description!("[year][month][day]"))
+        .expect("a calendar date always formats")
 }
 
 impl PostPolicy<'_> {
@@ -110,15 +111,25 @@ impl PostPolicy<'_> {
     }
 
     /// Signs with a key derived for the same credentials, day and region.
-    pub fn sign_with(&self, credentials: &SigningCredentials, now: SystemTime, signing_key: &SigningKey) -> PresignedPost {
+    pub fn sign_with(
+        &self,
+        credentials: &SigningCredentials,
+        now: SystemTime,
+        signing_key: &SigningKey,
+    ) -> PresignedPost {
         let now_utc = OffsetDateTime::from(now);
         let amz_date = now_utc
             .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
             .expect("a UTC time always formats");
         let expiration = (now_utc + self.expires_in)
-            .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+            .format(format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
             .expect("a UTC time always formats");
-        let credential = format!("{}/{}/{}/s3/aws4_request", credentials.access_key, signing_key.date, self.region);
+        let credential = format!(
+            "{}/{}/{}/s3/aws4_request",
+            credentials.access_key, signing_key.date, self.region
+        );
 
         let mut fields = BTreeMap::new();
         fields.insert("key".to_owned(), self.key.as_str().to_owned());
@@ -130,7 +141,10 @@ impl PostPolicy<'_> {
             fields.insert("x-amz-security-token".to_owned(), token.expose().to_owned());
         }
         if let Some(encryption) = self.encryption {
-            fields.insert("x-amz-server-side-encryption".to_owned(), encryption.algorithm().to_owned());
+            fields.insert(
+                "x-amz-server-side-encryption".to_owned(),
+                encryption.algorithm().to_owned(),
+            );
             if let Encryption::Kms { key_id: Some(key_id) } = encryption {
                 fields.insert("x-amz-server-side-encryption-aws-kms-key-id".to_owned(), key_id.clone());
             }
@@ -139,13 +153,21 @@ impl PostPolicy<'_> {
             fields.insert(format!("x-amz-meta-{name}"), value.clone());
         }
 
-        let policy = PolicyDocument { expiration: &expiration, bucket: self.bucket, max_bytes: self.max_bytes, fields: &fields };
+        let policy = PolicyDocument {
+            expiration: &expiration,
+            bucket: self.bucket,
+            max_bytes: self.max_bytes,
+            fields: &fields,
+        };
         let policy_b64 = BASE64.encode(serde_json::to_vec(&policy).expect("a policy always serialises"));
         let signature = aws_sigv4::sign::v4::calculate_signature(&signing_key.key, policy_b64.as_bytes());
         fields.insert("policy".to_owned(), policy_b64);
         fields.insert("x-amz-signature".to_owned(), signature);
 
-        PresignedPost { url: self.url.to_owned(), fields }
+        PresignedPost {
+            url: self.url.to_owned(),
+            fields,
+        }
     }
 }
 
@@ -228,7 +250,10 @@ mod tests {
         let post = policy.sign(&credentials(), now);
 
         assert_eq!(post.fields["x-amz-date"], "20260101T000000Z");
-        assert_eq!(post.fields["x-amz-credential"], "AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/s3/aws4_request");
+        assert_eq!(
+            post.fields["x-amz-credential"],
+            "AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/s3/aws4_request"
+        );
         let doc = decoded_policy(&post);
         assert_eq!(doc["expiration"], "2026-01-01T01:00:00.000Z");
         let conditions = doc["conditions"].as_array().expect("conditions");
@@ -243,13 +268,26 @@ mod tests {
             assert!(conditions.contains(&expected), "{expected} missing from {conditions:?}");
         }
         // Every field the browser sends, except the signature and the policy itself, is pinned.
-        for name in post.fields.keys().filter(|n| !matches!(n.as_str(), "policy" | "x-amz-signature")) {
-            assert!(conditions.iter().any(|c| c[1] == format!("${name}")), "{name} is not pinned");
+        for name in post
+            .fields
+            .keys()
+            .filter(|n| !matches!(n.as_str(), "policy" | "x-amz-signature"))
+        {
+            assert!(
+                conditions.iter().any(|c| c[1] == format!("${name}")),
+                "{name} is not pinned"
+            );
         }
         // The signature is deterministic for the same input and changes with the secret.
-        assert_eq!(policy.sign(&credentials(), now).fields["x-amz-signature"], post.fields["x-amz-signature"]);
+        assert_eq!(
+            policy.sign(&credentials(), now).fields["x-amz-signature"],
+            post.fields["x-amz-signature"]
+        );
         let mut other = credentials();
         other.secret_key = Secret::new("another");
-        assert_ne!(policy.sign(&other, now).fields["x-amz-signature"], post.fields["x-amz-signature"]);
+        assert_ne!(
+            policy.sign(&other, now).fields["x-amz-signature"],
+            post.fields["x-amz-signature"]
+        );
     }
 }

@@ -50,7 +50,11 @@ pub const MIB: u64 = 1024 * 1024;
 pub static PROFILES: &[Profile] = &[
     Profile {
         name: ProfileName("avatar"),
-        content_types: &[ct("image/jpeg", "jpg"), ct("image/png", "png"), ct("image/webp", "webp")],
+        content_types: &[
+            ct("image/jpeg", "jpg"),
+            ct("image/png", "png"),
+            ct("image/webp", "webp"),
+        ],
         max_bytes: 2 * MIB,
         served_area: "avatars",
     },
@@ -95,7 +99,10 @@ impl Profile {
 /// The served areas: where verified or generated objects live and may be
 /// downloaded from. Staging is never one of them.
 pub fn served_areas() -> impl Iterator<Item = &'static str> {
-    PROFILES.iter().map(|p| p.served_area).chain(std::iter::once(EXPORTS_AREA))
+    PROFILES
+        .iter()
+        .map(|p| p.served_area)
+        .chain(std::iter::once(EXPORTS_AREA))
 }
 
 /// Where export workers write their results.
@@ -114,8 +121,14 @@ mod tests {
         assert_eq!(avatar.by_extension("jpg").map(|t| t.mime), Some("image/jpeg"));
         let export = Profile::find("export").expect("export profile");
         assert_eq!(export.max_bytes, 26_214_400);
-        assert_eq!(export.accepts("Text/CSV; charset=utf-8").map(|t| t.mime), Some("text/csv"));
-        assert_eq!(export.mime_list(), "text/csv, application/json, application/pdf, application/zip");
+        assert_eq!(
+            export.accepts("Text/CSV; charset=utf-8").map(|t| t.mime),
+            Some("text/csv")
+        );
+        assert_eq!(
+            export.mime_list(),
+            "text/csv, application/json, application/pdf, application/zip"
+        );
         assert!(Profile::find("document").is_none());
     }
 

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::Client;
 
 use crate::config::{Encryption, StaticCredentials, StoreSettings};
 use crate::keys::{KeyLayout, ObjectKey};
@@ -105,7 +105,10 @@ impl Store {
         }
         let credentials = match (&endpoint.credentials, sdk_config.credentials_provider()) {
             (Some(static_creds), _) => CredentialSource::Static(signing_credentials(static_creds)),
-            (None, Some(provider)) => CredentialSource::Chain { provider, cached: RwLock::new(None) },
+            (None, Some(provider)) => CredentialSource::Chain {
+                provider,
+                cached: RwLock::new(None),
+            },
             (None, None) => CredentialSource::Missing,
         };
         Store {
@@ -163,7 +166,12 @@ impl Store {
     }
 
     /// A presigned GET that pins how the browser saves the object.
-    pub async fn presign_get(&self, key: &ObjectKey, content_disposition: &str, content_type: &str) -> Result<String, StoreError> {
+    pub async fn presign_get(
+        &self,
+        key: &ObjectKey,
+        content_disposition: &str,
+        content_type: &str,
+    ) -> Result<String, StoreError> {
         let config = PresigningConfig::expires_in(self.presign_ttl).map_err(|e| StoreError::Refused {
             code: "InvalidPresignTtl".into(),
             message: e.to_string(),
@@ -182,7 +190,14 @@ impl Store {
     }
 
     pub async fn head(&self, key: &ObjectKey) -> Result<ObjectHead, StoreError> {
-        let head = self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify)?;
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(ObjectHead {
             size: head.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
             content_type: head.content_type().map(str::to_owned),
@@ -192,7 +207,14 @@ impl Store {
 
     /// The object's body as a stream.
     pub async fn get(&self, key: &ObjectKey) -> Result<ByteStream, StoreError> {
-        let object = self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify)?;
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(object.body)
     }
 
@@ -239,14 +261,23 @@ impl Store {
             }
         }
         let output = request.send().await.map_err(classify)?;
-        output.upload_id().map(str::to_owned).ok_or_else(|| StoreError::Refused {
-            code: "NoUploadId".into(),
-            message: "CreateMultipartUpload returned no upload id".into(),
-        })
+        output
+            .upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Refused {
+                code: "NoUploadId".into(),
+                message: "CreateMultipartUpload returned no upload id".into(),
+            })
     }
 
     /// Uploads part `number` (1-based); returns its ETag for completion.
-    pub async fn upload_part(&self, key: &ObjectKey, upload_id: &str, number: i32, body: Vec<u8>) -> Result<String, StoreError> {
+    pub async fn upload_part(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, StoreError> {
         let output = self
             .client
             .upload_part()
@@ -265,7 +296,12 @@ impl Store {
     }
 
     /// Makes the object appear, atomically, from the uploaded parts `(number, etag)`.
-    pub async fn complete_multipart(&self, key: &ObjectKey, upload_id: &str, parts: &[(i32, String)]) -> Result<(), StoreError> {
+    pub async fn complete_multipart(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<(), StoreError> {
         use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
         let parts = parts
             .iter()
@@ -302,7 +338,15 @@ impl Store {
 
     /// Deletes an object; deleting a missing one is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
-        match self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify) {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(classify)
+        {
             Ok(_) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e),
         }
@@ -311,7 +355,13 @@ impl Store {
     /// Every object under `prefix`, page by page.
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {
         let mut listed = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(classify)?;
             listed.extend(page.contents().iter().filter_map(|object| {
@@ -326,7 +376,12 @@ impl Store {
 
     /// Readiness: the bucket answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(classify)?;
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
@@ -335,7 +390,12 @@ impl Store {
         match self.ping().await {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => {
-                self.client.create_bucket().bucket(&self.bucket).send().await.map_err(classify)?;
+                self.client
+                    .create_bucket()
+                    .bucket(&self.bucket)
+                    .send()
+                    .await
+                    .map_err(classify)?;
                 Ok(())
             }
             Err(e) => Err(e),
@@ -362,7 +422,10 @@ where
             } else if status >= 500 {
                 StoreError::Unavailable(format!("{code} (HTTP {status})"))
             } else {
-                StoreError::Refused { code, message: error.message().unwrap_or_default().to_owned() }
+                StoreError::Refused {
+                    code,
+                    message: error.message().unwrap_or_default().to_owned(),
+                }
             }
         }
         _ => StoreError::Unavailable(DisplayErrorContext(&error).to_string()),
@@ -404,7 +467,10 @@ fn signing_credentials(credentials: &StaticCredentials) -> SigningCredentials {
 /// expire, so they are cached and refreshed five minutes before expiry.
 enum CredentialSource {
     Static(SigningCredentials),
-    Chain { provider: SharedCredentialsProvider, cached: RwLock<Option<(Credentials, SystemTime)>> },
+    Chain {
+        provider: SharedCredentialsProvider,
+        cached: RwLock<Option<(Credentials, SystemTime)>>,
+    },
     Missing,
 }
 
@@ -455,14 +521,30 @@ mod tests {
     use super::*;
 
     fn endpoint(url: Option<&str>, path_style: bool) -> StoreEndpoint {
-        StoreEndpoint { endpoint: url.map(str::to_owned), force_path_style: path_style, credentials: None }
+        StoreEndpoint {
+            endpoint: url.map(str::to_owned),
+            force_path_style: path_style,
+            credentials: None,
+        }
     }
 
     #[test]
     fn post_urls_follow_the_addressing_style() {
-        assert_eq!(post_url(&endpoint(Some("http://127.0.0.1:9000/"), true), "b", "r"), "http://127.0.0.1:9000/b");
-        assert_eq!(post_url(&endpoint(Some("https://minio.example"), false), "b", "r"), "https://b.minio.example");
-        assert_eq!(post_url(&endpoint(None, false), "b", "eu-west-1"), "https://b.s3.eu-west-1.amazonaws.com");
-        assert_eq!(post_url(&endpoint(None, true), "b", "eu-west-1"), "https://s3.eu-west-1.amazonaws.com/b");
+        assert_eq!(
+            post_url(&endpoint(Some("http://127.0.0.1:9000/"), true), "b", "r"),
+            "http://127.0.0.1:9000/b"
+        );
+        assert_eq!(
+            post_url(&endpoint(Some("https://minio.example"), false), "b", "r"),
+            "https://b.minio.example"
+        );
+        assert_eq!(
+            post_url(&endpoint(None, false), "b", "eu-west-1"),
+            "https://b.s3.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            post_url(&endpoint(None, true), "b", "eu-west-1"),
+            "https://s3.eu-west-1.amazonaws.com/b"
+        );
     }
 }

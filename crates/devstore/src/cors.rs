@@ -7,8 +7,8 @@
 use broker_core::config::AllowedOrigins;
 use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, HeaderMap, HeaderValue, ORIGIN,
-    VARY,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, HeaderMap, HeaderValue,
+    ORIGIN, VARY,
 };
 
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT";
@@ -76,6 +76,11 @@ mod tests {
         assert!(response.get(ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
         origins.decorate(&request("http://127.0.0.1:8080"), &mut response);
         assert_eq!(response[ACCESS_CONTROL_ALLOW_ORIGIN], "http://127.0.0.1:8080");
-        assert!(response[ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap_or("").contains("ETag"));
+        assert!(
+            response[ACCESS_CONTROL_EXPOSE_HEADERS]
+                .to_str()
+                .unwrap_or("")
+                .contains("ETag")
+        );
     }
 }

@@ -55,11 +55,17 @@ pub struct DevStore {
 impl DevStore {
     pub async fn start(config: DevStoreConfig) -> Result<Self, DevStoreError> {
         let data_dir = &config.data_dir;
-        std::fs::create_dir_all(data_dir).map_err(|source| DevStoreError::DataDir { path: data_dir.clone(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| DevStoreError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
         let fs = s3s_fs::FileSystem::new(data_dir).map_err(|e| DevStoreError::Start(format!("{e:?}")))?;
 
         let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(config.access_key.clone(), config.secret_key.clone()));
+        builder.set_auth(SimpleAuth::from_single(
+            config.access_key.clone(),
+            config.secret_key.clone(),
+        ));
         let mut s3_config = S3Config::default();
         // Never below s3s's own 15 minutes: a short TTL must end in the
         // policy's `expiration` check (AccessDenied, as on AWS), not a skew error.
@@ -70,13 +76,23 @@ impl DevStore {
 
         let listener = TcpListener::bind(config.bind)
             .await
-            .map_err(|source| DevStoreError::Bind { addr: config.bind, source })?;
-        let addr = listener.local_addr().map_err(|source| DevStoreError::Bind { addr: config.bind, source })?;
+            .map_err(|source| DevStoreError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| DevStoreError::Bind {
+            addr: config.bind,
+            source,
+        })?;
         let (stop, stopped) = watch::channel(false);
         let origins = Arc::new(config.allowed_origins);
         let task = tokio::spawn(serve(listener, service, origins, stopped));
         tracing::info!(%addr, data_dir = %data_dir.display(), "embedded S3-compatible store listening");
-        Ok(Self { addr, stop, task: Some(task) })
+        Ok(Self {
+            addr,
+            stop,
+            task: Some(task),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -105,7 +121,12 @@ impl Drop for DevStore {
     }
 }
 
-async fn serve(listener: TcpListener, service: S3Service, origins: Arc<AllowedOrigins>, mut stopped: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    service: S3Service,
+    origins: Arc<AllowedOrigins>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     loop {
@@ -139,7 +160,11 @@ async fn serve(listener: TcpListener, service: S3Service, origins: Arc<AllowedOr
     }
 }
 
-async fn with_cors(service: &S3Service, origins: &AllowedOrigins, request: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+async fn with_cors(
+    service: &S3Service,
+    origins: &AllowedOrigins,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, HttpError> {
     let request_headers = request.headers().clone();
     if request.method() == Method::OPTIONS {
         let mut response = Response::new(Body::empty());

@@ -99,15 +99,9 @@ mod tests {
 
     #[test]
     fn from_mime_tolerates_case_parameters_and_aliases() {
-        assert_eq!(
-            Format::from_mime(" Text/CSV; charset=utf-8"),
-            Some(Format::Csv)
-        );
+        assert_eq!(Format::from_mime(" Text/CSV; charset=utf-8"), Some(Format::Csv));
         assert_eq!(Format::from_mime("image/jpg"), Some(Format::Jpeg));
-        assert_eq!(
-            Format::from_mime("application/x-zip-compressed"),
-            Some(Format::Zip)
-        );
+        assert_eq!(Format::from_mime("application/x-zip-compressed"), Some(Format::Zip));
         assert_eq!(Format::from_mime("image/gif"), None);
         assert_eq!(Format::from_mime("text/html"), None);
         assert_eq!(Format::from_mime(""), None);

@@ -50,10 +50,7 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
     if width == 0 || height == 0 {
         return Err(Rejection::corrupt("the image has no pixels"));
     }
-    if width > limits.max_image_side
-        || height > limits.max_image_side
-        || pixels > limits.max_image_pixels
-    {
+    if width > limits.max_image_side || height > limits.max_image_side || pixels > limits.max_image_pixels {
         return Err(Rejection::DimensionsTooLarge { width, height });
     }
     // The container must be well formed: chunk lengths and CRCs, segment
@@ -64,11 +61,7 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
     let mut decode_limits = image::Limits::default();
     decode_limits.max_image_width = Some(limits.max_image_side);
     decode_limits.max_image_height = Some(limits.max_image_side);
-    decode_limits.max_alloc = Some(
-        pixels
-            .saturating_mul(MAX_BYTES_PER_PIXEL)
-            .saturating_add(DECODER_SLACK),
-    );
+    decode_limits.max_alloc = Some(pixels.saturating_mul(MAX_BYTES_PER_PIXEL).saturating_add(DECODER_SLACK));
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     reader.limits(decode_limits);
     reader
@@ -79,9 +72,7 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
 
 fn decode_rejection(error: ImageError, dims: Option<(u32, u32)>) -> Rejection {
     match (error, dims) {
-        (ImageError::Limits(_), Some((width, height))) => {
-            Rejection::DimensionsTooLarge { width, height }
-        }
+        (ImageError::Limits(_), Some((width, height))) => Rejection::DimensionsTooLarge { width, height },
         (error, _) => Rejection::corrupt(format!("the image cannot be decoded: {error}")),
     }
 }

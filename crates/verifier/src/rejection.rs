@@ -12,10 +12,7 @@ pub enum Rejection {
     /// The content is another type than the one the upload was signed for.
     /// `found` is `None` when the content is no type the broker knows.
     #[error("the file is {}, but the upload was for {}", describe(.found), .expected.mime())]
-    TypeMismatch {
-        expected: Format,
-        found: Option<Format>,
-    },
+    TypeMismatch { expected: Format, found: Option<Format> },
     /// An image was expected and the content is not an image at all.
     #[error("the file is not an image: {0}")]
     NotAnImage(String),
@@ -75,10 +72,7 @@ mod tests {
             ),
             (Rejection::NotAnImage("html".into()), "not_an_image"),
             (
-                Rejection::DimensionsTooLarge {
-                    width: 1,
-                    height: 2,
-                },
+                Rejection::DimensionsTooLarge { width: 1, height: 2 },
                 "dimensions_too_large",
             ),
             (Rejection::corrupt("x"), "corrupt_file"),

@@ -106,10 +106,9 @@ fn classify_text(head: &[u8]) -> Option<Format> {
 fn looks_like_markup(text: &[u8]) -> bool {
     memchr::memchr_iter(b'<', text).any(|at| {
         let rest = &text[at..];
-        MARKUP.iter().any(|tag| {
-            rest.get(..tag.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(tag))
-        })
+        MARKUP
+            .iter()
+            .any(|tag| rest.get(..tag.len()).is_some_and(|p| p.eq_ignore_ascii_case(tag)))
     })
 }
 
@@ -149,11 +148,7 @@ mod tests {
         assert_eq!(detect(b"a,b\0c"), None);
         assert_eq!(detect(b""), None);
         assert_eq!(detect(b" \n\t "), None);
-        assert_eq!(
-            detect(b"a < b,1\n"),
-            Some(Format::Csv),
-            "a lone '<' is not markup"
-        );
+        assert_eq!(detect(b"a < b,1\n"), Some(Format::Csv), "a lone '<' is not markup");
     }
 
     #[test]
@@ -167,19 +162,13 @@ mod tests {
             })
         );
         let gif = b"GIF89a\x01\0\x01\0\0\0\0";
-        assert_eq!(
-            check_type(Format::Png, gif).map_err(|r| r.code()),
-            Err("type_mismatch")
-        );
+        assert_eq!(check_type(Format::Png, gif).map_err(|r| r.code()), Err("type_mismatch"));
         let html = b"<html><script>alert(1)</script></html>";
         assert_eq!(
             check_type(Format::Jpeg, html).map_err(|r| r.code()),
             Err("not_an_image")
         );
-        assert_eq!(
-            check_type(Format::Jpeg, b"").map_err(|r| r.code()),
-            Err("not_an_image")
-        );
+        assert_eq!(check_type(Format::Jpeg, b"").map_err(|r| r.code()), Err("not_an_image"));
         assert_eq!(
             check_type(Format::Csv, b"%PDF-1.4\n"),
             Err(Rejection::TypeMismatch {

@@ -53,22 +53,13 @@ fn csv_must_be_utf8_and_rectangular() {
         Err("corrupt_file"),
         "...refused as not UTF-8"
     );
-    assert_eq!(
-        check(Format::Csv, &corpus::csv_ragged()),
-        Err("corrupt_file")
-    );
+    assert_eq!(check(Format::Csv, &corpus::csv_ragged()), Err("corrupt_file"));
 }
 
 #[test]
 fn json_must_parse_and_stay_shallow() {
-    assert_eq!(
-        check(Format::Json, &corpus::json_malformed()),
-        Err("corrupt_file")
-    );
-    assert_eq!(
-        check(Format::Json, &corpus::json_too_deep(65)),
-        Err("unsafe_content")
-    );
+    assert_eq!(check(Format::Json, &corpus::json_malformed()), Err("corrupt_file"));
+    assert_eq!(check(Format::Json, &corpus::json_too_deep(65)), Err("unsafe_content"));
     assert_eq!(check(Format::Json, &corpus::json_too_deep(64)), Ok(()));
     assert_eq!(
         check(Format::Json, &corpus::json_too_deep(1_000_000)),
@@ -98,17 +89,10 @@ fn pdf_active_content_split_across_read_blocks_is_found() {
         "<< /Length {padding_len} >>\nstream\n{}\nendstream",
         "q".repeat(padding_len)
     );
-    let mut pdf = corpus::pdf(&[
-        b"<< /Type /Catalog >>",
-        padding.as_bytes(),
-        b"<< /S /JavaScript >>",
-    ]);
+    let mut pdf = corpus::pdf(&[b"<< /Type /Catalog >>", padding.as_bytes(), b"<< /S /JavaScript >>"]);
     assert_eq!(check(Format::Pdf, &pdf), Err("unsafe_content"));
     let at = memchr::memmem::find(&pdf, b"/JavaScript").expect("planted");
-    assert!(
-        at < 64 * 1024 && at + 11 > 64 * 1024,
-        "straddles the boundary at {at}"
-    );
+    assert!(at < 64 * 1024 && at + 11 > 64 * 1024, "straddles the boundary at {at}");
     let name = memchr::memmem::find(&pdf, b"JavaScript").expect("planted");
     pdf[name..name + 10].copy_from_slice(b"JavaScrapt");
     assert_eq!(
@@ -120,28 +104,19 @@ fn pdf_active_content_split_across_read_blocks_is_found() {
 
 #[test]
 fn pdf_structure_is_checked() {
-    assert_eq!(
-        check(Format::Pdf, &corpus::pdf_without_trailer()),
-        Err("corrupt_file")
-    );
+    assert_eq!(check(Format::Pdf, &corpus::pdf_without_trailer()), Err("corrupt_file"));
     assert_eq!(check(Format::Pdf, b"%PDX-1.4\n"), Err("corrupt_file"));
     assert_eq!(check(Format::Pdf, b""), Err("corrupt_file"));
 }
 
 #[test]
 fn zip_paths_links_and_bombs_are_refused() {
-    assert_eq!(
-        check(Format::Zip, &corpus::zip_with_traversal()),
-        Err("unsafe_content")
-    );
+    assert_eq!(check(Format::Zip, &corpus::zip_with_traversal()), Err("unsafe_content"));
     assert_eq!(
         check(Format::Zip, &corpus::zip_with_absolute_path()),
         Err("unsafe_content")
     );
-    assert_eq!(
-        check(Format::Zip, &corpus::zip_with_symlink()),
-        Err("unsafe_content")
-    );
+    assert_eq!(check(Format::Zip, &corpus::zip_with_symlink()), Err("unsafe_content"));
     let bomb = corpus::zip_bomb();
     assert!(bomb.len() < 100 * 1024, "the bomb is small: {}", bomb.len());
     assert_eq!(check(Format::Zip, &bomb), Err("unsafe_content"));
@@ -177,11 +152,7 @@ fn zip_limits_apply() {
 #[test]
 fn things_that_only_look_like_zips_are_corrupt() {
     let fake = corpus::fake_zip();
-    assert_eq!(
-        check_type(Format::Zip, &fake),
-        Ok(()),
-        "sniffed as ZIP by its magic..."
-    );
+    assert_eq!(check_type(Format::Zip, &fake), Ok(()), "sniffed as ZIP by its magic...");
     assert_eq!(
         check(Format::Zip, &fake),
         Err("corrupt_file"),
@@ -197,8 +168,5 @@ fn things_that_only_look_like_zips_are_corrupt() {
 
 #[test]
 fn images_are_not_documents() {
-    assert_eq!(
-        check(Format::Jpeg, &corpus::jpeg(8, 8, 1)),
-        Err("corrupt_file")
-    );
+    assert_eq!(check(Format::Jpeg, &corpus::jpeg(8, 8, 1)), Err("corrupt_file"));
 }

@@ -2,9 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use broker_verifier::{
-    Format, ImageInfo, Limits, Rejection, SNIFF_LEN, check_image, check_type, corpus, detect,
-};
+use broker_verifier::{Format, ImageInfo, Limits, Rejection, SNIFF_LEN, check_image, check_type, corpus, detect};
 
 fn code<T>(result: Result<T, Rejection>) -> Result<T, &'static str> {
     result.map_err(|r| r.code())
@@ -33,10 +31,7 @@ fn declared_type_must_match_content() {
         code(check_type(Format::Jpeg, &corpus::html_page())),
         Err("not_an_image")
     );
-    assert_eq!(
-        code(check_type(Format::Png, &corpus::pdf_ok())),
-        Err("not_an_image")
-    );
+    assert_eq!(code(check_type(Format::Png, &corpus::pdf_ok())), Err("not_an_image"));
     assert_eq!(
         code(check_type(Format::Csv, &corpus::jpeg(8, 8, 1))),
         Err("type_mismatch")
@@ -49,31 +44,19 @@ fn valid_images_pass_with_their_dimensions() {
     let limits = Limits::default();
     assert_eq!(
         check_image(Format::Jpeg, &corpus::jpeg_with_metadata(), &limits),
-        Ok(ImageInfo {
-            width: 64,
-            height: 48
-        })
+        Ok(ImageInfo { width: 64, height: 48 })
     );
     assert_eq!(
         check_image(Format::Png, &corpus::png_with_metadata(), &limits),
-        Ok(ImageInfo {
-            width: 40,
-            height: 30
-        })
+        Ok(ImageInfo { width: 40, height: 30 })
     );
     assert_eq!(
         check_image(Format::WebP, &corpus::webp_with_metadata(), &limits),
-        Ok(ImageInfo {
-            width: 48,
-            height: 40
-        })
+        Ok(ImageInfo { width: 48, height: 40 })
     );
     assert_eq!(
         check_image(Format::Jpeg, &corpus::jpeg_with_orientation(6), &limits),
-        Ok(ImageInfo {
-            width: 64,
-            height: 48
-        })
+        Ok(ImageInfo { width: 64, height: 48 })
     );
 }
 
@@ -91,20 +74,13 @@ fn mismatched_and_fake_images_are_refused() {
         code(check_image(Format::Jpeg, &corpus::html_page(), &limits)),
         Err("not_an_image")
     );
-    assert_eq!(
-        code(check_image(Format::Csv, b"a,b\n", &limits)),
-        Err("not_an_image")
-    );
+    assert_eq!(code(check_image(Format::Csv, b"a,b\n", &limits)), Err("not_an_image"));
 }
 
 #[test]
 fn truncated_jpeg_is_corrupt() {
     assert_eq!(
-        code(check_image(
-            Format::Jpeg,
-            &corpus::truncated_jpeg(),
-            &Limits::default()
-        )),
+        code(check_image(Format::Jpeg, &corpus::truncated_jpeg(), &Limits::default())),
         Err("corrupt_file")
     );
 }
@@ -141,11 +117,7 @@ fn decompression_bomb_is_refused_from_the_header_fast() {
         })
     );
     // Allocating and inflating 2.7 GB would take far longer than this.
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
 }
 
 #[test]
@@ -157,23 +129,14 @@ fn pixel_count_and_side_limits_are_both_enforced() {
     };
     assert_eq!(
         check_image(Format::Png, &corpus::png_bomb(101, 1), &limits),
-        Err(Rejection::DimensionsTooLarge {
-            width: 101,
-            height: 1
-        })
+        Err(Rejection::DimensionsTooLarge { width: 101, height: 1 })
     );
     assert_eq!(
         check_image(Format::Jpeg, &corpus::jpeg(50, 41, 1), &limits),
-        Err(Rejection::DimensionsTooLarge {
-            width: 50,
-            height: 41
-        })
+        Err(Rejection::DimensionsTooLarge { width: 50, height: 41 })
     );
     assert_eq!(
         check_image(Format::Jpeg, &corpus::jpeg(50, 40, 1), &limits),
-        Ok(ImageInfo {
-            width: 50,
-            height: 40
-        })
+        Ok(ImageInfo { width: 50, height: 40 })
     );
 }

@@ -6,8 +6,8 @@
 use std::io::Cursor;
 
 use broker_verifier::corpus::{
-    self, ICC_MARKER, SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL,
-    SECRET_XMP, TRAILING_SCRIPT,
+    self, ICC_MARKER, SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP,
+    TRAILING_SCRIPT,
 };
 use broker_verifier::{Format, Removed, Stripped, strip_metadata};
 use img_parts::{Bytes, ImageICC};
@@ -30,10 +30,7 @@ fn assert_no_secrets(bytes: &[u8]) {
         SECRET_COMMENT,
         TRAILING_SCRIPT,
     ] {
-        assert!(
-            !contains(bytes, secret.as_bytes()),
-            "{secret:?} survived stripping"
-        );
+        assert!(!contains(bytes, secret.as_bytes()), "{secret:?} survived stripping");
     }
 }
 
@@ -59,10 +56,7 @@ fn assert_same_pixels(format: Format, original: &[u8], stripped: &[u8]) {
 /// All EXIF fields kamadak-exif finds in a container, as (tag, value).
 fn exif_fields(bytes: &[u8]) -> Vec<(exif::Tag, exif::In, Option<u32>)> {
     match exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) {
-        Ok(exif) => exif
-            .fields()
-            .map(|f| (f.tag, f.ifd_num, f.value.get_uint(0)))
-            .collect(),
+        Ok(exif) => exif.fields().map(|f| (f.tag, f.ifd_num, f.value.get_uint(0))).collect(),
         Err(exif::Error::NotFound(_)) => Vec::new(),
         Err(e) => panic!("unexpected EXIF error: {e}"),
     }
@@ -77,10 +71,7 @@ fn corpus_originals_really_carry_the_metadata() {
     ] {
         let fields = exif_fields(&bytes);
         assert!(fields.iter().any(|f| f.0 == exif::Tag::Make), "{format:?}");
-        assert!(
-            fields.iter().any(|f| f.0 == exif::Tag::GPSLatitude),
-            "{format:?}"
-        );
+        assert!(fields.iter().any(|f| f.0 == exif::Tag::GPSLatitude), "{format:?}");
         assert!(contains(&bytes, SECRET_XMP.as_bytes()), "{format:?}");
         pixels(format, &bytes);
     }
@@ -109,15 +100,11 @@ fn jpeg_metadata_is_removed_losslessly() {
     assert_eq!(exif_fields(&stripped.bytes), []);
     assert_same_pixels(Format::Jpeg, &original, &stripped.bytes);
 
-    let jpeg =
-        img_parts::jpeg::Jpeg::from_bytes(Bytes::from(stripped.bytes.clone())).expect("parses");
+    let jpeg = img_parts::jpeg::Jpeg::from_bytes(Bytes::from(stripped.bytes.clone())).expect("parses");
     let markers: Vec<u8> = jpeg.segments().iter().map(|s| s.marker()).collect();
     for marker in &markers {
         assert!(
-            matches!(
-                marker,
-                0xE0 | 0xE2 | 0xEE | 0xDB | 0xC4 | 0xC0..=0xCF | 0xDA | 0xDD
-            ),
+            matches!(marker, 0xE0 | 0xE2 | 0xEE | 0xDB | 0xC4 | 0xC0..=0xCF | 0xDA | 0xDD),
             "unexpected marker {marker:02X} in {markers:02X?}"
         );
     }
@@ -158,10 +145,7 @@ fn progressive_scans_and_restart_markers_survive() {
     assert!(count_markers(&plain, 0xDA..=0xDA) > 1, "several scans");
     assert!(count_markers(&plain, 0xD0..=0xD7) > 10, "restart markers");
 
-    let original = corpus::splice_jpeg(
-        &plain,
-        &[corpus::jpeg_segment(0xFE, SECRET_COMMENT.as_bytes())],
-    );
+    let original = corpus::splice_jpeg(&plain, &[corpus::jpeg_segment(0xFE, SECRET_COMMENT.as_bytes())]);
     let stripped = strip(Format::Jpeg, &original);
     assert_eq!(stripped.removed, [Removed::Comment]);
     assert_eq!(
@@ -222,11 +206,7 @@ fn only_orientation_survives_when_not_upright() {
             .into_decoder()
             .expect("decoder");
         let orientation = image::ImageDecoder::orientation(&mut decoder).expect("orientation");
-        assert_ne!(
-            orientation,
-            image::metadata::Orientation::NoTransforms,
-            "{format:?}"
-        );
+        assert_ne!(orientation, image::metadata::Orientation::NoTransforms, "{format:?}");
     }
 }
 
@@ -257,11 +237,7 @@ fn png_metadata_is_removed_losslessly() {
         "colour/density chunks kept"
     );
     for kind in [b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"prVt"] {
-        assert!(
-            !kinds.contains(kind),
-            "{} survived",
-            String::from_utf8_lossy(kind)
-        );
+        assert!(!kinds.contains(kind), "{} survived", String::from_utf8_lossy(kind));
     }
 }
 
@@ -286,8 +262,7 @@ fn webp_metadata_is_removed_losslessly() {
     assert_no_secrets(&stripped.bytes);
     assert_eq!(exif_fields(&stripped.bytes), []);
     assert_same_pixels(Format::WebP, &original, &stripped.bytes);
-    let webp =
-        img_parts::webp::WebP::from_bytes(Bytes::from(stripped.bytes.clone())).expect("parses");
+    let webp = img_parts::webp::WebP::from_bytes(Bytes::from(stripped.bytes.clone())).expect("parses");
     let ids: Vec<[u8; 4]> = webp.chunks().iter().map(|c| c.id()).collect();
     assert_eq!(ids, [*b"VP8X", *b"VP8L"]);
     assert_eq!(stripped.bytes[20] & 0x0C, 0, "EXIF and XMP flags cleared");

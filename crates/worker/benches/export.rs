@@ -33,12 +33,7 @@ fn rows(n: usize) -> Vec<[String; 8]> {
         .map(|i| {
             [
                 i.to_string(),
-                format!(
-                    "2024-{:02}-{:02}T12:{:02}:00Z",
-                    i % 12 + 1,
-                    i % 28 + 1,
-                    i % 60
-                ),
+                format!("2024-{:02}-{:02}T12:{:02}:00Z", i % 12 + 1, i % 28 + 1, i % 60),
                 format!("Zoë Ångström {i}"),
                 format!("user{i}@example.com"),
                 if i % 5 == 0 {
@@ -88,10 +83,7 @@ fn csv(c: &mut Criterion) {
 
 fn pdf(c: &mut Criterion) {
     let columns = columns(6);
-    let rows: Vec<Vec<String>> = rows(PDF_ROWS)
-        .into_iter()
-        .map(|r| r[..6].to_vec())
-        .collect();
+    let rows: Vec<Vec<String>> = rows(PDF_ROWS).into_iter().map(|r| r[..6].to_vec()).collect();
     let export = || {
         let mut pdf = PdfExport::new(Some("Orders"), &columns).unwrap();
         for row in &rows {

@@ -30,10 +30,18 @@ fn row(n: usize) -> Vec<String> {
         n.to_string(),
         format!("user{n}@example.com"),
         format!("Name {n}"),
-        if n.is_multiple_of(7) { "=SUM(A1:A2)".into() } else { "plain text".into() },
+        if n.is_multiple_of(7) {
+            "=SUM(A1:A2)".into()
+        } else {
+            "plain text".into()
+        },
         format!("{}.{:02}", n % 10_000, n % 100),
         "2026-01-01".into(),
-        if n.is_multiple_of(3) { "a, \"quoted\" cell".into() } else { "b".into() },
+        if n.is_multiple_of(3) {
+            "a, \"quoted\" cell".into()
+        } else {
+            "b".into()
+        },
         format!("{}", n * 31 % 997),
     ]
 }
@@ -68,7 +76,11 @@ fn export_path(format: ExportFormat, feed: impl FnOnce(&mut ExportSink<'_, PartW
         }
         (total, count)
     });
-    let spec = OutputSpec { format, title: Some("Benchmark".into()), csv: CsvOptions::default() };
+    let spec = OutputSpec {
+        format,
+        title: Some("Benchmark".into()),
+        csv: CsvOptions::default(),
+    };
     let mut sink = ExportSink::new(spec, writer, &progress);
     feed(&mut sink);
     let (writer, rows) = sink.finish().expect("finish");
@@ -79,7 +91,10 @@ fn export_path(format: ExportFormat, feed: impl FnOnce(&mut ExportSink<'_, PartW
 
 fn throughput() {
     let rows_n = 1_000_000;
-    let data = InlineData { columns: header(), rows: (0..rows_n).map(row).collect() };
+    let data = InlineData {
+        columns: header(),
+        rows: (0..rows_n).map(row).collect(),
+    };
 
     let (raw, raw_bytes) = median(3, || {
         let mut writer = csv::Writer::from_writer(Vec::with_capacity(64 << 20));
@@ -93,8 +108,12 @@ fn throughput() {
         export_path(ExportFormat::Csv, |sink| feed_inline(&data, sink).expect("rows"))
     });
     assert_eq!(rows, rows_n as u64);
-    println!("csv rows->file   1M x 8: raw csv crate {:>7.0} ms ({raw_bytes} B) | export path {:>7.0} ms ({bytes} B) | ratio {:.2}x",
-        raw.as_secs_f64() * 1e3, ours.as_secs_f64() * 1e3, ours.as_secs_f64() / raw.as_secs_f64());
+    println!(
+        "csv rows->file   1M x 8: raw csv crate {:>7.0} ms ({raw_bytes} B) | export path {:>7.0} ms ({bytes} B) | ratio {:.2}x",
+        raw.as_secs_f64() * 1e3,
+        ours.as_secs_f64() * 1e3,
+        ours.as_secs_f64() / raw.as_secs_f64()
+    );
 
     // From a CSV source: parse + write, both sides.
     let source = {
@@ -116,15 +135,28 @@ fn throughput() {
         }
         writer.into_inner().expect("flush").len()
     });
-    let (ours, (rows, _)) = median(3, || export_path(ExportFormat::Csv, |sink| feed_csv(&source[..], sink).expect("rows")));
+    let (ours, (rows, _)) = median(3, || {
+        export_path(ExportFormat::Csv, |sink| feed_csv(&source[..], sink).expect("rows"))
+    });
     assert_eq!(rows, rows_n as u64);
-    println!("csv source->file 1M x 8: raw csv crate {:>7.0} ms | export path {:>7.0} ms | ratio {:.2}x",
-        raw.as_secs_f64() * 1e3, ours.as_secs_f64() * 1e3, ours.as_secs_f64() / raw.as_secs_f64());
+    println!(
+        "csv source->file 1M x 8: raw csv crate {:>7.0} ms | export path {:>7.0} ms | ratio {:.2}x",
+        raw.as_secs_f64() * 1e3,
+        ours.as_secs_f64() * 1e3,
+        ours.as_secs_f64() / raw.as_secs_f64()
+    );
 
     // PDF: pages/s for 10,000 rows, against CSV of the same rows.
-    let data = InlineData { columns: header(), rows: (0..10_000).map(row).collect() };
-    let (csv_time, _) = median(5, || export_path(ExportFormat::Csv, |sink| feed_inline(&data, sink).expect("rows")));
-    let (pdf_time, (_, pdf_bytes)) = median(3, || export_path(ExportFormat::Pdf, |sink| feed_inline(&data, sink).expect("rows")));
+    let data = InlineData {
+        columns: header(),
+        rows: (0..10_000).map(row).collect(),
+    };
+    let (csv_time, _) = median(5, || {
+        export_path(ExportFormat::Csv, |sink| feed_inline(&data, sink).expect("rows"))
+    });
+    let (pdf_time, (_, pdf_bytes)) = median(3, || {
+        export_path(ExportFormat::Pdf, |sink| feed_inline(&data, sink).expect("rows"))
+    });
     let pages = {
         let mut pdf = broker_worker::PdfExport::new(Some("Benchmark"), &data.columns).expect("pdf");
         for row in &data.rows {
@@ -132,9 +164,13 @@ fn throughput() {
         }
         pdf.finish().expect("finish").pages
     };
-    println!("pdf 10k x 8: {pages} pages, {pdf_bytes} B in {:.0} ms = {:.0} pages/s | csv of the same rows {:.1} ms | pdf/csv time ratio {:.0}x",
-        pdf_time.as_secs_f64() * 1e3, pages as f64 / pdf_time.as_secs_f64(), csv_time.as_secs_f64() * 1e3,
-        pdf_time.as_secs_f64() / csv_time.as_secs_f64());
+    println!(
+        "pdf 10k x 8: {pages} pages, {pdf_bytes} B in {:.0} ms = {:.0} pages/s | csv of the same rows {:.1} ms | pdf/csv time ratio {:.0}x",
+        pdf_time.as_secs_f64() * 1e3,
+        pages as f64 / pdf_time.as_secs_f64(),
+        csv_time.as_secs_f64() * 1e3,
+        pdf_time.as_secs_f64() / csv_time.as_secs_f64()
+    );
 }
 
 /// A CSV source of `n` rows generated on the fly (never in memory as a whole).
@@ -174,7 +210,11 @@ impl Read for GeneratedCsv {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
@@ -182,7 +222,16 @@ fn rss(n: usize, format: ExportFormat) {
     let before = peak_rss_kib();
     let started = Instant::now();
     let (rows, bytes) = export_path(format, |sink| {
-        feed_csv(GeneratedCsv { next: 0, n, buffer: Vec::new(), at: 0 }, sink).expect("rows");
+        feed_csv(
+            GeneratedCsv {
+                next: 0,
+                n,
+                buffer: Vec::new(),
+                at: 0,
+            },
+            sink,
+        )
+        .expect("rows");
     });
     assert_eq!(rows, n as u64);
     println!(
@@ -198,7 +247,11 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("rss") => {
             let n = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
-            let format = if args.get(2).map(String::as_str) == Some("pdf") { ExportFormat::Pdf } else { ExportFormat::Csv };
+            let format = if args.get(2).map(String::as_str) == Some("pdf") {
+                ExportFormat::Pdf
+            } else {
+                ExportFormat::Csv
+            };
             rss(n, format);
         }
         _ => throughput(),

@@ -64,11 +64,7 @@ pub struct CsvExport<W: Write> {
 
 impl<W: Write> CsvExport<W> {
     /// Starts an export: writes the BOM (if asked for) and the header row.
-    pub fn new<S: AsRef<str>>(
-        mut writer: W,
-        columns: &[S],
-        options: CsvOptions,
-    ) -> Result<Self, WriteError> {
+    pub fn new<S: AsRef<str>>(mut writer: W, columns: &[S], options: CsvOptions) -> Result<Self, WriteError> {
         if columns.is_empty() {
             return Err(WriteError::NoColumns);
         }
@@ -112,9 +108,7 @@ impl<W: Write> CsvExport<W> {
 
     /// Flushes buffered output and returns the wrapped writer.
     pub fn finish(self) -> Result<W, WriteError> {
-        self.writer
-            .into_inner()
-            .map_err(|e| WriteError::Io(e.into_error()))
+        self.writer.into_inner().map_err(|e| WriteError::Io(e.into_error()))
     }
 
     fn write_record<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<(), WriteError> {

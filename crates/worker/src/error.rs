@@ -9,11 +9,7 @@ pub enum WriteError {
     /// A row does not have one field per column. `row` is the 1-based number
     /// of the data row (the header is not counted).
     #[error("row {row} has {got} fields, expected {expected}")]
-    RowLength {
-        expected: usize,
-        got: usize,
-        row: u64,
-    },
+    RowLength { expected: usize, got: usize, row: u64 },
     /// An export needs at least one column.
     #[error("an export needs at least one column")]
     NoColumns,

@@ -29,7 +29,16 @@ impl PartWriter {
     /// A writer and the receiving end of its parts; at most one finished part waits in the channel.
     pub fn new(part_size: usize) -> (Self, mpsc::Receiver<Vec<u8>>) {
         let (parts, receiver) = mpsc::channel(1);
-        (PartWriter { buffer: Vec::with_capacity(part_size), parts, part_size, sent_any: false, written: 0 }, receiver)
+        (
+            PartWriter {
+                buffer: Vec::with_capacity(part_size),
+                parts,
+                part_size,
+                sent_any: false,
+                written: 0,
+            },
+            receiver,
+        )
     }
 
     fn send(&mut self) -> io::Result<()> {
@@ -132,7 +141,11 @@ mod tests {
 
         let (writer, mut parts) = PartWriter::new(4);
         writer.finish().expect("finish");
-        assert_eq!(parts.blocking_recv().map(|p| p.len()), Some(0), "an empty output is one empty part");
+        assert_eq!(
+            parts.blocking_recv().map(|p| p.len()),
+            Some(0),
+            "an empty output is one empty part"
+        );
     }
 
     #[test]

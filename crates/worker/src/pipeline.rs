@@ -13,8 +13,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use bytes::Bytes;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserializer;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -75,11 +75,17 @@ pub enum Failure {
 
 impl Failure {
     pub fn permanent(code: &str, message: impl fmt::Display) -> Self {
-        Failure::Permanent(JobError { code: code.into(), message: message.to_string() })
+        Failure::Permanent(JobError {
+            code: code.into(),
+            message: message.to_string(),
+        })
     }
 
     pub fn transient(code: &str, message: impl fmt::Display) -> Self {
-        Failure::Transient(JobError { code: code.into(), message: message.to_string() })
+        Failure::Transient(JobError {
+            code: code.into(),
+            message: message.to_string(),
+        })
     }
 }
 
@@ -94,9 +100,10 @@ impl fmt::Display for Failure {
 
 fn write_failure(error: WriteError) -> Failure {
     match error {
-        WriteError::RowLength { expected, got, row } => {
-            Failure::permanent("ragged_rows", format!("row {row} has {got} fields, expected {expected}"))
-        }
+        WriteError::RowLength { expected, got, row } => Failure::permanent(
+            "ragged_rows",
+            format!("row {row} has {got} fields, expected {expected}"),
+        ),
         WriteError::NoColumns => Failure::permanent("empty_source", "the data has no columns"),
         e @ WriteError::TooManyColumns { .. } => Failure::permanent("too_many_columns", e),
         WriteError::Io(e) => Failure::transient("upload_failed", e),
@@ -117,7 +124,10 @@ impl OutputSpec {
         OutputSpec {
             format: job.format,
             title: job.title.clone(),
-            csv: CsvOptions { bom: job.bom, neutralize_formulas: job.neutralize_formulas },
+            csv: CsvOptions {
+                bom: job.bom,
+                neutralize_formulas: job.neutralize_formulas,
+            },
         }
     }
 }
@@ -139,7 +149,12 @@ pub struct ExportSink<'p, W: Write> {
 
 impl<'p, W: Write> ExportSink<'p, W> {
     pub fn new(spec: OutputSpec, writer: W, progress: &'p Progress) -> Self {
-        ExportSink { spec, state: SinkState::Waiting(writer), progress, rows: 0 }
+        ExportSink {
+            spec,
+            state: SinkState::Waiting(writer),
+            progress,
+            rows: 0,
+        }
     }
 
     pub fn header<S: AsRef<str>>(&mut self, columns: &[S]) -> Result<(), Failure> {
@@ -147,10 +162,13 @@ impl<'p, W: Write> ExportSink<'p, W> {
             return Err(Failure::permanent("internal", "the header was written twice"));
         };
         self.state = match self.spec.format {
-            ExportFormat::Csv => SinkState::Csv(Box::new(CsvExport::new(writer, columns, self.spec.csv).map_err(write_failure)?)),
-            ExportFormat::Pdf => {
-                SinkState::Pdf(Box::new(PdfExport::new(self.spec.title.as_deref(), columns).map_err(write_failure)?), writer)
-            }
+            ExportFormat::Csv => SinkState::Csv(Box::new(
+                CsvExport::new(writer, columns, self.spec.csv).map_err(write_failure)?,
+            )),
+            ExportFormat::Pdf => SinkState::Pdf(
+                Box::new(PdfExport::new(self.spec.title.as_deref(), columns).map_err(write_failure)?),
+                writer,
+            ),
         };
         Ok(())
     }
@@ -159,7 +177,9 @@ impl<'p, W: Write> ExportSink<'p, W> {
         match &mut self.state {
             SinkState::Csv(csv) => csv.write_row(row).map_err(write_failure)?,
             SinkState::Pdf(pdf, _) => pdf.write_row(row).map_err(write_failure)?,
-            SinkState::Waiting(_) | SinkState::Broken => return Err(Failure::permanent("internal", "a row came before the header")),
+            SinkState::Waiting(_) | SinkState::Broken => {
+                return Err(Failure::permanent("internal", "a row came before the header"));
+            }
         }
         self.rows += 1;
         self.progress.rows.store(self.rows, Ordering::Relaxed);
@@ -227,7 +247,10 @@ fn read_failure(kind: &str, error: impl fmt::Display, is_io: bool) -> Failure {
 
 /// Feeds a CSV dataset: the first record is the header; rows must match it.
 pub fn feed_csv<R: Read, W: Write>(reader: R, sink: &mut ExportSink<'_, W>) -> Result<(), Failure> {
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(reader);
     let csv_failure = |e: csv::Error| {
         let is_io = e.is_io_error();
         read_failure("CSV", e, is_io)
@@ -253,7 +276,9 @@ pub fn feed_json<R: Read, W: Write>(reader: R, sink: &mut ExportSink<'_, W>) -> 
     };
     let first = loop {
         let buffer = reader.fill_buf().map_err(|e| read_failure("JSON", e, true))?;
-        let Some(&first) = buffer.first() else { return Err(Failure::permanent("empty_source", "the JSON source is empty")) };
+        let Some(&first) = buffer.first() else {
+            return Err(Failure::permanent("empty_source", "the JSON source is empty"));
+        };
         if buffer.starts_with(b"\xEF\xBB\xBF") {
             reader.consume(3);
         } else if first.is_ascii_whitespace() {
@@ -268,12 +293,18 @@ pub fn feed_json<R: Read, W: Write>(reader: R, sink: &mut ExportSink<'_, W>) -> 
             let mut failure = None;
             let mut deserializer = serde_json::Deserializer::from_reader(reader);
             let result = deserializer
-                .deserialize_seq(RowsVisitor { table: &mut table, sink, failure: &mut failure })
+                .deserialize_seq(RowsVisitor {
+                    table: &mut table,
+                    sink,
+                    failure: &mut failure,
+                })
                 .and_then(|()| deserializer.end());
             match (failure, result) {
                 (Some(failure), _) => Err(failure),
                 (None, Err(e)) => Err(json_failure(e)),
-                (None, Ok(())) if table.columns.is_none() => Err(Failure::permanent("empty_source", "the JSON array is empty")),
+                (None, Ok(())) if table.columns.is_none() => {
+                    Err(Failure::permanent("empty_source", "the JSON array is empty"))
+                }
                 (None, Ok(())) => Ok(()),
             }
         }
@@ -285,15 +316,20 @@ pub fn feed_json<R: Read, W: Write>(reader: R, sink: &mut ExportSink<'_, W>) -> 
                 if reader.read_line(&mut line).map_err(|e| {
                     let is_io = e.kind() != io::ErrorKind::InvalidData;
                     read_failure("NDJSON", e, is_io)
-                })? == 0 {
+                })? == 0
+                {
                     break;
                 }
                 number += 1;
                 if line.trim().is_empty() {
                     continue;
                 }
-                let object: OrderedObject = serde_json::from_str(&line)
-                    .map_err(|e| Failure::permanent("unparsable_source", format!("NDJSON line {number} is not a JSON object: {e}")))?;
+                let object: OrderedObject = serde_json::from_str(&line).map_err(|e| {
+                    Failure::permanent(
+                        "unparsable_source",
+                        format!("NDJSON line {number} is not a JSON object: {e}"),
+                    )
+                })?;
                 table.push(object, sink)?;
             }
             if table.columns.is_none() {
@@ -303,7 +339,10 @@ pub fn feed_json<R: Read, W: Write>(reader: R, sink: &mut ExportSink<'_, W>) -> 
         }
         other => Err(Failure::permanent(
             "unparsable_source",
-            format!("a JSON source must be an array of objects or NDJSON (it starts with {:?})", other as char),
+            format!(
+                "a JSON source must be an array of objects or NDJSON (it starts with {:?})",
+                other as char
+            ),
         )),
     }
 }
@@ -326,7 +365,8 @@ impl Table {
                 let names: Vec<&str> = object.0.iter().map(|(k, _)| k.as_str()).collect();
                 sink.header(&names)?;
                 self.width = names.len();
-                self.columns.insert(object.0.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect())
+                self.columns
+                    .insert(object.0.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect())
             }
         };
         self.row.clear();
@@ -335,7 +375,10 @@ impl Table {
             let Some(&index) = columns.get(&key) else {
                 return Err(Failure::permanent(
                     "ragged_rows",
-                    format!("object {} has the key {key:?}, which the first object does not have", self.rows),
+                    format!(
+                        "object {} has the key {key:?}, which the first object does not have",
+                        self.rows
+                    ),
                 ));
             };
             self.row[index] = cell(value);
@@ -420,7 +463,10 @@ pub struct ChannelReader {
 
 impl ChannelReader {
     pub fn new(chunks: mpsc::Receiver<io::Result<Bytes>>) -> Self {
-        ChannelReader { chunks, current: Bytes::new() }
+        ChannelReader {
+            chunks,
+            current: Bytes::new(),
+        }
     }
 }
 
@@ -444,9 +490,16 @@ impl Read for ChannelReader {
 mod tests {
     use super::*;
 
-    fn run(format: ExportFormat, feed: impl FnOnce(&mut ExportSink<'_, Vec<u8>>) -> Result<(), Failure>) -> Result<(String, u64), Failure> {
+    fn run(
+        format: ExportFormat,
+        feed: impl FnOnce(&mut ExportSink<'_, Vec<u8>>) -> Result<(), Failure>,
+    ) -> Result<(String, u64), Failure> {
         let progress = Progress::default();
-        let spec = OutputSpec { format, title: None, csv: CsvOptions::default() };
+        let spec = OutputSpec {
+            format,
+            title: None,
+            csv: CsvOptions::default(),
+        };
         let mut sink = ExportSink::new(spec, Vec::new(), &progress);
         feed(&mut sink)?;
         let (bytes, rows) = sink.finish()?;
@@ -463,9 +516,15 @@ mod tests {
 
     #[test]
     fn ndjson_and_csv_sources_stream_rows() {
-        let (csv, rows) = run(ExportFormat::Csv, |sink| feed_json(&b"{\"x\":\"1\"}\n\n{\"x\":\"2\"}\n"[..], sink)).expect("ndjson");
+        let (csv, rows) = run(ExportFormat::Csv, |sink| {
+            feed_json(&b"{\"x\":\"1\"}\n\n{\"x\":\"2\"}\n"[..], sink)
+        })
+        .expect("ndjson");
         assert_eq!((csv.as_str(), rows), ("x\r\n1\r\n2\r\n", 2));
-        let (csv, rows) = run(ExportFormat::Csv, |sink| feed_csv(&b"\xEF\xBB\xBFa,b\n1,\"x,y\"\n"[..], sink)).expect("csv");
+        let (csv, rows) = run(ExportFormat::Csv, |sink| {
+            feed_csv(&b"\xEF\xBB\xBFa,b\n1,\"x,y\"\n"[..], sink)
+        })
+        .expect("csv");
         assert_eq!((csv.as_str(), rows), ("a,b\r\n1,\"x,y\"\r\n", 1));
     }
 
@@ -475,19 +534,44 @@ mod tests {
             Err(Failure::Permanent(e)) => e.code,
             other => panic!("expected a permanent failure, got {other:?}"),
         };
-        assert_eq!(code(run(ExportFormat::Csv, |s| feed_csv(&b"a,b\n1\n"[..], s))), "ragged_rows");
-        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"[{\"a\":1},{\"b\":2}]"[..], s))), "ragged_rows");
-        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"[{\"a\":1},"[..], s))), "unparsable_source");
-        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"[1, 2]"[..], s))), "unparsable_source");
-        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"[]"[..], s))), "empty_source");
-        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"  "[..], s))), "empty_source");
-        assert_eq!(code(run(ExportFormat::Csv, |s| feed_json(&b"\"x\""[..], s))), "unparsable_source");
+        assert_eq!(
+            code(run(ExportFormat::Csv, |s| feed_csv(&b"a,b\n1\n"[..], s))),
+            "ragged_rows"
+        );
+        assert_eq!(
+            code(run(ExportFormat::Csv, |s| feed_json(&b"[{\"a\":1},{\"b\":2}]"[..], s))),
+            "ragged_rows"
+        );
+        assert_eq!(
+            code(run(ExportFormat::Csv, |s| feed_json(&b"[{\"a\":1},"[..], s))),
+            "unparsable_source"
+        );
+        assert_eq!(
+            code(run(ExportFormat::Csv, |s| feed_json(&b"[1, 2]"[..], s))),
+            "unparsable_source"
+        );
+        assert_eq!(
+            code(run(ExportFormat::Csv, |s| feed_json(&b"[]"[..], s))),
+            "empty_source"
+        );
+        assert_eq!(
+            code(run(ExportFormat::Csv, |s| feed_json(&b"  "[..], s))),
+            "empty_source"
+        );
+        assert_eq!(
+            code(run(ExportFormat::Csv, |s| feed_json(&b"\"x\""[..], s))),
+            "unparsable_source"
+        );
     }
 
     #[test]
     fn a_stop_request_ends_the_export_within_a_few_hundred_rows() {
         let progress = Progress::default();
-        let spec = OutputSpec { format: ExportFormat::Csv, title: None, csv: CsvOptions::default() };
+        let spec = OutputSpec {
+            format: ExportFormat::Csv,
+            title: None,
+            csv: CsvOptions::default(),
+        };
         let mut sink = ExportSink::new(spec, Vec::new(), &progress);
         sink.header(&["n"]).expect("header");
         progress.stop(StopReason::Cancelled);

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError, Data, TaskId, WorkerBuilder, WorkerBuilderExt};
-use broker_core::config::{StoreBackend, StaticCredentials};
+use broker_core::config::{StaticCredentials, StoreBackend};
 use broker_core::disposition::{attachment, encode_filename};
 use broker_core::keys::Area;
 use broker_core::store::{PutOptions, Store, StoreEndpoint, StoreError};
@@ -34,7 +34,9 @@ use ulid::Ulid;
 
 use crate::job::{ExportJob, InlineData, JobError, JobSource, JobStatus, download_name, now};
 use crate::multipart::{MultipartUpload, PART_SIZE, PartWriter};
-use crate::pipeline::{ChannelReader, ExportSink, Failure, OutputSpec, Progress, SourceKind, StopReason, feed_csv, feed_inline, feed_json};
+use crate::pipeline::{
+    ChannelReader, ExportSink, Failure, OutputSpec, Progress, SourceKind, StopReason, feed_csv, feed_inline, feed_json,
+};
 use crate::queue::{Backend, Exports, QueueError, StartOutcome, backoff};
 
 /// How often a running job reports progress and looks for a cancel.
@@ -72,10 +74,18 @@ fn store_failure(error: StoreError) -> Failure {
 
 /// The source object's key, if it is a verified export upload of the job's tenant.
 fn source_key(store: &Store, tenant: &TenantId, raw: &str) -> Result<(ObjectKey, SourceKind), Failure> {
-    let invalid = || Failure::permanent("invalid_source", "the source is not a verified CSV or JSON upload of this tenant");
+    let invalid = || {
+        Failure::permanent(
+            "invalid_source",
+            "the source is not a verified CSV or JSON upload of this tenant",
+        )
+    };
     let key = ObjectKey::parse(raw).map_err(|_| invalid())?;
     match store.layout().classify(&key) {
-        Ok(Area::Served { tenant: owner, area: "uploads" }) if &owner == tenant => {}
+        Ok(Area::Served {
+            tenant: owner,
+            area: "uploads",
+        }) if &owner == tenant => {}
         _ => return Err(invalid()),
     }
     let kind = SourceKind::of_key(key.as_str()).ok_or_else(invalid)?;
@@ -112,7 +122,12 @@ pub async fn execute(ctx: &JobContext, job: &ExportJob, progress: Arc<Progress>)
             let (source, kind) = source_key(&ctx.store, &tenant, raw)?;
             let body = match ctx.store.get(&source).await {
                 Ok(body) => body,
-                Err(StoreError::NotFound) => return Err(Failure::permanent("source_not_found", "the source object does not exist")),
+                Err(StoreError::NotFound) => {
+                    return Err(Failure::permanent(
+                        "source_not_found",
+                        "the source object does not exist",
+                    ));
+                }
                 Err(e) => return Err(store_failure(e)),
             };
             let (tx, rx) = mpsc::channel(4);
@@ -136,8 +151,17 @@ pub async fn execute(ctx: &JobContext, job: &ExportJob, progress: Arc<Progress>)
 
     let wanted_name = download_name(&job.filename, job.format);
     let disposition = attachment(&wanted_name);
-    let metadata = [("filename".to_owned(), encode_filename(&wanted_name)), ("job".to_owned(), job.job_id.clone())].into();
-    let options = PutOptions { content_type: job.format.content_type(), content_disposition: &disposition, metadata, create_only: false };
+    let metadata = [
+        ("filename".to_owned(), encode_filename(&wanted_name)),
+        ("job".to_owned(), job.job_id.clone()),
+    ]
+    .into();
+    let options = PutOptions {
+        content_type: job.format.content_type(),
+        content_disposition: &disposition,
+        metadata,
+        create_only: false,
+    };
     let upload_id = ctx.store.create_multipart(&key, options).await.map_err(store_failure)?;
     let upload = MultipartUpload::new(&ctx.store, &key, upload_id);
 
@@ -158,7 +182,8 @@ pub async fn execute(ctx: &JobContext, job: &ExportJob, progress: Arc<Progress>)
     });
 
     let (written, uploaded) = tokio::join!(writing, upload.upload_parts(parts));
-    let written = written.unwrap_or_else(|e| Err(Failure::permanent("internal", format!("the export thread failed: {e}"))));
+    let written =
+        written.unwrap_or_else(|e| Err(Failure::permanent("internal", format!("the export thread failed: {e}"))));
     let result = match (written, uploaded) {
         // A stop request wins over the errors it causes.
         (Err(Failure::Stopped(reason)), _) => Err(Failure::Stopped(reason)),
@@ -166,11 +191,19 @@ pub async fn execute(ctx: &JobContext, job: &ExportJob, progress: Arc<Progress>)
         (Err(failure), Ok(_)) => Err(failure),
         (Ok((rows, bytes)), Ok(parts)) => match progress.stopped() {
             Some(reason) => Err(Failure::Stopped(reason)),
-            None => upload.complete(&parts).await.map(|()| (rows, bytes)).map_err(store_failure),
+            None => upload
+                .complete(&parts)
+                .await
+                .map(|()| (rows, bytes))
+                .map_err(store_failure),
         },
     };
     match result {
-        Ok((rows, bytes)) => Ok(Exported { object_key: key.clone(), rows, bytes }),
+        Ok((rows, bytes)) => Ok(Exported {
+            object_key: key.clone(),
+            rows,
+            bytes,
+        }),
         Err(failure) => {
             upload.abort().await;
             Err(failure)
@@ -231,7 +264,10 @@ pub async fn handle(job: ExportJob, ctx: Data<Arc<JobContext>>, task_id: TaskId)
     };
     let max_attempts = ctx.exports.settings().max_attempts;
     if attempt > max_attempts {
-        let error = JobError { code: "too_many_attempts".into(), message: format!("the job was interrupted {} times", attempt - 1) };
+        let error = JobError {
+            code: "too_many_attempts".into(),
+            message: format!("the job was interrupted {} times", attempt - 1),
+        };
         ctx.exports.fail(&job_id, &error).await?;
         return Err(AbortError::new(error.message).into());
     }
@@ -255,7 +291,11 @@ pub async fn handle(job: ExportJob, ctx: Data<Arc<JobContext>>, task_id: TaskId)
 
     match result {
         Ok(exported) => {
-            match ctx.exports.finish(&job_id, exported.object_key.as_str(), exported.rows).await? {
+            match ctx
+                .exports
+                .finish(&job_id, exported.object_key.as_str(), exported.rows)
+                .await?
+            {
                 Some(JobStatus::Running) => {
                     tracing::info!(%job_id, rows = exported.rows, bytes = exported.bytes, elapsed_ms = started.elapsed().as_millis() as u64, "export done");
                 }
@@ -285,7 +325,10 @@ pub async fn handle(job: ExportJob, ctx: Data<Arc<JobContext>>, task_id: TaskId)
         }
         Err(Failure::Transient(error)) if attempt >= max_attempts => {
             tracing::warn!(%job_id, attempt, code = %error.code, message = %error.message, "export failed; no attempts left");
-            let error = JobError { code: error.code, message: format!("{} (after {attempt} attempts)", error.message) };
+            let error = JobError {
+                code: error.code,
+                message: format!("{} (after {attempt} attempts)", error.message),
+            };
             ctx.exports.fail(&job_id, &error).await?;
             Err(AbortError::new(error.message).into())
         }
@@ -293,8 +336,12 @@ pub async fn handle(job: ExportJob, ctx: Data<Arc<JobContext>>, task_id: TaskId)
             let delay = backoff(ctx.exports.settings(), attempt);
             tracing::warn!(%job_id, attempt, code = %error.code, message = %error.message, retry_in_s = delay.as_secs(), "export attempt failed; retrying");
             // Status first: if the push fails, apalis runs this task again.
-            ctx.exports.retry_later(&job_id, &error, now() + delay.as_secs()).await?;
-            ctx.exports.push(&job, TaskId::from_ulid(Ulid::generate()), Some(delay)).await?;
+            ctx.exports
+                .retry_later(&job_id, &error, now() + delay.as_secs())
+                .await?;
+            ctx.exports
+                .push(&job, TaskId::from_ulid(Ulid::generate()), Some(delay))
+                .await?;
             Ok(())
         }
     }
@@ -306,7 +353,11 @@ pub async fn handle(job: ExportJob, ctx: Data<Arc<JobContext>>, task_id: TaskId)
 /// with a backoff, so the process reconnects by itself.
 pub async fn run_workers(exports: Exports, store: Store, shutdown: impl Future<Output = ()> + Send + 'static) {
     let (interrupt_tx, interrupt) = watch::channel(false);
-    let ctx = Arc::new(JobContext { exports: exports.clone(), store, interrupt });
+    let ctx = Arc::new(JobContext {
+        exports: exports.clone(),
+        store,
+        interrupt,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (finished_tx, mut finished) = watch::channel(false);
     let current_name = Arc::new(std::sync::Mutex::new(String::new()));
@@ -424,7 +475,12 @@ pub async fn run_workers(exports: Exports, store: Store, shutdown: impl Future<O
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
-        .map(|h| h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".into())
 }
@@ -435,7 +491,10 @@ fn host_name() -> String {
 /// the same as `serve`'s).
 pub async fn worker_store(settings: &Settings) -> Result<Store, String> {
     let endpoint = match &settings.store.backend {
-        StoreBackend::External { endpoint, force_path_style } => StoreEndpoint {
+        StoreBackend::External {
+            endpoint,
+            force_path_style,
+        } => StoreEndpoint {
             endpoint: endpoint.clone(),
             force_path_style: *force_path_style,
             credentials: settings.store.credentials.clone(),
@@ -446,7 +505,11 @@ pub async fn worker_store(settings: &Settings) -> Result<Store, String> {
                  set S3_ACCESS_KEY and S3_SECRET_KEY to the same values for both"
                     .to_owned()
             })?;
-            StoreEndpoint { endpoint: Some(format!("http://{bind}")), force_path_style: true, credentials: Some(credentials) }
+            StoreEndpoint {
+                endpoint: Some(format!("http://{bind}")),
+                force_path_style: true,
+                credentials: Some(credentials),
+            }
         }
     };
     Ok(Store::connect(&settings.store, endpoint).await)

@@ -98,11 +98,7 @@ fn leaves_safe_cells_alone() {
 
 #[test]
 fn neutralizes_header_and_can_be_disabled() {
-    let parsed = parse(&export(
-        &["=evil", "ok"],
-        &[vec!["-5", "=A1"]],
-        CsvOptions::default(),
-    ));
+    let parsed = parse(&export(&["=evil", "ok"], &[vec!["-5", "=A1"]], CsvOptions::default()));
     assert_eq!(parsed, [["'=evil", "ok"], ["'-5", "'=A1"]]);
 
     let parsed = parse(&export(&["=evil", "ok"], &[vec!["-5", "=A1"]], RAW));
@@ -159,9 +155,7 @@ fn writer_errors_surface_as_io() {
 
     let mut csv = CsvExport::new(Broken, &["a"], RAW).expect("header is buffered");
     let big = "x".repeat(64 * 1024);
-    let err = csv
-        .write_row(&[big.as_str()])
-        .expect_err("buffer flush fails");
+    let err = csv.write_row(&[big.as_str()]).expect_err("buffer flush fails");
     assert!(matches!(err, WriteError::Io(ref e) if e.kind() == io::ErrorKind::BrokenPipe));
 }
 
@@ -184,15 +178,10 @@ fn streams_rows_to_the_writer_before_finish() {
     let written = Rc::new(Cell::new(0));
     let mut csv = CsvExport::new(Counting(written.clone()), &["a", "b"], RAW).unwrap();
     for i in 0..10_000 {
-        csv.write_row(&[i.to_string(), "some text".to_owned()])
-            .unwrap();
+        csv.write_row(&[i.to_string(), "some text".to_owned()]).unwrap();
     }
     // 10k rows are ~150 KB; all but the last buffer's worth must be out.
-    assert!(
-        written.get() > 140_000,
-        "only {} bytes reached the sink",
-        written.get()
-    );
+    assert!(written.get() > 140_000, "only {} bytes reached the sink", written.get());
     csv.finish().unwrap();
     assert!(written.get() > 150_000);
 }

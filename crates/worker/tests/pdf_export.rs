@@ -10,16 +10,10 @@ use broker_worker::{PdfExport, PdfOutput, WriteError};
 const INSTALL_HINT: &str = "install the PDF test tools: apt-get install -y qpdf poppler-utils";
 
 fn run(tool: &str, args: &[&str], pdf: &[u8]) -> std::process::Output {
-    let mut file = tempfile::Builder::new()
-        .suffix(".pdf")
-        .tempfile()
-        .expect("temp file");
+    let mut file = tempfile::Builder::new().suffix(".pdf").tempfile().expect("temp file");
     file.write_all(pdf).expect("write pdf");
     let path = file.path().to_str().expect("utf-8 temp path");
-    let args: Vec<&str> = args
-        .iter()
-        .map(|a| if *a == "{}" { path } else { a })
-        .collect();
+    let args: Vec<&str> = args.iter().map(|a| if *a == "{}" { path } else { a }).collect();
     match Command::new(tool).args(&args).output() {
         Ok(output) => output,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -43,10 +37,7 @@ fn qpdf_check(pdf: &[u8]) {
 fn qpdf_pages(pdf: &[u8]) -> usize {
     let out = run("qpdf", &["--show-npages", "{}"], pdf);
     assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("page count")
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("page count")
 }
 
 /// The text of each page, as pdftotext extracts it.
@@ -113,16 +104,8 @@ fn numbered_rows(n: usize) -> Vec<Vec<String>> {
 #[test]
 fn accented_text_survives_extraction() {
     let rows = vec![
-        vec![
-            "1".into(),
-            "Zoë Ångström café".into(),
-            "naïve façade".into(),
-        ],
-        vec![
-            "2".into(),
-            "Œuvre — “quoted” ½ €".into(),
-            "São Paulo".into(),
-        ],
+        vec!["1".into(), "Zoë Ångström café".into(), "naïve façade".into()],
+        vec!["2".into(), "Œuvre — “quoted” ½ €".into(), "São Paulo".into()],
     ];
     let out = report(Some("Exports für Zoë"), &["#", "Name", "Städte"], &rows);
     qpdf_check(&out.bytes);
@@ -139,10 +122,7 @@ fn accented_text_survives_extraction() {
         "Städte",
         "Page 1",
     ] {
-        assert!(
-            text.contains(expected),
-            "{expected:?} missing from:\n{text}"
-        );
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
     }
 }
 
@@ -216,18 +196,13 @@ fn orientation_follows_table_width() {
     let narrow = report(
         None,
         &["a", "b"],
-        &numbered_rows(3)
-            .iter()
-            .map(|r| r[..2].to_vec())
-            .collect::<Vec<_>>(),
+        &numbered_rows(3).iter().map(|r| r[..2].to_vec()).collect::<Vec<_>>(),
     );
     let (w, h, _) = word_boxes(&narrow.bytes);
     assert!(w < h, "two short columns should be portrait ({w}x{h})");
 
     let columns: Vec<String> = (1..=14).map(|i| format!("Column number {i}")).collect();
-    let row: Vec<String> = (1..=14)
-        .map(|i| format!("value {i} with some text"))
-        .collect();
+    let row: Vec<String> = (1..=14).map(|i| format!("value {i} with some text")).collect();
     let mut pdf = PdfExport::new(Some("Wide"), &columns).unwrap();
     pdf.write_row(&row).unwrap();
     let wide = pdf.finish().unwrap();
@@ -262,10 +237,7 @@ fn rejects_bad_shapes() {
     qpdf_check(&pdf.finish().unwrap().bytes);
 
     let none: [&str; 0] = [];
-    assert!(matches!(
-        PdfExport::new(None, &none),
-        Err(WriteError::NoColumns)
-    ));
+    assert!(matches!(PdfExport::new(None, &none), Err(WriteError::NoColumns)));
     let many: Vec<String> = (0..100).map(|i| i.to_string()).collect();
     assert!(matches!(
         PdfExport::new(None, &many),

@@ -30,7 +30,10 @@ impl ApiKeys {
                 found = Some(key);
             }
         }
-        found.map(|key| Caller { tenant: key.tenant.clone(), subject: format!("apikey:{}", key.label) })
+        found.map(|key| Caller {
+            tenant: key.tenant.clone(),
+            subject: format!("apikey:{}", key.label),
+        })
     }
 }
 
@@ -47,9 +50,16 @@ mod tests {
     #[test]
     fn a_key_is_found_by_its_hash_only() {
         let sha256: [u8; 32] = Sha256::digest(b"s3cr3t-key").into();
-        let keys = ApiKeys::new(vec![ApiKey { tenant: TenantId::parse("acme").expect("tenant"), sha256, label: "billing".into() }]);
+        let keys = ApiKeys::new(vec![ApiKey {
+            tenant: TenantId::parse("acme").expect("tenant"),
+            sha256,
+            label: "billing".into(),
+        }]);
         let caller = keys.find("s3cr3t-key").expect("valid key");
-        assert_eq!((caller.tenant.as_str(), caller.subject.as_str()), ("acme", "apikey:billing"));
+        assert_eq!(
+            (caller.tenant.as_str(), caller.subject.as_str()),
+            ("acme", "apikey:billing")
+        );
         assert!(keys.find("s3cr3t-kez").is_none());
         assert!(keys.find("").is_none());
         let hex: String = sha256.iter().map(|b| format!("{b:02x}")).collect();

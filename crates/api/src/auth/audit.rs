@@ -28,7 +28,14 @@ pub fn outcome(error: Option<&ApiError>) -> &'static str {
 
 /// One audit line for an authenticated request.
 pub fn record(action: &str, caller: &Caller, key: Option<&str>, error: Option<&ApiError>) {
-    write(action, caller.tenant.as_str(), &caller.subject, key, outcome(error), error.map_or("ok", ApiError::code));
+    write(
+        action,
+        caller.tenant.as_str(),
+        &caller.subject,
+        key,
+        outcome(error),
+        error.map_or("ok", ApiError::code),
+    );
 }
 
 /// One audit line for a request refused before anyone was identified.
@@ -37,7 +44,12 @@ pub fn unauthenticated(action: &str, reason: &str) {
 }
 
 fn write(action: &str, tenant: &str, subject: &str, key: Option<&str>, outcome: &str, reason: &str) {
-    let key = key.filter(|k| k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))).unwrap_or("-");
+    let key = key
+        .filter(|k| {
+            k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        })
+        .unwrap_or("-");
     tracing::info!(target: TARGET, action, tenant, subject, key, outcome, reason, "audit");
 }
 

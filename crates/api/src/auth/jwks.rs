@@ -63,9 +63,13 @@ struct Cached {
 
 impl Jwks {
     pub fn new(settings: &JwksSettings) -> Result<Self, String> {
-        let url: http::Uri = settings.url.parse().map_err(|_| "AUTH_JWKS_URL is not a valid URL".to_owned())?;
+        let url: http::Uri = settings
+            .url
+            .parse()
+            .map_err(|_| "AUTH_JWKS_URL is not a valid URL".to_owned())?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone())
+        {
             Ok(builder) => builder,
             Err(e) => {
                 // Plain-http loopback JWKS still works; an https one will fail (and say so).
@@ -136,7 +140,9 @@ impl Jwks {
     }
 
     fn may_fetch(&self) -> bool {
-        self.read().attempted_at.is_none_or(|at| at.elapsed() >= self.min_refresh)
+        self.read()
+            .attempted_at
+            .is_none_or(|at| at.elapsed() >= self.min_refresh)
     }
 
     async fn fetch(&self) {
@@ -162,7 +168,11 @@ impl Jwks {
             .header(http::header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
             .map_err(|e| format!("bad request: {e}"))?;
-        let response = self.client.request(request).await.map_err(|e| format!("request failed: {e}"))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }
@@ -183,11 +193,21 @@ pub fn parse(body: &[u8]) -> Result<Vec<PinnedKey>, String> {
     }
     let document: Document = serde_json::from_slice(body).map_err(|e| format!("not a JWKS document: {e}"))?;
     // One odd key (an encryption key, an unknown type) must not hide the others.
-    Ok(document.keys.into_iter().filter_map(|value| serde_json::from_value::<Jwk>(value).ok()).filter_map(|jwk| pin(&jwk)).collect())
+    Ok(document
+        .keys
+        .into_iter()
+        .filter_map(|value| serde_json::from_value::<Jwk>(value).ok())
+        .filter_map(|jwk| pin(&jwk))
+        .collect())
 }
 
 fn pin(jwk: &Jwk) -> Option<PinnedKey> {
-    if jwk.common.public_key_use.as_ref().is_some_and(|u| *u != PublicKeyUse::Signature) {
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != PublicKeyUse::Signature)
+    {
         return None;
     }
     let algorithm = match &jwk.algorithm {
@@ -203,7 +223,11 @@ fn pin(jwk: &Jwk) -> Option<PinnedKey> {
         return None;
     }
     let key = DecodingKey::from_jwk(jwk).ok()?;
-    Some(PinnedKey { kid: jwk.common.key_id.clone(), algorithm, key })
+    Some(PinnedKey {
+        kid: jwk.common.key_id.clone(),
+        algorithm,
+        key,
+    })
 }
 
 #[cfg(test)]

@@ -29,7 +29,10 @@ pub struct JwtVerifier {
 impl JwtVerifier {
     pub fn new(settings: &JwtSettings) -> Result<Self, String> {
         Ok(JwtVerifier {
-            hs256: settings.hs256_secret.as_ref().map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
+            hs256: settings
+                .hs256_secret
+                .as_ref()
+                .map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
             jwks: settings.jwks.as_ref().map(Jwks::new).transpose()?,
             settings: settings.clone(),
         })
@@ -53,10 +56,13 @@ impl JwtVerifier {
             Algorithm::HS256 => self.hs256.clone().ok_or(AuthFailure::AlgorithmNotAccepted)?,
             Algorithm::RS256 | Algorithm::ES256 => {
                 let jwks = self.jwks.as_ref().ok_or(AuthFailure::AlgorithmNotAccepted)?;
-                let pinned = jwks.key_for(header.kid.as_deref(), header.alg).await.map_err(|miss| match miss {
-                    KeyMiss::Unknown => AuthFailure::UnknownKey,
-                    KeyMiss::Unavailable => AuthFailure::KeysUnavailable,
-                })?;
+                let pinned = jwks
+                    .key_for(header.kid.as_deref(), header.alg)
+                    .await
+                    .map_err(|miss| match miss {
+                        KeyMiss::Unknown => AuthFailure::UnknownKey,
+                        KeyMiss::Unavailable => AuthFailure::KeysUnavailable,
+                    })?;
                 debug_assert_eq!(pinned.algorithm, header.alg);
                 pinned.key
             }
@@ -101,7 +107,10 @@ impl JwtVerifier {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty() && s.len() <= MAX_SUBJECT_BYTES && !s.chars().any(char::is_control))
             .ok_or(AuthFailure::InvalidSubject)?;
-        Ok(Caller { tenant, subject: subject.to_owned() })
+        Ok(Caller {
+            tenant,
+            subject: subject.to_owned(),
+        })
     }
 }
 
@@ -109,7 +118,9 @@ impl JwtVerifier {
 fn declared_algorithm(token: &str) -> Option<String> {
     use base64::Engine as _;
     let encoded = token.split('.').next()?;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')).ok()?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .ok()?;
     let header: Value = serde_json::from_slice(&json).ok()?;
     header.get("alg")?.as_str().map(str::to_owned)
 }

@@ -39,7 +39,10 @@ pub struct Auth {
 
 enum Mode {
     Disabled,
-    Required { jwt: Option<Box<JwtVerifier>>, api_keys: ApiKeys },
+    Required {
+        jwt: Option<Box<JwtVerifier>>,
+        api_keys: ApiKeys,
+    },
 }
 
 /// Why a request is not authenticated. The message never repeats the credential.
@@ -131,7 +134,12 @@ impl Auth {
                 Mode::Disabled
             }
             AuthMode::Required(credentials) => Mode::Required {
-                jwt: credentials.jwt.as_ref().map(JwtVerifier::new).transpose()?.map(Box::new),
+                jwt: credentials
+                    .jwt
+                    .as_ref()
+                    .map(JwtVerifier::new)
+                    .transpose()?
+                    .map(Box::new),
                 api_keys: ApiKeys::new(credentials.api_keys.clone()),
             },
         };

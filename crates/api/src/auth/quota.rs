@@ -21,10 +21,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use broker_core::TenantId;
 use broker_core::config::QuotaSettings;
 use broker_core::profile::PROFILES;
 use broker_core::store::{Store, classify};
-use broker_core::TenantId;
 
 use super::redis_handle::{REDIS_TIMEOUT, SharedRedis};
 use crate::error::ApiError;
@@ -60,7 +60,11 @@ pub struct Quotas {
 
 enum Backend {
     Local(Mutex<HashMap<TenantId, Arc<tokio::sync::OnceCell<AtomicU64>>>>),
-    Redis { redis: Arc<SharedRedis>, charge: redis::Script, refund: redis::Script },
+    Redis {
+        redis: Arc<SharedRedis>,
+        charge: redis::Script,
+        refund: redis::Script,
+    },
 }
 
 /// Bytes charged to a tenant by a completion, to give back if it does not land.
@@ -70,7 +74,11 @@ pub struct Charge(u64);
 impl Quotas {
     pub fn new(settings: QuotaSettings, redis: Option<Arc<SharedRedis>>) -> Self {
         let backend = match redis {
-            Some(redis) => Backend::Redis { redis, charge: redis::Script::new(CHARGE), refund: redis::Script::new(REFUND) },
+            Some(redis) => Backend::Redis {
+                redis,
+                charge: redis::Script::new(CHARGE),
+                refund: redis::Script::new(REFUND),
+            },
             None => Backend::Local(Mutex::new(HashMap::new())),
         };
         Quotas { settings, backend }
@@ -84,9 +92,8 @@ impl Quotas {
     /// At sign: would `declared` more bytes still fit?
     pub async fn check(&self, store: &Store, tenant: &TenantId, declared: Option<u64>) -> Result<(), ApiError> {
         let Some(quota) = self.limit(tenant) else { return Ok(()) };
-        let size = declared.ok_or_else(|| {
-            ApiError::InvalidRequest("`size` is required: this tenant has a storage quota".into())
-        })?;
+        let size = declared
+            .ok_or_else(|| ApiError::InvalidRequest("`size` is required: this tenant has a storage quota".into()))?;
         let used = self.used(store, tenant).await?;
         if used.saturating_add(size) > quota {
             return Err(ApiError::QuotaExceeded { quota, used, size });
@@ -96,7 +103,9 @@ impl Quotas {
 
     /// At completion: charges `size` bytes if they fit, atomically.
     pub async fn charge(&self, store: &Store, tenant: &TenantId, size: u64) -> Result<Charge, ApiError> {
-        let Some(quota) = self.limit(tenant) else { return Ok(Charge(0)) };
+        let Some(quota) = self.limit(tenant) else {
+            return Ok(Charge(0));
+        };
         match &self.backend {
             Backend::Local(_) => {
                 let counter = self.local_counter(store, tenant).await?;
@@ -135,13 +144,17 @@ impl Quotas {
         match &self.backend {
             Backend::Local(_) => {
                 if let Ok(counter) = self.local_counter(store, tenant).await {
-                    let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| Some(used.saturating_sub(charge.0)));
+                    let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                        Some(used.saturating_sub(charge.0))
+                    });
                 }
             }
             Backend::Redis { redis, refund, .. } => {
                 let key = redis_key(store, tenant);
-                let result: Result<u64, ApiError> =
-                    redis_call(redis, |mut c| async move { refund.key(&key).arg(charge.0).invoke_async(&mut c).await }).await;
+                let result: Result<u64, ApiError> = redis_call(redis, |mut c| async move {
+                    refund.key(&key).arg(charge.0).invoke_async(&mut c).await
+                })
+                .await;
                 if result.is_err() {
                     tracing::warn!(%tenant, bytes = charge.0, "a quota refund was lost; the daily recount will correct it");
                 }
@@ -170,21 +183,46 @@ impl Quotas {
 
     /// The tenant's in-process counter, counted from the store on first use.
     async fn local_counter(&self, store: &Store, tenant: &TenantId) -> Result<LocalCounter, ApiError> {
-        let Backend::Local(counters) = &self.backend else { unreachable!("only the local backend has local counters") };
-        let cell = counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(tenant.clone()).or_default().clone();
-        cell.get_or_try_init(|| async { count(store, tenant).await.map(AtomicU64::new) }).await?;
+        let Backend::Local(counters) = &self.backend else {
+            unreachable!("only the local backend has local counters")
+        };
+        let cell = counters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(tenant.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async { count(store, tenant).await.map(AtomicU64::new) })
+            .await?;
         Ok(LocalCounter(cell))
     }
 
     /// Counts the store and publishes the count unless another instance already did.
-    async fn redis_init(&self, redis: &SharedRedis, store: &Store, tenant: &TenantId, key: &str) -> Result<u64, ApiError> {
+    async fn redis_init(
+        &self,
+        redis: &SharedRedis,
+        store: &Store,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<u64, ApiError> {
         let counted = count(store, tenant).await?;
         let key = key.to_owned();
         redis_call(redis, |mut c| {
             let key = key.clone();
             async move {
-                let () = redis::cmd("SET").arg(&key).arg(counted).arg("NX").arg("EX").arg(RECOUNT_SECS).query_async(&mut c).await?;
-                redis::cmd("GET").arg(&key).query_async::<Option<u64>>(&mut c).await.map(|v| v.unwrap_or(counted))
+                let () = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(counted)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(RECOUNT_SECS)
+                    .query_async(&mut c)
+                    .await?;
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async::<Option<u64>>(&mut c)
+                    .await
+                    .map(|v| v.unwrap_or(counted))
             }
         })
         .await
@@ -198,13 +236,19 @@ impl std::ops::Deref for LocalCounter {
     type Target = AtomicU64;
 
     fn deref(&self) -> &AtomicU64 {
-        self.0.get().expect("local_counter initialises the cell before handing it out")
+        self.0
+            .get()
+            .expect("local_counter initialises the cell before handing it out")
     }
 }
 
 /// One counter per bucket, prefix and tenant: the key says whose bytes it counts.
 fn redis_key(store: &Store, tenant: &TenantId) -> String {
-    format!("broker:quota:{}:{}", store.bucket(), store.layout().served_prefix(tenant, "bytes"))
+    format!(
+        "broker:quota:{}:{}",
+        store.bucket(),
+        store.layout().served_prefix(tenant, "bytes")
+    )
 }
 
 async fn redis_call<T, F, Fut>(redis: &SharedRedis, call: F) -> Result<T, ApiError>
@@ -235,10 +279,21 @@ pub async fn count(store: &Store, tenant: &TenantId) -> Result<u64, ApiError> {
     let mut total = 0u64;
     for area in areas {
         let prefix = store.layout().served_prefix(tenant, area);
-        let mut pages = store.client().list_objects_v2().bucket(store.bucket()).prefix(&prefix).into_paginator().send();
+        let mut pages = store
+            .client()
+            .list_objects_v2()
+            .bucket(store.bucket())
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(classify)?;
-            total += page.contents().iter().filter_map(|o| o.size()).map(|s| u64::try_from(s).unwrap_or(0)).sum::<u64>();
+            total += page
+                .contents()
+                .iter()
+                .filter_map(|o| o.size())
+                .map(|s| u64::try_from(s).unwrap_or(0))
+                .sum::<u64>();
         }
     }
     Ok(total)

@@ -73,7 +73,10 @@ pub struct RateLimiter {
 
 enum Backend {
     Local(Mutex<HashMap<(Action, String), Bucket>>),
-    Redis { redis: Arc<SharedRedis>, script: redis::Script },
+    Redis {
+        redis: Arc<SharedRedis>,
+        script: redis::Script,
+    },
 }
 
 struct Bucket {
@@ -84,7 +87,10 @@ struct Bucket {
 impl RateLimiter {
     pub fn new(settings: Option<RateLimitSettings>, redis: Option<Arc<SharedRedis>>) -> Self {
         let backend = match redis {
-            Some(redis) => Backend::Redis { redis, script: redis::Script::new(TAKE_TOKEN) },
+            Some(redis) => Backend::Redis {
+                redis,
+                script: redis::Script::new(TAKE_TOKEN),
+            },
             None => Backend::Local(Mutex::new(HashMap::new())),
         };
         RateLimiter { settings, backend }
@@ -111,12 +117,19 @@ impl RateLimiter {
         if wait.is_zero() {
             Ok(())
         } else {
-            Err(ApiError::RateLimited { retry_after: wait.as_secs_f64().ceil().max(1.0) as u64 })
+            Err(ApiError::RateLimited {
+                retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+            })
         }
     }
 }
 
-fn take_local(buckets: &Mutex<HashMap<(Action, String), Bucket>>, settings: RateLimitSettings, action: Action, subject: String) -> Duration {
+fn take_local(
+    buckets: &Mutex<HashMap<(Action, String), Bucket>>,
+    settings: RateLimitSettings,
+    action: Action,
+    subject: String,
+) -> Duration {
     let now = Instant::now();
     let burst = f64::from(settings.burst);
     let mut buckets = buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -124,7 +137,10 @@ fn take_local(buckets: &Mutex<HashMap<(Action, String), Bucket>>, settings: Rate
         let refill = Duration::from_secs_f64(burst / settings.rate_per_sec);
         buckets.retain(|_, bucket| now.duration_since(bucket.updated) < refill);
     }
-    let bucket = buckets.entry((action, subject)).or_insert(Bucket { tokens: burst, updated: now });
+    let bucket = buckets.entry((action, subject)).or_insert(Bucket {
+        tokens: burst,
+        updated: now,
+    });
     let elapsed = now.duration_since(bucket.updated).as_secs_f64();
     bucket.tokens = (bucket.tokens + elapsed * settings.rate_per_sec).min(burst);
     bucket.updated = now;
@@ -136,10 +152,20 @@ fn take_local(buckets: &Mutex<HashMap<(Action, String), Bucket>>, settings: Rate
     }
 }
 
-async fn take_redis(redis: &SharedRedis, script: &redis::Script, settings: RateLimitSettings, key: &str) -> Result<Duration, String> {
+async fn take_redis(
+    redis: &SharedRedis,
+    script: &redis::Script,
+    settings: RateLimitSettings,
+    key: &str,
+) -> Result<Duration, String> {
     let call = async {
         let mut connection = redis.connection().await?;
-        script.key(key).arg(settings.rate_per_sec).arg(settings.burst).invoke_async::<u64>(&mut connection).await
+        script
+            .key(key)
+            .arg(settings.rate_per_sec)
+            .arg(settings.burst)
+            .invoke_async::<u64>(&mut connection)
+            .await
     };
     match tokio::time::timeout(REDIS_TIMEOUT, call).await {
         Ok(Ok(wait_ms)) => Ok(Duration::from_millis(wait_ms)),
@@ -155,12 +181,21 @@ mod tests {
     use super::*;
 
     fn caller(tenant: &str, subject: &str) -> Caller {
-        Caller { tenant: TenantId::parse(tenant).expect("tenant"), subject: subject.into() }
+        Caller {
+            tenant: TenantId::parse(tenant).expect("tenant"),
+            subject: subject.into(),
+        }
     }
 
     #[tokio::test]
     async fn a_bucket_allows_its_burst_then_says_when_to_retry() {
-        let limiter = RateLimiter::new(Some(RateLimitSettings { rate_per_sec: 0.5, burst: 2 }), None);
+        let limiter = RateLimiter::new(
+            Some(RateLimitSettings {
+                rate_per_sec: 0.5,
+                burst: 2,
+            }),
+            None,
+        );
         let alice = caller("acme", "alice");
         assert!(limiter.check(&alice, Action::Sign).await.is_ok());
         assert!(limiter.check(&alice, Action::Sign).await.is_ok());

@@ -16,7 +16,10 @@ pub struct SharedRedis {
 
 impl SharedRedis {
     pub fn new(client: redis::Client) -> Self {
-        SharedRedis { client, connection: tokio::sync::OnceCell::new() }
+        SharedRedis {
+            client,
+            connection: tokio::sync::OnceCell::new(),
+        }
     }
 
     pub async fn connection(&self) -> redis::RedisResult<ConnectionManager> {

@@ -16,7 +16,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/", HTML, include_str!("../../../../web/index.html")),
     ("/index.html", HTML, include_str!("../../../../web/index.html")),
     ("/app.js", JS, include_str!("../../../../web/app.js")),
-    ("/upload-broker.js", JS, include_str!("../../../../web/upload-broker.js")),
+    (
+        "/upload-broker.js",
+        JS,
+        include_str!("../../../../web/upload-broker.js"),
+    ),
     ("/style.css", CSS, include_str!("../../../../web/style.css")),
 ];
 

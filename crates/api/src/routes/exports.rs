@@ -9,13 +9,25 @@ use crate::exports::{self as ex, Accepted, ExportService};
 use crate::state::AppState;
 
 /// Reads a JSON body of at most `limit` bytes (exports have their own bound).
-async fn read_json_body(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
-    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+async fn read_json_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
@@ -46,16 +58,29 @@ pub async fn create(
         ex::submit(&service, &state.store, &caller, &body, idempotency_key).await
     }
     .await;
-    audit::record("export", &caller, result.as_ref().ok().map(|(record, _)| record.job_id.as_str()), result.as_ref().err());
+    audit::record(
+        "export",
+        &caller,
+        result.as_ref().ok().map(|(record, _)| record.job_id.as_str()),
+        result.as_ref().err(),
+    );
     let (record, replayed) = result?;
     let location = format!("/exports/{}", record.job_id);
-    let reply = Accepted { job_id: record.job_id.clone(), status: record.status.as_str() };
+    let reply = Accepted {
+        job_id: record.job_id.clone(),
+        status: record.status.as_str(),
+    };
     if replayed {
         tracing::info!(job_id = %record.job_id, "idempotent export request replayed");
-        return Ok(HttpResponse::Ok().insert_header((header::LOCATION, location)).insert_header(("Idempotent-Replayed", "true")).json(reply));
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::LOCATION, location))
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(reply));
     }
     tracing::info!(job_id = %record.job_id, format = record.format.as_str(), "export queued");
-    Ok(HttpResponse::Accepted().insert_header((header::LOCATION, location)).json(reply))
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, location))
+        .json(reply))
 }
 
 pub async fn get(
@@ -67,7 +92,9 @@ pub async fn get(
     let result = ex::get(&service, &state.store, &caller, &job_id).await;
     audit::record("export_status", &caller, Some(&job_id), result.as_ref().err());
     let view = result?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(view))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(view))
 }
 
 #[tracing::instrument(name = "cancel_export", skip_all, fields(tenant = %caller.tenant, job_id = %job_id))]
@@ -86,11 +113,15 @@ pub async fn cancel(
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let method_not_allowed = || web::to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) });
-    cfg.service(web::resource("/exports").route(web::post().to(create)).default_service(method_not_allowed()))
-        .service(
-            web::resource("/exports/{job_id}")
-                .route(web::get().to(get))
-                .route(web::delete().to(cancel))
-                .default_service(method_not_allowed()),
-        );
+    cfg.service(
+        web::resource("/exports")
+            .route(web::post().to(create))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/exports/{job_id}")
+            .route(web::get().to(get))
+            .route(web::delete().to(cancel))
+            .default_service(method_not_allowed()),
+    );
 }

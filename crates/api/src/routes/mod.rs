@@ -28,7 +28,9 @@ where
 {
     web::resource(path)
         .route(web::post().to(handler))
-        .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) }))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed)
+        }))
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

@@ -20,14 +20,23 @@ pub async fn sign(
         sg::sign_plan(&state.store, &caller, &plan).await
     }
     .await;
-    audit::record("sign", &caller, result.as_ref().ok().map(|r| r.object_key.as_str()), result.as_ref().err());
+    audit::record(
+        "sign",
+        &caller,
+        result.as_ref().ok().map(|r| r.object_key.as_str()),
+        result.as_ref().err(),
+    );
     let response = result?;
     tracing::info!(object_key = %response.object_key, "signed upload");
     Ok(HttpResponse::Ok().json(response))
 }
 
 #[tracing::instrument(name = "download", skip_all, fields(tenant = %caller.tenant, object_key = %body.object_key))]
-pub async fn download(state: web::Data<AppState>, caller: Caller, body: web::Json<dl::DownloadRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn download(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<dl::DownloadRequest>,
+) -> Result<HttpResponse, ApiError> {
     let result = dl::download(&state.store, &caller, &body).await;
     audit::record("download", &caller, Some(&body.object_key), result.as_ref().err());
     Ok(HttpResponse::Ok().json(result?))

@@ -158,22 +158,33 @@ async fn verify_and_promote(
         || meta("tenant") != Some(upload.tenant.as_str())
         || meta(META_SUBJECT).is_none()
     {
-        return Err(Outcome::Refused(ApiError::NotSignedForProfile("the object was not signed for this profile and tenant")));
+        return Err(Outcome::Refused(ApiError::NotSignedForProfile(
+            "the object was not signed for this profile and tenant",
+        )));
     }
     if head.content_type.as_deref() != Some(upload.content_type.mime) {
-        return Err(Outcome::Refused(ApiError::NotSignedForProfile("the object's content type is not the one it was signed for")));
+        return Err(Outcome::Refused(ApiError::NotSignedForProfile(
+            "the object's content type is not the one it was signed for",
+        )));
     }
-    let filename = meta(META_FILENAME).and_then(decode_filename).unwrap_or_else(|| "upload".into());
+    let filename = meta(META_FILENAME)
+        .and_then(decode_filename)
+        .unwrap_or_else(|| "upload".into());
     // 2. Size, from the HEAD: nothing is read yet.
     let max = upload.profile.max_bytes;
     if head.size > max {
         return Err(Outcome::Refused(ApiError::ObjectTooLarge { size: head.size, max }));
     }
-    let format = Format::from_mime(upload.content_type.mime)
-        .ok_or(Outcome::Refused(ApiError::NotSignedForProfile("the signed type has no verifier")))?;
+    let format = Format::from_mime(upload.content_type.mime).ok_or(Outcome::Refused(ApiError::NotSignedForProfile(
+        "the signed type has no verifier",
+    )))?;
 
     // 3. The real type from the first bytes, then 4. the deep check.
-    let mut body = Body { stream: store.get(key).await?, read: 0, max };
+    let mut body = Body {
+        stream: store.get(key).await?,
+        read: 0,
+        max,
+    };
     let sniffed = body.read_at_least(SNIFF_LEN).await?;
     broker_verifier::check_type(format, &sniffed)?;
     let disposition = attachment(&filename);
@@ -211,19 +222,34 @@ async fn verify_and_promote(
     };
 
     let metadata = HashMap::from([
-        (META_FILENAME.to_owned(), broker_core::disposition::encode_filename(&filename)),
+        (
+            META_FILENAME.to_owned(),
+            broker_core::disposition::encode_filename(&filename),
+        ),
         (META_SHA256.to_owned(), sha256.clone()),
         (META_REMOVED.to_owned(), removed.join(",")),
         ("profile".to_owned(), upload.profile.name.as_str().to_owned()),
-        (META_SUBJECT.to_owned(), broker_core::disposition::encode_filename(&account.caller.subject)),
+        (
+            META_SUBJECT.to_owned(),
+            broker_core::disposition::encode_filename(&account.caller.subject),
+        ),
     ]);
-    let options = PutOptions { content_type: format.mime(), content_disposition: &disposition, metadata, create_only: true };
+    let options = PutOptions {
+        content_type: format.mime(),
+        content_disposition: &disposition,
+        metadata,
+        create_only: true,
+    };
     // The tenant's quota is charged with the real (sanitised) size before the
     // object appears; an upload that does not fit is refused and deleted.
-    let charge = account.quotas.charge(store, &upload.tenant, size).await.map_err(|e| match e {
-        ApiError::QuotaExceeded { .. } => Outcome::Refused(e),
-        other => Outcome::Failed(other),
-    })?;
+    let charge = account
+        .quotas
+        .charge(store, &upload.tenant, size)
+        .await
+        .map_err(|e| match e {
+            ApiError::QuotaExceeded { .. } => Outcome::Refused(e),
+            other => Outcome::Failed(other),
+        })?;
     if let Err(e) = store.put(final_key, payload, options).await {
         account.quotas.refund(store, &upload.tenant, charge).await;
         return Err(e.into());
@@ -232,7 +258,10 @@ async fn verify_and_promote(
     store.delete(key).await?;
     tracing::info!(object_key = %final_key, size, removed = %removed.join(","), "upload verified");
 
-    let url = store.presign_get(final_key, &disposition, format.mime()).await.map_err(Outcome::Store)?;
+    let url = store
+        .presign_get(final_key, &disposition, format.mime())
+        .await
+        .map_err(Outcome::Store)?;
     Ok(CompleteResponse {
         object_key: final_key.to_string(),
         url,
@@ -247,7 +276,10 @@ async fn verify_and_promote(
 
 /// Whether the object's signed metadata names `caller` as the one who signed it.
 fn signed_by(metadata: &HashMap<String, String>, caller: &Caller) -> bool {
-    metadata.get(META_SUBJECT).and_then(|s| decode_filename(s)).is_some_and(|subject| subject == caller.subject)
+    metadata
+        .get(META_SUBJECT)
+        .and_then(|s| decode_filename(s))
+        .is_some_and(|subject| subject == caller.subject)
 }
 
 /// The result of an earlier completion, rebuilt from the final object (for its signer only).
@@ -256,7 +288,11 @@ async fn completed(store: &Store, caller: &Caller, final_key: &ObjectKey) -> Res
     if !signed_by(&head.metadata, caller) {
         return Err(ApiError::ForbiddenKey("completed"));
     }
-    let filename = head.metadata.get(META_FILENAME).and_then(|f| decode_filename(f)).unwrap_or_else(|| "upload".into());
+    let filename = head
+        .metadata
+        .get(META_FILENAME)
+        .and_then(|f| decode_filename(f))
+        .unwrap_or_else(|| "upload".into());
     let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());
     let disposition = attachment(&filename);
     let url = store.presign_get(final_key, &disposition, &content_type).await?;
@@ -268,7 +304,11 @@ async fn completed(store: &Store, caller: &Caller, final_key: &ObjectKey) -> Res
         content_type,
         size: head.size,
         sha256: head.metadata.get(META_SHA256).cloned().unwrap_or_default(),
-        removed: removed.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        removed: removed
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
         filename,
     })
 }
@@ -296,7 +336,10 @@ impl Body {
         if let Some(chunk) = &chunk {
             self.read += chunk.len() as u64;
             if self.read > self.max {
-                return Err(Outcome::Refused(ApiError::ObjectTooLarge { size: self.read, max: self.max }));
+                return Err(Outcome::Refused(ApiError::ObjectTooLarge {
+                    size: self.read,
+                    max: self.max,
+                }));
             }
         }
         Ok(chunk)
@@ -335,10 +378,16 @@ impl Body {
             writer.write_all(&chunk).await.map_err(spool_error)?;
         }
         writer.flush().await.map_err(spool_error)?;
-        Ok(Spooled { file, size, sha256: hex(&hasher.finalize()) })
+        Ok(Spooled {
+            file,
+            size,
+            sha256: hex(&hasher.finalize()),
+        })
     }
 }
 
 fn spool_error(error: impl std::fmt::Display) -> Outcome {
-    Outcome::Store(StoreError::Unavailable(format!("spooling the object to disk failed: {error}")))
+    Outcome::Store(StoreError::Unavailable(format!(
+        "spooling the object to disk failed: {error}"
+    )))
 }

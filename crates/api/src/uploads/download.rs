@@ -45,7 +45,13 @@ pub async fn download(store: &Store, caller: &Caller, request: &DownloadRequest)
         .unwrap_or_else(|| key.as_str().rsplit('/').next().unwrap_or("download").to_owned());
     let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());
     let url = store.presign_get(&key, &attachment(&filename), &content_type).await?;
-    Ok(DownloadResponse { url, expires_in: store.presign_ttl().as_secs(), filename, content_type, size: head.size })
+    Ok(DownloadResponse {
+        url,
+        expires_in: store.presign_ttl().as_secs(),
+        filename,
+        content_type,
+        size: head.size,
+    })
 }
 
 #[cfg(test)]
@@ -56,10 +62,17 @@ mod tests {
     fn only_the_callers_served_keys_are_readable() {
         let layout = KeyLayout::new("").expect("layout");
         let caller = Caller::development();
-        let code = |raw: &str| readable_key(&layout, &caller, raw).map(|_| "ok").unwrap_or_else(|e| e.code());
+        let code = |raw: &str| {
+            readable_key(&layout, &caller, raw)
+                .map(|_| "ok")
+                .unwrap_or_else(|e| e.code())
+        };
         assert_eq!(code("default/avatars/2026/11/0b5c.jpg"), "ok");
         assert_eq!(code("other/avatars/2026/11/0b5c.jpg"), "forbidden_key");
-        assert_eq!(code("staging/default/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png"), "forbidden_key");
+        assert_eq!(
+            code("staging/default/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png"),
+            "forbidden_key"
+        );
         assert_eq!(code("default/../other/avatars/x"), "invalid_key");
         assert_eq!(code("default/avatars/%2e%2e/x"), "invalid_key");
     }

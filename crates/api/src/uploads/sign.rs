@@ -57,16 +57,28 @@ impl SignRequest {
         let mime = content_type.mime;
         if !guessed.iter().any(|m| m.essence_str() == mime) {
             return Err(ApiError::ExtensionMismatch(match guessed.first() {
-                Some(m) => format!("{filename:?} looks like {} but the content type is {mime}", m.essence_str()),
+                Some(m) => format!(
+                    "{filename:?} looks like {} but the content type is {mime}",
+                    m.essence_str()
+                ),
                 None => format!("{filename:?} has no extension that matches {mime}"),
             }));
         }
         match self.size {
             Some(0) => return Err(ApiError::EmptyFile),
-            Some(size) if size > profile.max_bytes => return Err(ApiError::TooLarge { size, max: profile.max_bytes }),
+            Some(size) if size > profile.max_bytes => {
+                return Err(ApiError::TooLarge {
+                    size,
+                    max: profile.max_bytes,
+                });
+            }
             _ => {}
         }
-        Ok(UploadPlan { profile, content_type, filename })
+        Ok(UploadPlan {
+            profile,
+            content_type,
+            filename,
+        })
     }
 }
 
@@ -78,10 +90,14 @@ fn clean_filename(raw: &str) -> Result<String, ApiError> {
         return Err(ApiError::InvalidFilename("the filename is empty".into()));
     }
     if base.len() > MAX_FILENAME_BYTES {
-        return Err(ApiError::InvalidFilename(format!("the filename is longer than {MAX_FILENAME_BYTES} bytes")));
+        return Err(ApiError::InvalidFilename(format!(
+            "the filename is longer than {MAX_FILENAME_BYTES} bytes"
+        )));
     }
     if base.chars().any(char::is_control) {
-        return Err(ApiError::InvalidFilename("the filename contains control characters".into()));
+        return Err(ApiError::InvalidFilename(
+            "the filename contains control characters".into(),
+        ));
     }
     Ok(base.to_owned())
 }
@@ -107,7 +123,9 @@ pub async fn sign_plan(store: &Store, caller: &Caller, plan: &UploadPlan) -> Res
         ("filename", encode_filename(&plan.filename)),
         ("subject", encode_filename(&caller.subject)),
     ];
-    let post = store.presign_post(&key, plan.content_type.mime, plan.profile.max_bytes, &metadata).await?;
+    let post = store
+        .presign_post(&key, plan.content_type.mime, plan.profile.max_bytes, &metadata)
+        .await?;
     Ok(SignResponse {
         method: "POST",
         url: post.url,
@@ -123,7 +141,12 @@ mod tests {
     use super::*;
 
     fn request(kind: &str, filename: &str, content_type: &str, size: Option<u64>) -> SignRequest {
-        SignRequest { kind: kind.into(), filename: filename.into(), content_type: content_type.into(), size }
+        SignRequest {
+            kind: kind.into(),
+            filename: filename.into(),
+            content_type: content_type.into(),
+            size,
+        }
     }
 
     fn code(result: Result<UploadPlan, ApiError>) -> &'static str {
@@ -133,21 +156,53 @@ mod tests {
     #[test]
     fn requests_are_checked_against_their_profile() {
         assert_eq!(code(request("avatar", "me.jpg", "image/jpeg", Some(10)).plan()), "ok");
-        assert_eq!(code(request("avatar", "C:\\Users\\me\\me.PNG", "image/png", None).plan()), "ok");
-        assert_eq!(code(request("document", "a.pdf", "application/pdf", None).plan()), "unknown_kind");
-        assert_eq!(code(request("avatar", "a.pdf", "application/pdf", None).plan()), "unsupported_type");
-        assert_eq!(code(request("avatar", "a.png", "image/jpeg", None).plan()), "extension_mismatch");
-        assert_eq!(code(request("avatar", "noext", "image/jpeg", None).plan()), "extension_mismatch");
-        assert_eq!(code(request("avatar", "a.jpg", "image/jpeg", Some(2_097_153)).plan()), "too_large");
-        assert_eq!(code(request("avatar", "a.jpg", "image/jpeg", Some(0)).plan()), "empty_file");
-        assert_eq!(code(request("avatar", "a\n.jpg", "image/jpeg", None).plan()), "invalid_filename");
-        assert_eq!(code(request("avatar", "../", "image/jpeg", None).plan()), "invalid_filename");
-        assert_eq!(code(request("export", "d.csv", "text/csv", Some(26_214_400)).plan()), "ok");
+        assert_eq!(
+            code(request("avatar", "C:\\Users\\me\\me.PNG", "image/png", None).plan()),
+            "ok"
+        );
+        assert_eq!(
+            code(request("document", "a.pdf", "application/pdf", None).plan()),
+            "unknown_kind"
+        );
+        assert_eq!(
+            code(request("avatar", "a.pdf", "application/pdf", None).plan()),
+            "unsupported_type"
+        );
+        assert_eq!(
+            code(request("avatar", "a.png", "image/jpeg", None).plan()),
+            "extension_mismatch"
+        );
+        assert_eq!(
+            code(request("avatar", "noext", "image/jpeg", None).plan()),
+            "extension_mismatch"
+        );
+        assert_eq!(
+            code(request("avatar", "a.jpg", "image/jpeg", Some(2_097_153)).plan()),
+            "too_large"
+        );
+        assert_eq!(
+            code(request("avatar", "a.jpg", "image/jpeg", Some(0)).plan()),
+            "empty_file"
+        );
+        assert_eq!(
+            code(request("avatar", "a\n.jpg", "image/jpeg", None).plan()),
+            "invalid_filename"
+        );
+        assert_eq!(
+            code(request("avatar", "../", "image/jpeg", None).plan()),
+            "invalid_filename"
+        );
+        assert_eq!(
+            code(request("export", "d.csv", "text/csv", Some(26_214_400)).plan()),
+            "ok"
+        );
     }
 
     #[test]
     fn the_plan_keeps_only_the_base_name_and_the_bare_type() {
-        let plan = request("export", "../../etc/data.json", "application/json; charset=utf-8", None).plan().expect("valid");
+        let plan = request("export", "../../etc/data.json", "application/json; charset=utf-8", None)
+            .plan()
+            .expect("valid");
         assert_eq!(plan.filename, "data.json");
         assert_eq!(plan.content_type.mime, "application/json");
     }

@@ -9,7 +9,11 @@ use crate::helpers::{JWT_SECRET, SECRET_KEY, captured_logs, claims, hs256, now, 
 /// The audit lines of one tenant (tests share the log, tenants keep them apart).
 fn audit_lines(tenant: &str) -> Vec<String> {
     let needle = format!("tenant=\"{tenant}\"");
-    captured_logs().lines().filter(|l| l.contains(" audit: ") && l.contains(&needle)).map(str::to_owned).collect()
+    captured_logs()
+        .lines()
+        .filter(|l| l.contains(" audit: ") && l.contains(&needle))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn has_line(lines: &[String], parts: &[&str]) -> bool {
@@ -29,40 +33,135 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
     let done: Value = alice.complete(&signed.object_key).await.json().await.expect("json");
     let final_key = done["objectKey"].as_str().expect("key").to_owned();
     let download: Value = alice.download(&final_key).await.json().await.expect("json");
-    let export = alice.post_json("/exports", &json!({"format": "csv", "filename": "r.csv", "columns": ["a"], "rows": [["1"]]})).await;
+    let export = alice
+        .post_json(
+            "/exports",
+            &json!({"format": "csv", "filename": "r.csv", "columns": ["a"], "rows": [["1"]]}),
+        )
+        .await;
     assert_eq!(export.status(), 202);
     let job: Value = export.json().await.expect("json");
 
     // Refusals are audited too: another tenant, a colleague, a bad token.
-    assert_eq!(app.as_user("intruders", "mallory").download(&final_key).await.status(), 403);
-    assert_eq!(app.as_user("audited", "bob").complete(&signed.object_key).await.status(), 403);
+    assert_eq!(
+        app.as_user("intruders", "mallory").download(&final_key).await.status(),
+        403
+    );
+    assert_eq!(
+        app.as_user("audited", "bob")
+            .complete(&signed.object_key)
+            .await
+            .status(),
+        403
+    );
     let mut expired = claims("audited", "alice");
     expired["exp"] = json!(now() - 3600);
     let expired = hs256(JWT_SECRET.as_bytes(), &expired);
     assert_eq!(app.with_token(Some(&expired)).download(&final_key).await.status(), 401);
-    let api_key_sign = app.with_token(Some(crate::auth::BILLING_KEY)).sign("export", "a.csv", "text/csv").await;
+    let api_key_sign = app
+        .with_token(Some(crate::auth::BILLING_KEY))
+        .sign("export", "a.csv", "text/csv")
+        .await;
 
     let lines = audit_lines("audited");
     let staging = format!("key=\"{}\"", signed.object_key);
     let served = format!("key=\"{final_key}\"");
     for (what, parts) in [
-        ("sign", vec!["action=\"sign\"", "subject=\"alice\"", staging.as_str(), "outcome=\"ok\"", "reason=\"ok\""]),
-        ("complete", vec!["action=\"complete\"", "subject=\"alice\"", staging.as_str(), "outcome=\"ok\""]),
-        ("download", vec!["action=\"download\"", "subject=\"alice\"", served.as_str(), "outcome=\"ok\""]),
-        ("export", vec!["action=\"export\"", "subject=\"alice\"", "outcome=\"ok\""]),
-        ("a colleague's completion", vec!["action=\"complete\"", "subject=\"bob\"", "outcome=\"denied\"", "reason=\"forbidden_key\""]),
+        (
+            "sign",
+            vec![
+                "action=\"sign\"",
+                "subject=\"alice\"",
+                staging.as_str(),
+                "outcome=\"ok\"",
+                "reason=\"ok\"",
+            ],
+        ),
+        (
+            "complete",
+            vec![
+                "action=\"complete\"",
+                "subject=\"alice\"",
+                staging.as_str(),
+                "outcome=\"ok\"",
+            ],
+        ),
+        (
+            "download",
+            vec![
+                "action=\"download\"",
+                "subject=\"alice\"",
+                served.as_str(),
+                "outcome=\"ok\"",
+            ],
+        ),
+        (
+            "export",
+            vec!["action=\"export\"", "subject=\"alice\"", "outcome=\"ok\""],
+        ),
+        (
+            "a colleague's completion",
+            vec![
+                "action=\"complete\"",
+                "subject=\"bob\"",
+                "outcome=\"denied\"",
+                "reason=\"forbidden_key\"",
+            ],
+        ),
     ] {
-        assert!(has_line(&lines, &parts), "no audit line for {what} ({parts:?}) in:\n{}", lines.join("\n"));
+        assert!(
+            has_line(&lines, &parts),
+            "no audit line for {what} ({parts:?}) in:\n{}",
+            lines.join("\n")
+        );
     }
     let job_id = job["jobId"].as_str().expect("jobId");
-    assert!(has_line(&lines, &["action=\"export\"", job_id]), "the export line names the job: {}", lines.join("\n"));
-    assert_eq!(lines.iter().filter(|l| l.contains("action=\"sign\"") && l.contains("subject=\"alice\"")).count(), 1, "one line per action");
+    assert!(
+        has_line(&lines, &["action=\"export\"", job_id]),
+        "the export line names the job: {}",
+        lines.join("\n")
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("action=\"sign\"") && l.contains("subject=\"alice\""))
+            .count(),
+        1,
+        "one line per action"
+    );
     let intruders = audit_lines("intruders");
-    assert!(has_line(&intruders, &["action=\"download\"", "subject=\"mallory\"", served.as_str(), "outcome=\"denied\""]), "{intruders:?}");
+    assert!(
+        has_line(
+            &intruders,
+            &[
+                "action=\"download\"",
+                "subject=\"mallory\"",
+                served.as_str(),
+                "outcome=\"denied\""
+            ]
+        ),
+        "{intruders:?}"
+    );
     let anonymous = audit_lines("-");
-    assert!(has_line(&anonymous, &["action=\"download\"", "outcome=\"denied\"", "reason=\"expired\""]), "{anonymous:?}");
+    assert!(
+        has_line(
+            &anonymous,
+            &["action=\"download\"", "outcome=\"denied\"", "reason=\"expired\""]
+        ),
+        "{anonymous:?}"
+    );
     let acme = audit_lines("acme");
-    assert!(has_line(&acme, &["action=\"sign\"", "subject=\"apikey:billing\"", &api_key_sign.object_key]), "{acme:?}");
+    assert!(
+        has_line(
+            &acme,
+            &[
+                "action=\"sign\"",
+                "subject=\"apikey:billing\"",
+                &api_key_sign.object_key
+            ]
+        ),
+        "{acme:?}"
+    );
 
     // Nothing secret anywhere in the log: not the tokens, not their
     // signatures, not the keys, not a presigned URL or form signature.
@@ -81,14 +180,27 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
     ];
     for url in [&done["url"], &download["url"]] {
         let url = url.as_str().expect("url").to_owned();
-        let signature = url.split("X-Amz-Signature=").nth(1).expect("a signed URL").split('&').next().expect("value").to_owned();
+        let signature = url
+            .split("X-Amz-Signature=")
+            .nth(1)
+            .expect("a signed URL")
+            .split('&')
+            .next()
+            .expect("value")
+            .to_owned();
         secrets.push(signature);
         secrets.push(url);
     }
     for secret in &secrets {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {secret}");
     }
-    for marker in ["X-Amz-Signature", "x-amz-signature", "X-Amz-Credential", "Bearer ey", "eyJhbGciOi"] {
+    for marker in [
+        "X-Amz-Signature",
+        "x-amz-signature",
+        "X-Amz-Credential",
+        "Bearer ey",
+        "eyJhbGciOi",
+    ] {
         assert!(!logs.contains(marker), "{marker} appears in the logs");
     }
 }

@@ -52,29 +52,88 @@ async fn the_token_matrix() {
         c
     };
 
-    assert_eq!(sign_as(&app, Some(&hs256(secret, &claims("acme", "alice")))).await, (200, "acme".into()), "a valid token");
+    assert_eq!(
+        sign_as(&app, Some(&hs256(secret, &claims("acme", "alice")))).await,
+        (200, "acme".into()),
+        "a valid token"
+    );
 
     let cases: Vec<(&str, Option<String>)> = vec![
         ("missing", None),
         ("expired", Some(hs256(secret, &with(json!({"exp": now() - 3600}))))),
-        ("not yet valid", Some(hs256(secret, &with(json!({"nbf": now() + 3600}))))),
-        ("bad signature", Some(hs256(b"another-secret-another-secret-0123456789", &claims("acme", "alice")))),
-        ("wrong audience", Some(hs256(secret, &with(json!({"aud": "another-service"}))))),
-        ("wrong issuer", Some(hs256(secret, &with(json!({"iss": "https://evil.example"}))))),
+        (
+            "not yet valid",
+            Some(hs256(secret, &with(json!({"nbf": now() + 3600})))),
+        ),
+        (
+            "bad signature",
+            Some(hs256(
+                b"another-secret-another-secret-0123456789",
+                &claims("acme", "alice"),
+            )),
+        ),
+        (
+            "wrong audience",
+            Some(hs256(secret, &with(json!({"aud": "another-service"})))),
+        ),
+        (
+            "wrong issuer",
+            Some(hs256(secret, &with(json!({"iss": "https://evil.example"})))),
+        ),
         ("no exp", Some(hs256(secret, &with(json!({"exp": null}))))),
         ("no aud", Some(hs256(secret, &with(json!({"aud": null}))))),
         ("no iss", Some(hs256(secret, &with(json!({"iss": null}))))),
         ("no tenant", Some(hs256(secret, &with(json!({"tenant": null}))))),
-        ("tenant not a tenant id", Some(hs256(secret, &with(json!({"tenant": "../other"}))))),
-        ("tenant 'staging'", Some(hs256(secret, &with(json!({"tenant": "staging"}))))),
+        (
+            "tenant not a tenant id",
+            Some(hs256(secret, &with(json!({"tenant": "../other"})))),
+        ),
+        (
+            "tenant 'staging'",
+            Some(hs256(secret, &with(json!({"tenant": "staging"})))),
+        ),
         ("no subject", Some(hs256(secret, &with(json!({"sub": null}))))),
-        ("subject with a newline", Some(hs256(secret, &with(json!({"sub": "alice\nadmin"}))))),
-        ("alg none", Some(jwt(&json!({"alg": "none", "typ": "JWT"}), &claims("acme", "alice"), |_| Vec::new()))),
-        ("alg None", Some(jwt(&json!({"alg": "None"}), &claims("acme", "alice"), |_| Vec::new()))),
-        ("HS512", Some(jwt(&json!({"alg": "HS512"}), &claims("acme", "alice"), |_| vec![0; 64]))),
-        ("RS256 without a JWKS", Some(jwt(&json!({"alg": "RS256"}), &claims("acme", "alice"), |_| vec![0; 256]))),
-        ("crit header", Some(jwt(&json!({"alg": "HS256", "crit": ["exp"]}), &claims("acme", "alice"), |m| hmac(secret, m)))),
-        ("tampered claims", Some(tamper(&hs256(secret, &claims("acme", "alice")), &claims("globex", "alice")))),
+        (
+            "subject with a newline",
+            Some(hs256(secret, &with(json!({"sub": "alice\nadmin"})))),
+        ),
+        (
+            "alg none",
+            Some(jwt(
+                &json!({"alg": "none", "typ": "JWT"}),
+                &claims("acme", "alice"),
+                |_| Vec::new(),
+            )),
+        ),
+        (
+            "alg None",
+            Some(jwt(&json!({"alg": "None"}), &claims("acme", "alice"), |_| Vec::new())),
+        ),
+        (
+            "HS512",
+            Some(jwt(&json!({"alg": "HS512"}), &claims("acme", "alice"), |_| vec![0; 64])),
+        ),
+        (
+            "RS256 without a JWKS",
+            Some(jwt(&json!({"alg": "RS256"}), &claims("acme", "alice"), |_| {
+                vec![0; 256]
+            })),
+        ),
+        (
+            "crit header",
+            Some(jwt(
+                &json!({"alg": "HS256", "crit": ["exp"]}),
+                &claims("acme", "alice"),
+                |m| hmac(secret, m),
+            )),
+        ),
+        (
+            "tampered claims",
+            Some(tamper(
+                &hs256(secret, &claims("acme", "alice")),
+                &claims("globex", "alice"),
+            )),
+        ),
         ("garbage", Some("a.b.c".into())),
         ("not a jwt nor a key", Some("hello".into())),
     ];
@@ -91,22 +150,48 @@ async fn the_token_matrix() {
     let response = app.with_token(Some(&expired)).post_json(SIGN, &sign_body()).await;
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     let text = response.text().await.expect("body");
-    assert!(text.contains("\"unauthenticated\"") && text.contains("expired"), "{text}");
+    assert!(
+        text.contains("\"unauthenticated\"") && text.contains("expired"),
+        "{text}"
+    );
     assert!(!text.contains(&expired), "{text}");
 
     // Other schemes and malformed headers.
     let url = format!("{}{SIGN}", app.address);
-    for value in ["Basic dXNlcjpwYXNz", "Bearer", "Token abc", &format!("Bearer {}", "x".repeat(10))] {
-        let response = app.http.post(&url).header("authorization", value).json(&sign_body()).send().await.expect("sent");
+    for value in [
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        "Token abc",
+        &format!("Bearer {}", "x".repeat(10)),
+    ] {
+        let response = app
+            .http
+            .post(&url)
+            .header("authorization", value)
+            .json(&sign_body())
+            .send()
+            .await
+            .expect("sent");
         assert_eq!(error_code(response).await, unauthenticated(), "{value}");
     }
     // Every upload route needs a credential (export routes are covered in isolation.rs).
     for path in ["/uploads/sign", "/uploads/complete", "/uploads/download"] {
-        let response = app.with_token(None).post_json(path, &json!({"objectKey": "default/avatars/2026/11/x.png"})).await;
+        let response = app
+            .with_token(None)
+            .post_json(path, &json!({"objectKey": "default/avatars/2026/11/x.png"}))
+            .await;
         assert_eq!(error_code(response).await, unauthenticated(), "{path}");
     }
     // Health checks stay open.
-    assert_eq!(app.http.get(format!("{}/healthz", app.address)).send().await.expect("sent").status(), 200);
+    assert_eq!(
+        app.http
+            .get(format!("{}/healthz", app.address))
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -117,10 +202,20 @@ async fn tenant_and_subject_claims_are_configurable() {
     custom["uid"] = json!("peter");
     let token = hs256(JWT_SECRET.as_bytes(), &custom);
     let response = app.with_token(Some(&token)).sign("avatar", "me.png", "image/png").await;
-    assert!(response.object_key.starts_with("staging/initech/avatar/"), "{}", response.object_key);
-    assert_eq!(response.fields["x-amz-meta-subject"], "peter", "the subject is pinned in the policy");
+    assert!(
+        response.object_key.starts_with("staging/initech/avatar/"),
+        "{}",
+        response.object_key
+    );
+    assert_eq!(
+        response.fields["x-amz-meta-subject"], "peter",
+        "the subject is pinned in the policy"
+    );
     // The default claim names mean nothing to this app.
-    assert_eq!(sign_as(&app, Some(&crate::helpers::token("acme", "alice"))).await, unauthenticated());
+    assert_eq!(
+        sign_as(&app, Some(&crate::helpers::token("acme", "alice"))).await,
+        unauthenticated()
+    );
 }
 
 #[tokio::test]
@@ -129,7 +224,10 @@ async fn the_tenant_in_the_body_is_ignored() {
     let body = json!({"kind": "avatar", "filename": "me.png", "content_type": "image/png", "tenant": "globex"});
     let response = app.as_user("acme", "alice").post_json(SIGN, &body).await;
     let body: Value = response.json().await.expect("json");
-    assert!(body["objectKey"].as_str().expect("key").starts_with("staging/acme/"), "{body}");
+    assert!(
+        body["objectKey"].as_str().expect("key").starts_with("staging/acme/"),
+        "{body}"
+    );
     assert_eq!(body["fields"]["x-amz-meta-tenant"], "acme");
 }
 
@@ -147,11 +245,22 @@ impl RsaKey {
     }
 
     fn sign(&self, claims: &Value) -> String {
-        jwt(&json!({"alg": "RS256", "typ": "JWT", "kid": self.kid}), claims, |message| {
-            let mut signature = vec![0; self.pair.public_modulus_len()];
-            self.pair.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature).expect("signs");
-            signature
-        })
+        jwt(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": self.kid}),
+            claims,
+            |message| {
+                let mut signature = vec![0; self.pair.public_modulus_len()];
+                self.pair
+                    .sign(
+                        &signature::RSA_PKCS1_SHA256,
+                        &SystemRandom::new(),
+                        message,
+                        &mut signature,
+                    )
+                    .expect("signs");
+                signature
+            },
+        )
     }
 
     /// The public key as an attacker would find it: SubjectPublicKeyInfo DER.
@@ -164,7 +273,10 @@ impl RsaKey {
 fn rsa_keys() -> &'static [RsaKey; 2] {
     static KEYS: OnceLock<[RsaKey; 2]> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let key = |kid: &str| RsaKey { kid: kid.into(), pair: RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa key") };
+        let key = |kid: &str| RsaKey {
+            kid: kid.into(),
+            pair: RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa key"),
+        };
         [key("rsa-2025"), key("rsa-2026")]
     })
 }
@@ -176,7 +288,10 @@ struct EcKey {
 
 impl EcKey {
     fn new(kid: &str) -> Self {
-        EcKey { kid: kid.into(), pair: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec key") }
+        EcKey {
+            kid: kid.into(),
+            pair: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec key"),
+        }
     }
 
     fn jwk(&self) -> Value {
@@ -186,7 +301,11 @@ impl EcKey {
 
     fn sign(&self, claims: &Value) -> String {
         jwt(&json!({"alg": "ES256", "kid": self.kid}), claims, |message| {
-            self.pair.sign(&SystemRandom::new(), message).expect("signs").as_ref().to_vec()
+            self.pair
+                .sign(&SystemRandom::new(), message)
+                .expect("signs")
+                .as_ref()
+                .to_vec()
         })
     }
 }
@@ -229,7 +348,12 @@ impl JwksServer {
                 });
             }
         });
-        JwksServer { url, document, fetches, task }
+        JwksServer {
+            url,
+            document,
+            fetches,
+            task,
+        }
     }
 
     fn serve(&self, keys: Vec<Value>) {
@@ -260,31 +384,55 @@ async fn rs256_and_es256_tokens_verify_against_the_jwks() {
     let jwks = JwksServer::start(vec![rsa.jwk(), ec.jwk()]).await;
     let app = spawn_jwks_app(&jwks, &[]).await;
 
-    assert_eq!(sign_as(&app, Some(&rsa.sign(&claims("acme", "alice")))).await, (200, "acme".into()));
-    assert_eq!(sign_as(&app, Some(&ec.sign(&claims("globex", "carol")))).await, (200, "globex".into()));
+    assert_eq!(
+        sign_as(&app, Some(&rsa.sign(&claims("acme", "alice")))).await,
+        (200, "acme".into())
+    );
+    assert_eq!(
+        sign_as(&app, Some(&ec.sign(&claims("globex", "carol")))).await,
+        (200, "globex".into())
+    );
     assert_eq!(jwks.fetches(), 1, "the keys are cached");
 
     let mut expired = claims("acme", "alice");
     expired["exp"] = json!(now() - 3600);
     let mut wrong_audience = claims("acme", "alice");
     wrong_audience["aud"] = json!("someone-else");
-    let other_ec = EcKey { kid: "ec-1".into(), ..EcKey::new("x") };
+    let other_ec = EcKey {
+        kid: "ec-1".into(),
+        ..EcKey::new("x")
+    };
     let cases = [
         ("expired RS256", rsa.sign(&expired)),
         ("RS256 with a wrong audience", rsa.sign(&wrong_audience)),
-        ("ES256 by another key under a known kid", other_ec.sign(&claims("acme", "alice"))),
-        ("RS256 tampered", tamper(&rsa.sign(&claims("acme", "alice")), &claims("globex", "alice"))),
+        (
+            "ES256 by another key under a known kid",
+            other_ec.sign(&claims("acme", "alice")),
+        ),
+        (
+            "RS256 tampered",
+            tamper(&rsa.sign(&claims("acme", "alice")), &claims("globex", "alice")),
+        ),
         // The EC key's kid with an RSA signature: the key type pins the algorithm.
         (
             "RS256 naming an EC key",
             jwt(&json!({"alg": "RS256", "kid": "ec-1"}), &claims("acme", "alice"), |m| {
                 let mut signature = vec![0; rsa.pair.public_modulus_len()];
-                rsa.pair.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), m, &mut signature).expect("signs");
+                rsa.pair
+                    .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), m, &mut signature)
+                    .expect("signs");
                 signature
             }),
         ),
         // Same with PS256, which the broker never accepts.
-        ("PS256", jwt(&json!({"alg": "PS256", "kid": rsa.kid}), &claims("acme", "alice"), |_| vec![0; 256])),
+        (
+            "PS256",
+            jwt(
+                &json!({"alg": "PS256", "kid": rsa.kid}),
+                &claims("acme", "alice"),
+                |_| vec![0; 256],
+            ),
+        ),
     ];
     for (case, token) in cases {
         assert_eq!(sign_as(&app, Some(&token)).await, unauthenticated(), "{case}");
@@ -306,14 +454,26 @@ async fn an_hs256_token_signed_with_the_rsa_public_key_is_refused() {
     let components = RsaPublicKeyComponents::<Vec<u8>>::from(rsa.pair.public_key());
     let pem = {
         use base64::Engine as _;
-        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", base64::engine::general_purpose::STANDARD.encode(rsa.public_der()))
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(rsa.public_der())
+        )
     };
-    let secrets: Vec<Vec<u8>> = vec![rsa.public_der(), pem.into_bytes(), components.n.clone(), rsa.jwk().to_string().into_bytes()];
+    let secrets: Vec<Vec<u8>> = vec![
+        rsa.public_der(),
+        pem.into_bytes(),
+        components.n.clone(),
+        rsa.jwk().to_string().into_bytes(),
+    ];
     for app in [&jwks_only, &both] {
         // The RSA key itself works, so the JWKS is loaded.
         assert_eq!(sign_as(app, Some(&rsa.sign(&claims("acme", "alice")))).await.0, 200);
         for secret in &secrets {
-            let forged = jwt(&json!({"alg": "HS256", "kid": rsa.kid}), &claims("acme", "alice"), |m| hmac(secret, m));
+            let forged = jwt(
+                &json!({"alg": "HS256", "kid": rsa.kid}),
+                &claims("acme", "alice"),
+                |m| hmac(secret, m),
+            );
             assert_eq!(sign_as(app, Some(&forged)).await, unauthenticated());
         }
     }
@@ -330,13 +490,20 @@ async fn a_rotated_key_is_fetched_on_first_sight_and_the_old_one_stops_working()
 
     // The IdP rotates: the new key is published, tokens signed with it arrive.
     jwks.serve(vec![new.jwk()]);
-    assert_eq!(sign_as(&app, Some(&new.sign(&claims("acme", "alice")))).await.0, 200, "an unknown kid triggers a refetch");
+    assert_eq!(
+        sign_as(&app, Some(&new.sign(&claims("acme", "alice")))).await.0,
+        200,
+        "an unknown kid triggers a refetch"
+    );
     assert_eq!(jwks.fetches(), 2);
     assert_eq!(sign_as(&app, Some(&new.sign(&claims("acme", "bob")))).await.0, 200);
     assert_eq!(jwks.fetches(), 2, "a known kid is served from the cache");
 
     // The retired key is gone from the JWKS, and so from the cache.
-    assert_eq!(sign_as(&app, Some(&old.sign(&claims("acme", "alice")))).await, unauthenticated());
+    assert_eq!(
+        sign_as(&app, Some(&old.sign(&claims("acme", "alice")))).await,
+        unauthenticated()
+    );
 }
 
 #[tokio::test]
@@ -346,7 +513,10 @@ async fn unknown_kids_cannot_make_the_broker_hammer_the_idp() {
     let app = spawn_jwks_app(&jwks, &[("AUTH_JWKS_MIN_REFRESH", "300")]).await;
     assert_eq!(sign_as(&app, Some(&known.sign(&claims("acme", "alice")))).await.0, 200);
     for subject in ["a", "b", "c", "d", "e"] {
-        assert_eq!(sign_as(&app, Some(&unknown.sign(&claims("acme", subject)))).await, unauthenticated());
+        assert_eq!(
+            sign_as(&app, Some(&unknown.sign(&claims("acme", subject)))).await,
+            unauthenticated()
+        );
     }
     assert_eq!(jwks.fetches(), 1, "refetches on unknown kids are rate-limited");
 }
@@ -356,8 +526,15 @@ async fn an_unreachable_jwks_means_401_not_a_crash() {
     let [rsa, _] = rsa_keys();
     let closed = format!("http://127.0.0.1:{}/jwks", crate::helpers::free_port());
     let app = spawn_app_with(&[("AUTH_JWKS_URL", closed.as_str())]).await;
-    assert_eq!(sign_as(&app, Some(&rsa.sign(&claims("acme", "alice")))).await, unauthenticated());
-    assert_eq!(sign_as(&app, Some(&token("acme", "alice"))).await.0, 200, "HS256 does not depend on the JWKS");
+    assert_eq!(
+        sign_as(&app, Some(&rsa.sign(&claims("acme", "alice")))).await,
+        unauthenticated()
+    );
+    assert_eq!(
+        sign_as(&app, Some(&token("acme", "alice"))).await.0,
+        200,
+        "HS256 does not depend on the JWKS"
+    );
 }
 
 // ---- API keys ------------------------------------------------------------------
@@ -366,11 +543,19 @@ pub const BILLING_KEY: &str = "ak_live_7f3c2a9e4b1d8f6a0c5e3b9d7a1f4c2e";
 const GLOBEX_KEY: &str = "ak_live_globex_0123456789abcdef0123456789";
 
 fn sha256_hex(text: &str) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn api_keys_setting() -> String {
-    format!("acme:{}:billing,globex:{}", sha256_hex(BILLING_KEY), sha256_hex(GLOBEX_KEY))
+    format!(
+        "acme:{}:billing,globex:{}",
+        sha256_hex(BILLING_KEY),
+        sha256_hex(GLOBEX_KEY)
+    )
 }
 
 #[tokio::test]
@@ -379,18 +564,41 @@ async fn api_keys_authenticate_as_their_tenant() {
     let app = spawn_app_with(&[("API_KEYS", keys.as_str())]).await;
     let url = format!("{}{SIGN}", app.address);
 
-    assert_eq!(sign_as(&app, Some(BILLING_KEY)).await, (200, "acme".into()), "as a bearer credential");
-    let response = app.http.post(&url).header("x-api-key", GLOBEX_KEY).json(&sign_body()).send().await.expect("sent");
+    assert_eq!(
+        sign_as(&app, Some(BILLING_KEY)).await,
+        (200, "acme".into()),
+        "as a bearer credential"
+    );
+    let response = app
+        .http
+        .post(&url)
+        .header("x-api-key", GLOBEX_KEY)
+        .json(&sign_body())
+        .send()
+        .await
+        .expect("sent");
     let body: Value = response.json().await.expect("json");
-    assert!(body["objectKey"].as_str().expect("key").starts_with("staging/globex/"), "as X-Api-Key: {body}");
+    assert!(
+        body["objectKey"].as_str().expect("key").starts_with("staging/globex/"),
+        "as X-Api-Key: {body}"
+    );
     // A key without a label is named by its hash (metadata is percent-encoded ASCII).
     let unlabelled = format!("apikey%3A{}", &sha256_hex(GLOBEX_KEY)[..12]);
     assert_eq!(body["fields"]["x-amz-meta-subject"], unlabelled.as_str());
 
     for (case, request) in [
         ("unknown key", app.http.post(&url).header("x-api-key", "ak_live_nope")),
-        ("the hash instead of the key", app.http.post(&url).bearer_auth(sha256_hex(BILLING_KEY))),
-        ("both headers", app.http.post(&url).bearer_auth(BILLING_KEY).header("x-api-key", BILLING_KEY)),
+        (
+            "the hash instead of the key",
+            app.http.post(&url).bearer_auth(sha256_hex(BILLING_KEY)),
+        ),
+        (
+            "both headers",
+            app.http
+                .post(&url)
+                .bearer_auth(BILLING_KEY)
+                .header("x-api-key", BILLING_KEY),
+        ),
         ("empty key", app.http.post(&url).header("x-api-key", "")),
     ] {
         let response = request.json(&sign_body()).send().await.expect("sent");
@@ -401,18 +609,35 @@ async fn api_keys_authenticate_as_their_tenant() {
     let foreign = "globex/uploads/2026/11/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.csv";
     app.put_object(foreign, b"a\n", "text/csv", "g.csv").await;
     let session = app.with_token(Some(BILLING_KEY));
-    assert_eq!(error_code(session.download(foreign).await).await, (403, "forbidden_key".into()));
-    let staging = app.with_token(Some(GLOBEX_KEY)).sign("export", "a.csv", "text/csv").await.object_key;
-    assert_eq!(error_code(session.complete(&staging).await).await, (403, "forbidden_key".into()));
+    assert_eq!(
+        error_code(session.download(foreign).await).await,
+        (403, "forbidden_key".into())
+    );
+    let staging = app
+        .with_token(Some(GLOBEX_KEY))
+        .sign("export", "a.csv", "text/csv")
+        .await
+        .object_key;
+    assert_eq!(
+        error_code(session.complete(&staging).await).await,
+        (403, "forbidden_key".into())
+    );
 }
 
 #[tokio::test]
 async fn without_auth_mode_none_there_is_no_anonymous_access() {
     let app = spawn_app_with(&[("AUTH_MODE", "none")]).await;
     assert!(app.token.is_none());
-    assert_eq!(sign_as(&app, None).await, (200, "default".into()), "AUTH_MODE=none: the development principal");
+    assert_eq!(
+        sign_as(&app, None).await,
+        (200, "default".into()),
+        "AUTH_MODE=none: the development principal"
+    );
     // A credential changes nothing in development mode.
-    assert_eq!(sign_as(&app, Some(&token("acme", "alice"))).await, (200, "default".into()));
+    assert_eq!(
+        sign_as(&app, Some(&token("acme", "alice"))).await,
+        (200, "default".into())
+    );
     assert!(
         crate::helpers::captured_logs().contains("AUTHENTICATION IS DISABLED (AUTH_MODE=none)"),
         "starting without authentication is logged loudly"

@@ -10,12 +10,17 @@ use crate::helpers::{TestApp, error_code, post_form, spawn_app, spawn_app_with};
 async fn upload(app: &TestApp, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
     let signed = app.sign(kind, filename, content_type).await;
     let response = post_form(&signed.url, &signed.fields, bytes, content_type).await;
-    assert!(response.status().is_success(), "the store refused the upload: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "the store refused the upload: {}",
+        response.status()
+    );
     signed.object_key
 }
 
 async fn complete(app: &TestApp, object_key: &str) -> reqwest::Response {
-    app.post_json("/uploads/complete", &json!({ "objectKey": object_key })).await
+    app.post_json("/uploads/complete", &json!({ "objectKey": object_key }))
+        .await
 }
 
 async fn fetch(url: &str) -> Vec<u8> {
@@ -39,7 +44,10 @@ fn pixels(bytes: &[u8]) -> image::DynamicImage {
 async fn a_jpeg_avatar_is_stripped_losslessly_and_promoted() {
     let app = spawn_app().await;
     let original = corpus::jpeg_with_metadata();
-    assert!(exif_fields(&original).iter().any(|t| t.contains("GPS")), "the fixture carries GPS");
+    assert!(
+        exif_fields(&original).iter().any(|t| t.contains("GPS")),
+        "the fixture carries GPS"
+    );
     let staging = upload(&app, "avatar", "phone photo.jpg", "image/jpeg", original.clone()).await;
 
     let response = complete(&app, &staging).await;
@@ -50,16 +58,33 @@ async fn a_jpeg_avatar_is_stripped_losslessly_and_promoted() {
     assert!(final_key.ends_with(".jpg"));
     assert_eq!(body["contentType"], "image/jpeg");
     assert_eq!(body["expiresIn"], 3600);
-    let removed: Vec<&str> = body["removed"].as_array().expect("removed").iter().filter_map(Value::as_str).collect();
+    let removed: Vec<&str> = body["removed"]
+        .as_array()
+        .expect("removed")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     for expected in ["exif", "gps", "xmp", "iptc", "comment", "thumbnail"] {
         assert!(removed.contains(&expected), "{expected} not in {removed:?}");
     }
 
     let served = fetch(body["url"].as_str().expect("url")).await;
     assert_eq!(served.len() as u64, body["size"].as_u64().expect("size"));
-    assert!(exif_fields(&served).is_empty(), "no EXIF remains: {:?}", exif_fields(&served));
-    for secret in [corpus::SECRET_MAKE, corpus::SECRET_XMP, corpus::SECRET_IPTC, corpus::SECRET_COMMENT] {
-        assert!(!served.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} leaked");
+    assert!(
+        exif_fields(&served).is_empty(),
+        "no EXIF remains: {:?}",
+        exif_fields(&served)
+    );
+    for secret in [
+        corpus::SECRET_MAKE,
+        corpus::SECRET_XMP,
+        corpus::SECRET_IPTC,
+        corpus::SECRET_COMMENT,
+    ] {
+        assert!(
+            !served.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} leaked"
+        );
     }
     assert_eq!(pixels(&served), pixels(&original), "pixel-identical");
     assert!(!app.object_exists(&staging).await, "staging is deleted after promotion");
@@ -71,12 +96,23 @@ async fn a_jpeg_avatar_is_stripped_losslessly_and_promoted() {
 #[tokio::test]
 async fn a_portrait_photo_keeps_only_its_orientation() {
     let app = spawn_app().await;
-    let staging = upload(&app, "avatar", "portrait.jpg", "image/jpeg", corpus::jpeg_with_orientation(6)).await;
+    let staging = upload(
+        &app,
+        "avatar",
+        "portrait.jpg",
+        "image/jpeg",
+        corpus::jpeg_with_orientation(6),
+    )
+    .await;
     let body: Value = complete(&app, &staging).await.json().await.expect("json");
     let served = fetch(body["url"].as_str().expect("url")).await;
     assert_eq!(exif_fields(&served), ["Orientation"], "only Orientation survives");
-    let exif = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(&served)).expect("exif");
-    let orientation = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY).and_then(|f| f.value.get_uint(0));
+    let exif = exif::Reader::new()
+        .read_from_container(&mut std::io::Cursor::new(&served))
+        .expect("exif");
+    let orientation = exif
+        .get_field(exif::Tag::Orientation, exif::In::PRIMARY)
+        .and_then(|f| f.value.get_uint(0));
     assert_eq!(orientation, Some(6), "the photo still displays upright");
 }
 
@@ -92,10 +128,18 @@ async fn png_and_webp_avatars_are_stripped() {
         assert_eq!(response.status(), 200, "{filename}");
         let body: Value = response.json().await.expect("json");
         let removed = body["removed"].as_array().expect("removed");
-        assert!(removed.iter().any(|r| r == "exif") && removed.iter().any(|r| r == "xmp" || r == "text"), "{filename}: {removed:?}");
+        assert!(
+            removed.iter().any(|r| r == "exif") && removed.iter().any(|r| r == "xmp" || r == "text"),
+            "{filename}: {removed:?}"
+        );
         let served = fetch(body["url"].as_str().expect("url")).await;
         assert!(exif_fields(&served).is_empty(), "{filename}");
-        assert!(!served.windows(corpus::SECRET_MAKE.len()).any(|w| w == corpus::SECRET_MAKE.as_bytes()), "{filename}");
+        assert!(
+            !served
+                .windows(corpus::SECRET_MAKE.len())
+                .any(|w| w == corpus::SECRET_MAKE.as_bytes()),
+            "{filename}"
+        );
         assert_eq!(pixels(&served), pixels(&original), "{filename} is pixel-identical");
     }
 }
@@ -104,33 +148,90 @@ async fn png_and_webp_avatars_are_stripped() {
 async fn hostile_uploads_are_refused_with_their_code_and_leave_nothing_behind() {
     let app = spawn_app().await;
     let cases: Vec<(&str, &str, &str, Vec<u8>, &str)> = vec![
-        ("avatar", "t.jpg", "image/jpeg", corpus::truncated_jpeg(), "corrupt_file"),
+        (
+            "avatar",
+            "t.jpg",
+            "image/jpeg",
+            corpus::truncated_jpeg(),
+            "corrupt_file",
+        ),
         ("avatar", "p.jpg", "image/jpeg", corpus::png(16, 16, 8), "type_mismatch"),
         ("avatar", "h.jpg", "image/jpeg", corpus::html_page(), "not_an_image"),
-        ("avatar", "bomb.png", "image/png", corpus::png_bomb(30_000, 30_000), "dimensions_too_large"),
-        ("export", "t.zip", "application/zip", corpus::zip_with_traversal(), "unsafe_content"),
-        ("export", "b.zip", "application/zip", corpus::zip_bomb(), "unsafe_content"),
+        (
+            "avatar",
+            "bomb.png",
+            "image/png",
+            corpus::png_bomb(30_000, 30_000),
+            "dimensions_too_large",
+        ),
+        (
+            "export",
+            "t.zip",
+            "application/zip",
+            corpus::zip_with_traversal(),
+            "unsafe_content",
+        ),
+        (
+            "export",
+            "b.zip",
+            "application/zip",
+            corpus::zip_bomb(),
+            "unsafe_content",
+        ),
         ("export", "f.zip", "application/zip", corpus::fake_zip(), "corrupt_file"),
-        ("export", "js.pdf", "application/pdf", corpus::pdf_with_javascript(), "unsafe_content"),
-        ("export", "m.json", "application/json", corpus::json_malformed(), "corrupt_file"),
+        (
+            "export",
+            "js.pdf",
+            "application/pdf",
+            corpus::pdf_with_javascript(),
+            "unsafe_content",
+        ),
+        (
+            "export",
+            "m.json",
+            "application/json",
+            corpus::json_malformed(),
+            "corrupt_file",
+        ),
         ("export", "l.csv", "text/csv", corpus::csv_not_utf8(), "corrupt_file"),
     ];
     for (kind, filename, content_type, bytes, expected) in cases {
         let staging = upload(&app, kind, filename, content_type, bytes).await;
         let (status, code) = error_code(complete(&app, &staging).await).await;
         assert_eq!((status, code.as_str()), (422, expected), "{filename}");
-        assert!(!app.object_exists(&staging).await, "{filename}: the refused upload is deleted");
+        assert!(
+            !app.object_exists(&staging).await,
+            "{filename}: the refused upload is deleted"
+        );
     }
     let served = app.store.list("default/").await.expect("list");
-    assert!(served.is_empty(), "nothing was promoted: {:?}", served.iter().map(|o| &o.key).collect::<Vec<_>>());
+    assert!(
+        served.is_empty(),
+        "nothing was promoted: {:?}",
+        served.iter().map(|o| &o.key).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
 async fn a_script_after_the_image_is_cut_off() {
     let app = spawn_app().await;
-    let staging = upload(&app, "avatar", "polyglot.jpg", "image/jpeg", corpus::jpeg_with_trailing_script()).await;
+    let staging = upload(
+        &app,
+        "avatar",
+        "polyglot.jpg",
+        "image/jpeg",
+        corpus::jpeg_with_trailing_script(),
+    )
+    .await;
     let body: Value = complete(&app, &staging).await.json().await.expect("json");
-    assert!(body["removed"].as_array().expect("removed").iter().any(|r| r == "trailing_data"), "{body}");
+    assert!(
+        body["removed"]
+            .as_array()
+            .expect("removed")
+            .iter()
+            .any(|r| r == "trailing_data"),
+        "{body}"
+    );
     let served = fetch(body["url"].as_str().expect("url")).await;
     assert!(served.ends_with(&[0xFF, 0xD9]), "the file ends at EOI");
     assert!(!String::from_utf8_lossy(&served).contains("<script"));
@@ -158,7 +259,10 @@ async fn export_uploads_are_promoted_byte_for_byte() {
         assert_eq!(served, bytes, "{filename} is unchanged");
         let expected_sha: String = {
             use sha2::Digest as _;
-            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+            sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
         };
         assert_eq!(body["sha256"], expected_sha.as_str());
     }
@@ -169,7 +273,11 @@ async fn completing_twice_or_concurrently_gives_one_object_and_the_same_answer()
     let app = spawn_app().await;
     let staging = upload(&app, "avatar", "me.jpg", "image/jpeg", corpus::jpeg_with_metadata()).await;
     let (a, b) = tokio::join!(complete(&app, &staging), complete(&app, &staging));
-    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200), "no error for the loser");
+    assert_eq!(
+        (a.status().as_u16(), b.status().as_u16()),
+        (200, 200),
+        "no error for the loser"
+    );
     let a: Value = a.json().await.expect("json");
     let b: Value = b.json().await.expect("json");
     let again: Value = complete(&app, &staging).await.json().await.expect("json");
@@ -186,11 +294,23 @@ async fn completing_twice_or_concurrently_gives_one_object_and_the_same_answer()
 async fn completion_refuses_foreign_missing_and_malformed_keys() {
     let app = spawn_app().await;
     let never_uploaded = app.sign("avatar", "a.png", "image/png").await.object_key;
-    assert_eq!(error_code(complete(&app, &never_uploaded).await).await, (404, "not_found".into()));
+    assert_eq!(
+        error_code(complete(&app, &never_uploaded).await).await,
+        (404, "not_found".into())
+    );
     let other_tenant = never_uploaded.replacen("staging/default/", "staging/acme/", 1);
-    assert_eq!(error_code(complete(&app, &other_tenant).await).await, (403, "forbidden_key".into()));
-    assert_eq!(error_code(complete(&app, "default/avatars/2026/11/x.png").await).await, (403, "forbidden_key".into()));
-    assert_eq!(error_code(complete(&app, "staging/../x").await).await, (400, "invalid_key".into()));
+    assert_eq!(
+        error_code(complete(&app, &other_tenant).await).await,
+        (403, "forbidden_key".into())
+    );
+    assert_eq!(
+        error_code(complete(&app, "default/avatars/2026/11/x.png").await).await,
+        (403, "forbidden_key".into())
+    );
+    assert_eq!(
+        error_code(complete(&app, "staging/../x").await).await,
+        (400, "invalid_key".into())
+    );
 }
 
 #[tokio::test]
@@ -208,7 +328,10 @@ async fn an_object_that_was_not_written_under_its_policy_is_not_signed_for_the_p
         .send()
         .await
         .expect("put");
-    assert_eq!(error_code(complete(&app, &staging).await).await, (422, "not_signed_for_profile".into()));
+    assert_eq!(
+        error_code(complete(&app, &staging).await).await,
+        (422, "not_signed_for_profile".into())
+    );
     assert!(!app.object_exists(&staging).await);
 }
 
@@ -220,11 +343,15 @@ async fn cleanup_removes_only_stale_staging_objects() {
     app.put_object(served, b"a\n", "text/csv", "keep.csv").await;
 
     let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    let report = broker_core::cleanup::remove_stale_staging(&app.store, past).await.expect("cleanup");
+    let report = broker_core::cleanup::remove_stale_staging(&app.store, past)
+        .await
+        .expect("cleanup");
     assert_eq!((report.deleted, report.kept), (0, 1), "a fresh upload is kept");
 
     let future = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-    let report = broker_core::cleanup::remove_stale_staging(&app.store, future).await.expect("cleanup");
+    let report = broker_core::cleanup::remove_stale_staging(&app.store, future)
+        .await
+        .expect("cleanup");
     assert_eq!(report.deleted, 1);
     assert!(!app.object_exists(&staging).await);
     assert!(app.object_exists(served).await, "served objects are never touched");

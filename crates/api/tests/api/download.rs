@@ -10,7 +10,8 @@ use crate::helpers::{error_code, post_form, spawn_app, spawn_app_in};
 async fn a_served_object_downloads_with_its_original_name() {
     let app = spawn_app().await;
     let key = "default/uploads/2026/11/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.csv";
-    app.put_object(key, b"id,name\n1,Zo\xc3\xab\n", "text/csv", "Zoë \"report\".csv").await;
+    app.put_object(key, b"id,name\n1,Zo\xc3\xab\n", "text/csv", "Zoë \"report\".csv")
+        .await;
 
     let response = app.download(key).await;
     assert_eq!(response.status(), 200);
@@ -22,8 +23,14 @@ async fn a_served_object_downloads_with_its_original_name() {
     let file = reqwest::get(url).await.expect("store answers");
     assert_eq!(file.status(), 200);
     assert_eq!(file.headers()["content-type"], "text/csv");
-    let disposition = file.headers()["content-disposition"].to_str().expect("ascii").to_owned();
-    assert_eq!(disposition, "attachment; filename=\"Zo_ _report_.csv\"; filename*=UTF-8''Zo%C3%AB%20%22report%22.csv");
+    let disposition = file.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"Zo_ _report_.csv\"; filename*=UTF-8''Zo%C3%AB%20%22report%22.csv"
+    );
     assert_eq!(file.bytes().await.expect("bytes").as_ref(), b"id,name\n1,Zo\xc3\xab\n");
 }
 
@@ -50,16 +57,37 @@ async fn staging_and_other_tenants_and_missing_objects_are_not_served() {
     let app = spawn_app().await;
     let signed = app.sign("export", "a.csv", "text/csv").await;
     post_form(&signed.url, &signed.fields, b"a,b\n".to_vec(), "text/csv").await;
-    assert_eq!(error_code(app.download(&signed.object_key).await).await, (403, "forbidden_key".into()));
+    assert_eq!(
+        error_code(app.download(&signed.object_key).await).await,
+        (403, "forbidden_key".into())
+    );
 
     let foreign = "acme/uploads/2026/11/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.csv";
     app.put_object(foreign, b"secret", "text/csv", "s.csv").await;
-    assert_eq!(error_code(app.download(foreign).await).await, (403, "forbidden_key".into()));
+    assert_eq!(
+        error_code(app.download(foreign).await).await,
+        (403, "forbidden_key".into())
+    );
 
-    assert_eq!(error_code(app.download("default/secrets/2026/11/x.csv").await).await, (403, "forbidden_key".into()));
-    assert_eq!(error_code(app.download("default/uploads/2026/11/missing.csv").await).await, (404, "not_found".into()));
-    for malformed in ["../default/uploads/x", "/default/uploads/2026/11/x.csv", "default/uploads/%2e%2e/x", "default//x"] {
-        assert_eq!(error_code(app.download(malformed).await).await, (400, "invalid_key".into()), "{malformed}");
+    assert_eq!(
+        error_code(app.download("default/secrets/2026/11/x.csv").await).await,
+        (403, "forbidden_key".into())
+    );
+    assert_eq!(
+        error_code(app.download("default/uploads/2026/11/missing.csv").await).await,
+        (404, "not_found".into())
+    );
+    for malformed in [
+        "../default/uploads/x",
+        "/default/uploads/2026/11/x.csv",
+        "default/uploads/%2e%2e/x",
+        "default//x",
+    ] {
+        assert_eq!(
+            error_code(app.download(malformed).await).await,
+            (400, "invalid_key".into()),
+            "{malformed}"
+        );
     }
     let long = format!("default/uploads/2026/11/{}.csv", "a".repeat(600));
     assert_eq!(error_code(app.download(&long).await).await, (400, "invalid_key".into()));
@@ -75,6 +103,11 @@ async fn objects_survive_a_restart_of_the_embedded_store() {
     }
     let app = spawn_app_in(data_dir.path(), &[]).await;
     let body: Value = app.download(key).await.json().await.expect("json");
-    let bytes = reqwest::get(body["url"].as_str().expect("url")).await.expect("get").bytes().await.expect("bytes");
+    let bytes = reqwest::get(body["url"].as_str().expect("url"))
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
     assert_eq!(bytes.as_ref(), b"[1,2,3]");
 }

@@ -8,14 +8,42 @@ use crate::helpers::{error_code, free_port, spawn_app, spawn_app_with};
 async fn sign_refuses_bad_requests_with_stable_codes() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"kind": "document", "filename": "a.pdf", "content_type": "application/pdf"}), 400, "unknown_kind"),
-        (json!({"kind": "avatar", "filename": "a.gif", "content_type": "image/gif"}), 400, "unsupported_type"),
-        (json!({"kind": "avatar", "filename": "a.png", "content_type": "image/jpeg"}), 400, "extension_mismatch"),
-        (json!({"kind": "avatar", "filename": "a.jpg", "content_type": "image/jpeg", "size": 2_097_153}), 400, "too_large"),
-        (json!({"kind": "export", "filename": "a.zip", "content_type": "application/zip", "size": 0}), 400, "empty_file"),
-        (json!({"kind": "avatar", "filename": "", "content_type": "image/jpeg"}), 400, "invalid_filename"),
+        (
+            json!({"kind": "document", "filename": "a.pdf", "content_type": "application/pdf"}),
+            400,
+            "unknown_kind",
+        ),
+        (
+            json!({"kind": "avatar", "filename": "a.gif", "content_type": "image/gif"}),
+            400,
+            "unsupported_type",
+        ),
+        (
+            json!({"kind": "avatar", "filename": "a.png", "content_type": "image/jpeg"}),
+            400,
+            "extension_mismatch",
+        ),
+        (
+            json!({"kind": "avatar", "filename": "a.jpg", "content_type": "image/jpeg", "size": 2_097_153}),
+            400,
+            "too_large",
+        ),
+        (
+            json!({"kind": "export", "filename": "a.zip", "content_type": "application/zip", "size": 0}),
+            400,
+            "empty_file",
+        ),
+        (
+            json!({"kind": "avatar", "filename": "", "content_type": "image/jpeg"}),
+            400,
+            "invalid_filename",
+        ),
         (json!({"kind": "avatar", "filename": "a.jpg"}), 400, "invalid_request"),
-        (json!({"kind": "avatar", "filename": "a.jpg", "content_type": 7}), 400, "invalid_request"),
+        (
+            json!({"kind": "avatar", "filename": "a.jpg", "content_type": 7}),
+            400,
+            "invalid_request",
+        ),
     ];
     for (body, status, code) in cases {
         let response = app.post_json("/uploads/sign", &body).await;
@@ -28,19 +56,39 @@ async fn malformed_oversized_and_mistyped_bodies_get_json_errors() {
     let app = spawn_app().await;
     let url = format!("{}/uploads/sign", app.address);
 
-    let malformed = app.authorize(app.http.post(&url)).header("content-type", "application/json").body("{\"kind\":").send().await.expect("sent");
+    let malformed = app
+        .authorize(app.http.post(&url))
+        .header("content-type", "application/json")
+        .body("{\"kind\":")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(malformed).await, (400, "invalid_json".into()));
 
     let huge = json!({"kind": "avatar", "filename": "a".repeat(70 * 1024), "content_type": "image/png"});
-    assert_eq!(error_code(app.post_json("/uploads/sign", &huge).await).await, (413, "payload_too_large".into()));
+    assert_eq!(
+        error_code(app.post_json("/uploads/sign", &huge).await).await,
+        (413, "payload_too_large".into())
+    );
 
-    let form = app.authorize(app.http.post(&url)).header("content-type", "text/plain").body("kind=avatar").send().await.expect("sent");
+    let form = app
+        .authorize(app.http.post(&url))
+        .header("content-type", "text/plain")
+        .body("kind=avatar")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(form).await, (415, "unsupported_media_type".into()));
 
     let get = app.http.get(&url).send().await.expect("sent");
     assert_eq!(error_code(get).await, (405, "method_not_allowed".into()));
 
-    let unknown = app.http.get(format!("{}/nope", app.address)).send().await.expect("sent");
+    let unknown = app
+        .http
+        .get(format!("{}/nope", app.address))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(unknown).await, (404, "not_found".into()));
 }
 
@@ -60,6 +108,11 @@ async fn a_store_that_is_down_gives_503_but_signing_still_works() {
 
     let response = app.download("default/avatars/2026/11/x.jpg").await;
     assert_eq!(error_code(response).await, (503, "store_unavailable".into()));
-    let ready = app.http.get(format!("{}/readyz", app.address)).send().await.expect("sent");
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(ready).await, (503, "not_ready".into()));
 }

@@ -20,11 +20,17 @@ impl TestApp {
     }
 
     pub async fn job(&self, job_id: &str) -> reqwest::Response {
-        self.authorize(self.http.get(format!("{}/exports/{job_id}", self.address))).send().await.expect("request reaches the API")
+        self.authorize(self.http.get(format!("{}/exports/{job_id}", self.address)))
+            .send()
+            .await
+            .expect("request reaches the API")
     }
 
     pub async fn cancel_job(&self, job_id: &str) -> reqwest::Response {
-        self.authorize(self.http.delete(format!("{}/exports/{job_id}", self.address))).send().await.expect("request reaches the API")
+        self.authorize(self.http.delete(format!("{}/exports/{job_id}", self.address)))
+            .send()
+            .await
+            .expect("request reaches the API")
     }
 
     /// Submits and returns the job id (asserting 202 queued).
@@ -46,14 +52,19 @@ impl TestApp {
             if statuses.contains(&body["status"].as_str().unwrap_or("")) {
                 return body;
             }
-            assert!(started.elapsed() < timeout, "job {job_id} never reached {statuses:?}; last: {body}");
+            assert!(
+                started.elapsed() < timeout,
+                "job {job_id} never reached {statuses:?}; last: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Downloads a done job's output through its signed URL.
     pub async fn fetch_output(&self, job: &Value) -> (reqwest::header::HeaderMap, Vec<u8>) {
-        let url = job["url"].as_str().unwrap_or_else(|| panic!("a done job has a url: {job}"));
+        let url = job["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a done job has a url: {job}"));
         let response = reqwest::get(url).await.expect("the store answers");
         assert_eq!(response.status(), 200);
         let headers = response.headers().clone();
@@ -61,7 +72,13 @@ impl TestApp {
     }
 
     pub async fn keys_under(&self, prefix: &str) -> Vec<String> {
-        self.store.list(prefix).await.expect("list").into_iter().map(|l| l.key).collect()
+        self.store
+            .list(prefix)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|l| l.key)
+            .collect()
     }
 }
 
@@ -78,9 +95,19 @@ fn pdf_tool(tool: &str, args: &[&str], pdf: &[u8]) -> String {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     file.write_all(pdf).expect("write");
     let path = file.path().to_str().expect("utf-8 path").to_owned();
-    let args: Vec<&str> = args.iter().map(|a| if *a == "{}" { path.as_str() } else { a }).collect();
-    let output = Command::new(tool).args(&args).output().unwrap_or_else(|e| panic!("{tool} could not run ({e}); {PDF_TOOLS}"));
-    assert!(output.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&output.stderr));
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "{}" { path.as_str() } else { a })
+        .collect();
+    let output = Command::new(tool)
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} could not run ({e}); {PDF_TOOLS}"));
+    assert!(
+        output.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -112,7 +139,10 @@ async fn csv_export_end_to_end_with_formula_neutralisation() {
     let (headers, bytes) = app.fetch_output(&job).await;
     assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
     let disposition = headers["content-disposition"].to_str().expect("ascii");
-    assert!(disposition.starts_with("attachment;") && disposition.contains("UTF-8''Q3%20r%C3%A9sum%C3%A9.csv"), "{disposition}");
+    assert!(
+        disposition.starts_with("attachment;") && disposition.contains("UTF-8''Q3%20r%C3%A9sum%C3%A9.csv"),
+        "{disposition}"
+    );
     assert_eq!(
         parse_csv(&bytes),
         [
@@ -144,7 +174,9 @@ async fn csv_options_bom_and_formulas_off() {
 #[tokio::test]
 async fn pdf_export_end_to_end_is_valid_and_readable() {
     let app = spawn_app().await;
-    let rows: Vec<Value> = (1..=300).map(|n| json!([format!("row {n}"), format!("Café n°{n}"), n * 7])).collect();
+    let rows: Vec<Value> = (1..=300)
+        .map(|n| json!([format!("row {n}"), format!("Café n°{n}"), n * 7]))
+        .collect();
     let job_id = app
         .submit(&json!({"format": "pdf", "filename": "report", "title": "Quarterly report", "columns": ["id", "label", "value"], "rows": rows}))
         .await;
@@ -165,21 +197,40 @@ async fn pdf_export_end_to_end_is_valid_and_readable() {
 async fn verified_uploads_are_converted_from_the_store() {
     let app = spawn_app().await;
     let cases: [(&str, &[u8], &str); 3] = [
-        ("json", r#"[{"city": "Zürich", "n": 1, "note": "=HYPERLINK(1)"}, {"n": 2, "city": "Oslo"}]"#.as_bytes(), "application/json"),
-        ("json", b"{\"city\":\"Z\xc3\xbcrich\",\"n\":1,\"note\":\"=HYPERLINK(1)\"}\n{\"n\":2,\"city\":\"Oslo\"}\n", "application/json"),
-        ("csv", b"city,n,note\nZ\xc3\xbcrich,1,=HYPERLINK(1)\nOslo,2,\n", "text/csv"),
+        (
+            "json",
+            r#"[{"city": "Zürich", "n": 1, "note": "=HYPERLINK(1)"}, {"n": 2, "city": "Oslo"}]"#.as_bytes(),
+            "application/json",
+        ),
+        (
+            "json",
+            b"{\"city\":\"Z\xc3\xbcrich\",\"n\":1,\"note\":\"=HYPERLINK(1)\"}\n{\"n\":2,\"city\":\"Oslo\"}\n",
+            "application/json",
+        ),
+        (
+            "csv",
+            b"city,n,note\nZ\xc3\xbcrich,1,=HYPERLINK(1)\nOslo,2,\n",
+            "text/csv",
+        ),
     ];
     for (index, (extension, data, content_type)) in cases.into_iter().enumerate() {
         let key = format!("default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c1{index}.{extension}");
-        app.put_object(&key, data, content_type, &format!("data.{extension}")).await;
-        let job_id = app.submit(&json!({"format": "csv", "filename": "cities.csv", "source": key})).await;
+        app.put_object(&key, data, content_type, &format!("data.{extension}"))
+            .await;
+        let job_id = app
+            .submit(&json!({"format": "csv", "filename": "cities.csv", "source": key}))
+            .await;
         let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
         assert_eq!(job["status"], "done", "{extension} case {index}: {job}");
         assert_eq!(job["progress"], json!({"rows": 2, "total": 2}));
         let (_, bytes) = app.fetch_output(&job).await;
         assert_eq!(
             parse_csv(&bytes),
-            [vec!["city", "n", "note"], vec!["Zürich", "1", "'=HYPERLINK(1)"], vec!["Oslo", "2", ""]],
+            [
+                vec!["city", "n", "note"],
+                vec!["Zürich", "1", "'=HYPERLINK(1)"],
+                vec!["Oslo", "2", ""]
+            ],
             "case {index}"
         );
     }
@@ -190,49 +241,127 @@ async fn an_unparsable_source_fails_at_once_with_a_reason() {
     let app = spawn_app().await;
     let key = "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv";
     app.put_object(key, b"a,b\n1,2\n3\n", "text/csv", "bad.csv").await;
-    let job_id = app.submit(&json!({"format": "csv", "filename": "x.csv", "source": key})).await;
+    let job_id = app
+        .submit(&json!({"format": "csv", "filename": "x.csv", "source": key}))
+        .await;
     let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["attempts"], 1, "permanent errors are not retried");
     assert_eq!(job["error"]["code"], "ragged_rows");
     assert!(job.get("url").is_none());
-    assert!(app.keys_under(&format!("default/exports/{job_id}/")).await.is_empty(), "no partial object");
+    assert!(
+        app.keys_under(&format!("default/exports/{job_id}/")).await.is_empty(),
+        "no partial object"
+    );
 }
 
 #[tokio::test]
 async fn bad_requests_get_json_errors() {
     let app = spawn_app_with(&[("EXPORT_MAX_INLINE_BYTES", "2000")]).await;
-    let inline = |format: &str| json!({"format": format, "filename": "a.csv", "columns": ["a", "b"], "rows": [["1", "2"]]});
+    let inline =
+        |format: &str| json!({"format": format, "filename": "a.csv", "columns": ["a", "b"], "rows": [["1", "2"]]});
     let cases: Vec<(Value, u16, &str)> = vec![
         (inline("xlsx"), 400, "unknown_format"),
-        (json!({"format": "csv", "filename": "a.csv", "columns": ["a", "b"], "rows": [["1", "2"], ["3"]]}), 400, "ragged_rows"),
-        (json!({"format": "csv", "filename": "a.csv", "columns": [], "rows": []}), 400, "invalid_request"),
-        (json!({"format": "csv", "filename": "", "columns": ["a"], "rows": []}), 400, "invalid_filename"),
+        (
+            json!({"format": "csv", "filename": "a.csv", "columns": ["a", "b"], "rows": [["1", "2"], ["3"]]}),
+            400,
+            "ragged_rows",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "columns": [], "rows": []}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"format": "csv", "filename": "", "columns": ["a"], "rows": []}),
+            400,
+            "invalid_filename",
+        ),
         (json!({"format": "csv", "filename": "a.csv"}), 400, "invalid_request"),
-        (json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [], "source": "x"}), 400, "invalid_request"),
-        (json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [[{"nested": 1}]]}), 400, "invalid_request"),
-        (json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["x".repeat(3000)]]}), 413, "payload_too_large"),
-        (json!({"format": "csv", "filename": "a.csv", "source": "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c99.csv"}), 422, "source_not_found"),
-        (json!({"format": "csv", "filename": "a.csv", "source": "staging/default/export/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv"}), 400, "invalid_source"),
-        (json!({"format": "csv", "filename": "a.csv", "source": "other/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv"}), 400, "invalid_source"),
-        (json!({"format": "csv", "filename": "a.csv", "source": "default/avatars/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png"}), 400, "invalid_source"),
-        (json!({"format": "csv", "filename": "a.csv", "source": "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.pdf"}), 400, "invalid_source"),
-        (json!({"format": "csv", "filename": "a.csv", "source": "../etc/passwd"}), 400, "invalid_source"),
+        (
+            json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [], "source": "x"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [[{"nested": 1}]]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["x".repeat(3000)]]}),
+            413,
+            "payload_too_large",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "source": "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c99.csv"}),
+            422,
+            "source_not_found",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "source": "staging/default/export/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv"}),
+            400,
+            "invalid_source",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "source": "other/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv"}),
+            400,
+            "invalid_source",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "source": "default/avatars/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png"}),
+            400,
+            "invalid_source",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "source": "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.pdf"}),
+            400,
+            "invalid_source",
+        ),
+        (
+            json!({"format": "csv", "filename": "a.csv", "source": "../etc/passwd"}),
+            400,
+            "invalid_source",
+        ),
     ];
     for (body, status, code) in cases {
         let response = app.export(&body).await;
         assert_eq!(error_code(response).await, (status, code.to_owned()), "{body}");
     }
-    let not_json = app.authorize(app.http.post(format!("{}/exports", app.address))).header("content-type", "text/plain").body("{}").send().await.expect("sent");
+    let not_json = app
+        .authorize(app.http.post(format!("{}/exports", app.address)))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(not_json).await, (415, "unsupported_media_type".into()));
-    let broken = app.authorize(app.http.post(format!("{}/exports", app.address))).header("content-type", "application/json").body("{").send().await.expect("sent");
+    let broken = app
+        .authorize(app.http.post(format!("{}/exports", app.address)))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(broken).await, (400, "invalid_json".into()));
 
     for job_id in ["01M83ZAXYNVFVE1NPVFNNVXZG7", "not-a-job", "..%2F..%2Fx"] {
-        assert_eq!(error_code(app.job(job_id).await).await, (404, "job_not_found".into()), "{job_id}");
-        assert_eq!(error_code(app.cancel_job(job_id).await).await, (404, "job_not_found".into()), "{job_id}");
+        assert_eq!(
+            error_code(app.job(job_id).await).await,
+            (404, "job_not_found".into()),
+            "{job_id}"
+        );
+        assert_eq!(
+            error_code(app.cancel_job(job_id).await).await,
+            (404, "job_not_found".into()),
+            "{job_id}"
+        );
     }
-    let put = app.authorize(app.http.put(format!("{}/exports", app.address))).send().await.expect("sent");
+    let put = app
+        .authorize(app.http.put(format!("{}/exports", app.address)))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(put).await, (405, "method_not_allowed".into()));
 }
 
@@ -240,8 +369,12 @@ async fn bad_requests_get_json_errors() {
 async fn the_inline_bound_is_far_above_the_json_limit_of_other_routes() {
     let app = spawn_app().await;
     // ~1 MiB of rows: accepted by /exports, though 16× the 64 KiB limit elsewhere.
-    let rows: Vec<Value> = (0..20_000).map(|n| json!([format!("row-{n:06}"), "x".repeat(40)])).collect();
-    let job_id = app.submit(&json!({"format": "csv", "filename": "big.csv", "columns": ["id", "pad"], "rows": rows})).await;
+    let rows: Vec<Value> = (0..20_000)
+        .map(|n| json!([format!("row-{n:06}"), "x".repeat(40)]))
+        .collect();
+    let job_id = app
+        .submit(&json!({"format": "csv", "filename": "big.csv", "columns": ["id", "pad"], "rows": rows}))
+        .await;
     let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
     assert_eq!(job["progress"]["rows"], 20_000, "{job}");
     let (_, bytes) = app.fetch_output(&job).await;
@@ -253,7 +386,10 @@ async fn an_idempotency_key_returns_the_existing_job() {
     let app = spawn_app().await;
     let body = json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]});
     let post = |body: &Value, key: &str| {
-        app.authorize(app.http.post(format!("{}/exports", app.address))).header("idempotency-key", key).json(body).send()
+        app.authorize(app.http.post(format!("{}/exports", app.address)))
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
     };
     let first = post(&body, "order-42").await.expect("sent");
     assert_eq!(first.status(), 202);
@@ -264,7 +400,12 @@ async fn an_idempotency_key_returns_the_existing_job() {
     let again: Value = again.json().await.expect("json");
     assert_eq!(again["jobId"], first["jobId"]);
 
-    let other = post(&json!({"format": "pdf", "filename": "a.pdf", "columns": ["a"], "rows": [["1"]]}), "order-42").await.expect("sent");
+    let other = post(
+        &json!({"format": "pdf", "filename": "a.pdf", "columns": ["a"], "rows": [["1"]]}),
+        "order-42",
+    )
+    .await
+    .expect("sent");
     assert_eq!(error_code(other).await, (422, "idempotency_key_reused".into()));
     let fresh = post(&body, "order-43").await.expect("sent");
     assert_eq!(fresh.status(), 202);
@@ -277,7 +418,9 @@ async fn jobs_and_their_status_survive_a_restart_of_the_all_in_one_app() {
     let dir = tempfile::TempDir::new().expect("temp dir");
     let vars = [("DEVSTORE_BIND_ADDR", "127.0.0.1:0")];
     let app = spawn_app_in(dir.path(), &vars).await;
-    let job_id = app.submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]})).await;
+    let job_id = app
+        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
+        .await;
     let done = app.wait_for(&job_id, &["done"], LONG).await;
     drop(app);
     let app = spawn_app_in(dir.path(), &vars).await;
@@ -303,7 +446,8 @@ fn worker_settings(app: &TestApp, redis_url: &str, store_endpoint: Option<&str>)
         ("EXPORT_MISSED_HEARTBEATS", "3".to_owned()),
         ("EXPORT_RETRY_BASE", "1".to_owned()),
     ];
-    Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("worker settings")
+    Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+        .expect("worker settings")
 }
 
 /// Starts an export worker in this process; it stops when the returned sender is dropped.
@@ -311,9 +455,14 @@ async fn start_worker(app: &TestApp, redis_url: &str) -> tokio::sync::oneshot::S
     start_worker_on(app, redis_url, None).await
 }
 
-async fn start_worker_on(app: &TestApp, redis_url: &str, store_endpoint: Option<&str>) -> tokio::sync::oneshot::Sender<()> {
+async fn start_worker_on(
+    app: &TestApp,
+    redis_url: &str,
+    store_endpoint: Option<&str>,
+) -> tokio::sync::oneshot::Sender<()> {
     let settings = worker_settings(app, redis_url, store_endpoint);
-    let exports = broker_worker::Exports::redis(settings.redis_url.as_ref().expect("url"), &settings.exports).expect("exports");
+    let exports =
+        broker_worker::Exports::redis(settings.redis_url.as_ref().expect("url"), &settings.exports).expect("exports");
     let store = broker_worker::run::worker_store(&settings).await.expect("store");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(broker_worker::run::run_workers(exports, store, async move {
@@ -325,11 +474,21 @@ async fn start_worker_on(app: &TestApp, redis_url: &str, store_endpoint: Option<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_the_api_only_enqueues_and_a_worker_exports() {
     let redis = RedisServer::start();
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url), ("EXPORT_HEARTBEAT", "1"), ("EXPORT_MISSED_HEARTBEATS", "3")]).await;
-    let job_id = app.submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a", "b"], "rows": [["=x", "2"]]})).await;
+    let app = spawn_app_with(&[
+        ("REDIS_URL", &redis.url),
+        ("EXPORT_HEARTBEAT", "1"),
+        ("EXPORT_MISSED_HEARTBEATS", "3"),
+    ])
+    .await;
+    let job_id = app
+        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a", "b"], "rows": [["=x", "2"]]}))
+        .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let queued: Value = app.job(&job_id).await.json().await.expect("json");
-    assert_eq!(queued["status"], "queued", "no worker runs in the API process: {queued}");
+    assert_eq!(
+        queued["status"], "queued",
+        "no worker runs in the API process: {queued}"
+    );
 
     let _worker = start_worker(&app, &redis.url).await;
     let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
@@ -338,8 +497,11 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_exports() {
     assert_eq!(parse_csv(&bytes), [vec!["a", "b"], vec!["'=x", "2"]]);
 
     let key = "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.json";
-    app.put_object(key, br#"[{"k": "v"}]"#, "application/json", "d.json").await;
-    let job_id = app.submit(&json!({"format": "pdf", "filename": "d.pdf", "title": "From JSON", "source": key})).await;
+    app.put_object(key, br#"[{"k": "v"}]"#, "application/json", "d.json")
+        .await;
+    let job_id = app
+        .submit(&json!({"format": "pdf", "filename": "d.pdf", "title": "From JSON", "source": key}))
+        .await;
     let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
     let (_, pdf) = app.fetch_output(&job).await;
     pdf_tool("qpdf", &["--check", "{}"], &pdf);
@@ -352,16 +514,25 @@ async fn queued_and_running_jobs_can_be_cancelled() {
     let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
 
     // Queued (no worker yet): cancelled at once.
-    let queued = app.submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]})).await;
+    let queued = app
+        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
+        .await;
     let response = app.cancel_job(&queued).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["status"], "cancelled");
-    assert_eq!(error_code(app.cancel_job(&queued).await).await, (409, "not_cancellable".into()));
+    assert_eq!(
+        error_code(app.cancel_job(&queued).await).await,
+        (409, "not_cancellable".into())
+    );
 
     // Running: a PDF large enough to take a while, cancelled mid-way.
-    let rows: Vec<Value> = (0..60_000).map(|n| json!([n, format!("label {n}"), "lorem ipsum dolor sit amet"])).collect();
-    let running = app.submit(&json!({"format": "pdf", "filename": "big.pdf", "columns": ["n", "label", "text"], "rows": rows})).await;
+    let rows: Vec<Value> = (0..60_000)
+        .map(|n| json!([n, format!("label {n}"), "lorem ipsum dolor sit amet"]))
+        .collect();
+    let running = app
+        .submit(&json!({"format": "pdf", "filename": "big.pdf", "columns": ["n", "label", "text"], "rows": rows}))
+        .await;
     let _worker = start_worker(&app, &redis.url).await;
     let started = Instant::now();
     loop {
@@ -377,7 +548,10 @@ async fn queued_and_running_jobs_can_be_cancelled() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let job: Value = app.job(&running).await.json().await.expect("json");
     assert_eq!(job["status"], "cancelled", "{job}");
-    assert!(app.keys_under(&format!("default/exports/{running}/")).await.is_empty(), "a cancelled job leaves no object");
+    assert!(
+        app.keys_under(&format!("default/exports/{running}/")).await.is_empty(),
+        "a cancelled job leaves no object"
+    );
     // The skipped task of the cancelled queued job never produced anything either.
     assert!(app.keys_under(&format!("default/exports/{queued}/")).await.is_empty());
 }
@@ -386,30 +560,58 @@ async fn queued_and_running_jobs_can_be_cancelled() {
 async fn without_redis_new_exports_get_503_queue_unavailable() {
     let url = format!("redis://127.0.0.1:{}", free_port());
     let app = spawn_app_with(&[("REDIS_URL", &url)]).await;
-    let response = app.export(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]})).await;
+    let response = app
+        .export(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
+        .await;
     assert_eq!(error_code(response).await, (503, "queue_unavailable".into()));
-    assert_eq!(error_code(app.job("01M83ZAXYNVFVE1NPVFNNVXZG7").await).await, (503, "queue_unavailable".into()));
+    assert_eq!(
+        error_code(app.job("01M83ZAXYNVFVE1NPVFNNVXZG7").await).await,
+        (503, "queue_unavailable".into())
+    );
     // Validation still answers first.
-    let response = app.export(&json!({"format": "xlsx", "filename": "a", "columns": ["a"], "rows": []})).await;
+    let response = app
+        .export(&json!({"format": "xlsx", "filename": "a", "columns": ["a"], "rows": []}))
+        .await;
     assert_eq!(error_code(response).await, (400, "unknown_format".into()));
 }
 
 #[tokio::test]
 async fn jobs_of_one_tenant_are_invisible_to_another() {
     let app = spawn_app().await;
-    let job_id = app.submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]})).await;
+    let job_id = app
+        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
+        .await;
     app.wait_for(&job_id, &["done"], LONG).await;
     let other = app.as_user("globex", "mallory");
-    let get = other.authorize(app.http.get(format!("{}/exports/{job_id}", app.address))).send().await.expect("sent");
+    let get = other
+        .authorize(app.http.get(format!("{}/exports/{job_id}", app.address)))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(get).await, (404, "job_not_found".into()));
-    let delete = other.authorize(app.http.delete(format!("{}/exports/{job_id}", app.address))).send().await.expect("sent");
+    let delete = other
+        .authorize(app.http.delete(format!("{}/exports/{job_id}", app.address)))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(error_code(delete).await, (404, "job_not_found".into()));
     // Another tenant's verified upload is not a valid source either.
     let key = "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv";
     app.put_object(key, b"a\n1\n", "text/csv", "a.csv").await;
-    let response = other.post_json("/exports", &json!({"format": "csv", "filename": "a.csv", "source": key})).await;
+    let response = other
+        .post_json(
+            "/exports",
+            &json!({"format": "csv", "filename": "a.csv", "source": key}),
+        )
+        .await;
     assert_eq!(error_code(response).await, (400, "invalid_source".into()));
-    let unauthenticated = app.with_token(None).post_json("/exports", &json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": []})).await;
+    let unauthenticated = app
+        .with_token(None)
+        .post_json(
+            "/exports",
+            &json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": []}),
+        )
+        .await;
     assert_eq!(unauthenticated.status(), 401);
 }
 
@@ -420,7 +622,9 @@ async fn transient_failures_are_retried_with_backoff_then_fail_with_the_reason()
     // A worker whose store is down: every attempt fails transiently.
     let dead_store = format!("http://127.0.0.1:{}", free_port());
     let _worker = start_worker_on(&app, &redis.url, Some(&dead_store)).await;
-    let job_id = app.submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]})).await;
+    let job_id = app
+        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
+        .await;
 
     let retrying = app.wait_for(&job_id, &["queued"], LONG).await;
     let started = Instant::now();
@@ -429,7 +633,16 @@ async fn transient_failures_are_retried_with_backoff_then_fail_with_the_reason()
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["attempts"], 3, "EXPORT_MAX_ATTEMPTS, not apalis's 25: {job}");
     assert_eq!(job["error"]["code"], "store_unavailable", "{job}");
-    assert!(job["error"]["message"].as_str().is_some_and(|m| m.contains("after 3 attempts")), "{job}");
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("after 3 attempts")),
+        "{job}"
+    );
     // Backoff 1 s then 2 s (EXPORT_RETRY_BASE=1): the job cannot have failed sooner.
-    assert!(started.elapsed() >= Duration::from_secs(2), "failed after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "failed after {:?}",
+        started.elapsed()
+    );
 }

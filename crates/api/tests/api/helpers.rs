@@ -56,7 +56,9 @@ struct CapturedLogs;
 
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+        LOGS.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
         if std::env::var_os("TEST_LOG").is_some() {
             eprint!("{}", String::from_utf8_lossy(bytes));
         }
@@ -75,7 +77,10 @@ pub fn captured_logs() -> String {
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
 }
 
 /// Valid claims for `tenant`/`subject` (ten minutes, the test issuer and audience).
@@ -87,7 +92,11 @@ pub fn claims(tenant: &str, subject: &str) -> Value {
 pub fn jwt(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
     use base64::Engine as _;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let message = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let message = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
     let signature = sign(message.as_bytes());
     format!("{message}.{}", b64(&signature))
 }
@@ -120,7 +129,11 @@ pub async fn spawn_app_in(data_dir: &Path, overrides: &[(&str, &str)]) -> TestAp
     let auth: &[(&str, &str)] = if overrides.iter().any(|(k, _)| *k == "AUTH_MODE") {
         &[]
     } else {
-        &[("AUTH_HS256_SECRET", JWT_SECRET), ("AUTH_ISSUER", ISSUER), ("AUTH_AUDIENCE", AUDIENCE)]
+        &[
+            ("AUTH_HS256_SECRET", JWT_SECRET),
+            ("AUTH_ISSUER", ISSUER),
+            ("AUTH_AUDIENCE", AUDIENCE),
+        ]
     };
     let mut vars: HashMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0"),
@@ -139,9 +152,16 @@ pub async fn spawn_app_in(data_dir: &Path, overrides: &[(&str, &str)]) -> TestAp
     let app = Application::build(settings.clone()).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let endpoint = match app.devstore_endpoint() {
-        Some(endpoint) => StoreEndpoint { endpoint: Some(endpoint), force_path_style: true, credentials: settings.store.credentials.clone() },
+        Some(endpoint) => StoreEndpoint {
+            endpoint: Some(endpoint),
+            force_path_style: true,
+            credentials: settings.store.credentials.clone(),
+        },
         None => match &settings.store.backend {
-            broker_core::config::StoreBackend::External { endpoint, force_path_style } => StoreEndpoint {
+            broker_core::config::StoreBackend::External {
+                endpoint,
+                force_path_style,
+            } => StoreEndpoint {
                 endpoint: endpoint.clone(),
                 force_path_style: *force_path_style,
                 credentials: settings.store.credentials.clone(),
@@ -152,8 +172,16 @@ pub async fn spawn_app_in(data_dir: &Path, overrides: &[(&str, &str)]) -> TestAp
     let store_endpoint = endpoint.endpoint.clone().unwrap_or_default();
     let store = Store::connect(&settings.store, endpoint).await;
     tokio::spawn(app.run_until_stopped());
-    let token = (vars.get("AUTH_HS256_SECRET").map(String::as_str) == Some(JWT_SECRET)).then(|| token(DEFAULT_TENANT, DEFAULT_SUBJECT));
-    TestApp { address, http: reqwest::Client::new(), store, store_endpoint, token, _data_dir: None }
+    let token = (vars.get("AUTH_HS256_SECRET").map(String::as_str) == Some(JWT_SECRET))
+        .then(|| token(DEFAULT_TENANT, DEFAULT_SUBJECT));
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+        store,
+        store_endpoint,
+        token,
+        _data_dir: None,
+    }
 }
 
 pub struct Signed {
@@ -185,7 +213,12 @@ impl Session<'_> {
     }
 
     pub async fn sign(&self, kind: &str, filename: &str, content_type: &str) -> Signed {
-        let response = self.post_json("/uploads/sign", &json!({"kind": kind, "filename": filename, "content_type": content_type})).await;
+        let response = self
+            .post_json(
+                "/uploads/sign",
+                &json!({"kind": kind, "filename": filename, "content_type": content_type}),
+            )
+            .await;
         assert_eq!(response.status(), 200, "sign failed");
         let body: Value = response.json().await.expect("json");
         let fields = serde_json::from_value(body["fields"].clone()).expect("fields are a string map");
@@ -198,28 +231,39 @@ impl Session<'_> {
     }
 
     pub async fn complete(&self, object_key: &str) -> reqwest::Response {
-        self.post_json("/uploads/complete", &json!({ "objectKey": object_key })).await
+        self.post_json("/uploads/complete", &json!({ "objectKey": object_key }))
+            .await
     }
 
     pub async fn download(&self, object_key: &str) -> reqwest::Response {
-        self.post_json("/uploads/download", &json!({ "objectKey": object_key })).await
+        self.post_json("/uploads/download", &json!({ "objectKey": object_key }))
+            .await
     }
 }
 
 impl TestApp {
     /// The default principal (`default`/`user-1`, or anonymous with `AUTH_MODE=none`).
     pub fn session(&self) -> Session<'_> {
-        Session { app: self, token: self.token.clone() }
+        Session {
+            app: self,
+            token: self.token.clone(),
+        }
     }
 
     /// Another principal of the HS256 test issuer.
     pub fn as_user(&self, tenant: &str, subject: &str) -> Session<'_> {
-        Session { app: self, token: Some(token(tenant, subject)) }
+        Session {
+            app: self,
+            token: Some(token(tenant, subject)),
+        }
     }
 
     /// Any credential (or none).
     pub fn with_token(&self, token: Option<&str>) -> Session<'_> {
-        Session { app: self, token: token.map(str::to_owned) }
+        Session {
+            app: self,
+            token: token.map(str::to_owned),
+        }
     }
 
     /// Adds the default credential to any request.
@@ -255,19 +299,39 @@ impl TestApp {
     }
 
     pub async fn object_exists(&self, key: &str) -> bool {
-        self.store.client().head_object().bucket(self.store.bucket()).key(key).send().await.is_ok()
+        self.store
+            .client()
+            .head_object()
+            .bucket(self.store.bucket())
+            .key(key)
+            .send()
+            .await
+            .is_ok()
     }
 }
 
 /// Posts a multipart form as a browser does: every field, then `file` last.
-pub async fn post_form(url: &str, fields: &BTreeMap<String, String>, file: Vec<u8>, content_type: &str) -> reqwest::Response {
+pub async fn post_form(
+    url: &str,
+    fields: &BTreeMap<String, String>,
+    file: Vec<u8>,
+    content_type: &str,
+) -> reqwest::Response {
     let mut form = reqwest::multipart::Form::new();
     for (name, value) in fields {
         form = form.text(name.clone(), value.clone());
     }
-    let part = reqwest::multipart::Part::bytes(file).file_name("upload.bin").mime_str(content_type).expect("mime");
+    let part = reqwest::multipart::Part::bytes(file)
+        .file_name("upload.bin")
+        .mime_str(content_type)
+        .expect("mime");
     form = form.part("file", part);
-    reqwest::Client::new().post(url).multipart(form).send().await.expect("the store answers")
+    reqwest::Client::new()
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+        .expect("the store answers")
 }
 
 /// The `<Code>` of an S3 XML error body.
@@ -286,13 +350,23 @@ pub async fn s3_error_code(response: reqwest::Response) -> (u16, String) {
 pub async fn error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("error bodies are JSON");
-    let code = body["error"]["code"].as_str().expect("error.code is a string").to_owned();
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "error.message is missing: {body}");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code is a string")
+        .to_owned();
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error.message is missing: {body}"
+    );
     (status, code)
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A real redis-server on a free loopback port, stopped on drop.

@@ -14,7 +14,11 @@ use crate::helpers::{Session, error_code, post_form, spawn_app};
 async fn upload(session: &Session<'_>, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
     let signed = session.sign(kind, filename, content_type).await;
     let response = post_form(&signed.url, &signed.fields, bytes, content_type).await;
-    assert!(response.status().is_success(), "the store refused the upload: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "the store refused the upload: {}",
+        response.status()
+    );
     signed.object_key
 }
 
@@ -43,8 +47,15 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
     // trying does not destroy them.
     for (who, session) in [("bob", &bob), ("carol", &carol)] {
         for staging in [&avatar, &document] {
-            assert_eq!(error_code(session.complete(staging).await).await, forbidden_key(), "{who} completing {staging}");
-            assert!(app.object_exists(staging).await, "{who}'s attempt left {staging} in place");
+            assert_eq!(
+                error_code(session.complete(staging).await).await,
+                forbidden_key(),
+                "{who} completing {staging}"
+            );
+            assert!(
+                app.object_exists(staging).await,
+                "{who}'s attempt left {staging} in place"
+            );
         }
     }
 
@@ -53,11 +64,22 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
     let avatar_key = avatar_done["objectKey"].as_str().expect("key").to_owned();
     let document_key = document_done["objectKey"].as_str().expect("key").to_owned();
     assert!(avatar_key.starts_with("acme/avatars/") && document_key.starts_with("acme/uploads/"));
-    let head = app.store.head(&broker_core::ObjectKey::parse(&avatar_key).expect("key")).await.expect("promoted");
-    assert_eq!(head.metadata.get("subject").map(String::as_str), Some("alice"), "the final object records its owner");
+    let head = app
+        .store
+        .head(&broker_core::ObjectKey::parse(&avatar_key).expect("key"))
+        .await
+        .expect("promoted");
+    assert_eq!(
+        head.metadata.get("subject").map(String::as_str),
+        Some("alice"),
+        "the final object records its owner"
+    );
 
     // Completing again answers alice from the final object, and still nobody else.
-    assert_eq!(complete_ok(&alice, &avatar).await["objectKey"], avatar_done["objectKey"]);
+    assert_eq!(
+        complete_ok(&alice, &avatar).await["objectKey"],
+        avatar_done["objectKey"]
+    );
     for session in [&bob, &carol] {
         assert_eq!(error_code(session.complete(&avatar).await).await, forbidden_key());
     }
@@ -66,11 +88,18 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
     for key in [&avatar_key, &document_key] {
         assert_eq!(alice.download(key).await.status(), 200, "alice reads {key}");
         assert_eq!(bob.download(key).await.status(), 200, "bob (same tenant) reads {key}");
-        assert_eq!(error_code(carol.download(key).await).await, forbidden_key(), "carol reads {key}");
+        assert_eq!(
+            error_code(carol.download(key).await).await,
+            forbidden_key(),
+            "carol reads {key}"
+        );
     }
     let staging_again = upload(&alice, "avatar", "b.png", "image/png", corpus::png(8, 8, 1)).await;
     for session in [&alice, &bob, &carol] {
-        assert_eq!(error_code(session.download(&staging_again).await).await, forbidden_key());
+        assert_eq!(
+            error_code(session.download(&staging_again).await).await,
+            forbidden_key()
+        );
     }
 
     // carol's own work lives under her tenant and is just as closed to acme.
@@ -102,18 +131,35 @@ async fn exports_are_tenant_scoped(alice: &Session<'_>, bob: &Session<'_>, carol
     let response = get(carol).await.expect("sent");
     let (status, code) = error_code(response).await;
     assert!(matches!(status, 403 | 404), "carol reads acme's job: {status} {code}");
-    let response = carol.authorize(carol.app.http.delete(&job_url)).send().await.expect("sent");
+    let response = carol
+        .authorize(carol.app.http.delete(&job_url))
+        .send()
+        .await
+        .expect("sent");
     let (status, code) = error_code(response).await;
     assert!(matches!(status, 403 | 404), "carol cancels acme's job: {status} {code}");
 
     let from_source = |key: &str| json!({"format": "csv", "filename": "copy.csv", "source": key});
     let (status, code) = error_code(carol.post_json("/exports", &from_source(acme_source)).await).await;
-    assert!(status == 400 || status == 403, "carol exports acme's upload: {status} {code}");
-    assert_eq!(alice.post_json("/exports", &from_source(acme_source)).await.status(), 202, "alice exports her tenant's upload");
+    assert!(
+        status == 400 || status == 403,
+        "carol exports acme's upload: {status} {code}"
+    );
+    assert_eq!(
+        alice.post_json("/exports", &from_source(acme_source)).await.status(),
+        202,
+        "alice exports her tenant's upload"
+    );
 
     // Without a credential there is no export at all.
-    let anonymous = Session { app: alice.app, token: None };
-    assert_eq!(error_code(anonymous.post_json("/exports", &inline).await).await, (401, "unauthenticated".into()));
+    let anonymous = Session {
+        app: alice.app,
+        token: None,
+    };
+    assert_eq!(
+        error_code(anonymous.post_json("/exports", &inline).await).await,
+        (401, "unauthenticated".into())
+    );
     let response = anonymous.app.http.get(&job_url).send().await.expect("sent");
     assert_eq!(error_code(response).await, (401, "unauthenticated".into()));
 }

@@ -6,16 +6,36 @@ use serde_json::{Value, json};
 use crate::helpers::{RedisServer, Session, TestApp, error_code, post_form, spawn_app_with};
 
 async fn sign_status(session: &Session<'_>) -> u16 {
-    session.post_json("/uploads/sign", &json!({"kind": "avatar", "filename": "a.png", "content_type": "image/png"})).await.status().as_u16()
+    session
+        .post_json(
+            "/uploads/sign",
+            &json!({"kind": "avatar", "filename": "a.png", "content_type": "image/png"}),
+        )
+        .await
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
 async fn signing_is_rate_limited_per_subject_with_retry_after() {
     let app = spawn_app_with(&[("RATE_LIMIT_RATE", "0.01"), ("RATE_LIMIT_BURST", "2")]).await;
     let alice = app.as_user("acme", "alice");
-    assert_eq!((sign_status(&alice).await, sign_status(&alice).await), (200, 200), "the burst");
-    let response = alice.post_json("/uploads/sign", &json!({"kind": "avatar", "filename": "a.png", "content_type": "image/png"})).await;
-    let retry_after: u64 = response.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert_eq!(
+        (sign_status(&alice).await, sign_status(&alice).await),
+        (200, 200),
+        "the burst"
+    );
+    let response = alice
+        .post_json(
+            "/uploads/sign",
+            &json!({"kind": "avatar", "filename": "a.png", "content_type": "image/png"}),
+        )
+        .await;
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert!((1..=100).contains(&retry_after), "one token every 100 s: {retry_after}");
     assert_eq!(error_code(response).await, (429, "rate_limited".into()));
     // Buckets are per subject, and a subject is per tenant.
@@ -39,7 +59,11 @@ async fn exports_are_rate_limited_per_subject() {
 #[tokio::test]
 async fn two_api_instances_share_one_bucket_through_redis() {
     let redis = RedisServer::start();
-    let vars = [("REDIS_URL", redis.url.as_str()), ("RATE_LIMIT_RATE", "0.01"), ("RATE_LIMIT_BURST", "3")];
+    let vars = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("RATE_LIMIT_RATE", "0.01"),
+        ("RATE_LIMIT_BURST", "3"),
+    ];
     let a = spawn_app_with(&vars).await;
     let b = spawn_app_with(&vars).await;
     let (alice_a, alice_b) = (a.as_user("acme", "alice"), b.as_user("acme", "alice"));
@@ -47,13 +71,25 @@ async fn two_api_instances_share_one_bucket_through_redis() {
     assert_eq!(sign_status(&alice_a).await, 200);
     assert_eq!(sign_status(&alice_b).await, 200);
     assert_eq!(sign_status(&alice_a).await, 200);
-    assert_eq!(sign_status(&alice_b).await, 429, "the third token was the last, whichever instance took it");
+    assert_eq!(
+        sign_status(&alice_b).await,
+        429,
+        "the third token was the last, whichever instance took it"
+    );
     assert_eq!(sign_status(&alice_a).await, 429);
-    assert_eq!(sign_status(&b.as_user("acme", "bob")).await, 200, "bob has his own bucket");
+    assert_eq!(
+        sign_status(&b.as_user("acme", "bob")).await,
+        200,
+        "bob has his own bucket"
+    );
 
     let client = redis::Client::open(redis.url.as_str()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
-    let exists: bool = redis::cmd("EXISTS").arg("broker:ratelimit:sign:acme:alice").query_async(&mut connection).await.expect("exists");
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("broker:ratelimit:sign:acme:alice")
+        .query_async(&mut connection)
+        .await
+        .expect("exists");
     assert!(exists, "the bucket lives in Redis");
 }
 
@@ -76,7 +112,13 @@ async fn upload_and_complete(session: &Session<'_>, declared: usize, bytes: &[u8
     assert_eq!(response.status(), 200, "sign");
     let signed: Value = response.json().await.expect("json");
     let fields = serde_json::from_value(signed["fields"].clone()).expect("fields");
-    let stored = post_form(signed["url"].as_str().expect("url"), &fields, bytes.to_vec(), "text/csv").await;
+    let stored = post_form(
+        signed["url"].as_str().expect("url"),
+        &fields,
+        bytes.to_vec(),
+        "text/csv",
+    )
+    .await;
     assert!(stored.status().is_success(), "{}", stored.status());
     session.complete(signed["objectKey"].as_str().expect("key")).await
 }
@@ -96,18 +138,38 @@ async fn staging_is_empty(app: &TestApp) -> bool {
 #[tokio::test]
 async fn a_quota_is_reached_exactly_and_never_passed() {
     let quota = (FIRST.len() + SECOND.len()).to_string();
-    let app = spawn_app_with(&[("TENANT_QUOTA_BYTES", quota.as_str()), ("TENANT_QUOTAS", "big:unlimited")]).await;
+    let app = spawn_app_with(&[
+        ("TENANT_QUOTA_BYTES", quota.as_str()),
+        ("TENANT_QUOTAS", "big:unlimited"),
+    ])
+    .await;
     let alice = app.as_user("acme", "alice");
     let quota: u64 = quota.parse().expect("number");
 
-    assert_eq!(code(sign_sized(&alice, None).await).await, (400, "invalid_request".into()), "size is required under a quota");
+    assert_eq!(
+        code(sign_sized(&alice, None).await).await,
+        (400, "invalid_request".into()),
+        "size is required under a quota"
+    );
     assert_eq!(code(sign_sized(&alice, Some(quota + 1)).await).await, quota_exceeded());
-    assert_eq!(sign_sized(&alice, Some(quota)).await.status(), 200, "exactly the quota fits");
+    assert_eq!(
+        sign_sized(&alice, Some(quota)).await.status(),
+        200,
+        "exactly the quota fits"
+    );
 
     assert_eq!(upload_and_complete(&alice, FIRST.len(), FIRST).await.status(), 200);
     let left = SECOND.len() as u64;
-    assert_eq!(code(sign_sized(&alice, Some(left + 1)).await).await, quota_exceeded(), "one byte over");
-    assert_eq!(sign_sized(&alice, Some(left)).await.status(), 200, "exactly what is left");
+    assert_eq!(
+        code(sign_sized(&alice, Some(left + 1)).await).await,
+        quota_exceeded(),
+        "one byte over"
+    );
+    assert_eq!(
+        sign_sized(&alice, Some(left)).await.status(),
+        200,
+        "exactly what is left"
+    );
 
     // A declared size is only a promise: completion charges the real size.
     let mut larger = SECOND.to_vec();
@@ -116,15 +178,29 @@ async fn a_quota_is_reached_exactly_and_never_passed() {
     assert_eq!(code(response).await, quota_exceeded(), "the real size does not fit");
     assert!(staging_is_empty(&app).await, "the refused upload is deleted");
 
-    assert_eq!(upload_and_complete(&alice, SECOND.len(), SECOND).await.status(), 200, "the last byte of the quota");
-    assert_eq!(code(sign_sized(&alice, Some(1)).await).await, quota_exceeded(), "a full tenant cannot sign another byte");
+    assert_eq!(
+        upload_and_complete(&alice, SECOND.len(), SECOND).await.status(),
+        200,
+        "the last byte of the quota"
+    );
+    assert_eq!(
+        code(sign_sized(&alice, Some(1)).await).await,
+        quota_exceeded(),
+        "a full tenant cannot sign another byte"
+    );
     let response = sign_sized(&alice, Some(1)).await;
     let body: Value = response.json().await.expect("json");
     let message = body["error"]["message"].as_str().expect("message");
-    assert!(message.contains(&format!("{quota} bytes")) && message.contains(&format!("{quota} bytes used")), "{message}");
+    assert!(
+        message.contains(&format!("{quota} bytes")) && message.contains(&format!("{quota} bytes used")),
+        "{message}"
+    );
 
     // Other tenants are unaffected; an unlimited tenant needs no size.
-    assert_eq!(sign_sized(&app.as_user("globex", "carol"), Some(quota)).await.status(), 200);
+    assert_eq!(
+        sign_sized(&app.as_user("globex", "carol"), Some(quota)).await.status(),
+        200
+    );
     assert_eq!(sign_sized(&app.as_user("big", "dave"), None).await.status(), 200);
 }
 
@@ -132,8 +208,20 @@ async fn a_quota_is_reached_exactly_and_never_passed() {
 async fn usage_starts_from_what_the_store_holds() {
     let app = spawn_app_with(&[("TENANT_QUOTA_BYTES", "15")]).await;
     // Ten bytes verified before this process started, and an export that does not count.
-    app.put_object("acme/uploads/2026/01/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.csv", b"a,b\n1,2\n3\n", "text/csv", "x.csv").await;
-    app.put_object("acme/exports/01J9Z8Q4J6R6W5W6T7Y8Z9A0BC/r.csv", &[b'x'; 100], "text/csv", "r.csv").await;
+    app.put_object(
+        "acme/uploads/2026/01/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.csv",
+        b"a,b\n1,2\n3\n",
+        "text/csv",
+        "x.csv",
+    )
+    .await;
+    app.put_object(
+        "acme/exports/01J9Z8Q4J6R6W5W6T7Y8Z9A0BC/r.csv",
+        &[b'x'; 100],
+        "text/csv",
+        "r.csv",
+    )
+    .await;
     let alice = app.as_user("acme", "alice");
     assert_eq!(code(sign_sized(&alice, Some(6)).await).await, quota_exceeded());
     assert_eq!(sign_sized(&alice, Some(5)).await.status(), 200);
@@ -143,7 +231,10 @@ async fn usage_starts_from_what_the_store_holds() {
 async fn the_quota_counter_is_shared_through_redis() {
     let redis = RedisServer::start();
     let quota = FIRST.len().to_string();
-    let vars = [("REDIS_URL", redis.url.as_str()), ("TENANT_QUOTA_BYTES", quota.as_str())];
+    let vars = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("TENANT_QUOTA_BYTES", quota.as_str()),
+    ];
     let a = spawn_app_with(&vars).await;
     // Both instances use one store, as a real deployment would.
     let endpoint = a.store_endpoint.clone();
@@ -158,12 +249,31 @@ async fn the_quota_counter_is_shared_through_redis() {
     ])
     .await;
 
-    assert_eq!(sign_sized(&b.as_user("acme", "alice"), Some(FIRST.len() as u64)).await.status(), 200, "b counts zero");
-    assert_eq!(upload_and_complete(&a.as_user("acme", "alice"), FIRST.len(), FIRST).await.status(), 200);
-    assert_eq!(code(sign_sized(&b.as_user("acme", "bob"), Some(1)).await).await, quota_exceeded(), "b sees a's charge");
+    assert_eq!(
+        sign_sized(&b.as_user("acme", "alice"), Some(FIRST.len() as u64))
+            .await
+            .status(),
+        200,
+        "b counts zero"
+    );
+    assert_eq!(
+        upload_and_complete(&a.as_user("acme", "alice"), FIRST.len(), FIRST)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        code(sign_sized(&b.as_user("acme", "bob"), Some(1)).await).await,
+        quota_exceeded(),
+        "b sees a's charge"
+    );
 
     let client = redis::Client::open(redis.url.as_str()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
-    let used: u64 = redis::cmd("GET").arg("broker:quota:uploads:acme/bytes/").query_async(&mut connection).await.expect("counter");
+    let used: u64 = redis::cmd("GET")
+        .arg("broker:quota:uploads:acme/bytes/")
+        .query_async(&mut connection)
+        .await
+        .expect("counter");
     assert_eq!(used, FIRST.len() as u64);
 }

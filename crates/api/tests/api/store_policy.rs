@@ -20,12 +20,23 @@ async fn a_signed_form_uploads_exactly_the_pinned_key() {
     assert_eq!(signed.body["method"], "POST");
     assert_eq!(signed.fields["key"], signed.object_key);
     assert_eq!(signed.fields["Content-Type"], "image/png");
-    assert!(signed.object_key.starts_with("staging/default/avatar/"), "{}", signed.object_key);
-    assert!(!signed.object_key.contains("me.png"), "the client's filename never becomes a path");
+    assert!(
+        signed.object_key.starts_with("staging/default/avatar/"),
+        "{}",
+        signed.object_key
+    );
+    assert!(
+        !signed.object_key.contains("me.png"),
+        "the client's filename never becomes a path"
+    );
 
     let response = post_form(&signed.url, &signed.fields, vec![7u8; MAX_AVATAR], "image/png").await;
     assert!(response.status().is_success(), "{:?}", s3_error_code(response).await);
-    let head = app.store.head(&ObjectKey::parse(&signed.object_key).expect("key")).await.expect("stored");
+    let head = app
+        .store
+        .head(&ObjectKey::parse(&signed.object_key).expect("key"))
+        .await
+        .expect("stored");
     assert_eq!(head.size, MAX_AVATAR as u64);
     assert_eq!(head.content_type.as_deref(), Some("image/png"));
     assert_eq!(head.metadata.get("profile").map(String::as_str), Some("avatar"));
@@ -58,13 +69,19 @@ async fn the_store_refuses_another_content_type_or_another_key() {
     fields.insert("Content-Type".into(), "text/html".into());
     let (status, code) = s3_error_code(post_form(&signed.url, &fields, b"<script>".to_vec(), "text/html").await).await;
     assert!(status == 400 || status == 403, "{status} {code}");
-    assert!(matches!(code.as_str(), "InvalidPolicyDocument" | "AccessDenied"), "{code}");
+    assert!(
+        matches!(code.as_str(), "InvalidPolicyDocument" | "AccessDenied"),
+        "{code}"
+    );
 
     let mut fields = signed.fields.clone();
     fields.insert("key".into(), "default/avatars/2026/01/planted.png".into());
     let (status, code) = s3_error_code(post_form(&signed.url, &fields, vec![1u8; 10], "image/png").await).await;
     assert!(status == 400 || status == 403, "{status} {code}");
-    assert!(matches!(code.as_str(), "InvalidPolicyDocument" | "AccessDenied"), "{code}");
+    assert!(
+        matches!(code.as_str(), "InvalidPolicyDocument" | "AccessDenied"),
+        "{code}"
+    );
     assert!(!app.object_exists("default/avatars/2026/01/planted.png").await);
 }
 
@@ -110,7 +127,11 @@ async fn a_form_signed_twenty_minutes_ago_is_still_accepted_within_its_ttl() {
         encryption: None,
         metadata: &[],
     };
-    let credentials = SigningCredentials { access_key: ACCESS_KEY.into(), secret_key: Secret::new(SECRET_KEY), session_token: None };
+    let credentials = SigningCredentials {
+        access_key: ACCESS_KEY.into(),
+        secret_key: Secret::new(SECRET_KEY),
+        session_token: None,
+    };
     let signed_at = SystemTime::now() - Duration::from_secs(20 * 60);
     let post = policy.sign(&credentials, signed_at);
     let response = post_form(&post.url, &post.fields, vec![1u8; 100], "image/png").await;

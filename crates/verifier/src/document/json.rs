@@ -27,12 +27,8 @@ pub(super) fn check(reader: impl Read, max_depth: usize) -> Result<(), Rejection
             "the JSON nests deeper than {max_depth} levels"
         ))),
         (_, Some(Failure::NotUtf8)) => Err(Rejection::corrupt("the JSON is not UTF-8 text")),
-        (Err(error), None) if error.is_io() => Err(Rejection::corrupt(format!(
-            "the file could not be read: {error}"
-        ))),
-        (Err(error), None) => Err(Rejection::corrupt(format!(
-            "the JSON is malformed: {error}"
-        ))),
+        (Err(error), None) if error.is_io() => Err(Rejection::corrupt(format!("the file could not be read: {error}"))),
+        (Err(error), None) => Err(Rejection::corrupt(format!("the JSON is malformed: {error}"))),
         (Ok(()), None) => Ok(()),
     }
 }
@@ -200,10 +196,7 @@ mod tests {
     #[test]
     fn valid_json_passes() {
         assert_eq!(
-            code(
-                br#"{"a": [1, 2.5e3, true, null, "x\"]}\u00e9 \u2603"], "b": {}}"#,
-                3
-            ),
+            code(br#"{"a": [1, 2.5e3, true, null, "x\"]}\u00e9 \u2603"], "b": {}}"#, 3),
             Ok(())
         );
         assert_eq!(code("[\"z\u{fc}rich \u{1F600}\"]".as_bytes(), 1), Ok(()));

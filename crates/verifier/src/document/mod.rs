@@ -25,11 +25,7 @@ use crate::{Format, Limits, Rejection};
 /// Image formats are not documents and are refused as corrupt: verify them
 /// with [`check_image`](crate::check_image). Read errors from `reader` are
 /// also reported as [`Rejection::CorruptFile`].
-pub fn check_document<R: Read + Seek>(
-    format: Format,
-    reader: R,
-    limits: &Limits,
-) -> Result<(), Rejection> {
+pub fn check_document<R: Read + Seek>(format: Format, reader: R, limits: &Limits) -> Result<(), Rejection> {
     match format {
         Format::Csv => csv::check(reader),
         Format::Json => json::check(reader, limits.json_max_depth),

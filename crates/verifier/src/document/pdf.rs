@@ -64,9 +64,7 @@ const NAME_MAX: usize = 32;
 pub(super) fn check<R: Read + Seek>(mut reader: R) -> Result<(), Rejection> {
     check_header(&mut reader)?;
     check_trailer(&mut reader)?;
-    reader
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| super::read_error(&e))?;
+    reader.seek(SeekFrom::Start(0)).map_err(|e| super::read_error(&e))?;
     let mut scanner = Scanner::default();
     let mut block = vec![0u8; BLOCK];
     loop {
@@ -100,9 +98,7 @@ fn check_header(reader: &mut impl Read) -> Result<(), Rejection> {
 }
 
 fn check_trailer(reader: &mut (impl Read + Seek)) -> Result<(), Rejection> {
-    let len = reader
-        .seek(SeekFrom::End(0))
-        .map_err(|e| super::read_error(&e))?;
+    let len = reader.seek(SeekFrom::End(0)).map_err(|e| super::read_error(&e))?;
     let tail_len = len.min(TRAILER_WINDOW);
     reader
         .seek(SeekFrom::Start(len - tail_len))
@@ -162,10 +158,7 @@ fn is_whitespace(b: u8) -> bool {
 }
 
 fn is_delimiter(b: u8) -> bool {
-    matches!(
-        b,
-        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
-    )
+    matches!(b, b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%')
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -334,19 +327,13 @@ mod tests {
         assert_eq!(scan(b"<</S/J#61vaScript>>"), Err(&b"JavaScript"[..]));
         assert_eq!(scan(b"<</S/#4C#61#75#6E#63#68>>"), Err(&b"Launch"[..]));
         assert_eq!(scan(b"<</AA 5 0 R>>"), Err(&b"AA"[..]));
-        assert_eq!(
-            scan(b"<</Names<</EmbeddedFiles 3 0 R>>>>"),
-            Err(&b"EmbeddedFiles"[..])
-        );
+        assert_eq!(scan(b"<</Names<</EmbeddedFiles 3 0 R>>>>"), Err(&b"EmbeddedFiles"[..]));
         assert_eq!(scan(b"/JS"), Err(&b"JS"[..]), "a name at the very end");
     }
 
     #[test]
     fn look_alike_names_pass() {
-        assert_eq!(
-            scan(b"<</JSON 1 /AAA 2 /JavaScripts 3 /J#61 4 /#4A#5 5 /JS#>>"),
-            Ok(())
-        );
+        assert_eq!(scan(b"<</JSON 1 /AAA 2 /JavaScripts 3 /J#61 4 /#4A#5 5 /JS#>>"), Ok(()));
         assert_eq!(scan(b"(plain JavaScript text) JS AA"), Ok(()));
         let long = [b"/".to_vec(), b"A".repeat(100), b"JavaScript".to_vec()].concat();
         assert_eq!(scan(&long), Ok(()));

@@ -53,16 +53,12 @@ pub(super) fn check<R: Read + Seek>(reader: R, limits: &Limits) -> Result<(), Re
         .read_exact(&mut magic)
         .map_err(|_| Rejection::corrupt("the file is too short to be a ZIP archive"))?;
     if &magic != LOCAL_HEADER && &magic != END_RECORD {
-        return Err(Rejection::corrupt(
-            "the ZIP archive does not start with a ZIP header",
-        ));
+        return Err(Rejection::corrupt("the ZIP archive does not start with a ZIP header"));
     }
     if let Some(declared) = declared_entries(&mut reader).map_err(|e| super::read_error(&e))? {
         check_entry_count(declared, limits)?;
     }
-    reader
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| super::read_error(&e))?;
+    reader.seek(SeekFrom::Start(0)).map_err(|e| super::read_error(&e))?;
 
     let config = Config {
         archive_offset: ArchiveOffset::Known(0),
@@ -97,10 +93,7 @@ fn check_entry_count(entries: u64, limits: &Limits) -> Result<(), Rejection> {
 
 /// Names, kinds and declared sizes of every entry; returns where each local
 /// header starts.
-fn check_entries<R: Read + Seek>(
-    archive: &mut ZipArchive<R>,
-    limits: &Limits,
-) -> Result<Vec<u64>, Rejection> {
+fn check_entries<R: Read + Seek>(archive: &mut ZipArchive<R>, limits: &Limits) -> Result<Vec<u64>, Rejection> {
     let mut header_starts = Vec::with_capacity(archive.len());
     let mut total: u64 = 0;
     let mut total_compressed: u64 = 0;
@@ -112,9 +105,7 @@ fn check_entries<R: Read + Seek>(
             ));
         }
         if entry.is_symlink() {
-            return Err(Rejection::unsafe_content(
-                "the ZIP archive contains a symbolic link",
-            ));
+            return Err(Rejection::unsafe_content("the ZIP archive contains a symbolic link"));
         }
         if entry.encrypted() {
             return Err(Rejection::unsafe_content(
@@ -123,10 +114,7 @@ fn check_entries<R: Read + Seek>(
         }
         let (size, compressed) = (entry.size(), entry.compressed_size());
         if is_bomb_ratio(size, compressed, limits) {
-            return Err(bomb(format!(
-                "an entry expands {}x",
-                size / compressed.max(1)
-            )));
+            return Err(bomb(format!("an entry expands {}x", size / compressed.max(1))));
         }
         total = total.saturating_add(size);
         total_compressed = total_compressed.saturating_add(compressed);
@@ -157,17 +145,11 @@ fn bomb(why: String) -> Rejection {
 
 /// Inflates one entry to a sink, never more than its declared size (+1 to
 /// notice a lie), and lets the `zip` crate check the CRC at the end.
-fn inflate_entry<R: Read + Seek>(
-    archive: &mut ZipArchive<R>,
-    index: usize,
-) -> Result<(), Rejection> {
+fn inflate_entry<R: Read + Seek>(archive: &mut ZipArchive<R>, index: usize) -> Result<(), Rejection> {
     let mut entry = archive.by_index(index).map_err(zip_rejection)?;
     let declared = entry.size();
-    let inflated = io::copy(
-        &mut (&mut entry).take(declared.saturating_add(1)),
-        &mut io::sink(),
-    )
-    .map_err(|e| Rejection::corrupt(format!("a ZIP entry does not match its header: {e}")))?;
+    let inflated = io::copy(&mut (&mut entry).take(declared.saturating_add(1)), &mut io::sink())
+        .map_err(|e| Rejection::corrupt(format!("a ZIP entry does not match its header: {e}")))?;
     if inflated != declared {
         return Err(Rejection::corrupt(
             "a ZIP entry's data does not match its declared size",
@@ -193,9 +175,7 @@ fn zip_rejection(error: ZipError) -> Rejection {
 fn unsafe_name(name: &[u8]) -> bool {
     let absolute = matches!(name.first(), Some(b'/' | b'\\'));
     let drive = matches!(name, [letter, b':', ..] if letter.is_ascii_alphabetic());
-    let parent = name
-        .split(|&b| b == b'/' || b == b'\\')
-        .any(|part| part == b"..");
+    let parent = name.split(|&b| b == b'/' || b == b'\\').any(|part| part == b"..");
     absolute || drive || parent || name.contains(&0)
 }
 
@@ -207,29 +187,21 @@ fn declared_entries<R: Read + Seek>(reader: &mut R) -> io::Result<Option<u64>> {
     reader.seek(SeekFrom::Start(len - tail_len))?;
     let mut tail = Vec::with_capacity(tail_len as usize);
     reader.take(tail_len).read_to_end(&mut tail)?;
-    let Some(end) =
-        memmem::rfind_iter(&tail, END_RECORD).find(|&at| at + END_RECORD_LEN <= tail.len())
-    else {
+    let Some(end) = memmem::rfind_iter(&tail, END_RECORD).find(|&at| at + END_RECORD_LEN <= tail.len()) else {
         return Ok(None);
     };
     let entries = u16::from_le_bytes([tail[end + 10], tail[end + 11]]);
     if entries != u16::MAX {
         return Ok(Some(u64::from(entries)));
     }
-    let Some(locator) = end
-        .checked_sub(ZIP64_LOCATOR_LEN)
-        .and_then(|at| tail.get(at..end))
-    else {
+    let Some(locator) = end.checked_sub(ZIP64_LOCATOR_LEN).and_then(|at| tail.get(at..end)) else {
         return Ok(None);
     };
     if !locator.starts_with(ZIP64_LOCATOR) {
         return Ok(None);
     }
     let offset = u64::from_le_bytes(locator[8..16].try_into().unwrap_or_default());
-    if offset
-        .checked_add(ZIP64_END_RECORD_LEN as u64)
-        .is_none_or(|e| e > len)
-    {
+    if offset.checked_add(ZIP64_END_RECORD_LEN as u64).is_none_or(|e| e > len) {
         return Ok(None);
     }
     reader.seek(SeekFrom::Start(offset))?;
@@ -238,9 +210,7 @@ fn declared_entries<R: Read + Seek>(reader: &mut R) -> io::Result<Option<u64>> {
     if !record.starts_with(ZIP64_END_RECORD) {
         return Ok(None);
     }
-    Ok(Some(u64::from_le_bytes(
-        record[32..40].try_into().unwrap_or_default(),
-    )))
+    Ok(Some(u64::from_le_bytes(record[32..40].try_into().unwrap_or_default())))
 }
 
 /// The file name stored in the local header at `start`.

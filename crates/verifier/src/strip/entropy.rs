@@ -59,9 +59,11 @@ fn find_marker(src: &[u8], from: usize, to: usize) -> Option<usize> {
 /// Whether some `bytes[i] == 0xFF` has `next[i] != 0`; written without
 /// branches so it compiles to SIMD compares.
 fn any_ff_before_nonzero(bytes: &[u8], next: &[u8]) -> bool {
-    bytes.iter().zip(next).fold(0u8, |acc, (&b, &n)| {
-        acc | (u8::from(b == 0xFF) & u8::from(n != 0))
-    }) != 0
+    bytes
+        .iter()
+        .zip(next)
+        .fold(0u8, |acc, (&b, &n)| acc | (u8::from(b == 0xFF) & u8::from(n != 0)))
+        != 0
 }
 
 #[cfg(test)]

@@ -34,13 +34,8 @@ pub(super) fn inspect(tiff: &[u8], removed: &mut RemovedSet) -> Option<u16> {
             removed.insert(Removed::Timestamp);
         }
     }
-    let orientation = exif
-        .get_field(Tag::Orientation, In::PRIMARY)?
-        .value
-        .get_uint(0)?;
-    u16::try_from(orientation)
-        .ok()
-        .filter(|o| (2..=8).contains(o))
+    let orientation = exif.get_field(Tag::Orientation, In::PRIMARY)?.value.get_uint(0)?;
+    u16::try_from(orientation).ok().filter(|o| (2..=8).contains(o))
 }
 
 #[cfg(test)]

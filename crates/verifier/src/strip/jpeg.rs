@@ -42,9 +42,7 @@ enum Action {
 
 pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
     if src.get(..2) != Some(&[0xFF, SOI]) {
-        return Err(Rejection::corrupt(
-            "the JPEG start-of-image marker is missing",
-        ));
+        return Err(Rejection::corrupt("the JPEG start-of-image marker is missing"));
     }
     let mut out = Vec::with_capacity(src.len());
     out.extend_from_slice(&[0xFF, SOI]);
@@ -81,9 +79,7 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
                 continue;
             }
             SOI | 0x00 | 0x02..=0xBF => {
-                return Err(Rejection::corrupt(format!(
-                    "invalid JPEG marker 0x{marker:02X}"
-                )));
+                return Err(Rejection::corrupt(format!("invalid JPEG marker 0x{marker:02X}")));
             }
             _ => {}
         }
@@ -92,9 +88,7 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
             return Err(Rejection::corrupt("a JPEG segment has an invalid length"));
         }
         let end = pos + length;
-        let segment = src
-            .get(marker_at - 1..end)
-            .ok_or_else(|| truncated("JPEG"))?;
+        let segment = src.get(marker_at - 1..end).ok_or_else(|| truncated("JPEG"))?;
         let payload = &segment[4..];
         let first_segment = out.len() == 2 && before_first_scan;
         match classify(marker, payload) {
@@ -107,10 +101,7 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
             }
             Action::Drop(kind) => removed.insert(kind),
             Action::DropExif => {
-                let found = exif_inspect::inspect(
-                    payload.get(EXIF_HEADER_LEN..).unwrap_or_default(),
-                    &mut removed,
-                );
+                let found = exif_inspect::inspect(payload.get(EXIF_HEADER_LEN..).unwrap_or_default(), &mut removed);
                 if before_first_scan && !exif_seen {
                     orientation = found;
                     exif_seen = true;
@@ -163,9 +154,7 @@ fn classify(marker: u8, payload: &[u8]) -> Action {
         }
         APP0 if payload.starts_with(b"JFXX\0") => Action::Drop(Removed::Thumbnail),
         APP1 if payload.starts_with(EXIF_ID) => Action::DropExif,
-        APP1 if payload.starts_with(XMP_ID) || payload.starts_with(XMP_EXTENSION_ID) => {
-            Action::Drop(Removed::Xmp)
-        }
+        APP1 if payload.starts_with(XMP_ID) || payload.starts_with(XMP_EXTENSION_ID) => Action::Drop(Removed::Xmp),
         APP2 if payload.starts_with(b"ICC_PROFILE\0") => Action::Keep,
         APP13 if payload.starts_with(b"Photoshop 3.0\0") => Action::Drop(Removed::Iptc),
         APP14 if payload.starts_with(b"Adobe") => Action::Keep,
@@ -195,9 +184,7 @@ mod tests {
     fn tiny(extra: &[u8]) -> Vec<u8> {
         let mut jpeg = vec![0xFF, SOI];
         jpeg.extend_from_slice(extra);
-        jpeg.extend_from_slice(&[
-            0xFF, SOS, 0, 2, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, EOI,
-        ]);
+        jpeg.extend_from_slice(&[0xFF, SOS, 0, 2, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, EOI]);
         jpeg
     }
 
@@ -225,19 +212,11 @@ mod tests {
 
     #[test]
     fn orientation_goes_after_a_leading_jfif() {
-        let app0 = [
-            &[0xFF, APP0, 0, 16][..],
-            b"JFIF\0\x01\x02\x00\x00\x01\x00\x01\x00\x00",
-        ]
-        .concat();
+        let app0 = [&[0xFF, APP0, 0, 16][..], b"JFIF\0\x01\x02\x00\x00\x01\x00\x01\x00\x00"].concat();
         let tiff = exif_min::orientation_tiff(8);
         let app1 = [&[0xFF, APP1, 0, 34][..], b"Exif\0\0", &tiff].concat();
         let stripped = strip(&tiny(&[app0.clone(), app1.clone()].concat())).expect("valid");
-        assert_eq!(
-            stripped.bytes,
-            tiny(&[app0, app1].concat()),
-            "re-emitted in place"
-        );
+        assert_eq!(stripped.bytes, tiny(&[app0, app1].concat()), "re-emitted in place");
         assert_eq!(stripped.removed, [Removed::Exif]);
     }
 
@@ -259,11 +238,7 @@ mod tests {
             &[0xFF, SOI, 0xFF, SOI][..],
             &[0xFF, SOI, 0xFF, EOI][..],
         ] {
-            assert_eq!(
-                strip(bad).map_err(|r| r.code()),
-                Err("corrupt_file"),
-                "{bad:02X?}"
-            );
+            assert_eq!(strip(bad).map_err(|r| r.code()), Err("corrupt_file"), "{bad:02X?}");
         }
     }
 }

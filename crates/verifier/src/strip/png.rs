@@ -16,8 +16,8 @@ use crate::Rejection;
 
 const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 const KEEP: [&[u8; 4]; 19] = [
-    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB",
-    b"cICP", b"mDCV", b"cLLI", b"bKGD", b"hIST", b"pHYs", b"acTL", b"fcTL", b"fdAT",
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB", b"cICP", b"mDCV",
+    b"cLLI", b"bKGD", b"hIST", b"pHYs", b"acTL", b"fcTL", b"fdAT",
 ];
 /// Kept chunks are CRC-checked and copied in pieces of this size, so each
 /// piece is hashed and copied while it is in cache.
@@ -47,14 +47,10 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         let chunk = parse_chunk(src, pos)?.ok_or_else(|| truncated("PNG"))?;
         let first = pos == SIGNATURE.len();
         if first != (&chunk.kind == b"IHDR") {
-            return Err(Rejection::corrupt(
-                "the PNG header chunk is missing or repeated",
-            ));
+            return Err(Rejection::corrupt("the PNG header chunk is missing or repeated"));
         }
         if first && chunk.data.len() != IHDR_DATA_LEN {
-            return Err(Rejection::corrupt(
-                "the PNG header chunk has the wrong length",
-            ));
+            return Err(Rejection::corrupt("the PNG header chunk has the wrong length"));
         }
         if KEEP.contains(&&chunk.kind) {
             copy_checked(&src[pos..chunk.end], &chunk, &mut out)?;
@@ -87,10 +83,7 @@ fn parse_chunk(src: &[u8], pos: usize) -> Result<Option<Chunk<'_>>, Rejection> {
     if length > i32::MAX as u32 {
         return Err(Rejection::corrupt("a PNG chunk length is out of range"));
     }
-    let Some(data_end) = pos
-        .checked_add(8)
-        .and_then(|p| p.checked_add(length as usize))
-    else {
+    let Some(data_end) = pos.checked_add(8).and_then(|p| p.checked_add(length as usize)) else {
         return Ok(None);
     };
     let Some(crc) = be_u32(src, data_end) else {
@@ -249,18 +242,10 @@ mod tests {
             png(&[ihdr(), chunk(b"I D!", b""), chunk(b"IEND", b"")]),
             png(&[ihdr(), chunk(b"IDAT", b"x")]),
             png(&[chunk(b"IHDR", &[0; 12]), chunk(b"IEND", b"")]),
-            [
-                png(&[ihdr()]),
-                vec![0xFF, 0xFF, 0xFF, 0xFF, b'I', b'D', b'A', b'T'],
-            ]
-            .concat(),
+            [png(&[ihdr()]), vec![0xFF, 0xFF, 0xFF, 0xFF, b'I', b'D', b'A', b'T']].concat(),
         ];
         for (i, case) in cases.iter().enumerate() {
-            assert_eq!(
-                strip(case).map_err(|r| r.code()),
-                Err("corrupt_file"),
-                "case {i}"
-            );
+            assert_eq!(strip(case).map_err(|r| r.code()), Err("corrupt_file"), "case {i}");
             for cut in 0..case.len() {
                 assert!(strip(&case[..cut]).is_err());
             }

@@ -28,9 +28,7 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         .ok()
         .and_then(|s| s.checked_add(8))
         .filter(|&e| e >= HEADER_LEN);
-    let riff_end = riff_end
-        .filter(|&e| e <= src.len())
-        .ok_or_else(|| truncated("WebP"))?;
+    let riff_end = riff_end.filter(|&e| e <= src.len()).ok_or_else(|| truncated("WebP"))?;
 
     let mut out = Vec::with_capacity(src.len());
     out.extend_from_slice(&src[..HEADER_LEN]);
@@ -44,19 +42,13 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
             .and_then(|s| usize::try_from(s).ok())
             .ok_or_else(|| truncated("WebP"))?;
         let data_start = pos + CHUNK_HEADER_LEN;
-        let end = data_start
-            .checked_add(size)
-            .and_then(|e| e.checked_add(size & 1));
-        let end = end
-            .filter(|&e| e <= riff_end)
-            .ok_or_else(|| truncated("WebP"))?;
+        let end = data_start.checked_add(size).and_then(|e| e.checked_add(size & 1));
+        let end = end.filter(|&e| e <= riff_end).ok_or_else(|| truncated("WebP"))?;
         let data = &src[data_start..data_start + size];
         match kind {
             b"VP8X" => {
                 if pos != HEADER_LEN || size < VP8X_DATA_LEN {
-                    return Err(Rejection::corrupt(
-                        "the WebP VP8X chunk is misplaced or too short",
-                    ));
+                    return Err(Rejection::corrupt("the WebP VP8X chunk is misplaced or too short"));
                 }
                 flags_at = Some(out.len() + CHUNK_HEADER_LEN);
                 out.extend_from_slice(&src[pos..end]);
@@ -85,8 +77,7 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         }
         out[at] = flags;
     }
-    let size = u32::try_from(out.len() - 8)
-        .map_err(|_| Rejection::corrupt("the WebP file is too large"))?;
+    let size = u32::try_from(out.len() - 8).map_err(|_| Rejection::corrupt("the WebP file is too large"))?;
     out[4..8].copy_from_slice(&size.to_le_bytes());
     Ok(Stripped {
         bytes: out,
@@ -135,18 +126,10 @@ mod tests {
             chunk(b"ZZZZ", b""),
         ]);
         let stripped = strip(&[src, b"trailing".to_vec()].concat()).expect("valid");
-        assert_eq!(
-            stripped.bytes,
-            riff(&[vp8x(0x30), chunk(b"ICCP", b"icc"), image])
-        );
+        assert_eq!(stripped.bytes, riff(&[vp8x(0x30), chunk(b"ICCP", b"icc"), image]));
         assert_eq!(
             stripped.removed,
-            [
-                Removed::Exif,
-                Removed::Xmp,
-                Removed::TrailingData,
-                Removed::Other
-            ]
+            [Removed::Exif, Removed::Xmp, Removed::TrailingData, Removed::Other]
         );
     }
 

@@ -124,13 +124,7 @@ impl TableLayout {
         let mut header_lines = 1;
         for (name, width) in columns.iter().zip(&widths) {
             let start = header.len();
-            let n = bold.wrap_into(
-                name,
-                HEADER_SIZE,
-                width - 2.0 * PAD_X,
-                HEADER_MAX_LINES,
-                &mut header,
-            );
+            let n = bold.wrap_into(name, HEADER_SIZE, width - 2.0 * PAD_X, HEADER_MAX_LINES, &mut header);
             header_lines = header_lines.max(n);
             header_cells.push(start..header.len());
         }
@@ -168,10 +162,7 @@ impl TableLayout {
 
 /// A number, amount or percentage such as `-1,234.50` or `12 %`.
 fn looks_numeric(cell: &str) -> bool {
-    cell.bytes().any(|b| b.is_ascii_digit())
-        && cell
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"+-.,% ".contains(&b))
+    cell.bytes().any(|b| b.is_ascii_digit()) && cell.bytes().all(|b| b.is_ascii_digit() || b"+-.,% ".contains(&b))
 }
 
 /// Column widths, in points including cell padding: each column wants its
@@ -192,21 +183,13 @@ pub(super) fn fit_widths(natural: &[f32], min: f32, max: f32, available: f32) ->
         };
         return wanted.iter().map(|w| min + (w - min) * scale).collect();
     }
-    let extra: Vec<f32> = natural
-        .iter()
-        .zip(&wanted)
-        .map(|(n, w)| (n - w).max(0.0))
-        .collect();
+    let extra: Vec<f32> = natural.iter().zip(&wanted).map(|(n, w)| (n - w).max(0.0)).collect();
     let extra_total: f32 = extra.iter().sum();
     if extra_total <= 0.0 {
         return wanted;
     }
     let share = ((available - total) / extra_total).min(1.0);
-    wanted
-        .iter()
-        .zip(&extra)
-        .map(|(w, e)| w + e * share)
-        .collect()
+    wanted.iter().zip(&extra).map(|(w, e)| w + e * share).collect()
 }
 
 #[cfg(test)]

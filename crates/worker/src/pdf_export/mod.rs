@@ -111,8 +111,7 @@ impl PdfExport {
         match &mut self.paginator {
             Some(paginator) => paginator.push_row(&mut self.document, &self.fonts, row)?,
             None => {
-                self.sample
-                    .push(row.iter().map(|c| c.as_ref().to_owned()).collect());
+                self.sample.push(row.iter().map(|c| c.as_ref().to_owned()).collect());
                 if self.sample.len() >= SAMPLE_ROWS {
                     self.paginator = Some(self.start_paging()?);
                 }
@@ -134,10 +133,7 @@ impl PdfExport {
             None => self.start_paging()?,
         };
         let pages = paginator.finish(&mut self.document, &self.fonts)?;
-        let bytes = self
-            .document
-            .finish()
-            .map_err(|e| WriteError::Pdf(format!("{e:?}")))?;
+        let bytes = self.document.finish().map_err(|e| WriteError::Pdf(format!("{e:?}")))?;
         Ok(PdfOutput { bytes, pages })
     }
 

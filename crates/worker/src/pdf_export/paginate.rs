@@ -23,8 +23,7 @@ use krilla::surface::Surface;
 use krilla::text::KrillaGlyph;
 
 use super::layout::{
-    BODY_MAX_LINES, BODY_SIZE, FOOTER_SIZE, HEADER_SIZE, LEADING, PAD_X, PAD_Y, TITLE_SIZE,
-    TableLayout,
+    BODY_MAX_LINES, BODY_SIZE, FOOTER_SIZE, HEADER_SIZE, LEADING, PAD_X, PAD_Y, TITLE_SIZE, TableLayout,
 };
 use super::text::{Face, Lines};
 use crate::error::WriteError;
@@ -113,11 +112,7 @@ impl Paginator {
 
     /// Draws the last page (a page with only the header if there were no
     /// rows at all) and returns the number of pages.
-    pub(super) fn finish(
-        mut self,
-        document: &mut Document,
-        fonts: &Fonts,
-    ) -> Result<usize, WriteError> {
+    pub(super) fn finish(mut self, document: &mut Document, fonts: &Fonts) -> Result<usize, WriteError> {
         if !self.heights.is_empty() || self.pages == 0 {
             self.flush(document, fonts)?;
         }
@@ -155,14 +150,11 @@ impl Paginator {
         // Grid: column separators, then the rules under the header and
         // below the last row.
         let grid_bottom = layout.body_top + body_height;
-        let separators = layout.xs.iter().skip(1).map(|&x| {
-            (
-                x - 0.15,
-                layout.header_top,
-                0.3,
-                grid_bottom - layout.header_top,
-            )
-        });
+        let separators = layout
+            .xs
+            .iter()
+            .skip(1)
+            .map(|&x| (x - 0.15, layout.header_top, 0.3, grid_bottom - layout.header_top));
         fill_rects(&mut surface, GRID_GRAY, separators);
         fill_rects(
             &mut surface,
@@ -293,11 +285,7 @@ fn gray(level: u8) -> Fill {
 }
 
 /// Fills rectangles `(x, y, width, height)` in one path.
-fn fill_rects(
-    surface: &mut Surface<'_>,
-    level: u8,
-    rects: impl IntoIterator<Item = (f32, f32, f32, f32)>,
-) {
+fn fill_rects(surface: &mut Surface<'_>, level: u8, rects: impl IntoIterator<Item = (f32, f32, f32, f32)>) {
     let mut path = PathBuilder::new();
     for (x, y, w, h) in rects {
         if let Some(rect) = Rect::from_xywh(x, y, w, h) {

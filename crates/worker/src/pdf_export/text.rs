@@ -34,10 +34,9 @@ pub(super) struct Face {
 
 impl Face {
     pub(super) fn new(data: &'static [u8]) -> Result<Self, WriteError> {
-        let font_ref =
-            FontRef::new(data).map_err(|e| WriteError::Pdf(format!("bundled font: {e}")))?;
-        let font = Font::new(data.into(), 0)
-            .ok_or_else(|| WriteError::Pdf("bundled font rejected by krilla".into()))?;
+        let font_ref = FontRef::new(data).map_err(|e| WriteError::Pdf(format!("bundled font: {e}")))?;
+        let font =
+            Font::new(data.into(), 0).ok_or_else(|| WriteError::Pdf("bundled font rejected by krilla".into()))?;
         let metrics = Metrics::new(&font_ref, Size::unscaled(), LocationRef::default());
         let units_per_em = f32::from(metrics.units_per_em.max(1));
         let mut face = Face {
@@ -110,14 +109,7 @@ impl Face {
     /// points and appends them to `out`; returns how many lines were added
     /// (at least one). Lines break at spaces where possible, inside words
     /// otherwise; `\n` starts a new line; what does not fit ends with "…".
-    pub(super) fn wrap_into(
-        &self,
-        text: &str,
-        size: f32,
-        width: f32,
-        max_lines: usize,
-        out: &mut Lines,
-    ) -> usize {
+    pub(super) fn wrap_into(&self, text: &str, size: f32, width: f32, max_lines: usize, out: &mut Lines) -> usize {
         let max_lines = max_lines.max(1);
         let mut added = 0;
         let mut paragraphs = text.trim_end().split('\n').peekable();
@@ -262,10 +254,7 @@ mod tests {
         let face = face();
         let lines = wrap("the quick brown fox jumps over the lazy dog", 60.0, 10);
         assert!(lines.len() > 2, "{lines:?}");
-        assert_eq!(
-            lines.join(" "),
-            "the quick brown fox jumps over the lazy dog"
-        );
+        assert_eq!(lines.join(" "), "the quick brown fox jumps over the lazy dog");
         for line in &lines {
             assert!(face.width(line, 10.0) <= 60.0, "{line:?}");
         }

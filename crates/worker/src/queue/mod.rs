@@ -140,7 +140,10 @@ pub struct Exports {
 
 impl std::fmt::Debug for Exports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Exports").field("backend", &self.backend_name()).field("queue", &self.settings.queue).finish()
+        f.debug_struct("Exports")
+            .field("backend", &self.backend_name())
+            .field("queue", &self.settings.queue)
+            .finish()
     }
 }
 
@@ -148,12 +151,18 @@ impl Exports {
     /// Redis: connects lazily, so the API starts (and answers 503 for exports)
     /// while Redis is down, and reconnects by itself when it returns.
     pub fn redis(url: &Secret, settings: &ExportSettings) -> Result<Self, QueueError> {
-        Ok(Exports { backend: Backend::Redis(RedisQueue::new(url, settings)?), settings: settings.clone() })
+        Ok(Exports {
+            backend: Backend::Redis(RedisQueue::new(url, settings)?),
+            settings: settings.clone(),
+        })
     }
 
     /// The embedded backend: creates or opens `settings.sqlite_path`.
     pub async fn sqlite(settings: &ExportSettings) -> Result<Self, QueueError> {
-        Ok(Exports { backend: Backend::Sqlite(SqliteQueue::open(settings).await?), settings: settings.clone() })
+        Ok(Exports {
+            backend: Backend::Sqlite(SqliteQueue::open(settings).await?),
+            settings: settings.clone(),
+        })
     }
 
     pub fn settings(&self) -> &ExportSettings {
@@ -189,8 +198,17 @@ impl Exports {
             bom: request.bom,
             neutralize_formulas: request.neutralize_formulas,
         };
-        let idempotency = request.idempotency.as_ref().map(|i| (i.key.as_str(), format!("{} {}", job.job_id, i.fingerprint)));
-        let record = NewRecord { job: &job, total, input, idempotency, ttl: self.settings.status_ttl };
+        let idempotency = request
+            .idempotency
+            .as_ref()
+            .map(|i| (i.key.as_str(), format!("{} {}", job.job_id, i.fingerprint)));
+        let record = NewRecord {
+            job: &job,
+            total,
+            input,
+            idempotency,
+            ttl: self.settings.status_ttl,
+        };
         let existing = match &self.backend {
             Backend::Redis(redis) => redis.create(&record).await?,
             Backend::Sqlite(sqlite) => sqlite.create(&record).await?,
@@ -207,11 +225,24 @@ impl Exports {
         }
         if let Err(error) = self.push(&job, TaskId::from_ulid(job_ulid), None).await {
             // Best effort: without its task the record would stay queued forever.
-            self.forget(&job.job_id, request.idempotency.as_ref().map(|i| (job.tenant.as_str(), i.key.as_str()))).await;
+            self.forget(
+                &job.job_id,
+                request
+                    .idempotency
+                    .as_ref()
+                    .map(|i| (job.tenant.as_str(), i.key.as_str())),
+            )
+            .await;
             return Err(error.into());
         }
-        let record = self.get(&job.tenant, &job.job_id).await?.ok_or_else(|| QueueError::Corrupt("a new job vanished".into()))?;
-        Ok(Submitted { record, replayed: false })
+        let record = self
+            .get(&job.tenant, &job.job_id)
+            .await?
+            .ok_or_else(|| QueueError::Corrupt("a new job vanished".into()))?;
+        Ok(Submitted {
+            record,
+            replayed: false,
+        })
     }
 
     /// The job, if it exists and belongs to `tenant`.
@@ -255,8 +286,15 @@ impl Exports {
     }
 
     /// Enqueues one attempt of `job`, now or after `delay`.
-    pub(crate) async fn push(&self, job: &ExportJob, task_id: TaskId, delay: Option<Duration>) -> Result<(), QueueError> {
-        let mut task = TaskBuilder::new(job.clone()).task_id(task_id).max_attempts(APALIS_MAX_ATTEMPTS);
+    pub(crate) async fn push(
+        &self,
+        job: &ExportJob,
+        task_id: TaskId,
+        delay: Option<Duration>,
+    ) -> Result<(), QueueError> {
+        let mut task = TaskBuilder::new(job.clone())
+            .task_id(task_id)
+            .max_attempts(APALIS_MAX_ATTEMPTS);
         if let Some(delay) = delay {
             task = task.run_after(delay);
         }
@@ -267,7 +305,9 @@ impl Exports {
                 Backend::Sqlite(sqlite) => sqlite.storage().push_task(task).await.map_err(QueueError::unavailable),
             }
         };
-        tokio::time::timeout(OP_TIMEOUT, push).await.map_err(|_| QueueError::Unavailable("timed out".into()))?
+        tokio::time::timeout(OP_TIMEOUT, push)
+            .await
+            .map_err(|_| QueueError::Unavailable("timed out".into()))?
     }
 
     async fn forget(&self, job_id: &str, idempotency: Option<(&str, &str)>) {
@@ -298,7 +338,12 @@ impl Exports {
 
     /// Marks a running job done; returns the status before (anything but
     /// `Running` means the job was cancelled meanwhile and stays as it was).
-    pub(crate) async fn finish(&self, job_id: &str, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
+    pub(crate) async fn finish(
+        &self,
+        job_id: &str,
+        object_key: &str,
+        rows: u64,
+    ) -> Result<Option<JobStatus>, QueueError> {
         match &self.backend {
             Backend::Redis(redis) => redis.finish(job_id, object_key, rows).await,
             Backend::Sqlite(sqlite) => sqlite.finish(job_id, object_key, rows).await,

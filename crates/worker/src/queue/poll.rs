@@ -19,7 +19,10 @@ pub struct Interval {
 
 impl Interval {
     pub fn new(every: Duration) -> Self {
-        Interval { every, timer: Box::pin(tokio::time::sleep(every)) }
+        Interval {
+            every,
+            timer: Box::pin(tokio::time::sleep(every)),
+        }
     }
 }
 

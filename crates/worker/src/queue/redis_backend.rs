@@ -147,13 +147,18 @@ return status
 async fn timed<T>(operation: impl Future<Output = redis::RedisResult<T>>) -> Result<T, QueueError> {
     match tokio::time::timeout(OP_TIMEOUT, operation).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(QueueError::Unavailable(format!("{:?}: {}", error.kind(), error.detail().unwrap_or("redis error")))),
+        Ok(Err(error)) => Err(QueueError::Unavailable(format!(
+            "{:?}: {}",
+            error.kind(),
+            error.detail().unwrap_or("redis error")
+        ))),
         Err(_) => Err(QueueError::Unavailable("redis timed out".into())),
     }
 }
 
 fn parse_status(raw: Option<String>) -> Result<Option<JobStatus>, QueueError> {
-    raw.map(|s| JobStatus::parse(&s).ok_or_else(|| QueueError::Corrupt(format!("status {s:?}")))).transpose()
+    raw.map(|s| JobStatus::parse(&s).ok_or_else(|| QueueError::Corrupt(format!("status {s:?}"))))
+        .transpose()
 }
 
 impl RedisQueue {
@@ -164,7 +169,9 @@ impl RedisQueue {
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = client.get_connection_manager_lazy(manager_config).map_err(QueueError::unavailable)?;
+        let conn = client
+            .get_connection_manager_lazy(manager_config)
+            .map_err(QueueError::unavailable)?;
         let config = Config::default()
             .queue(&settings.queue)
             .heartbeat_interval(settings.heartbeat)
@@ -174,7 +181,11 @@ impl RedisQueue {
             // its fetch buffer is empty.
             .batch_size(1)
             .emit_events(false);
-        Ok(RedisQueue { conn, config, prefix: settings.queue.clone() })
+        Ok(RedisQueue {
+            conn,
+            config,
+            prefix: settings.queue.clone(),
+        })
     }
 
     /// A storage handle for pushing or for one worker (cheap: shares the connection).
@@ -184,7 +195,8 @@ impl RedisQueue {
 
     /// The storage a worker consumes from, woken every [`POLL_INTERVAL`] when idle.
     pub(crate) fn worker_storage(&self) -> PollWith<RedisStorage<ExportJob>, super::poll::Interval> {
-        self.storage().poll_with_strategy(super::poll::Interval::new(POLL_INTERVAL))
+        self.storage()
+            .poll_with_strategy(super::poll::Interval::new(POLL_INTERVAL))
     }
 
     fn job_key(&self, job_id: &str) -> String {
@@ -255,13 +267,19 @@ impl RedisQueue {
     pub(crate) async fn cancel(&self, job_id: &str, tenant: &str) -> Result<Option<JobStatus>, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = CANCEL.prepare_invoke();
-        invocation.key(self.job_key(job_id)).key(self.input_key(job_id)).arg(tenant).arg(now());
+        invocation
+            .key(self.job_key(job_id))
+            .key(self.input_key(job_id))
+            .arg(tenant)
+            .arg(now());
         parse_status(timed(invocation.invoke_async::<Option<String>>(&mut conn)).await?)
     }
 
     pub(crate) async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        timed(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
+        timed(redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .map(drop)
     }
 
     pub(crate) async fn start_attempt(&self, job_id: &str) -> Result<StartOutcome, QueueError> {
@@ -270,7 +288,9 @@ impl RedisQueue {
         invocation.key(self.job_key(job_id)).arg(now());
         let (status, attempts): (String, String) = timed(invocation.invoke_async(&mut conn)).await?;
         Ok(match status.as_str() {
-            "run" => StartOutcome::Run { attempt: attempts.parse().map_err(|_| QueueError::Corrupt("attempts".into()))? },
+            "run" => StartOutcome::Run {
+                attempt: attempts.parse().map_err(|_| QueueError::Corrupt("attempts".into()))?,
+            },
             "missing" => StartOutcome::Skip(None),
             other => StartOutcome::Skip(parse_status(Some(other.to_owned()))?),
         })
@@ -283,38 +303,72 @@ impl RedisQueue {
         parse_status(timed(invocation.invoke_async::<Option<String>>(&mut conn)).await?)
     }
 
-    pub(crate) async fn finish(&self, job_id: &str, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
+    pub(crate) async fn finish(
+        &self,
+        job_id: &str,
+        object_key: &str,
+        rows: u64,
+    ) -> Result<Option<JobStatus>, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = FINISH.prepare_invoke();
-        invocation.key(self.job_key(job_id)).key(self.input_key(job_id)).arg(object_key).arg(rows).arg(now());
+        invocation
+            .key(self.job_key(job_id))
+            .key(self.input_key(job_id))
+            .arg(object_key)
+            .arg(rows)
+            .arg(now());
         parse_status(timed(invocation.invoke_async::<Option<String>>(&mut conn)).await?)
     }
 
     pub(crate) async fn fail(&self, job_id: &str, error: &JobError) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = FAIL.prepare_invoke();
-        invocation.key(self.job_key(job_id)).key(self.input_key(job_id)).arg(&error.code).arg(&error.message).arg(now());
-        timed(invocation.invoke_async::<Option<String>>(&mut conn)).await.map(drop)
+        invocation
+            .key(self.job_key(job_id))
+            .key(self.input_key(job_id))
+            .arg(&error.code)
+            .arg(&error.message)
+            .arg(now());
+        timed(invocation.invoke_async::<Option<String>>(&mut conn))
+            .await
+            .map(drop)
     }
 
     pub(crate) async fn retry_later(&self, job_id: &str, error: &JobError, retry_at: u64) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = RETRY.prepare_invoke();
-        invocation.key(self.job_key(job_id)).arg(&error.code).arg(&error.message).arg(now()).arg(retry_at);
-        timed(invocation.invoke_async::<Option<String>>(&mut conn)).await.map(drop)
+        invocation
+            .key(self.job_key(job_id))
+            .arg(&error.code)
+            .arg(&error.message)
+            .arg(now())
+            .arg(retry_at);
+        timed(invocation.invoke_async::<Option<String>>(&mut conn))
+            .await
+            .map(drop)
     }
 
     pub(crate) async fn requeue(&self, job_id: &str) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = REQUEUE.prepare_invoke();
         invocation.key(self.job_key(job_id)).arg(now());
-        timed(invocation.invoke_async::<Option<String>>(&mut conn)).await.map(drop)
+        timed(invocation.invoke_async::<Option<String>>(&mut conn))
+            .await
+            .map(drop)
     }
 
     /// Refreshes a worker's heartbeat (apalis sends none while it drains).
     pub(crate) async fn keep_alive(&self, worker: &str) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        timed(redis::cmd("ZADD").arg(self.config.workers_set()).arg("XX").arg(now()).arg(worker).query_async::<()>(&mut conn)).await
+        timed(
+            redis::cmd("ZADD")
+                .arg(self.config.workers_set())
+                .arg("XX")
+                .arg(now())
+                .arg(worker)
+                .query_async::<()>(&mut conn),
+        )
+        .await
     }
 
     pub(crate) async fn input(&self, job_id: &str) -> Result<Option<Vec<u8>>, QueueError> {
@@ -369,9 +423,13 @@ fn parse_record(job_id: &str, mut fields: HashMap<String, String>) -> Result<Job
         value.map(|v| v.parse::<u64>().map_err(|_| corrupt(name))).transpose()
     };
     let tenant = take("tenant").ok_or_else(|| corrupt("tenant"))?;
-    let format = take("format").and_then(|f| ExportFormat::parse(&f)).ok_or_else(|| corrupt("format"))?;
+    let format = take("format")
+        .and_then(|f| ExportFormat::parse(&f))
+        .ok_or_else(|| corrupt("format"))?;
     let filename = take("filename").unwrap_or_default();
-    let status = take("status").and_then(|s| JobStatus::parse(&s)).ok_or_else(|| corrupt("status"))?;
+    let status = take("status")
+        .and_then(|s| JobStatus::parse(&s))
+        .ok_or_else(|| corrupt("status"))?;
     let rows = number(take("rows"), "rows")?.unwrap_or(0);
     let total = number(take("total"), "total")?;
     let attempts = number(take("attempts"), "attempts")?.unwrap_or(0);

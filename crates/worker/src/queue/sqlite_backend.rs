@@ -62,7 +62,8 @@ fn to_i64(value: u64) -> i64 {
 impl SqliteQueue {
     pub(crate) async fn open(settings: &ExportSettings) -> Result<Self, QueueError> {
         if let Some(dir) = settings.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| QueueError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| QueueError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(db)?
@@ -71,10 +72,17 @@ impl SqliteQueue {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(db)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
         SqliteStorage::setup(&pool).await.map_err(QueueError::unavailable)?;
         for statement in SCHEMA {
-            sqlx::query(sqlx::AssertSqlSafe(*statement)).execute(&pool).await.map_err(db)?;
+            sqlx::query(sqlx::AssertSqlSafe(*statement))
+                .execute(&pool)
+                .await
+                .map_err(db)?;
         }
         let config = Config::default()
             .queue(&settings.queue)
@@ -90,7 +98,8 @@ impl SqliteQueue {
     }
 
     pub(crate) fn worker_storage(&self) -> PollWith<SqliteStorage<ExportJob>, super::poll::Interval> {
-        self.storage().poll_with_strategy(super::poll::Interval::new(POLL_INTERVAL))
+        self.storage()
+            .poll_with_strategy(super::poll::Interval::new(POLL_INTERVAL))
     }
 
     fn idempotency_row(tenant: &str, key: &str) -> String {
@@ -104,13 +113,14 @@ impl SqliteQueue {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         if let Some((key, value)) = &record.idempotency {
             let row_key = Self::idempotency_row(&job.tenant, key);
-            let existing: Option<String> = sqlx::query("SELECT value FROM export_idempotency WHERE key = ? AND expires_at > ?")
-                .bind(&row_key)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?
-                .map(|row| row.get(0));
+            let existing: Option<String> =
+                sqlx::query("SELECT value FROM export_idempotency WHERE key = ? AND expires_at > ?")
+                    .bind(&row_key)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .map(|row| row.get(0));
             if existing.is_some() {
                 return Ok(existing);
             }
@@ -143,7 +153,11 @@ impl SqliteQueue {
     }
 
     pub(crate) async fn forget(&self, job_id: &str, idempotency: Option<(&str, &str)>) -> Result<(), QueueError> {
-        sqlx::query("DELETE FROM export_jobs WHERE job_id = ?").bind(job_id).execute(&self.pool).await.map_err(db)?;
+        sqlx::query("DELETE FROM export_jobs WHERE job_id = ?")
+            .bind(job_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         if let Some((tenant, key)) = idempotency {
             sqlx::query("DELETE FROM export_idempotency WHERE key = ?")
                 .bind(Self::idempotency_row(tenant, key))
@@ -160,11 +174,11 @@ impl SqliteQueue {
                     object_key, created_at, updated_at, retry_at
              FROM export_jobs WHERE job_id = ? AND expires_at > ?",
         )
-            .bind(job_id)
-            .bind(now_i64())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        .bind(job_id)
+        .bind(now_i64())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         row.map(|row| parse_record(&row)).transpose()
     }
 
@@ -176,7 +190,9 @@ impl SqliteQueue {
             .await
             .map_err(db)?
             .map(|row| row.get(0));
-        status.map(|s| JobStatus::parse(&s).ok_or_else(|| QueueError::Corrupt(format!("status {s:?}")))).transpose()
+        status
+            .map(|s| JobStatus::parse(&s).ok_or_else(|| QueueError::Corrupt(format!("status {s:?}"))))
+            .transpose()
     }
 
     pub(crate) async fn cancel(&self, job_id: &str, tenant: &str) -> Result<Option<JobStatus>, QueueError> {
@@ -200,7 +216,9 @@ impl SqliteQueue {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        JobStatus::parse(&status).map(Some).ok_or_else(|| QueueError::Corrupt(format!("status {status:?}")))
+        JobStatus::parse(&status)
+            .map(Some)
+            .ok_or_else(|| QueueError::Corrupt(format!("status {status:?}")))
     }
 
     pub(crate) async fn ping(&self) -> Result<(), QueueError> {
@@ -220,7 +238,9 @@ impl SqliteQueue {
         .map_err(db)?
         .map(|row| row.get(0));
         match attempts {
-            Some(attempts) => Ok(StartOutcome::Run { attempt: u32::try_from(attempts).unwrap_or(u32::MAX) }),
+            Some(attempts) => Ok(StartOutcome::Run {
+                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+            }),
             None => Ok(StartOutcome::Skip(self.status(job_id).await?)),
         }
     }
@@ -236,7 +256,12 @@ impl SqliteQueue {
         self.status(job_id).await
     }
 
-    pub(crate) async fn finish(&self, job_id: &str, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
+    pub(crate) async fn finish(
+        &self,
+        job_id: &str,
+        object_key: &str,
+        rows: u64,
+    ) -> Result<Option<JobStatus>, QueueError> {
         let updated = sqlx::query(
             "UPDATE export_jobs SET status = 'done', object_key = ?, row_count = ?, total = ?, error_code = NULL,
                  error_message = NULL, retry_at = NULL, input = NULL, updated_at = ?
@@ -250,7 +275,11 @@ impl SqliteQueue {
         .execute(&self.pool)
         .await
         .map_err(db)?;
-        if updated.rows_affected() == 1 { Ok(Some(JobStatus::Running)) } else { self.status(job_id).await }
+        if updated.rows_affected() == 1 {
+            Ok(Some(JobStatus::Running))
+        } else {
+            self.status(job_id).await
+        }
     }
 
     pub(crate) async fn fail(&self, job_id: &str, error: &JobError) -> Result<(), QueueError> {
@@ -325,7 +354,12 @@ impl SqliteQueue {
             ("DELETE FROM export_jobs WHERE expires_at <= ?", now),
             ("DELETE FROM export_idempotency WHERE expires_at <= ?", now),
         ] {
-            removed += sqlx::query(sql).bind(bind).execute(&self.pool).await.map_err(db)?.rows_affected();
+            removed += sqlx::query(sql)
+                .bind(bind)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?
+                .rows_affected();
         }
         removed += sqlx::query("DELETE FROM Jobs WHERE job_type = ? AND status IN ('Done', 'Killed') AND done_at <= ?")
             .bind(self.config.queue.as_ref())
