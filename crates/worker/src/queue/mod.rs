@@ -223,6 +223,12 @@ impl Exports {
                 None => Err(QueueError::Corrupt(format!("idempotency key points at missing job {job_id}")).into()),
             };
         }
+        // The record as created (queued): read before the task exists, so a
+        // worker that picks the job up at once cannot change the reply.
+        let record = self
+            .get(&job.tenant, &job.job_id)
+            .await?
+            .ok_or_else(|| QueueError::Corrupt("a new job vanished".into()))?;
         if let Err(error) = self.push(&job, TaskId::from_ulid(job_ulid), None).await {
             // Best effort: without its task the record would stay queued forever.
             self.forget(
@@ -235,10 +241,6 @@ impl Exports {
             .await;
             return Err(error.into());
         }
-        let record = self
-            .get(&job.tenant, &job.job_id)
-            .await?
-            .ok_or_else(|| QueueError::Corrupt("a new job vanished".into()))?;
         Ok(Submitted {
             record,
             replayed: false,
