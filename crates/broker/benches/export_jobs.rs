@@ -4,14 +4,13 @@
 //! A committed load script, not a test: `cargo bench -p upload-broker --bench export_jobs`
 //! runs both; pass `jobs` or `rss` to run one.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use support::*;
+use broker_testkit::Stack;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_upload-broker");
 
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
@@ -39,7 +38,7 @@ async fn jobs_per_second() {
         .unwrap_or(1000);
     let mut results = Vec::new();
     for workers in [1, 4] {
-        let mut stack = Stack::start().await;
+        let mut stack = Stack::start(BINARY.as_ref()).await;
         // A backlog first, so the figure is the workers' rate, not the submitter's.
         let mut pending = Vec::with_capacity(jobs);
         for n in 0..jobs {
@@ -90,7 +89,7 @@ async fn worker_peak_rss() {
             })
             .unwrap_or(0)
     }
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(BINARY.as_ref()).await;
     for (index, (rows, format)) in [(100_000usize, "csv"), (1_000_000, "csv"), (100_000, "pdf")]
         .into_iter()
         .enumerate()
@@ -114,10 +113,11 @@ async fn worker_peak_rss() {
         let source = source.into_inner().expect("csv");
         let key = format!("default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c{index:02}.csv");
         stack
+            .app
             .store
             .client()
             .put_object()
-            .bucket(stack.store.bucket())
+            .bucket(stack.app.store.bucket())
             .key(&key)
             .body(source.clone().into())
             .content_type("text/csv")

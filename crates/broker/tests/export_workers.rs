@@ -3,17 +3,31 @@
 //! restarted under them, several at once. The API runs in this process with
 //! its embedded store; the workers reach that store as an S3 endpoint.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use support::*;
+use broker_testkit::{LONG, Stack, pdf_tool, signal};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_upload-broker");
+
+/// A PDF job that takes a few seconds: long enough to be killed mid-way.
+fn slow_job(rows: usize) -> Value {
+    let rows: Vec<Value> = (0..rows)
+        .map(|n| json!([n, format!("label {n}"), "lorem ipsum dolor sit amet, consectetur"]))
+        .collect();
+    json!({"format": "pdf", "filename": "big.pdf", "title": "Big", "columns": ["n", "label", "text"], "rows": rows})
+}
+
+/// The text of a PDF that `qpdf --check` accepts.
+fn extract_text(pdf: &[u8]) -> String {
+    pdf_tool("qpdf", &["--check", "{}"], pdf);
+    pdf_tool("pdftotext", &["{}", "-"], pdf)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_runs_again() {
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(BINARY.as_ref()).await;
     let first = stack.start_worker(&[]);
     let job_id = stack.submit(&slow_job(80_000)).await;
     stack
@@ -28,7 +42,8 @@ async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_ru
     assert_eq!(job["status"], "running", "nobody told the record: {job}");
     assert!(
         stack
-            .objects_under(&format!("default/exports/{job_id}/"))
+            .app
+            .keys_under(&format!("default/exports/{job_id}/"))
             .await
             .is_empty(),
         "no partial object after SIGKILL"
@@ -42,15 +57,15 @@ async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_ru
     assert_eq!(job["status"], "done", "{job}\n{}", stack.worker_log(second));
     assert_eq!(job["attempts"], 2, "the killed attempt counts: {job}");
     assert_eq!(job["progress"]["rows"], 80_000);
-    let objects = stack.objects_under(&format!("default/exports/{job_id}/")).await;
+    let objects = stack.app.keys_under(&format!("default/exports/{job_id}/")).await;
     assert_eq!(objects, [format!("default/exports/{job_id}/big.pdf")]);
-    let text = pdftotext(&stack.download(&job).await, stack.dir.path());
+    let text = extract_text(&stack.app.fetch_output(&job).await.1);
     assert!(text.contains("79999"), "the last row is in the PDF");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_running_job_finish_before_the_worker_exits() {
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(BINARY.as_ref()).await;
     let worker = stack.start_worker(&[]);
     let job_id = stack.submit(&slow_job(60_000)).await;
     stack.wait_until(&job_id, "running", |j| j["status"] == "running").await;
@@ -73,7 +88,7 @@ async fn sigterm_lets_the_running_job_finish_before_the_worker_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_drain_timeout_a_job_is_handed_back_and_finished_by_another_worker() {
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(BINARY.as_ref()).await;
     let worker = stack.start_worker(&[("EXPORT_DRAIN_TIMEOUT", "1")]);
     let job_id = stack.submit(&slow_job(80_000)).await;
     stack
@@ -93,7 +108,8 @@ async fn past_the_drain_timeout_a_job_is_handed_back_and_finished_by_another_wor
     );
     assert!(
         stack
-            .objects_under(&format!("default/exports/{job_id}/"))
+            .app
+            .keys_under(&format!("default/exports/{job_id}/"))
             .await
             .is_empty()
     );
@@ -105,14 +121,14 @@ async fn past_the_drain_timeout_a_job_is_handed_back_and_finished_by_another_wor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_reconnects_after_redis_restarts_and_the_api_answers_503_meanwhile() {
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(BINARY.as_ref()).await;
     let worker = stack.start_worker(&[]);
     let small = json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["before"]]});
     let job_id = stack.submit(&small).await;
     stack.wait_until(&job_id, "done", |j| j["status"] == "done").await;
 
     stack.redis.down();
-    let response = stack.post(&small).await;
+    let response = stack.app.export(&small).await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "queue_unavailable");
@@ -123,7 +139,8 @@ async fn the_worker_reconnects_after_redis_restarts_and_the_api_answers_503_mean
     let started = Instant::now();
     let job_id = loop {
         let response = stack
-            .post(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["after"]]}))
+            .app
+            .export(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["after"]]}))
             .await;
         if response.status() == 202 {
             let body: Value = response.json().await.expect("json");
@@ -135,7 +152,7 @@ async fn the_worker_reconnects_after_redis_restarts_and_the_api_answers_503_mean
     };
     // …and so does the same worker process.
     let job = stack.wait_until(&job_id, "done", |j| j["status"] == "done").await;
-    assert_eq!(stack.download(&job).await, b"a\r\nafter\r\n");
+    assert_eq!(stack.app.fetch_output(&job).await.1, b"a\r\nafter\r\n");
     assert!(
         stack.workers[worker].child.try_wait().expect("wait").is_none(),
         "the worker is still the same process"
@@ -144,7 +161,7 @@ async fn the_worker_reconnects_after_redis_restarts_and_the_api_answers_503_mean
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_workers_share_one_queue() {
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(BINARY.as_ref()).await;
     let first = stack.start_worker(&[]);
     let second = stack.start_worker(&[]);
     let mut jobs = Vec::new();

@@ -120,6 +120,9 @@ pub struct StoreSettings {
     /// `S3_ACCESS_KEY` / `S3_SECRET_KEY`; `None` means the default AWS credential chain.
     pub credentials: Option<StaticCredentials>,
     pub presign_ttl: Duration,
+    /// `CLEANUP_GRACE`: extra age, beyond the presign TTL, before `cleanup`
+    /// deletes a staging object.
+    pub cleanup_grace: Duration,
     pub layout: KeyLayout,
     pub encryption: Option<Encryption>,
 }
@@ -207,6 +210,7 @@ impl Settings {
             "a whole number of seconds",
         );
         let prefix = env.string("S3_PREFIX").unwrap_or_default();
+        let cleanup_grace = env.secs_or("CLEANUP_GRACE", "3600");
         let sse = env.string("S3_SSE");
         let kms_key_id = env.string("S3_SSE_KMS_KEY_ID");
         let devstore_bind = env.parse_or(
@@ -375,6 +379,7 @@ impl Settings {
                 bucket: bucket.unwrap_or_else(|| "uploads".into()),
                 credentials,
                 presign_ttl: Duration::from_secs(ttl_secs),
+                cleanup_grace,
                 layout,
                 encryption,
             },

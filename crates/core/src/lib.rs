@@ -7,6 +7,7 @@
 pub mod cleanup;
 pub mod config;
 pub mod disposition;
+pub mod endpoint;
 pub mod keys;
 pub mod post_policy;
 pub mod profile;

@@ -10,22 +10,18 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, ProvideCredentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    SharedCredentialsProvider,
+};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 
 use crate::config::{Encryption, StaticCredentials, StoreSettings};
+pub use crate::endpoint::StoreEndpoint;
 use crate::keys::{KeyLayout, ObjectKey};
 use crate::post_policy::{PostPolicy, PresignedPost, SigningCredentials, SigningKeyCache};
 use crate::secret::Secret;
-
-/// How to reach the store: resolved from settings, or from the embedded store once it listens.
-#[derive(Debug, Clone)]
-pub struct StoreEndpoint {
-    pub endpoint: Option<String>,
-    pub force_path_style: bool,
-    pub credentials: Option<StaticCredentials>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -94,6 +90,13 @@ impl Store {
         let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config)
             .force_path_style(endpoint.force_path_style)
             .retry_config(RetryConfig::standard().with_max_attempts(2))
+            // Checksums only where an operation requires them. The SDK's default
+            // sends streamed bodies as `aws-chunked` with a CRC trailer, which
+            // Garage (and other S3-compatible stores) refuse with "Invalid payload
+            // signature"; AWS accepts both. Content is proven by the verifier's own
+            // SHA-256, so nothing is lost. See docs/stores.md.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
@@ -113,7 +116,7 @@ impl Store {
         };
         Store {
             client: Client::from_conf(builder.build()),
-            post_url: post_url(&endpoint, &settings.bucket, &settings.region),
+            post_url: endpoint.post_url(&settings.bucket, &settings.region),
             bucket: settings.bucket.clone(),
             region: settings.region.clone(),
             credentials,
@@ -138,6 +141,10 @@ impl Store {
 
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// A presigned POST for exactly `key`; pure CPU once credentials are cached.
@@ -433,18 +440,6 @@ where
 }
 
 /// Where browsers POST: path-style for custom endpoints that ask for it, else virtual-hosted.
-fn post_url(endpoint: &StoreEndpoint, bucket: &str, region: &str) -> String {
-    match &endpoint.endpoint {
-        Some(url) if endpoint.force_path_style => format!("{}/{bucket}", url.trim_end_matches('/')),
-        Some(url) => match url.split_once("://") {
-            Some((scheme, host)) => format!("{scheme}://{bucket}.{}", host.trim_end_matches('/')),
-            None => format!("{url}/{bucket}"),
-        },
-        None if endpoint.force_path_style => format!("https://s3.{region}.amazonaws.com/{bucket}"),
-        None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
-    }
-}
-
 fn static_credentials(credentials: &StaticCredentials) -> SharedCredentialsProvider {
     SharedCredentialsProvider::new(Credentials::new(
         &credentials.access_key,
@@ -513,38 +508,5 @@ fn to_signing(credentials: &Credentials) -> SigningCredentials {
         access_key: credentials.access_key_id().to_owned(),
         secret_key: Secret::new(credentials.secret_access_key()),
         session_token: credentials.session_token().map(Secret::new),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn endpoint(url: Option<&str>, path_style: bool) -> StoreEndpoint {
-        StoreEndpoint {
-            endpoint: url.map(str::to_owned),
-            force_path_style: path_style,
-            credentials: None,
-        }
-    }
-
-    #[test]
-    fn post_urls_follow_the_addressing_style() {
-        assert_eq!(
-            post_url(&endpoint(Some("http://127.0.0.1:9000/"), true), "b", "r"),
-            "http://127.0.0.1:9000/b"
-        );
-        assert_eq!(
-            post_url(&endpoint(Some("https://minio.example"), false), "b", "r"),
-            "https://b.minio.example"
-        );
-        assert_eq!(
-            post_url(&endpoint(None, false), "b", "eu-west-1"),
-            "https://b.s3.eu-west-1.amazonaws.com"
-        );
-        assert_eq!(
-            post_url(&endpoint(None, true), "b", "eu-west-1"),
-            "https://s3.eu-west-1.amazonaws.com/b"
-        );
     }
 }

@@ -3,15 +3,12 @@
 //! image crate (what a re-encoding sanitiser pays). Also: how cheaply an
 //! over-limit object and an 8-byte fake are refused.
 //!
-//! `cargo bench -p broker-api --bench complete`
+//! `cargo bench -p upload-broker --bench complete`
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::io::Cursor;
 
-use broker_api::Application;
-use broker_core::Settings;
-use broker_core::store::{Store, StoreEndpoint};
+use broker_testkit::{TestApp, spawn_app_with};
 use broker_verifier::corpus;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
@@ -20,10 +17,7 @@ const AVATAR_MAX: usize = 2 * 1024 * 1024;
 
 struct Bench {
     runtime: tokio::runtime::Runtime,
-    api: String,
-    http: reqwest::Client,
-    store: Store,
-    _data: tempfile::TempDir,
+    app: TestApp,
 }
 
 impl Bench {
@@ -32,44 +26,18 @@ impl Bench {
             .enable_all()
             .build()
             .expect("runtime");
-        let data = tempfile::TempDir::new().expect("temp dir");
-        let vars: HashMap<&str, String> = HashMap::from([
-            ("BIND_ADDR", "127.0.0.1:0".to_owned()),
-            ("DEVSTORE_BIND_ADDR", "127.0.0.1:0".to_owned()),
-            ("S3_ACCESS_KEY", "bench".to_owned()),
-            ("S3_SECRET_KEY", "bench-secret".to_owned()),
-            ("DATA_DIR", data.path().display().to_string()),
-            // The bench measures completion, not authentication or rate limits.
-            ("AUTH_MODE", "none".to_owned()),
-            ("RATE_LIMIT_RATE", "0".to_owned()),
-        ]);
-        let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("settings");
-        let (api, store) = runtime.block_on(async {
-            let app = Application::build(settings.clone()).await.expect("app");
-            let api = format!("http://127.0.0.1:{}", app.port());
-            let endpoint = StoreEndpoint {
-                endpoint: app.devstore_endpoint(),
-                force_path_style: true,
-                credentials: settings.store.credentials.clone(),
-            };
-            tokio::spawn(app.run_until_stopped());
-            (api, Store::connect(&settings.store, endpoint).await)
-        });
-        Bench {
-            runtime,
-            api,
-            http: reqwest::Client::new(),
-            store,
-            _data: data,
-        }
+        // The bench measures completion, not authentication or rate limits.
+        let app = runtime.block_on(spawn_app_with(&[("AUTH_MODE", "none"), ("RATE_LIMIT_RATE", "0")]));
+        Bench { runtime, app }
     }
 
     /// Signs and uploads through the store's form POST (not timed); returns the staging key.
     fn upload(&self, bytes: &[u8]) -> String {
         self.runtime.block_on(async {
             let signed: Value = self
+                .app
                 .http
-                .post(format!("{}/uploads/sign", self.api))
+                .post(format!("{}/uploads/sign", self.app.address))
                 .json(&json!({"kind": "avatar", "filename": "photo.jpg", "content_type": "image/jpeg"}))
                 .send()
                 .await
@@ -88,6 +56,7 @@ impl Bench {
                     .expect("mime"),
             );
             let stored = self
+                .app
                 .http
                 .post(signed["url"].as_str().expect("url"))
                 .multipart(form)
@@ -103,10 +72,10 @@ impl Bench {
     fn plant(&self, bytes: Vec<u8>) -> String {
         let staging = self.upload(&corpus::jpeg(8, 8, 1));
         self.runtime.block_on(async {
-            self.store
+            self.app.store
                 .client()
                 .put_object()
-                .bucket(self.store.bucket())
+                .bucket(self.app.store.bucket())
                 .key(&staging)
                 .body(bytes.into())
                 .content_type("image/jpeg")
@@ -123,8 +92,9 @@ impl Bench {
     fn complete(&self, key: &str) -> u16 {
         self.runtime.block_on(async {
             let response = self
+                .app
                 .http
-                .post(format!("{}/uploads/complete", self.api))
+                .post(format!("{}/uploads/complete", self.app.address))
                 .json(&json!({ "objectKey": key }))
                 .send()
                 .await

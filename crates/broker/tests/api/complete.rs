@@ -4,7 +4,7 @@
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, post_form, spawn_app, spawn_app_with};
+use broker_testkit::{TestApp, error_code, post_form, spawn_app, spawn_app_with};
 
 /// Signs, uploads `bytes` through the store's form POST, and returns the staging key.
 async fn upload(app: &TestApp, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {

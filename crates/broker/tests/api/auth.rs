@@ -11,7 +11,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPubl
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{JWT_SECRET, TestApp, claims, error_code, hs256, jwt, now, spawn_app, spawn_app_with, token};
+use broker_testkit::{JWT_SECRET, TestApp, claims, error_code, hs256, jwt, now, spawn_app, spawn_app_with, token};
 
 const SIGN: &str = "/uploads/sign";
 
@@ -213,7 +213,7 @@ async fn tenant_and_subject_claims_are_configurable() {
     );
     // The default claim names mean nothing to this app.
     assert_eq!(
-        sign_as(&app, Some(&crate::helpers::token("acme", "alice"))).await,
+        sign_as(&app, Some(&broker_testkit::token("acme", "alice"))).await,
         unauthenticated()
     );
 }
@@ -524,7 +524,7 @@ async fn unknown_kids_cannot_make_the_broker_hammer_the_idp() {
 #[tokio::test]
 async fn an_unreachable_jwks_means_401_not_a_crash() {
     let [rsa, _] = rsa_keys();
-    let closed = format!("http://127.0.0.1:{}/jwks", crate::helpers::free_port());
+    let closed = format!("http://127.0.0.1:{}/jwks", broker_testkit::free_port());
     let app = spawn_app_with(&[("AUTH_JWKS_URL", closed.as_str())]).await;
     assert_eq!(
         sign_as(&app, Some(&rsa.sign(&claims("acme", "alice")))).await,
@@ -639,7 +639,7 @@ async fn without_auth_mode_none_there_is_no_anonymous_access() {
         (200, "default".into())
     );
     assert!(
-        crate::helpers::captured_logs().contains("AUTHENTICATION IS DISABLED (AUTH_MODE=none)"),
+        broker_testkit::captured_logs().contains("AUTHENTICATION IS DISABLED (AUTH_MODE=none)"),
         "starting without authentication is logged loudly"
     );
 }

@@ -4,7 +4,7 @@
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use crate::helpers::{JWT_SECRET, SECRET_KEY, captured_logs, claims, hs256, now, post_form, spawn_app_with, token};
+use broker_testkit::{JWT_SECRET, SECRET_KEY, captured_logs, claims, hs256, now, post_form, spawn_app_with, token};
 
 /// The audit lines of one tenant (tests share the log, tenants keep them apart).
 fn audit_lines(tenant: &str) -> Vec<String> {

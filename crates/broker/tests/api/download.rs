@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::helpers::{error_code, post_form, spawn_app, spawn_app_in};
+use broker_testkit::{error_code, post_form, spawn_app, spawn_app_in};
 
 #[tokio::test]
 async fn a_served_object_downloads_with_its_original_name() {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{RedisServer, Session, TestApp, error_code, post_form, spawn_app_with};
+use broker_testkit::{Redis, Session, TestApp, error_code, post_form, spawn_app_with};
 
 async fn sign_status(session: &Session<'_>) -> u16 {
     session
@@ -58,9 +58,10 @@ async fn exports_are_rate_limited_per_subject() {
 
 #[tokio::test]
 async fn two_api_instances_share_one_bucket_through_redis() {
-    let redis = RedisServer::start();
+    let redis = Redis::start();
+    let url = redis.url();
     let vars = [
-        ("REDIS_URL", redis.url.as_str()),
+        ("REDIS_URL", url.as_str()),
         ("RATE_LIMIT_RATE", "0.01"),
         ("RATE_LIMIT_BURST", "3"),
     ];
@@ -83,7 +84,7 @@ async fn two_api_instances_share_one_bucket_through_redis() {
         "bob has his own bucket"
     );
 
-    let client = redis::Client::open(redis.url.as_str()).expect("client");
+    let client = redis::Client::open(redis.url().as_str()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let exists: bool = redis::cmd("EXISTS")
         .arg("broker:ratelimit:sign:acme:alice")
@@ -229,10 +230,11 @@ async fn usage_starts_from_what_the_store_holds() {
 
 #[tokio::test]
 async fn the_quota_counter_is_shared_through_redis() {
-    let redis = RedisServer::start();
+    let redis = Redis::start();
     let quota = FIRST.len().to_string();
+    let url = redis.url();
     let vars = [
-        ("REDIS_URL", redis.url.as_str()),
+        ("REDIS_URL", url.as_str()),
         ("TENANT_QUOTA_BYTES", quota.as_str()),
     ];
     let a = spawn_app_with(&vars).await;
@@ -268,7 +270,7 @@ async fn the_quota_counter_is_shared_through_redis() {
         "b sees a's charge"
     );
 
-    let client = redis::Client::open(redis.url.as_str()).expect("client");
+    let client = redis::Client::open(redis.url().as_str()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let used: u64 = redis::cmd("GET")
         .arg("broker:quota:uploads:acme/bytes/")

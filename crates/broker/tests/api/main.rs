@@ -8,7 +8,6 @@ mod download;
 mod errors;
 mod exports;
 mod health;
-mod helpers;
 mod isolation;
 mod limits;
 mod store_policy;

@@ -3,84 +3,12 @@
 //! redis-server with an in-process worker. Files are parsed back: CSV with the
 //! csv crate, PDF with `qpdf --check` and `pdftotext`.
 
-use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use broker_core::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{RedisServer, TestApp, error_code, free_port, spawn_app, spawn_app_in, spawn_app_with};
+use broker_testkit::{Redis, pdf_tool, error_code, free_port, spawn_app, spawn_app_in, spawn_app_with};
 
-const PDF_TOOLS: &str = "install the PDF test tools: apt-get install -y qpdf poppler-utils";
-
-impl TestApp {
-    pub async fn export(&self, body: &Value) -> reqwest::Response {
-        self.post_json("/exports", body).await
-    }
-
-    pub async fn job(&self, job_id: &str) -> reqwest::Response {
-        self.authorize(self.http.get(format!("{}/exports/{job_id}", self.address)))
-            .send()
-            .await
-            .expect("request reaches the API")
-    }
-
-    pub async fn cancel_job(&self, job_id: &str) -> reqwest::Response {
-        self.authorize(self.http.delete(format!("{}/exports/{job_id}", self.address)))
-            .send()
-            .await
-            .expect("request reaches the API")
-    }
-
-    /// Submits and returns the job id (asserting 202 queued).
-    pub async fn submit(&self, body: &Value) -> String {
-        let response = self.export(body).await;
-        assert_eq!(response.status(), 202, "export refused: {:?}", response.text().await);
-        let body: Value = response.json().await.expect("json");
-        assert_eq!(body["status"], "queued");
-        body["jobId"].as_str().expect("jobId").to_owned()
-    }
-
-    /// Polls until the job reaches one of `statuses`.
-    pub async fn wait_for(&self, job_id: &str, statuses: &[&str], timeout: Duration) -> Value {
-        let started = Instant::now();
-        loop {
-            let response = self.job(job_id).await;
-            assert_eq!(response.status(), 200);
-            let body: Value = response.json().await.expect("json");
-            if statuses.contains(&body["status"].as_str().unwrap_or("")) {
-                return body;
-            }
-            assert!(
-                started.elapsed() < timeout,
-                "job {job_id} never reached {statuses:?}; last: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Downloads a done job's output through its signed URL.
-    pub async fn fetch_output(&self, job: &Value) -> (reqwest::header::HeaderMap, Vec<u8>) {
-        let url = job["url"]
-            .as_str()
-            .unwrap_or_else(|| panic!("a done job has a url: {job}"));
-        let response = reqwest::get(url).await.expect("the store answers");
-        assert_eq!(response.status(), 200);
-        let headers = response.headers().clone();
-        (headers, response.bytes().await.expect("body").to_vec())
-    }
-
-    pub async fn keys_under(&self, prefix: &str) -> Vec<String> {
-        self.store
-            .list(prefix)
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|l| l.key)
-            .collect()
-    }
-}
 
 fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()
@@ -91,25 +19,6 @@ fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn pdf_tool(tool: &str, args: &[&str], pdf: &[u8]) -> String {
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    file.write_all(pdf).expect("write");
-    let path = file.path().to_str().expect("utf-8 path").to_owned();
-    let args: Vec<&str> = args
-        .iter()
-        .map(|a| if *a == "{}" { path.as_str() } else { a })
-        .collect();
-    let output = Command::new(tool)
-        .args(&args)
-        .output()
-        .unwrap_or_else(|e| panic!("{tool} could not run ({e}); {PDF_TOOLS}"));
-    assert!(
-        output.status.success(),
-        "{tool} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -430,52 +339,11 @@ async fn jobs_and_their_status_survive_a_restart_of_the_all_in_one_app() {
     assert_eq!(bytes, b"a\r\n1\r\n");
 }
 
-/// Settings for an in-process worker next to `app`, against the same store and Redis.
-fn worker_settings(app: &TestApp, redis_url: &str, store_endpoint: Option<&str>) -> Settings {
-    let vars = [
-        ("AUTH_MODE", "none".to_owned()),
-        ("S3_ENABLED", "true".to_owned()),
-        ("S3_ENDPOINT", store_endpoint.unwrap_or(&app.store_endpoint).to_owned()),
-        ("S3_FORCE_PATH_STYLE", "true".to_owned()),
-        ("S3_REGION", "us-east-1".to_owned()),
-        ("S3_BUCKET", "uploads".to_owned()),
-        ("S3_ACCESS_KEY", crate::helpers::ACCESS_KEY.to_owned()),
-        ("S3_SECRET_KEY", crate::helpers::SECRET_KEY.to_owned()),
-        ("REDIS_URL", redis_url.to_owned()),
-        ("EXPORT_HEARTBEAT", "1".to_owned()),
-        ("EXPORT_MISSED_HEARTBEATS", "3".to_owned()),
-        ("EXPORT_RETRY_BASE", "1".to_owned()),
-    ];
-    Settings::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
-        .expect("worker settings")
-}
-
-/// Starts an export worker in this process; it stops when the returned sender is dropped.
-async fn start_worker(app: &TestApp, redis_url: &str) -> tokio::sync::oneshot::Sender<()> {
-    start_worker_on(app, redis_url, None).await
-}
-
-async fn start_worker_on(
-    app: &TestApp,
-    redis_url: &str,
-    store_endpoint: Option<&str>,
-) -> tokio::sync::oneshot::Sender<()> {
-    let settings = worker_settings(app, redis_url, store_endpoint);
-    let exports =
-        broker_worker::Exports::redis(settings.redis_url.as_ref().expect("url"), &settings.exports).expect("exports");
-    let store = broker_worker::run::worker_store(&settings).await.expect("store");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(broker_worker::run::run_workers(exports, store, async move {
-        let _ = stopped.await;
-    }));
-    stop
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_the_api_only_enqueues_and_a_worker_exports() {
-    let redis = RedisServer::start();
+    let redis = Redis::start();
     let app = spawn_app_with(&[
-        ("REDIS_URL", &redis.url),
+        ("REDIS_URL", &redis.url()),
         ("EXPORT_HEARTBEAT", "1"),
         ("EXPORT_MISSED_HEARTBEATS", "3"),
     ])
@@ -490,7 +358,7 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_exports() {
         "no worker runs in the API process: {queued}"
     );
 
-    let _worker = start_worker(&app, &redis.url).await;
+    let _worker = app.start_worker();
     let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
     assert_eq!(job["status"], "done", "{job}");
     let (_, bytes) = app.fetch_output(&job).await;
@@ -510,8 +378,8 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_exports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_and_running_jobs_can_be_cancelled() {
-    let redis = RedisServer::start();
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
+    let redis = Redis::start();
+    let app = spawn_app_with(&[("REDIS_URL", &redis.url())]).await;
 
     // Queued (no worker yet): cancelled at once.
     let queued = app
@@ -533,7 +401,7 @@ async fn queued_and_running_jobs_can_be_cancelled() {
     let running = app
         .submit(&json!({"format": "pdf", "filename": "big.pdf", "columns": ["n", "label", "text"], "rows": rows}))
         .await;
-    let _worker = start_worker(&app, &redis.url).await;
+    let _worker = app.start_worker();
     let started = Instant::now();
     loop {
         let job: Value = app.job(&running).await.json().await.expect("json");
@@ -617,11 +485,11 @@ async fn jobs_of_one_tenant_are_invisible_to_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_with_backoff_then_fail_with_the_reason() {
-    let redis = RedisServer::start();
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
+    let redis = Redis::start();
+    let app = spawn_app_with(&[("REDIS_URL", &redis.url())]).await;
     // A worker whose store is down: every attempt fails transiently.
     let dead_store = format!("http://127.0.0.1:{}", free_port());
-    let _worker = start_worker_on(&app, &redis.url, Some(&dead_store)).await;
+    let _worker = app.start_worker_with(&[("S3_ENDPOINT", &dead_store)]);
     let job_id = app
         .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
         .await;

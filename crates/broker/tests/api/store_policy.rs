@@ -6,7 +6,7 @@ use broker_core::ObjectKey;
 use broker_core::Secret;
 use broker_core::post_policy::{PostPolicy, SigningCredentials};
 
-use crate::helpers::{ACCESS_KEY, SECRET_KEY, post_form, s3_error_code, spawn_app, spawn_app_with};
+use broker_testkit::{ACCESS_KEY, SECRET_KEY, post_form, s3_error_code, spawn_app, spawn_app_with};
 
 const MAX_AVATAR: usize = 2_097_152;
 

@@ -8,7 +8,7 @@
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use crate::helpers::{Session, error_code, post_form, spawn_app};
+use broker_testkit::{Session, error_code, post_form, spawn_app};
 
 /// Signs, uploads through the store's form POST, and returns the staging key.
 async fn upload(session: &Session<'_>, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {

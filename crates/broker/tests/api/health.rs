@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::{RedisServer, error_code, free_port, spawn_app, spawn_app_with};
+use broker_testkit::{Redis, error_code, free_port, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_json() {
@@ -32,8 +32,8 @@ async fn healthz_and_readyz_answer_json() {
 
 #[tokio::test]
 async fn readyz_checks_redis_when_configured() {
-    let redis = RedisServer::start();
-    let app = spawn_app_with(&[("REDIS_URL", redis.url.as_str())]).await;
+    let redis = Redis::start();
+    let app = spawn_app_with(&[("REDIS_URL", redis.url().as_str())]).await;
     let ready: Value = app
         .http
         .get(format!("{}/readyz", app.address))

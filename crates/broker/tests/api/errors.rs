@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{error_code, free_port, spawn_app, spawn_app_with};
+use broker_testkit::{error_code, free_port, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn sign_refuses_bad_requests_with_stable_codes() {

@@ -1,0 +1,23 @@
+//! `upload-broker`: the composition root.
+//!
+//! The crates below this one each own one part and know nothing of how they
+//! are put together; this crate wires them, once, for every subcommand:
+//!
+//! * [`serve`]: the store (or the embedded one, [`store`]), the export queue
+//!   and its in-process worker, and the HTTP API, under one [`shutdown`];
+//! * [`worker`]: export workers fed by Redis;
+//! * [`cleanup`]: removes abandoned staging objects;
+//! * [`telemetry`]: logging, shared by all of them.
+//!
+//! Tests start the whole system through the same [`serve::System`] (see the
+//! `broker-testkit` crate), so what they prove is what `main.rs` runs.
+
+pub mod cleanup;
+pub mod serve;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod worker;
+
+pub use serve::System;
+pub use shutdown::Shutdown;

@@ -1,0 +1,95 @@
+//! `upload-broker serve`: the composition root.
+//!
+//! [`System::build`] wires, in order: the store (starting the embedded one
+//! when `S3_ENABLED` is unset), the export queue (Redis when `REDIS_URL` is
+//! set, otherwise SQLite under `DATA_DIR` with an export worker in this
+//! process), and the HTTP API over both. [`System::run`] serves until the one
+//! [`Shutdown`] fires, then stops the parts in dependency order: the API stops
+//! taking requests while the in-process worker drains, and the embedded store
+//! goes last, because both write to it.
+
+use broker_api::Application;
+use broker_api::startup::StartupError;
+use broker_core::Settings;
+use broker_core::endpoint::StoreEndpoint;
+use broker_core::store::Store;
+use broker_devstore::DevStore;
+use broker_worker::Exports;
+use broker_worker::queue::QueueError;
+
+use crate::shutdown::Shutdown;
+use crate::store::{Embedded, StoreStartError, connect};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreStartError),
+    #[error("the export queue is not usable: {0}")]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Api(#[from] StartupError),
+}
+
+/// Everything `serve` runs, built but not yet running.
+pub struct System {
+    app: Application,
+    endpoint: StoreEndpoint,
+    exports: Exports,
+    devstore: Option<DevStore>,
+    /// The store client of the in-process export worker (no `REDIS_URL`),
+    /// which [`System::run`] starts.
+    worker_store: Option<Store>,
+}
+
+impl System {
+    pub async fn build(settings: Settings) -> Result<Self, ServeError> {
+        let connected = connect(&settings, Embedded::Start).await?;
+        let (exports, worker_store) = match &settings.redis_url {
+            // This process only enqueues; `upload-broker worker` processes consume.
+            Some(url) => (Exports::redis(url, &settings.exports)?, None),
+            None => {
+                let exports = Exports::sqlite(&settings.exports).await?;
+                let worker_store = Store::connect(&settings.store, connected.endpoint.clone()).await;
+                (exports, Some(worker_store))
+            }
+        };
+        let app = Application::build(&settings, connected.store, exports.clone())?;
+        Ok(System {
+            app,
+            endpoint: connected.endpoint,
+            exports,
+            devstore: connected.devstore,
+            worker_store,
+        })
+    }
+
+    /// The port the API listens on (the real one when `BIND_ADDR` asks for port 0).
+    pub fn api_port(&self) -> u16 {
+        self.app.port()
+    }
+
+    /// How the store is reached, the embedded one included.
+    pub fn endpoint(&self) -> &StoreEndpoint {
+        &self.endpoint
+    }
+
+    /// The export queue's client handle.
+    pub fn exports(&self) -> &Exports {
+        &self.exports
+    }
+
+    /// Runs until `shutdown` fires, then stops every part.
+    pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
+        let worker = self
+            .worker_store
+            .map(|store| tokio::spawn(broker_worker::run::run_workers(self.exports.clone(), store, shutdown.wait())));
+        let served = self.app.run_until_stopped(shutdown.wait()).await;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        if let Some(devstore) = self.devstore {
+            devstore.shutdown().await;
+        }
+        served
+    }
+}

@@ -1,0 +1,117 @@
+//! Talking to the API and the store as a frontend and a browser do.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::TestApp;
+
+/// A signed upload: the form (or URL) the browser uses, and the whole reply.
+pub struct Signed {
+    pub url: String,
+    pub fields: BTreeMap<String, String>,
+    pub object_key: String,
+    pub body: Value,
+}
+
+/// Requests to one app under one credential.
+pub struct Session<'a> {
+    pub app: &'a TestApp,
+    /// A bearer token, an API key, or nothing.
+    pub token: Option<String>,
+}
+
+impl Session<'_> {
+    /// Adds this session's credential to any request.
+    pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        let request = self.app.http.post(format!("{}{path}", self.app.address)).json(body);
+        self.authorize(request).send().await.expect("request reaches the API")
+    }
+
+    pub async fn sign(&self, kind: &str, filename: &str, content_type: &str) -> Signed {
+        let response = self
+            .post_json(
+                "/uploads/sign",
+                &json!({"kind": kind, "filename": filename, "content_type": content_type}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "sign failed");
+        let body: Value = response.json().await.expect("json");
+        let fields = serde_json::from_value(body["fields"].clone()).expect("fields are a string map");
+        Signed {
+            url: body["url"].as_str().expect("url").to_owned(),
+            object_key: body["objectKey"].as_str().expect("objectKey").to_owned(),
+            fields,
+            body,
+        }
+    }
+
+    pub async fn complete(&self, object_key: &str) -> reqwest::Response {
+        self.post_json("/uploads/complete", &json!({ "objectKey": object_key }))
+            .await
+    }
+
+    pub async fn download(&self, object_key: &str) -> reqwest::Response {
+        self.post_json("/uploads/download", &json!({ "objectKey": object_key }))
+            .await
+    }
+}
+
+/// Posts a multipart form as a browser does: every field, then `file` last.
+pub async fn post_form(
+    url: &str,
+    fields: &BTreeMap<String, String>,
+    file: Vec<u8>,
+    content_type: &str,
+) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.clone(), value.clone());
+    }
+    let part = reqwest::multipart::Part::bytes(file)
+        .file_name("upload.bin")
+        .mime_str(content_type)
+        .expect("mime");
+    form = form.part("file", part);
+    reqwest::Client::new()
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+        .expect("the store answers")
+}
+
+/// The status and `<Code>` of an S3 XML error body.
+pub async fn s3_error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let code = text
+        .split("<Code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Code>").next())
+        .unwrap_or("")
+        .to_owned();
+    (status, code)
+}
+
+/// The status and `error.code` of an API error, which must also carry a message.
+pub async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code is a string")
+        .to_owned();
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error.message is missing: {body}"
+    );
+    (status, code)
+}

@@ -1,0 +1,63 @@
+//! The one test harness of the upload broker.
+//!
+//! Every integration test and bench starts the system the way `upload-broker
+//! serve` does ([`upload_broker::System`]), on port 0, and talks HTTP exactly
+//! as a browser and a frontend would:
+//!
+//! * [`app`]: [`spawn_app`] and friends: a store (embedded in a temp dir),
+//!   an optional real redis-server, the API, and the in-process worker when
+//!   there is no Redis; returns the address, a store client, the endpoint and
+//!   the jobs client;
+//! * [`redis`]: a real `redis-server` on a free loopback port;
+//! * [`workers`]: a [`Stack`] of an app, Redis and `upload-broker worker` processes;
+//! * [`http`]: sessions under one credential, form POSTs to the store, and
+//!   the error shapes of the API and of S3;
+//! * [`tokens`]: JWTs for the test issuer;
+//! * [`logs`]: every log line the apps of a test binary wrote.
+//!
+//! Nothing here skips: a missing tool makes the test fail with its name.
+
+pub mod app;
+pub mod http;
+pub mod logs;
+pub mod redis;
+pub mod tokens;
+pub mod workers;
+
+pub use app::{ACCESS_KEY, SECRET_KEY, TestApp, spawn_app, spawn_app_in, spawn_app_with};
+pub use http::{Session, Signed, error_code, post_form, s3_error_code};
+pub use logs::captured_logs;
+pub use redis::Redis;
+pub use workers::{LONG, Stack, signal};
+pub use tokens::{AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, claims, hs256, jwt, now, token};
+
+/// Runs a PDF tool (`qpdf`, `pdftotext`) on `pdf`, with `{}` in `args`
+/// standing for the file; returns its stdout, failing the test if it fails.
+pub fn pdf_tool(tool: &str, args: &[&str], pdf: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(pdf).expect("write");
+    let path = file.path().to_str().expect("utf-8 path").to_owned();
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "{}" { path.as_str() } else { a })
+        .collect();
+    let output = std::process::Command::new(tool).args(&args).output().unwrap_or_else(|e| {
+        panic!("{tool} could not run ({e}); install the PDF test tools: apt-get install -y qpdf poppler-utils")
+    });
+    assert!(
+        output.status.success(),
+        "{tool} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A free loopback port (for a server the test starts itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
