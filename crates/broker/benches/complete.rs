@@ -72,7 +72,8 @@ impl Bench {
     fn plant(&self, bytes: Vec<u8>) -> String {
         let staging = self.upload(&corpus::jpeg(8, 8, 1));
         self.runtime.block_on(async {
-            self.app.store
+            self.app
+                .store
                 .client()
                 .put_object()
                 .bucket(self.app.store.bucket())

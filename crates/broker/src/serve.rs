@@ -80,9 +80,13 @@ impl System {
 
     /// Runs until `shutdown` fires, then stops every part.
     pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
-        let worker = self
-            .worker_store
-            .map(|store| tokio::spawn(broker_worker::run::run_workers(self.exports.clone(), store, shutdown.wait())));
+        let worker = self.worker_store.map(|store| {
+            tokio::spawn(broker_worker::run::run_workers(
+                self.exports.clone(),
+                store,
+                shutdown.wait(),
+            ))
+        });
         let served = self.app.run_until_stopped(shutdown.wait()).await;
         if let Some(worker) = worker {
             let _ = worker.await;

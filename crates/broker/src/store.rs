@@ -45,7 +45,11 @@ pub async fn connect(settings: &Settings, embedded: Embedded) -> Result<Connecte
                 max_signature_age: settings.store.presign_ttl,
                 allowed_origins: settings.allowed_origins.clone(),
                 // The largest file any profile allows, plus the form around it.
-                max_post_body: broker_core::profile::PROFILES.iter().map(|p| p.max_bytes).max().unwrap_or(0)
+                max_post_body: broker_core::profile::PROFILES
+                    .iter()
+                    .map(|p| p.max_bytes)
+                    .max()
+                    .unwrap_or(0)
                     + broker_devstore::FORM_OVERHEAD,
                 limits: broker_devstore::ConnectionLimits::default(),
             })

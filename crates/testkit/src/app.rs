@@ -285,7 +285,10 @@ impl TestApp {
     pub fn start_worker_with(&self, overrides: &[(&str, &str)]) -> InProcessWorker {
         let mut vars = self.worker_vars();
         vars.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        assert!(vars.contains_key("REDIS_URL"), "a separate worker needs an app with REDIS_URL");
+        assert!(
+            vars.contains_key("REDIS_URL"),
+            "a separate worker needs an app with REDIS_URL"
+        );
         let shutdown = Shutdown::new();
         let task = tokio::spawn(upload_broker::worker::run(settings(&vars), shutdown.clone()));
         InProcessWorker { shutdown, _task: task }

@@ -28,8 +28,8 @@ pub use app::{ACCESS_KEY, SECRET_KEY, TestApp, spawn_app, spawn_app_in, spawn_ap
 pub use http::{Session, Signed, error_code, post_form, s3_error_code};
 pub use logs::captured_logs;
 pub use redis::Redis;
-pub use workers::{LONG, Stack, signal};
 pub use tokens::{AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, claims, hs256, jwt, now, token};
+pub use workers::{LONG, Stack, signal};
 
 /// Runs a PDF tool (`qpdf`, `pdftotext`) on `pdf`, with `{}` in `args`
 /// standing for the file; returns its stdout, failing the test if it fails.
@@ -42,9 +42,12 @@ pub fn pdf_tool(tool: &str, args: &[&str], pdf: &[u8]) -> String {
         .iter()
         .map(|a| if *a == "{}" { path.as_str() } else { a })
         .collect();
-    let output = std::process::Command::new(tool).args(&args).output().unwrap_or_else(|e| {
-        panic!("{tool} could not run ({e}); install the PDF test tools: apt-get install -y qpdf poppler-utils")
-    });
+    let output = std::process::Command::new(tool)
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{tool} could not run ({e}); install the PDF test tools: apt-get install -y qpdf poppler-utils")
+        });
     assert!(
         output.status.success(),
         "{tool} failed: {}{}",

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use broker_testkit::{Redis, pdf_tool, error_code, free_port, spawn_app, spawn_app_in, spawn_app_with};
-
+use broker_testkit::{Redis, error_code, free_port, pdf_tool, spawn_app, spawn_app_in, spawn_app_with};
 
 fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()
@@ -18,7 +17,6 @@ fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
         .map(|r| r.expect("valid CSV").iter().map(str::to_owned).collect())
         .collect()
 }
-
 
 const LONG: Duration = Duration::from_secs(60);
 

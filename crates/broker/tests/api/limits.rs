@@ -233,10 +233,7 @@ async fn the_quota_counter_is_shared_through_redis() {
     let redis = Redis::start();
     let quota = FIRST.len().to_string();
     let url = redis.url();
-    let vars = [
-        ("REDIS_URL", url.as_str()),
-        ("TENANT_QUOTA_BYTES", quota.as_str()),
-    ];
+    let vars = [("REDIS_URL", url.as_str()), ("TENANT_QUOTA_BYTES", quota.as_str())];
     let a = spawn_app_with(&vars).await;
     // Both instances use one store, as a real deployment would.
     let endpoint = a.store_endpoint.clone();
