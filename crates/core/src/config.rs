@@ -123,8 +123,30 @@ pub struct StoreSettings {
     /// `CLEANUP_GRACE`: extra age, beyond the presign TTL, before `cleanup`
     /// deletes a staging object.
     pub cleanup_grace: Duration,
+    /// `S3_UPLOAD_MODE`: how browsers upload.
+    pub upload_mode: UploadMode,
     pub layout: KeyLayout,
     pub encryption: Option<Encryption>,
+}
+
+/// How browsers send a file to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    /// A presigned POST form: the store enforces type, size range, key and
+    /// metadata through the policy (AWS, Garage, MinIO, Ceph, the embedded store).
+    Post,
+    /// A presigned PUT with signed headers, for stores without POST Object
+    /// (R2, B2); the exact size must be declared at signing.
+    Put,
+}
+
+impl UploadMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadMode::Post => "post",
+            UploadMode::Put => "put",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +233,14 @@ impl Settings {
         );
         let prefix = env.string("S3_PREFIX").unwrap_or_default();
         let cleanup_grace = env.secs_or("CLEANUP_GRACE", "3600");
+        let upload_mode = match env.string("S3_UPLOAD_MODE").as_deref() {
+            None | Some("post") => UploadMode::Post,
+            Some("put") => UploadMode::Put,
+            Some(other) => {
+                env.problem(format!("S3_UPLOAD_MODE must be 'post' or 'put' (got {other:?})"));
+                UploadMode::Post
+            }
+        };
         let sse = env.string("S3_SSE");
         let kms_key_id = env.string("S3_SSE_KMS_KEY_ID");
         let devstore_bind = env.parse_or(
@@ -380,6 +410,7 @@ impl Settings {
                 credentials,
                 presign_ttl: Duration::from_secs(ttl_secs),
                 cleanup_grace,
+                upload_mode,
                 layout,
                 encryption,
             },

@@ -10,6 +10,8 @@ pub mod disposition;
 pub mod endpoint;
 pub mod keys;
 pub mod post_policy;
+pub mod presigned_put;
+pub mod record;
 pub mod profile;
 pub mod secret;
 pub mod store;

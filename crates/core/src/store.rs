@@ -17,10 +17,12 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 
-use crate::config::{Encryption, StaticCredentials, StoreSettings};
+use crate::config::{Encryption, StaticCredentials, StoreSettings, UploadMode};
 pub use crate::endpoint::StoreEndpoint;
 use crate::keys::{KeyLayout, ObjectKey};
 use crate::post_policy::{PostPolicy, PresignedPost, SigningCredentials, SigningKeyCache};
+use crate::presigned_put::{PresignedPut, PutRequest};
+use crate::record::ObjectRecord;
 use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,13 @@ pub enum StoreError {
 }
 
 pub use aws_sdk_s3::primitives::ByteStream;
+
+/// A signed upload in the store's mode.
+#[derive(Debug, Clone)]
+pub enum PresignedUpload {
+    Post(PresignedPost),
+    Put(PresignedPut),
+}
 
 /// How a verified or generated object is written.
 #[derive(Debug, Clone)]
@@ -77,6 +86,7 @@ pub struct Store {
     layout: KeyLayout,
     presign_ttl: Duration,
     encryption: Option<Encryption>,
+    upload_mode: UploadMode,
 }
 
 impl Store {
@@ -124,6 +134,7 @@ impl Store {
             layout: settings.layout.clone(),
             presign_ttl: settings.presign_ttl,
             encryption: settings.encryption.clone(),
+            upload_mode: settings.upload_mode,
         }
     }
 
@@ -145,6 +156,53 @@ impl Store {
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// How browsers upload to this store (`S3_UPLOAD_MODE`).
+    pub fn upload_mode(&self) -> UploadMode {
+        self.upload_mode
+    }
+
+    /// A presigned upload of exactly `key` in the configured mode; pure CPU
+    /// once credentials are cached. `size` is the declared size, which the PUT
+    /// mode requires and pins.
+    pub async fn presign_upload(
+        &self,
+        key: &ObjectKey,
+        content_type: &str,
+        max_bytes: u64,
+        size: Option<u64>,
+        record: &ObjectRecord,
+    ) -> Result<PresignedUpload, StoreError> {
+        let metadata = record.to_metadata();
+        match (self.upload_mode, size) {
+            (UploadMode::Post, _) => Ok(PresignedUpload::Post(
+                self.presign_post(key, content_type, max_bytes, &metadata).await?,
+            )),
+            (UploadMode::Put, Some(size)) => {
+                let credentials = self.credentials.current().await?;
+                let put = PutRequest {
+                    bucket_url: &self.post_url,
+                    region: &self.region,
+                    key,
+                    content_type,
+                    content_length: size,
+                    expires_in: self.presign_ttl,
+                    encryption: self.encryption.as_ref(),
+                    metadata: &metadata,
+                };
+                put.sign(&credentials, SystemTime::now())
+                    .map(PresignedUpload::Put)
+                    .map_err(|e| StoreError::Refused {
+                        code: "PresignFailed".into(),
+                        message: e.to_string(),
+                    })
+            }
+            (UploadMode::Put, None) => Err(StoreError::Refused {
+                code: "SizeRequired".into(),
+                message: "a presigned PUT pins the exact size".into(),
+            }),
+        }
     }
 
     /// A presigned POST for exactly `key`; pure CPU once credentials are cached.

@@ -1,0 +1,184 @@
+//! SigV4 presigned PUT, for stores without POST Object (Cloudflare R2,
+//! Backblaze B2): the signature travels in the query string, as specified in
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>.
+//!
+//! A POST policy pins its limits as conditions; a presigned PUT can only pin
+//! headers, so every limit becomes a signed header the browser must send
+//! unchanged: `Content-Type`, the exact `Content-Length` (so the size is the
+//! one declared at signing), the object's metadata record and the SSE header.
+//! A store that checks signed headers refuses anything else. Some stores do
+//! not check them all, so completion stays the real gate.
+//!
+//! Signing is aws-sigv4's own `http_request::sign`; nothing here hashes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::config::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::config::Encryption;
+use crate::keys::ObjectKey;
+use crate::post_policy::SigningCredentials;
+
+/// Everything a presigned PUT pins.
+#[derive(Debug)]
+pub struct PutRequest<'a> {
+    /// The bucket's base URL, as for a POST (`http://host:port/bucket` path-style,
+    /// or `https://bucket.host` virtual-hosted).
+    pub bucket_url: &'a str,
+    pub region: &'a str,
+    pub key: &'a ObjectKey,
+    pub content_type: &'a str,
+    /// The exact size the body must have.
+    pub content_length: u64,
+    pub expires_in: Duration,
+    pub encryption: Option<&'a Encryption>,
+    /// `x-amz-meta-*` names (without the prefix) and ASCII values.
+    pub metadata: &'a [(&'static str, String)],
+}
+
+/// What the browser needs: PUT the bytes to `url` with exactly these `headers`.
+/// The browser adds `Content-Length` itself; it is signed all the same.
+#[derive(Debug, Clone)]
+pub struct PresignedPut {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the PUT could not be signed: {0}")]
+pub struct PutSignError(String);
+
+/// Unreserved characters and `/` stay as they are in an object path.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+impl PutRequest<'_> {
+    pub fn sign(&self, credentials: &SigningCredentials, now: SystemTime) -> Result<PresignedPut, PutSignError> {
+        let url = format!(
+            "{}/{}",
+            self.bucket_url.trim_end_matches('/'),
+            utf8_percent_encode(self.key.as_str(), PATH)
+        );
+        let mut headers = BTreeMap::new();
+        headers.insert("content-type".to_owned(), self.content_type.to_owned());
+        if let Some(encryption) = self.encryption {
+            headers.insert(
+                "x-amz-server-side-encryption".to_owned(),
+                encryption.algorithm().to_owned(),
+            );
+            if let Encryption::Kms { key_id: Some(key_id) } = encryption {
+                headers.insert("x-amz-server-side-encryption-aws-kms-key-id".to_owned(), key_id.clone());
+            }
+        }
+        for (name, value) in self.metadata {
+            headers.insert(format!("x-amz-meta-{name}"), value.clone());
+        }
+        let length = self.content_length.to_string();
+        let signed_headers = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain([("content-length", length.as_str())]);
+
+        let identity = Credentials::new(
+            &credentials.access_key,
+            credentials.secret_key.expose(),
+            credentials.session_token.as_ref().map(|t| t.expose().to_owned()),
+            None,
+            "broker-presign",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(self.expires_in);
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(self.region)
+            .name("s3")
+            .time(now)
+            .settings(settings)
+            .build()
+            .map_err(|e| PutSignError(e.to_string()))?
+            .into();
+        let request = SignableRequest::new("PUT", &url, signed_headers, SignableBody::UnsignedPayload)
+            .map_err(|e| PutSignError(e.to_string()))?;
+        let (instructions, _signature) = sign(request, &params)
+            .map_err(|e| PutSignError(e.to_string()))?
+            .into_parts();
+        let mut signed = http::Request::builder()
+            .method("PUT")
+            .uri(&url)
+            .body(())
+            .map_err(|e| PutSignError(e.to_string()))?;
+        instructions.apply_to_request_http1x(&mut signed);
+        Ok(PresignedPut {
+            url: signed.uri().to_string(),
+            headers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn credentials() -> SigningCredentials {
+        SigningCredentials {
+            access_key: "AKIDEXAMPLE".into(),
+            secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            session_token: None,
+        }
+    }
+
+    #[test]
+    fn the_url_signs_every_limit_as_a_header() {
+        let key = ObjectKey::parse("staging/acme/avatar/0190c3a0-0000-7000-8000-000000000000.jpg").expect("key");
+        let metadata = [("profile", "avatar".to_owned()), ("filename", "me%20.jpg".to_owned())];
+        let put = PutRequest {
+            bucket_url: "http://127.0.0.1:9000/uploads",
+            region: "us-east-1",
+            key: &key,
+            content_type: "image/jpeg",
+            content_length: 1234,
+            expires_in: Duration::from_secs(600),
+            encryption: Some(&Encryption::Aes256),
+            metadata: &metadata,
+        }
+        .sign(
+            &credentials(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        )
+        .expect("signs");
+        assert!(
+            put.url.starts_with(
+                "http://127.0.0.1:9000/uploads/staging/acme/avatar/0190c3a0-0000-7000-8000-000000000000.jpg?"
+            ),
+            "{}",
+            put.url
+        );
+        let query = put.url.split_once('?').expect("query").1;
+        assert!(query.contains("X-Amz-Expires=600"), "{query}");
+        let signed = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))
+            .expect("signed headers");
+        assert_eq!(
+            signed,
+            "content-length%3Bcontent-type%3Bhost%3Bx-amz-meta-filename%3Bx-amz-meta-profile%3Bx-amz-server-side-encryption"
+        );
+        assert_eq!(put.headers["content-type"], "image/jpeg");
+        assert_eq!(put.headers["x-amz-meta-filename"], "me%20.jpg");
+        assert!(
+            !put.headers.contains_key("content-length"),
+            "browsers set it themselves"
+        );
+    }
+}
