@@ -1,22 +1,32 @@
-// Test harness: the real broker binary (with its embedded S3-compatible store), the demo
-// page served from a third origin by a tiny node server, and Debian's headless Chromium.
+// Test harness: the real broker binary (with its embedded S3-compatible store, or against a
+// throwaway Garage), the demo page served from a third origin by a tiny node server, and
+// Debian's headless Chromium.
 //
 // Three origins take part, so CORS is really exercised:
-//   page   http://127.0.0.1:<pagePort>   (this file's static server for web/)
+//   page   http://127.0.0.1:<pagePort>   (this file's static server for web/, plus mounts)
 //   API    http://127.0.0.1:<apiPort>    (the broker)
-//   store  http://127.0.0.1:<storePort>  (the broker's embedded store)
+//   store  http://127.0.0.1:<storePort>  (the broker's embedded store, or Garage's S3 API)
+//
+// The broker runs in POST mode (presigned POST forms, the default) or PUT mode
+// (`uploadMode: "put"`, i.e. S3_UPLOAD_MODE=put), on the embedded store or on Garage
+// (`store: "garage"`: a single-node Garage 2.5.0 started by the Rust helper
+// `testkit-garage`, crates/testkit/src/bin/testkit-garage.rs).
 //
 // Environment:
-//   BROKER_BIN       the broker binary (default: $CARGO_TARGET_DIR/debug/upload-broker,
-//                    else /work/target/debug/upload-broker)
-//   CHROMIUM_PATH    the browser (default /usr/bin/chromium)
-//   E2E_BROKER_LOGS  set to 1 to echo the broker's logs
+//   BROKER_BIN          the broker binary (default: $CARGO_TARGET_DIR/debug/upload-broker,
+//                       else /work/target/debug/upload-broker)
+//   TESTKIT_GARAGE_BIN  the Garage helper (default: $CARGO_TARGET_DIR/debug/testkit-garage,
+//                       else /work/target/debug/testkit-garage)
+//   GARAGE_BIN          the garage binary the helper runs (default: the cache path that
+//                       scripts/garage.sh installs to)
+//   CHROMIUM_PATH       the browser (default /usr/bin/chromium)
+//   E2E_BROKER_LOGS     set to 1 to echo the broker's (and the Garage helper's) logs
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -26,16 +36,27 @@ export const WEB_DIR = path.join(REPO_ROOT, "web");
 export const FIXTURES = path.join(here, "fixtures");
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-export const BROKER_BIN =
-  process.env.BROKER_BIN ||
-  (process.env.CARGO_TARGET_DIR
-    ? path.join(path.resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR), "debug", "upload-broker")
-    : "/work/target/debug/upload-broker");
+/** A binary of this workspace: $CARGO_TARGET_DIR/debug/<name>, else /work/target/debug/<name>. */
+const cargoBin = (name) =>
+  process.env.CARGO_TARGET_DIR
+    ? path.join(path.resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR), "debug", name)
+    : path.join("/work/target/debug", name);
+export const BROKER_BIN = process.env.BROKER_BIN || cargoBin("upload-broker");
+export const TESTKIT_GARAGE_BIN = process.env.TESTKIT_GARAGE_BIN || cargoBin("testkit-garage");
+/** Where scripts/garage.sh installs Garage (crates/testkit/src/garage.rs looks there too). */
+export const GARAGE_BIN =
+  process.env.GARAGE_BIN ||
+  path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), ".cache"), "upload-broker", "garage-2.5.0", "bin", "garage");
 
 /** Brokers still running, killed if the test process exits without stopping them. */
 const running = new Set();
+/** Garage helpers still running: told to stop (they clean up their temp dir) on exit. */
+const runningGarages = new Set();
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
+  // SIGTERM, not SIGKILL: the helper then stops Garage and removes its directory. (Its
+  // stdin, a pipe from this process, also closes when this process is gone.)
+  for (const child of runningGarages) child.kill("SIGTERM");
 });
 
 const CHROMIUM_ARGS = [
@@ -49,8 +70,21 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-/** Fails (never skips) with what is missing and how to get it. */
-export function requirePrerequisites() {
+/** Whether `command args…` runs and exits 0. */
+function runs(command, args) {
+  const result = spawnSync(command, args, { stdio: "ignore", timeout: 20_000 });
+  return !result.error && result.status === 0;
+}
+
+/**
+ * Fails (never skips) with what is missing and how to get it.
+ *
+ * @param {object} [needs]
+ * @param {"embedded"|"garage"} [needs.store]  "garage" also needs the Garage helper and Garage
+ * @param {boolean} [needs.uppy]  the Uppy packages and esbuild (e2e/package.json)
+ * @param {string[]} [needs.tools]  judges run on the results: "exiftool", "python3"
+ */
+export function requirePrerequisites({ store = "embedded", uppy = false, tools = [] } = {}) {
   const missing = [];
   if (!existsSync(CHROMIUM_PATH)) {
     missing.push(
@@ -65,8 +99,32 @@ export function requirePrerequisites() {
         "`cargo build -p upload-broker` (the tests look in $CARGO_TARGET_DIR/debug, or set BROKER_BIN).",
     );
   }
-  if (!existsSync(path.join(here, "node_modules", "playwright-core"))) {
-    missing.push("The npm packages are missing: run `cd e2e && npm ci`.");
+  const packages = ["playwright-core", ...(uppy ? ["@uppy/core", "@uppy/aws-s3", "esbuild"] : [])];
+  const absent = packages.filter((name) => !existsSync(path.join(here, "node_modules", name, "package.json")));
+  if (absent.length) {
+    missing.push(`The npm packages ${absent.join(", ")} are missing: run \`cd e2e && npm ci\`.`);
+  }
+  if (store === "garage") {
+    if (!existsSync(TESTKIT_GARAGE_BIN)) {
+      missing.push(
+        `The Garage helper is missing at ${TESTKIT_GARAGE_BIN}. Build it with ` +
+          "`cargo build -p broker-testkit --bins` (the tests look in $CARGO_TARGET_DIR/debug, or set TESTKIT_GARAGE_BIN).",
+      );
+    }
+    if (!existsSync(GARAGE_BIN)) {
+      missing.push(
+        `Garage 2.5.0 is missing at ${GARAGE_BIN}. Install it with \`bash scripts/garage.sh\` ` +
+          "(builds it from crates.io into the cache once, about 16 minutes) or set GARAGE_BIN.",
+      );
+    }
+  }
+  const judges = {
+    exiftool: [["-ver"], "exiftool is missing: `apt-get install -y libimage-exiftool-perl`."],
+    python3: [["-c", "import csv"], "python3 (with its csv module) is missing: `apt-get install -y python3`."],
+  };
+  for (const tool of tools) {
+    const [args, hint] = judges[tool] ?? [["--version"], `${tool} is missing.`];
+    if (!runs(tool, args)) missing.push(hint);
   }
   if (missing.length) throw new Error(`e2e prerequisites missing:\n  - ${missing.join("\n  - ")}`);
 }
@@ -90,13 +148,19 @@ const CONTENT_TYPES = {
   ".css": "text/css; charset=utf-8",
 };
 
-/** Serves web/ on 127.0.0.1:<port>, read fresh on every request. */
-export async function startPageServer(port) {
+/**
+ * Serves web/ on 127.0.0.1:<port>, read fresh on every request. `mounts` serves more
+ * directories under URL prefixes, e.g. `{ "/uppy/": "/tmp/uppy-bundle-x" }`.
+ */
+export async function startPageServer(port, { mounts = {} } = {}) {
   const server = createServer((req, res) => {
     const { pathname } = new URL(req.url, "http://page.invalid");
-    const relative = pathname === "/" ? "index.html" : decodeURIComponent(pathname).replace(/^\/+/, "");
-    const file = path.resolve(WEB_DIR, relative);
-    const inside = file.startsWith(WEB_DIR + path.sep);
+    const prefix = Object.keys(mounts).find((p) => pathname.startsWith(p));
+    const root = prefix ? path.resolve(mounts[prefix]) : WEB_DIR;
+    const rest = prefix ? pathname.slice(prefix.length) : pathname;
+    const relative = rest === "/" || rest === "" ? "index.html" : decodeURIComponent(rest).replace(/^\/+/, "");
+    const file = path.resolve(root, relative);
+    const inside = file.startsWith(root + path.sep);
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405).end();
       return;
@@ -122,10 +186,96 @@ export async function startPageServer(port) {
 }
 
 /**
- * Starts the broker binary with the embedded store on free ports and a temp DATA_DIR,
- * allowing `allowedOrigins` by CORS. Resolves once /healthz answers.
+ * Starts `testkit-garage`: a single-node Garage 2.5.0 in a temp dir with one bucket, one key
+ * that owns it, and a CORS rule for `origins`. Resolves to its facts
+ * `{ endpoint, region, bucket, accessKey, secretKey }` plus `logs()` and `stop()`;
+ * `stop()` closes the helper's stdin, on which it stops Garage and removes the directory.
  */
-export async function startBroker({ allowedOrigins, env = {} } = {}) {
+export async function startGarage({ origins = [] } = {}) {
+  const child = spawn(TESTKIT_GARAGE_BIN, origins, {
+    env: { ...process.env, RUST_BACKTRACE: process.env.RUST_BACKTRACE || "0" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  runningGarages.add(child);
+  let stdout = "";
+  let logs = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk) => {
+    logs += chunk;
+    if (logs.length > 200_000) logs = logs.slice(-100_000);
+    if (process.env.E2E_BROKER_LOGS === "1") process.stderr.write(chunk);
+  });
+  let exited = null;
+  const exitedPromise = new Promise((resolve) =>
+    child.once("exit", (code, signal) => {
+      runningGarages.delete(child);
+      exited = { code, signal };
+      resolve(exited);
+    }),
+  );
+  // The helper reads stdin only to notice that it closed; a dead helper must not crash us.
+  child.stdin.on("error", () => {});
+
+  const stop = async () => {
+    if (exited === null) {
+      child.stdin.end();
+      const term = setTimeout(() => child.kill("SIGTERM"), 10_000);
+      const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      await exitedPromise;
+      clearTimeout(term);
+      clearTimeout(kill);
+    }
+  };
+
+  const facts = await new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      fail(new Error(`testkit-garage printed nothing within 60 s:\n${logs}`));
+    }, 60_000);
+    const fail = (error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stop().finally(() => reject(error));
+    };
+    child.once("error", (error) => fail(new Error(`could not run ${TESTKIT_GARAGE_BIN}: ${error.message}`)));
+    child.stdout.setEncoding("utf8").on("data", (chunk) => {
+      stdout += chunk;
+      const newline = stdout.indexOf("\n");
+      if (newline < 0 || settled) return;
+      try {
+        const parsed = JSON.parse(stdout.slice(0, newline));
+        settled = true;
+        clearTimeout(timer);
+        resolve(parsed);
+      } catch (error) {
+        fail(new Error(`testkit-garage printed no JSON line (${error.message}): ${stdout}\n${logs}`));
+      }
+    });
+    exitedPromise.then((how) => {
+      fail(new Error(`testkit-garage exited before Garage was up (${JSON.stringify(how)}):\n${logs}`));
+    });
+  });
+  for (const field of ["endpoint", "region", "bucket", "accessKey", "secretKey"]) {
+    if (typeof facts[field] !== "string" || !facts[field]) {
+      await stop();
+      throw new Error(`testkit-garage's JSON line lacks "${field}": ${stdout}`);
+    }
+  }
+  return { ...facts, logs: () => logs, stop };
+}
+
+/**
+ * Starts the broker binary on free ports and a temp DATA_DIR, allowing `allowedOrigins` by
+ * CORS. Resolves once /healthz answers.
+ *
+ * @param {object} options
+ * @param {string[]} options.allowedOrigins
+ * @param {Record<string,string>} [options.env]  more environment for the broker
+ * @param {"post"|"put"} [options.uploadMode="post"]  S3_UPLOAD_MODE
+ * @param {object} [options.garage]  a store from `startGarage()`; without it the broker runs
+ *        its embedded store
+ */
+export async function startBroker({ allowedOrigins, env = {}, uploadMode = "post", garage } = {}) {
   const [apiPort, storePort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(path.join(tmpdir(), "broker-e2e-"));
   const apiOrigin = `http://127.0.0.1:${apiPort}`;
@@ -137,8 +287,22 @@ export async function startBroker({ allowedOrigins, env = {} } = {}) {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       RUST_LOG: process.env.RUST_LOG || "info",
+      // Plain logs in failure messages.
+      NO_COLOR: "1",
       // The page runs without credentials; the API is open to it alone (CORS).
       ...(hasAuthSettings ? {} : { AUTH_MODE: "none" }),
+      S3_UPLOAD_MODE: uploadMode,
+      ...(garage
+        ? {
+            S3_ENABLED: "true",
+            S3_ENDPOINT: garage.endpoint,
+            S3_REGION: garage.region,
+            S3_BUCKET: garage.bucket,
+            S3_ACCESS_KEY: garage.accessKey,
+            S3_SECRET_KEY: garage.secretKey,
+            S3_FORCE_PATH_STYLE: "true",
+          }
+        : {}),
       ...env,
       BIND_ADDR: `127.0.0.1:${apiPort}`,
       DEVSTORE_BIND_ADDR: `127.0.0.1:${storePort}`,
@@ -167,7 +331,8 @@ export async function startBroker({ allowedOrigins, env = {} } = {}) {
 
   const broker = {
     apiOrigin,
-    storeOrigin: `http://127.0.0.1:${storePort}`,
+    storeOrigin: garage ? new URL(garage.endpoint).origin : `http://127.0.0.1:${storePort}`,
+    uploadMode,
     dataDir,
     logs: () => logs,
     async stop() {
@@ -210,27 +375,44 @@ export async function launchBrowser() {
 /**
  * Everything a test needs: a page server, a broker that allows the page's origin, and a
  * browser. `close()` tears it all down (and kills the broker).
+ *
+ * @param {object} [options]
+ * @param {Record<string,string>} [options.brokerEnv]  more environment for the broker
+ * @param {"post"|"put"} [options.uploadMode="post"]  the broker's S3_UPLOAD_MODE
+ * @param {"embedded"|"garage"} [options.store="embedded"]  "garage": a throwaway Garage whose
+ *        bucket allows the page's origin by CORS
+ * @param {Record<string,string>} [options.mounts]  more directories for the page server
+ * @param {object} [options.needs]  more prerequisites (see `requirePrerequisites`)
  */
-export async function startStack({ brokerEnv = {} } = {}) {
-  requirePrerequisites();
+export async function startStack({ brokerEnv = {}, uploadMode = "post", store = "embedded", mounts = {}, needs = {} } = {}) {
+  requirePrerequisites({ ...needs, store });
   const pagePort = await freePort();
-  const pageServer = await startPageServer(pagePort);
+  const pageServer = await startPageServer(pagePort, { mounts });
+  let garage;
   let broker;
   let browser;
   try {
-    broker = await startBroker({ allowedOrigins: [pageServer.origin], env: brokerEnv });
+    if (store === "garage") garage = await startGarage({ origins: [pageServer.origin] });
+    broker = await startBroker({ allowedOrigins: [pageServer.origin], env: brokerEnv, uploadMode, garage });
     browser = await launchBrowser();
   } catch (error) {
     await browser?.close().catch(() => {});
     await broker?.stop().catch(() => {});
+    await garage?.stop().catch(() => {});
     await pageServer.close();
     throw error;
   }
   return {
     pageServer,
     broker,
+    garage,
     browser,
     pagePort,
+    /** The broker's logs, and Garage's helper's when there is one, for failure messages. */
+    logs(limit = 4000) {
+      const brokerLogs = `broker logs (tail):\n${broker.logs().slice(-limit)}`;
+      return garage ? `${brokerLogs}\ntestkit-garage logs (tail):\n${garage.logs().slice(-limit)}` : brokerLogs;
+    },
     /** The demo page on the page origin, pointed at this broker. */
     pageUrl(extra = {}) {
       const query = new URLSearchParams({ api: broker.apiOrigin, ...extra });
@@ -239,6 +421,7 @@ export async function startStack({ brokerEnv = {} } = {}) {
     async close() {
       await browser.close().catch(() => {});
       await broker.stop();
+      await garage?.stop();
       await pageServer.close();
     },
   };
