@@ -192,8 +192,13 @@ for (const { uploadMode, store } of CONFIGS) {
         } else {
           assert.equal(sign.status, 200, why("the broker signs (no size declared)"));
           assert.equal(sign.body.maxBytes, AVATAR_MAX_BYTES, why());
-          assert.equal(error.status, 400, why("the store answers 400"));
-          assert.match(error.storeAnswer ?? "", STORE_TOO_LARGE[store], why(`the ${store} store's refusal of an oversized form`));
+          // Garage may also cut the connection while the body is still being sent
+          // (docs/stores-garage.md); the browser then reports a network error, status 0.
+          const cut = store === "garage" && error.status === 0 && error.message === "Unknown error";
+          if (!cut) {
+            assert.equal(error.status, 400, why("the store answers 400"));
+            assert.match(error.storeAnswer ?? "", STORE_TOO_LARGE[store], why(`the ${store} store's refusal of an oversized form`));
+          }
           // The store holds nothing under the signed key, neither staged nor promoted.
           const probe = await fetch(`${stack.broker.apiOrigin}/uploads/complete`, {
             method: "POST",
