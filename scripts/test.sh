@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The one command that runs every test: installs what the tests need
-# (redis-server, qpdf, poppler-utils, chromium, the e2e npm packages), then runs
-# the Rust workspace tests and the browser tests. Nothing is skipped: a missing
-# tool makes the run fail with a message that names it.
+# The one command that runs every test. It installs what the tests need
+# (redis-server, qpdf, poppler-utils, exiftool, chromium, Garage 2.5.0, the e2e
+# npm packages), then runs:
+#   1. the Rust workspace tests, with the embedded store;
+#   2. the integration tests of the whole system again, against Garage;
+#   3. a short fuzzing run of the verifier's parsers;
+#   4. the browser tests (our JS client and Uppy 4, both upload modes, both stores).
+# Nothing is skipped: a missing tool makes the run fail with a message that names it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,14 +28,31 @@ need() { # need COMMAND PACKAGE
 need redis-server redis-server
 need qpdf qpdf
 need pdftotext poppler-utils
+need exiftool libimage-exiftool-perl
+need python3 python3
 need chromium chromium   # Debian's /usr/bin/chromium; no browser is ever downloaded
 command -v node >/dev/null && command -v npm >/dev/null || { echo "error: node and npm (Node 20+) are required for the browser tests" >&2; exit 1; }
+# Garage 2.5.0, built once with `cargo install` into the cache (about 16 minutes the first time).
+source scripts/garage.sh
+echo "garage: $GARAGE_BIN"
 
-echo "== cargo test (workspace)"
+elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
+
+echo "== cargo test (workspace, embedded store)"
+started=$(date +%s)
 cargo test --workspace --locked
+echo "== embedded store: $(elapsed "$started")"
 
-echo "== browser tests (headless chromium, playwright-core)"
-cargo build --locked -p upload-broker
+echo "== cargo test (the whole system against Garage)"
+started=$(date +%s)
+BROKER_TEST_STORE=garage cargo test --locked -p upload-broker --tests
+echo "== Garage: $(elapsed "$started")"
+
+echo "== fuzzing the verifier (short run)"
+cargo run --locked --release -p broker-verifier --example fuzz -- --seconds-per-target 3
+
+echo "== browser tests (headless chromium, playwright-core, Uppy 4)"
+cargo build --locked -p upload-broker -p broker-testkit --bins
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 echo "== all tests passed"

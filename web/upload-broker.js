@@ -1,6 +1,9 @@
 // upload-broker.js: a small, dependency-free browser client for the upload broker.
 //
-//   sign → upload straight to the store (presigned POST, XHR for progress) → complete
+//   sign → upload straight to the store (presigned POST or PUT, XHR for progress) → complete
+//
+// The store is reached by a presigned POST form or, for stores without POST Object
+// (R2, B2; `S3_UPLOAD_MODE=put`), a presigned PUT: the sign reply says which.
 //
 // Copy this file into a frontend or import it from the broker (`GET /upload-broker.js`).
 // See docs/js-client.md. Every failure is an `UploadError` whose `code` is either the
@@ -73,8 +76,10 @@ export async function uploadFile(file, options = {}) {
 }
 
 /**
- * `POST /uploads/sign`. Resolves to `{ method, url, fields, objectKey, expiresIn, maxBytes }`.
- * `{ method, url, fields }` is exactly what Uppy's `@uppy/aws-s3` `getUploadParameters` expects.
+ * `POST /uploads/sign`. Resolves to `{ method, url, fields | headers, objectKey, expiresIn, maxBytes }`:
+ * `{ method: "POST", url, fields }` or `{ method: "PUT", url, headers }`, exactly what Uppy's
+ * `@uppy/aws-s3` `getUploadParameters` expects. A PUT-mode broker requires the size
+ * (`declareSize` must stay true).
  */
 export async function sign(file, { kind, apiBase = "", signal, fetch: customFetch, headers, filename, contentType, declareSize = true } = {}) {
   const name = filename ?? file?.name ?? "";
@@ -84,7 +89,10 @@ export async function sign(file, { kind, apiBase = "", signal, fetch: customFetc
 }
 
 /**
- * POSTs `signed.fields` then the file (last) as multipart form data to `signed.url`.
+ * Sends the file straight to the store, in the mode the broker signed for:
+ * - `method: "POST"`: `signed.fields` then the file (last) as multipart form data;
+ * - `method: "PUT"`: the raw bytes with exactly `signed.headers` (the signature pins
+ *   the content type, the exact size and the object's metadata).
  * Resolves to `{ status, etag, location }` when the store accepts (2xx).
  */
 export function uploadToStore(file, signed, { signal, onProgress, filename } = {}) {
@@ -94,12 +102,16 @@ export function uploadToStore(file, signed, { signal, onProgress, filename } = {
 
     if (signal?.aborted) return fail("the upload was cancelled", "aborted", 0);
 
-    const form = new FormData();
-    for (const [key, value] of Object.entries(signed.fields ?? {})) form.append(key, value);
-    // The file must be the last part: S3 ignores every field after it.
-    const name = filename ?? file?.name;
-    if (name) form.append("file", file, name);
-    else form.append("file", file);
+    const method = signed.method ?? "POST";
+    let body = file;
+    if (method === "POST") {
+      body = new FormData();
+      for (const [key, value] of Object.entries(signed.fields ?? {})) body.append(key, value);
+      // The file must be the last part: S3 ignores every field after it.
+      const name = filename ?? file?.name;
+      if (name) body.append("file", file, name);
+      else body.append("file", file);
+    }
 
     const xhr = new XMLHttpRequest();
     const onAbortSignal = () => xhr.abort();
@@ -123,7 +135,7 @@ export function uploadToStore(file, signed, { signal, onProgress, filename } = {
         return;
       }
       const { code: storeCode, message: storeMessage } = parseStoreError(xhr.responseText);
-      const { code, message } = mapStoreError(xhr.status, storeCode, storeMessage, signed?.maxBytes);
+      const { code, message } = mapStoreError(xhr.status, storeCode, storeMessage, signed?.maxBytes, file?.size);
       fail(message, code, xhr.status, { storeCode, storeMessage });
     });
     xhr.addEventListener("error", () => {
@@ -145,8 +157,11 @@ export function uploadToStore(file, signed, { signal, onProgress, filename } = {
       fail("the upload timed out", "network_error", 0);
     });
 
-    xhr.open(signed.method ?? "POST", signed.url);
-    xhr.send(form);
+    xhr.open(method, signed.url);
+    if (method === "PUT") {
+      for (const [name, value] of Object.entries(signed.headers ?? {})) xhr.setRequestHeader(name, value);
+    }
+    xhr.send(body);
   });
 }
 
@@ -231,14 +246,18 @@ function decodeXml(text) {
   });
 }
 
-function mapStoreError(status, storeCode, storeMessage, maxBytes) {
+function mapStoreError(status, storeCode, storeMessage, maxBytes, fileSize) {
   const said = storeMessage || storeCode || `HTTP ${status}`;
-  if (storeCode === "EntityTooLarge") {
+  // AWS and the embedded store say EntityTooLarge; Garage says InvalidRequest
+  // "File size does not match policy". The signed limit tells which it was.
+  const overLimit = typeof maxBytes === "number" && typeof fileSize === "number" && fileSize > maxBytes;
+  if (storeCode === "EntityTooLarge" || (overLimit && status >= 400 && status < 500)) {
     const limit = typeof maxBytes === "number" ? `; the limit is ${maxBytes} bytes` : "";
     return { code: "too_large", message: `the store refused the file as too large${limit}` };
   }
   if (storeCode === "EntityTooSmall") return { code: "empty_file", message: "the store refused the file as empty" };
-  if (/expired/i.test(storeMessage) || /expired/i.test(storeCode)) {
+  // AWS: "Request has expired"; Garage: "Expiration date is in the past".
+  if (/expir/i.test(storeMessage) || /expired/i.test(storeCode)) {
     return { code: "expired", message: `the upload link expired before the file was sent (${said})` };
   }
   return { code: "store_refused", message: `the store refused the upload: ${storeCode ? `${storeCode}: ` : ""}${storeMessage || `HTTP ${status}`}` };

@@ -193,7 +193,7 @@ for (const { uploadMode, store } of CONFIGS) {
           assert.equal(sign.status, 200, why("the broker signs (no size declared)"));
           assert.equal(sign.body.maxBytes, AVATAR_MAX_BYTES, why());
           // Garage may also cut the connection while the body is still being sent
-          // (docs/stores-garage.md); the browser then reports a network error, status 0.
+          // (docs/stores.md); the browser then reports a network error, status 0.
           const cut = store === "garage" && error.status === 0 && error.message === "Unknown error";
           if (!cut) {
             assert.equal(error.status, 400, why("the store answers 400"));

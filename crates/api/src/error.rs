@@ -31,6 +31,8 @@ pub enum ApiError {
     TooLarge { size: u64, max: u64 },
     #[error("the declared size must be at least 1 byte")]
     EmptyFile,
+    #[error("this store takes presigned PUT uploads, which pin the exact size: send `size` in bytes")]
+    SizeRequired,
     #[error("the uploaded object is {size} bytes; this kind allows at most {max} bytes")]
     ObjectTooLarge { size: u64, max: u64 },
     #[error("{0}")]
@@ -99,6 +101,7 @@ impl ApiError {
             ApiError::NotSignedForProfile(_) => "not_signed_for_profile",
             ApiError::Rejected(rejection) => rejection.code(),
             ApiError::EmptyFile => "empty_file",
+            ApiError::SizeRequired => "size_required",
             ApiError::InvalidKey(_) => "invalid_key",
             ApiError::ForbiddenKey(_) => "forbidden_key",
             ApiError::NotFound | ApiError::RouteNotFound => "not_found",
@@ -134,6 +137,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidFilename(_)
             | ApiError::TooLarge { .. }
             | ApiError::EmptyFile
+            | ApiError::SizeRequired
             | ApiError::InvalidKey(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             // The request was fine; the uploaded object is not acceptable.

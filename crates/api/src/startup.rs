@@ -1,5 +1,6 @@
 //! Building the HTTP server: `Application::build` binds (port 0 in tests) and
-//! wires the handlers over the store client and the export queue it is given;
+//! wires the handlers over the store client and the export queue's client
+//! handle it is given (which cannot run or advance jobs: workers do that);
 //! `run_until_stopped` serves until the shutdown future resolves, then drains.
 //!
 //! This crate never starts a store or a worker: the binary composes those
@@ -14,7 +15,7 @@ use actix_web::{App, HttpServer, http, web};
 use broker_core::Settings;
 use broker_core::config::AllowedOrigins;
 use broker_core::store::Store;
-use broker_worker::Exports;
+use broker_jobs::JobsClient;
 
 use crate::error::json_error;
 use crate::routes;
@@ -28,8 +29,6 @@ const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("REDIS_URL is not usable: {0}")]
-    Redis(#[from] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -45,10 +44,11 @@ pub struct Application {
 }
 
 impl Application {
-    /// The HTTP server over `store` and `exports`, listening but not yet serving.
-    pub fn build(settings: &Settings, store: Store, exports: Exports) -> Result<Self, StartupError> {
+    /// The HTTP server over `store` and the export queue's client handle,
+    /// listening but not yet serving.
+    pub fn build(settings: &Settings, store: Store, exports: JobsClient) -> Result<Self, StartupError> {
         let exports = web::Data::new(crate::exports::ExportService { exports });
-        let state = web::Data::new(AppState::new(store, &settings.verify, settings.redis_url.as_ref())?);
+        let state = web::Data::new(AppState::new(store, &settings.verify));
         let auth = web::Data::new(crate::auth::Auth::build(settings).map_err(StartupError::Auth)?);
 
         let bind_error = |source| StartupError::Bind {
@@ -103,8 +103,12 @@ impl Application {
             () = shutdown => {}
         }
         tracing::info!("the API stops taking requests");
-        handle.stop(true).await;
-        server.await
+        // The stop command is sent now; the server future, polled below,
+        // carries it out (in-flight requests get `SHUTDOWN_TIMEOUT_SECS`).
+        let stopped = handle.stop(true);
+        let result = server.await;
+        stopped.await;
+        result
     }
 }
 

@@ -1,17 +1,26 @@
 //! Starting the whole system for a test, as `upload-broker serve` does.
+//!
+//! The store is chosen per test run by `BROKER_TEST_STORE`: `embedded` (the
+//! default; the broker's own s3s store in the app's data dir) or `garage` (a
+//! fresh single-node Garage per app, see [`crate::garage`]). The test command
+//! runs the whole suite once per store, so every test proves its behaviour on
+//! both without being written twice. A test that configures a store itself
+//! (`S3_ENABLED` in its overrides) keeps it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_core::Settings;
 use broker_core::endpoint::StoreEndpoint;
 use broker_core::store::Store;
-use broker_worker::Exports;
+use broker_jobs::JobsClient;
 use serde_json::Value;
 use tempfile::TempDir;
 use upload_broker::{Shutdown, System};
 
+use crate::garage::Garage;
 use crate::http::{Session, Signed};
 use crate::tokens::{AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, token};
 
@@ -31,11 +40,14 @@ pub struct TestApp {
     /// The store's endpoint URL.
     pub store_endpoint: String,
     /// The export queue's client handle.
-    pub exports: Exports,
+    pub exports: JobsClient,
     /// Sent as `Authorization: Bearer` by the helpers; `None` with `AUTH_MODE=none`.
     pub token: Option<String>,
     /// The configuration the app was started with.
     pub vars: BTreeMap<String, String>,
+    /// The Garage the app stores to, in a `garage` test run.
+    pub garage: Option<Arc<Garage>>,
+    data_dir: PathBuf,
     shutdown: Shutdown,
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _data_dir: Option<TempDir>,
@@ -54,8 +66,41 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     app
 }
 
-/// The broker over an existing data dir (to test what survives a restart).
-pub async fn spawn_app_in(data_dir: &Path, overrides: &[(&str, &str)]) -> TestApp {
+/// Which store the apps of this test run use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestStore {
+    Embedded,
+    Garage,
+}
+
+impl TestStore {
+    /// `BROKER_TEST_STORE`: `embedded` (default) or `garage`; anything else fails the test.
+    pub fn from_env() -> Self {
+        match std::env::var("BROKER_TEST_STORE").as_deref() {
+            Err(_) | Ok("" | "embedded") => TestStore::Embedded,
+            Ok("garage") => TestStore::Garage,
+            Ok(other) => panic!("BROKER_TEST_STORE must be `embedded` or `garage` (got {other:?})"),
+        }
+    }
+}
+
+/// The broker over `data_dir`, with the store of this test run.
+async fn spawn_app_in(data_dir: &Path, overrides: &[(&str, &str)]) -> TestApp {
+    let configures_store = overrides.iter().any(|(k, _)| *k == "S3_ENABLED");
+    let garage = match TestStore::from_env() {
+        TestStore::Garage if !configures_store => {
+            let garage = Garage::start().await;
+            // Browsers of any origin may use the bucket, as the embedded store's
+            // `ALLOWED_ORIGINS` default allows the API's own origin.
+            garage.set_cors(&["*"]).await;
+            Some(Arc::new(garage))
+        }
+        _ => None,
+    };
+    start(data_dir, overrides, garage).await
+}
+
+async fn start(data_dir: &Path, overrides: &[(&str, &str)], garage: Option<Arc<Garage>>) -> TestApp {
     crate::logs::init();
     let mut vars: BTreeMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0"),
@@ -73,6 +118,19 @@ pub async fn spawn_app_in(data_dir: &Path, overrides: &[(&str, &str)]) -> TestAp
             ("AUTH_HS256_SECRET", JWT_SECRET),
             ("AUTH_ISSUER", ISSUER),
             ("AUTH_AUDIENCE", AUDIENCE),
+        ] {
+            vars.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    if let Some(garage) = &garage {
+        for (k, v) in [
+            ("S3_ENABLED", "true"),
+            ("S3_ENDPOINT", garage.endpoint()),
+            ("S3_FORCE_PATH_STYLE", "true"),
+            ("S3_REGION", garage.region()),
+            ("S3_BUCKET", garage.bucket()),
+            ("S3_ACCESS_KEY", garage.access_key()),
+            ("S3_SECRET_KEY", garage.secret_key()),
         ] {
             vars.insert(k.to_owned(), v.to_owned());
         }
@@ -98,6 +156,8 @@ pub async fn spawn_app_in(data_dir: &Path, overrides: &[(&str, &str)]) -> TestAp
         exports,
         token,
         vars,
+        garage,
+        data_dir: data_dir.to_owned(),
         shutdown,
         running: Some(running),
         _data_dir: None,
@@ -111,10 +171,24 @@ fn settings(vars: &BTreeMap<String, String>) -> Settings {
 impl TestApp {
     /// Fires the app's shutdown and waits until every part has stopped.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         self.shutdown.trigger();
         if let Some(running) = self.running.take() {
             running.await.expect("the app task").expect("the app stops cleanly");
         }
+    }
+
+    /// Stops the app and starts it again over the same store, data dir and
+    /// configuration (ports are new): what a restart of the process keeps.
+    pub async fn restart(mut self) -> TestApp {
+        self.halt().await;
+        let overrides: Vec<(&str, &str)> = self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut app = start(&self.data_dir, &overrides, self.garage.clone()).await;
+        app._data_dir = self._data_dir.take();
+        app
     }
 
     /// The default principal (`default`/`user-1`, or anonymous with `AUTH_MODE=none`).
@@ -167,7 +241,10 @@ impl TestApp {
             .key(key)
             .body(bytes.to_vec().into())
             .content_type(content_type)
-            .metadata("filename", broker_core::disposition::encode_filename(filename))
+            .metadata(
+                broker_core::record::field::FILENAME,
+                broker_core::record::encode_text(filename),
+            )
             .send()
             .await
             .expect("put succeeds");
@@ -250,22 +327,56 @@ impl TestApp {
         (headers, response.bytes().await.expect("body").to_vec())
     }
 
+    /// Which store this app uses.
+    pub fn store_kind(&self) -> TestStore {
+        if self.garage.is_some() {
+            TestStore::Garage
+        } else {
+            TestStore::Embedded
+        }
+    }
+
+    /// The variables that make another process use this app's store: its
+    /// endpoint (the embedded one included), bucket, region and credentials.
+    pub fn store_vars(&self) -> BTreeMap<String, String> {
+        let mut vars = BTreeMap::new();
+        for (k, v) in [
+            ("S3_ENABLED", "true"),
+            ("S3_ENDPOINT", self.store_endpoint.as_str()),
+            ("S3_FORCE_PATH_STYLE", "true"),
+            ("S3_REGION", self.store.region()),
+            ("S3_BUCKET", self.store.bucket()),
+        ] {
+            vars.insert(k.to_owned(), v.to_owned());
+        }
+        for k in ["S3_ACCESS_KEY", "S3_SECRET_KEY"] {
+            if let Some(v) = self.vars.get(k) {
+                vars.insert(k.to_owned(), v.clone());
+            }
+        }
+        vars
+    }
+
+    /// Another API instance over the same store (a scaled-out deployment),
+    /// with `overrides` on top of this app's configuration.
+    pub async fn spawn_sibling(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let mut vars = self.vars.clone();
+        vars.remove("DATA_DIR");
+        vars.extend(self.store_vars());
+        vars.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let data_dir = TempDir::new().expect("temp dir");
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut app = start(data_dir.path(), &pairs, self.garage.clone()).await;
+        app._data_dir = Some(data_dir);
+        app
+    }
+
     /// The configuration of an export worker next to this app: the same
     /// store (reached over its endpoint) and the app's Redis, with
     /// seconds-scale liveness and retry settings.
     pub fn worker_vars(&self) -> BTreeMap<String, String> {
         let mut vars = self.vars.clone();
-        if vars.get("S3_ENABLED").map(String::as_str) != Some("true") {
-            for (k, v) in [
-                ("S3_ENABLED", "true"),
-                ("S3_ENDPOINT", self.store_endpoint.as_str()),
-                ("S3_FORCE_PATH_STYLE", "true"),
-                ("S3_REGION", self.store.region()),
-                ("S3_BUCKET", self.store.bucket()),
-            ] {
-                vars.insert(k.to_owned(), v.to_owned());
-            }
-        }
+        vars.extend(self.store_vars());
         for (k, v) in [
             ("EXPORT_HEARTBEAT", "1"),
             ("EXPORT_MISSED_HEARTBEATS", "3"),

@@ -19,7 +19,14 @@
 //! `bucket create`, `bucket allow --read --write --owner`. CORS goes through
 //! the S3 API (PutBucketCors), as it would for a real bucket, and starts empty
 //! so that tests can check the bucket without CORS too; see [`Garage::set_cors`].
-//! A start takes about a quarter of a second (module tests measure it).
+//! `public_endpoint` is set so that a POST's `Location` is this instance's
+//! path-style URL.
+//!
+//! A start takes 0.4–0.5 s, most of it the five CLI round trips (about 55 ms
+//! each); three started at once take about 0.6 s in all, eight about 1.2 s.
+//! The ports are picked free and released for Garage to bind, so another
+//! process can take one in between: the start notices (Garage's log, or a port
+//! that does not answer as this Garage) and starts over on fresh ports.
 //!
 //! The binary is not built here: it takes about 16 minutes. It comes from
 //! `GARAGE_BIN`, or from the cache path that `scripts/garage.sh` installs to,
@@ -66,6 +73,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// take one in between. Start over with fresh ports this many times.
 const START_ATTEMPTS: usize = 4;
 const POLL: Duration = Duration::from_millis(10);
+/// How long the admin and S3 ports may stay silent once the node is configured: Garage binds
+/// them within milliseconds of the RPC port, so silence means another process holds them.
+const PORT_GRACE: Duration = Duration::from_secs(3);
 
 /// A running single-node Garage with one bucket and one key that owns it.
 pub struct Garage {
@@ -110,7 +120,7 @@ impl Garage {
             }
         }
         panic!(
-            "Garage could not bind its ports after {START_ATTEMPTS} attempts:\n{}",
+            "Garage did not start in {START_ATTEMPTS} attempts, each on fresh ports:\n{}",
             conflicts.join("\n")
         );
     }
@@ -159,7 +169,8 @@ impl Garage {
         self.dir.path()
     }
 
-    /// The server's log (`RUST_LOG=info`, plus the directives in `GARAGE_LOG` if set).
+    /// The server's log: `RUST_LOG=info`, plus the directives in `GARAGE_LOG` if set (e.g.
+    /// `garage_api_s3=debug`; the start needs `garage_net`'s info lines).
     pub fn log_path(&self) -> PathBuf {
         self.server.log.clone()
     }
@@ -212,7 +223,9 @@ impl Garage {
             .unwrap_or_else(|e| panic!("PutBucketCors on Garage bucket {bucket}: {}", DisplayErrorContext(e)));
     }
 
-    /// Removes the bucket's CORS rules: browsers then get no CORS headers at all.
+    /// Removes the bucket's CORS rules: preflights are then refused (403) and successful
+    /// responses carry no CORS headers. (Garage puts `Access-Control-Allow-Origin: *` on
+    /// every S3 error response, with or without rules.)
     pub async fn delete_cors(&self) {
         self.delete_bucket_cors(&self.bucket).await
     }
@@ -230,18 +243,21 @@ impl Garage {
     /// Waits until the S3 API answers a signed HeadBucket, which also proves the port is ours:
     /// no other process knows this key.
     async fn wait_for_s3(&self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + PORT_GRACE;
         loop {
-            let error = match self.client.head_bucket().bucket(&self.bucket).send().await {
-                Ok(_) => return Ok(()),
-                Err(e) => DisplayErrorContext(e).to_string(),
-            };
             if let Some(conflict) = self.server.port_conflict() {
                 return Err(conflict);
             }
+            let probe = self.client.head_bucket().bucket(&self.bucket).send();
+            let error = match tokio::time::timeout(Duration::from_millis(500), probe).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => DisplayErrorContext(e).to_string(),
+                Err(_) => "no answer within 500 ms".to_owned(),
+            };
             if Instant::now() > deadline {
-                self.server
-                    .fail(&format!("its S3 API did not answer HeadBucket: {error}"));
+                return Err(format!(
+                    "the S3 port did not answer as this Garage (taken by another process?): {error}"
+                ));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -278,29 +294,33 @@ impl Booted {
         let cli = Cli { bin, config };
         server.wait_for_rpc(ports.rpc)?;
 
-        // `node id` reads the key the server wrote in meta/; the commands after it go through RPC.
-        let node_id = cli.run(&["node", "id", "--quiet"]);
+        // `node id` reads the key the server wrote in meta/ before binding; the commands after it
+        // go through RPC.
+        let node_id = server.step(&cli, &["node", "id", "--quiet"])?;
         let node_id = node_id.trim().split('@').next().unwrap_or_default();
-        cli.run(&["layout", "assign", "-z", "dc1", "-c", "1G", node_id]);
-        cli.run(&["layout", "apply", "--version", "1"]);
+        server.step(&cli, &["layout", "assign", "-z", "dc1", "-c", "1G", node_id])?;
+        server.step(&cli, &["layout", "apply", "--version", "1"])?;
         server.wait_for_health(ports.admin)?;
 
-        let key = cli.run(&["key", "create", "testkit"]);
+        let key = server.step(&cli, &["key", "create", "testkit"])?;
         let (access_key, secret_key) = match (field(&key, "Key ID"), field(&key, "Secret key")) {
             (Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
             _ => server.fail(&format!("`garage key create` printed no Key ID / Secret key:\n{key}")),
         };
-        cli.run(&["bucket", "create", bucket]);
-        cli.run(&[
-            "bucket",
-            "allow",
-            "--read",
-            "--write",
-            "--owner",
-            bucket,
-            "--key",
-            &access_key,
-        ]);
+        server.step(&cli, &["bucket", "create", bucket])?;
+        server.step(
+            &cli,
+            &[
+                "bucket",
+                "allow",
+                "--read",
+                "--write",
+                "--owner",
+                bucket,
+                "--key",
+                &access_key,
+            ],
+        )?;
 
         Ok(Booted {
             server,
@@ -379,8 +399,9 @@ impl Server {
         }
     }
 
-    /// Waits until the node listens for RPC (the CLI's way in). RPC is bound before the
-    /// HTTP servers; a failed bind makes Garage abort.
+    /// Waits until Garage has bound its RPC port (the CLI's way in). A successful connection
+    /// would not do: it may reach a process that took the port, before Garage fails to bind
+    /// it and aborts. Garage logs `Listening on <addr>` right after the bind, at info level.
     fn wait_for_rpc(&mut self, port: u16) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         let listening = format!("Listening on 127.0.0.1:{port}");
@@ -392,18 +413,30 @@ impl Server {
         }
     }
 
-    /// Waits until `GET /health` on the admin API says the cluster (this node, with its
-    /// layout applied) is fully operational.
+    /// One CLI command of the set-up: its stdout, `Err` if it failed on a port conflict.
+    fn step(&self, cli: &Cli, args: &[&str]) -> Result<String, String> {
+        cli.output(args).or_else(|error| match self.port_conflict() {
+            Some(conflict) => Err(conflict),
+            None => self.fail(&error),
+        })
+    }
+
+    /// Waits until `GET /health` on the admin API says the node, layout applied, is fully
+    /// operational (it is as soon as `layout apply` returns). No Garage answer within
+    /// [`PORT_GRACE`] means another process holds the port: Garage only logs that failure
+    /// once its S3 server stops, so the log cannot tell.
     fn wait_for_health(&mut self, port: u16) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + PORT_GRACE;
         loop {
             if let Ok((200, response)) = http_request(port, "GET", "/health", &[])
                 && response.contains("fully operational")
             {
-                return match self.port_conflict() {
-                    Some(conflict) => Err(conflict),
-                    None => Ok(()),
-                };
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no Garage answer on admin port {port} (taken by another process?)"
+                ));
             }
             self.check(deadline, "its admin API did not report health")?;
         }
@@ -469,6 +502,10 @@ struct Cli {
 
 impl Cli {
     fn run(&self, args: &[&str]) -> String {
+        self.output(args).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn output(&self, args: &[&str]) -> Result<String, String> {
         let output = garage_command(&self.bin, &self.config)
             .args(args)
             .env("RUST_LOG", "warn")
@@ -476,15 +513,15 @@ impl Cli {
             .output()
             .unwrap_or_else(|e| panic!("could not run {}: {e}; {INSTALL_HINT}", self.bin.display()));
         if !output.status.success() {
-            panic!(
+            return Err(format!(
                 "`garage {}` failed ({}):\n{}{}",
                 args.join(" "),
                 output.status,
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr),
-            );
+            ));
         }
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 }
 
@@ -525,8 +562,10 @@ fn check_bin(bin: PathBuf, origin: &str) -> Result<PathBuf, String> {
         .arg("--version")
         .output()
         .map_err(|e| format!("could not run {} (from {origin}): {e}; {INSTALL_HINT}", bin.display()))?;
+    // `garage cargo:2.5.0 [features: …]` from crates.io, `garage v2.5.0 […]` from a release.
     let version = String::from_utf8_lossy(&output.stdout);
-    if !version.contains(&format!("v{GARAGE_VERSION} ")) {
+    let names_version = |word: &str| word.rsplit(':').next().map(|w| w.trim_start_matches('v')) == Some(GARAGE_VERSION);
+    if !version.split_whitespace().any(names_version) {
         return Err(format!(
             "{} (from {origin}) is not Garage {GARAGE_VERSION}: `--version` says {:?}; {INSTALL_HINT}",
             bin.display(),
@@ -587,6 +626,9 @@ rpc_secret = "{rpc_secret}"
 s3_region = "{REGION}"
 api_bind_addr = "127.0.0.1:{s3}"
 root_domain = ".s3.garage.localhost"
+# A POST's `Location` is built from this; without it, Garage answers https://<bucket>.<root_domain>/<key>.
+public_endpoint = "http://127.0.0.1:{s3}"
+public_endpoint_path_style = true
 
 [admin]
 api_bind_addr = "127.0.0.1:{admin}"
@@ -645,8 +687,10 @@ fn tail(text: &str, lines: usize) -> String {
 
 /// A minimal HTTP/1.1 request on loopback (no client crate needed): status and raw response.
 fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let address = (Ipv4Addr::LOCALHOST, port).into();
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    stream.set_write_timeout(Some(Duration::from_millis(500)))?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (name, value) in headers {
         let _ = write!(request, "{name}: {value}\r\n");
@@ -700,7 +744,10 @@ mod tests {
         object.body.collect().await.expect("body").to_vec()
     }
 
-    fn preflight(garage: &Garage, origin: &str) -> String {
+    /// A browser's preflight for a PUT with a content type and a metadata header: the status and,
+    /// if the preflight passed, the allowed origin. (Garage puts `Access-Control-Allow-Origin: *`
+    /// on every S3 error, a refused preflight included; a browser still fails it on the 403.)
+    fn preflight(garage: &Garage, origin: &str) -> (u16, Option<String>) {
         let port: u16 = garage
             .endpoint()
             .rsplit(':')
@@ -713,10 +760,13 @@ mod tests {
             ("Access-Control-Request-Method", "PUT"),
             ("Access-Control-Request-Headers", "content-type,x-amz-meta-profile"),
         ];
-        http_request(port, "OPTIONS", &path, &headers)
-            .expect("preflight")
-            .1
-            .to_ascii_lowercase()
+        let (status, response) = http_request(port, "OPTIONS", &path, &headers).expect("preflight");
+        let allowed = response.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("access-control-allow-origin")
+                .then(|| value.trim().to_owned())
+        });
+        (status, allowed.filter(|_| status == 200))
     }
 
     #[tokio::test]
@@ -774,16 +824,11 @@ mod tests {
     async fn cors_is_absent_until_set_and_after_delete() {
         let garage = Garage::start().await;
         let app = "http://app.test:8080";
-        assert!(!preflight(&garage, app).contains("access-control-allow-origin"));
+        assert_eq!(preflight(&garage, app), (403, None));
 
         garage.set_cors(&[app]).await;
-        let allowed = preflight(&garage, app);
-        assert!(allowed.starts_with("http/1.1 200"), "{allowed}");
-        assert!(
-            allowed.contains(&format!("access-control-allow-origin: {app}")),
-            "{allowed}"
-        );
-        assert!(!preflight(&garage, "http://elsewhere.test").contains("access-control-allow-origin"));
+        assert_eq!(preflight(&garage, app), (200, Some(app.to_owned())));
+        assert_eq!(preflight(&garage, "http://elsewhere.test"), (403, None));
         let rules = garage
             .client()
             .get_bucket_cors()
@@ -796,7 +841,7 @@ mod tests {
         assert_eq!(rule.allowed_headers(), ["*"]);
 
         garage.delete_cors().await;
-        assert!(!preflight(&garage, app).contains("access-control-allow-origin"));
+        assert_eq!(preflight(&garage, app), (403, None));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -841,6 +886,32 @@ mod tests {
         );
     }
 
+    /// Another process binding one of the picked ports before Garage does is seen as a conflict
+    /// (and [`Garage::start`] starts over), whether Garage aborts (RPC) or keeps running (HTTP).
+    #[test]
+    fn a_port_taken_after_the_pick_is_reported_as_a_conflict() {
+        let bin = garage_bin();
+        for taken in ["rpc", "s3"] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (listeners, ports) = Ports::reserve();
+            let [rpc, s3, admin] = listeners;
+            let _held = if taken == "rpc" { rpc } else { s3 };
+            drop(admin);
+            let config = dir.path().join("garage.toml");
+            fs::write(&config, config_toml(dir.path(), &ports, &random_hex(32), "token")).expect("config");
+            let server = Server::spawn(&bin, &config, dir.path().join("garage.log"));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while server.port_conflict().is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{taken} port: no conflict in\n{}",
+                    server.log_text()
+                );
+                thread::sleep(POLL);
+            }
+        }
+    }
+
     #[test]
     fn a_missing_or_wrong_binary_is_named_with_the_install_command() {
         let missing = check_bin(PathBuf::from("/nonexistent/garage"), "GARAGE_BIN").expect_err("missing");
@@ -852,7 +923,7 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("temp dir");
         let fake = dir.path().join("garage");
-        fs::write(&fake, "#!/bin/sh\necho 'garage v1.0.1 [features: sqlite]'\n").expect("write");
+        fs::write(&fake, "#!/bin/sh\necho 'garage cargo:2.5.1 [features: sqlite]'\n").expect("write");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -860,7 +931,7 @@ mod tests {
         }
         let wrong = check_bin(fake, "GARAGE_BIN").expect_err("wrong version");
         assert!(
-            wrong.contains("is not Garage 2.5.0") && wrong.contains("v1.0.1"),
+            wrong.contains("is not Garage 2.5.0") && wrong.contains("cargo:2.5.1"),
             "{wrong}"
         );
         assert!(wrong.contains("bash scripts/garage.sh"), "{wrong}");

@@ -71,6 +71,19 @@ pub async fn post_form(
     file: Vec<u8>,
     content_type: &str,
 ) -> reqwest::Response {
+    try_post_form(url, fields, file, content_type)
+        .await
+        .expect("the store answers")
+}
+
+/// [`post_form`], for a store that may cut the connection instead of
+/// answering (Garage does, on a body past the policy's maximum).
+pub async fn try_post_form(
+    url: &str,
+    fields: &BTreeMap<String, String>,
+    file: Vec<u8>,
+    content_type: &str,
+) -> reqwest::Result<reqwest::Response> {
     let mut form = reqwest::multipart::Form::new();
     for (name, value) in fields {
         form = form.text(name.clone(), value.clone());
@@ -80,12 +93,7 @@ pub async fn post_form(
         .mime_str(content_type)
         .expect("mime");
     form = form.part("file", part);
-    reqwest::Client::new()
-        .post(url)
-        .multipart(form)
-        .send()
-        .await
-        .expect("the store answers")
+    reqwest::Client::new().post(url).multipart(form).send().await
 }
 
 /// The status and `<Code>` of an S3 XML error body.

@@ -4,10 +4,11 @@
 //! serve` does ([`upload_broker::System`]), on port 0, and talks HTTP exactly
 //! as a browser and a frontend would:
 //!
-//! * [`app`]: [`spawn_app`] and friends: a store (embedded in a temp dir),
-//!   an optional real redis-server, the API, and the in-process worker when
-//!   there is no Redis; returns the address, a store client, the endpoint and
-//!   the jobs client;
+//! * [`app`]: [`spawn_app`] and friends: a store (embedded in a temp dir, or
+//!   Garage when `BROKER_TEST_STORE=garage`), an optional real redis-server,
+//!   the API, and the in-process worker when there is no Redis; returns the
+//!   address, a store client, the endpoint and the jobs client;
+//! * [`garage`]: a throwaway single-node Garage;
 //! * [`redis`]: a real `redis-server` on a free loopback port;
 //! * [`workers`]: a [`Stack`] of an app, Redis and `upload-broker worker` processes;
 //! * [`http`]: sessions under one credential, form POSTs to the store, and
@@ -18,14 +19,15 @@
 //! Nothing here skips: a missing tool makes the test fail with its name.
 
 pub mod app;
+pub mod garage;
 pub mod http;
 pub mod logs;
 pub mod redis;
 pub mod tokens;
 pub mod workers;
 
-pub use app::{ACCESS_KEY, SECRET_KEY, TestApp, spawn_app, spawn_app_in, spawn_app_with};
-pub use http::{Session, Signed, error_code, post_form, s3_error_code};
+pub use app::{ACCESS_KEY, SECRET_KEY, TestApp, TestStore, spawn_app, spawn_app_with};
+pub use http::{Session, Signed, error_code, post_form, s3_error_code, try_post_form};
 pub use logs::captured_logs;
 pub use redis::Redis;
 pub use tokens::{AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, claims, hs256, jwt, now, token};

@@ -15,7 +15,7 @@ pub async fn sign(
 ) -> Result<HttpResponse, ApiError> {
     let result = async {
         auth.limiter.check(&caller, Action::Sign).await?;
-        let plan = body.plan()?;
+        let plan = body.plan(state.store.upload_mode())?;
         auth.quotas.check(&state.store, &caller.tenant, body.size).await?;
         sg::sign_plan(&state.store, &caller, &plan).await
     }

@@ -12,10 +12,10 @@
 //! concurrently, lands on one object: the loser of the race finds the winner's
 //! object and answers with the same result.
 
-use std::collections::HashMap;
 
-use broker_core::disposition::{attachment, decode_filename};
+use broker_core::disposition::attachment;
 use broker_core::keys::Area;
+use broker_core::record::ObjectRecord;
 use broker_core::store::{ByteStream, ObjectHead, PutOptions, Store, StoreError};
 use broker_core::{ObjectKey, StagedUpload};
 use broker_verifier::{Format, Limits, Rejection, SNIFF_LEN};
@@ -88,12 +88,6 @@ impl From<StoreError> for Outcome {
     }
 }
 
-const META_SHA256: &str = "sha256";
-const META_REMOVED: &str = "removed";
-const META_FILENAME: &str = "filename";
-/// Who signed the upload (percent-encoded): pinned by the policy, kept on the final object.
-const META_SUBJECT: &str = "subject";
-
 pub async fn complete(
     store: &Store,
     verification: &Verification,
@@ -118,14 +112,38 @@ pub async fn complete(
     // same tenant is refused before any check that could delete the upload.
     // (An object with no signer at all was not written under a policy; the
     // metadata check below refuses it.)
-    if head.metadata.contains_key(META_SUBJECT) && !signed_by(&head.metadata, caller) {
+    let record = ObjectRecord::from_metadata(&head.metadata);
+    if record.subject.is_some() && !record.signed_by(&caller.subject) {
         return Err(ApiError::ForbiddenKey("completed"));
+    }
+
+    // Already completed (a retried or replayed complete): answer from the
+    // served object without verifying again. This is also the only guard on
+    // stores without conditional writes (Garage ignores `If-None-Match`), where
+    // the create-only PUT below cannot refuse a second writer.
+    match store.head(&final_key).await {
+        Ok(_) => {
+            store.delete(&key).await?;
+            return completed(store, caller, &final_key).await;
+        }
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
     }
 
     let outcome = {
         let _permit = verification.permits.acquire().await.map_err(|_| ApiError::Internal)?;
         let account = Account { caller, quotas };
-        verify_and_promote(store, &verification.limits, &account, &upload, &key, &final_key, &head).await
+        verify_and_promote(
+            store,
+            &verification.limits,
+            &account,
+            &upload,
+            &key,
+            &final_key,
+            &head,
+            &record,
+        )
+        .await
     };
     match outcome {
         Ok(response) => Ok(response),
@@ -151,12 +169,12 @@ async fn verify_and_promote(
     key: &ObjectKey,
     final_key: &ObjectKey,
     head: &ObjectHead,
+    record: &ObjectRecord,
 ) -> Result<CompleteResponse, Outcome> {
     // 1. The object's own record of why it was signed (pinned by the policy).
-    let meta = |name: &str| head.metadata.get(name).map(String::as_str);
-    if meta("profile") != Some(upload.profile.name.as_str())
-        || meta("tenant") != Some(upload.tenant.as_str())
-        || meta(META_SUBJECT).is_none()
+    if record.profile.as_deref() != Some(upload.profile.name.as_str())
+        || record.tenant.as_deref() != Some(upload.tenant.as_str())
+        || record.subject.is_none()
     {
         return Err(Outcome::Refused(ApiError::NotSignedForProfile(
             "the object was not signed for this profile and tenant",
@@ -167,9 +185,7 @@ async fn verify_and_promote(
             "the object's content type is not the one it was signed for",
         )));
     }
-    let filename = meta(META_FILENAME)
-        .and_then(decode_filename)
-        .unwrap_or_else(|| "upload".into());
+    let filename = record.filename.clone().unwrap_or_else(|| "upload".into());
     // 2. Size, from the HEAD: nothing is read yet.
     let max = upload.profile.max_bytes;
     if head.size > max {
@@ -221,19 +237,21 @@ async fn verify_and_promote(
         (stream, size, sha256, Vec::new())
     };
 
-    let metadata = HashMap::from([
-        (
-            META_FILENAME.to_owned(),
-            broker_core::disposition::encode_filename(&filename),
-        ),
-        (META_SHA256.to_owned(), sha256.clone()),
-        (META_REMOVED.to_owned(), removed.join(",")),
-        ("profile".to_owned(), upload.profile.name.as_str().to_owned()),
-        (
-            META_SUBJECT.to_owned(),
-            broker_core::disposition::encode_filename(&account.caller.subject),
-        ),
-    ]);
+    // The served object carries the record on (not the tenant: its key says
+    // it), plus what verification found.
+    let served = ObjectRecord {
+        profile: Some(upload.profile.name.as_str().to_owned()),
+        tenant: None,
+        filename: Some(filename.clone()),
+        subject: Some(account.caller.subject.clone()),
+        sha256: Some(sha256.clone()),
+        removed: removed.clone(),
+    };
+    let metadata = served
+        .to_metadata()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     let options = PutOptions {
         content_type: format.mime(),
         content_disposition: &disposition,
@@ -274,41 +292,25 @@ async fn verify_and_promote(
     })
 }
 
-/// Whether the object's signed metadata names `caller` as the one who signed it.
-fn signed_by(metadata: &HashMap<String, String>, caller: &Caller) -> bool {
-    metadata
-        .get(META_SUBJECT)
-        .and_then(|s| decode_filename(s))
-        .is_some_and(|subject| subject == caller.subject)
-}
-
 /// The result of an earlier completion, rebuilt from the final object (for its signer only).
 async fn completed(store: &Store, caller: &Caller, final_key: &ObjectKey) -> Result<CompleteResponse, ApiError> {
     let head = store.head(final_key).await?;
-    if !signed_by(&head.metadata, caller) {
+    let record = ObjectRecord::from_metadata(&head.metadata);
+    if !record.signed_by(&caller.subject) {
         return Err(ApiError::ForbiddenKey("completed"));
     }
-    let filename = head
-        .metadata
-        .get(META_FILENAME)
-        .and_then(|f| decode_filename(f))
-        .unwrap_or_else(|| "upload".into());
+    let filename = record.filename.unwrap_or_else(|| "upload".into());
     let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());
     let disposition = attachment(&filename);
     let url = store.presign_get(final_key, &disposition, &content_type).await?;
-    let removed = head.metadata.get(META_REMOVED).map(String::as_str).unwrap_or("");
     Ok(CompleteResponse {
         object_key: final_key.to_string(),
         url,
         expires_in: store.presign_ttl().as_secs(),
         content_type,
         size: head.size,
-        sha256: head.metadata.get(META_SHA256).cloned().unwrap_or_default(),
-        removed: removed
-            .split(',')
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        sha256: record.sha256.unwrap_or_default(),
+        removed: record.removed,
         filename,
     })
 }

@@ -1,8 +1,9 @@
 //! `POST /uploads/download`: a short-lived signed GET, only for served keys the
 //! caller's tenant owns.
 
-use broker_core::disposition::{attachment, decode_filename};
+use broker_core::disposition::attachment;
 use broker_core::keys::Area;
+use broker_core::record::ObjectRecord;
 use broker_core::store::Store;
 use broker_core::{KeyLayout, ObjectKey};
 use serde::{Deserialize, Serialize};
@@ -38,10 +39,8 @@ pub fn readable_key(layout: &KeyLayout, caller: &Caller, raw: &str) -> Result<Ob
 pub async fn download(store: &Store, caller: &Caller, request: &DownloadRequest) -> Result<DownloadResponse, ApiError> {
     let key = readable_key(store.layout(), caller, &request.object_key)?;
     let head = store.head(&key).await?;
-    let filename = head
-        .metadata
-        .get("filename")
-        .and_then(|stored| decode_filename(stored))
+    let filename = ObjectRecord::from_metadata(&head.metadata)
+        .filename
         .unwrap_or_else(|| key.as_str().rsplit('/').next().unwrap_or("download").to_owned());
     let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());
     let url = store.presign_get(&key, &attachment(&filename), &content_type).await?;

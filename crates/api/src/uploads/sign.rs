@@ -1,11 +1,14 @@
-//! `POST /uploads/sign`: check the request against its profile, then sign a
-//! POST policy that makes the store enforce the same limits.
+//! `POST /uploads/sign`: check the request against its profile, then sign an
+//! upload that makes the store enforce the same limits: a POST policy, or in
+//! `S3_UPLOAD_MODE=put` a presigned PUT whose signed headers pin the type, the
+//! exact size and the metadata record.
 
 use std::collections::BTreeMap;
 
-use broker_core::disposition::encode_filename;
+use broker_core::config::UploadMode;
 use broker_core::profile::{ContentType, PROFILES};
-use broker_core::store::Store;
+use broker_core::record::ObjectRecord;
+use broker_core::store::{PresignedUpload, Store};
 use broker_core::{Profile, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
 
@@ -19,17 +22,22 @@ pub struct SignRequest {
     pub kind: String,
     pub filename: String,
     pub content_type: String,
-    /// Optional declared size, so an oversized file is refused before it is sent.
+    /// The declared size: optional for POST (an oversized file is then refused
+    /// before it is sent), required for PUT, whose URL pins it.
     pub size: Option<u64>,
 }
 
-/// The shape `@uppy/aws-s3` v4 `getUploadParameters` returns, plus our fields.
+/// The shape `@uppy/aws-s3` v4 `getUploadParameters` returns, plus our
+/// fields: `{method: "POST", url, fields}` or `{method: "PUT", url, headers}`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignResponse {
     pub method: &'static str,
     pub url: String,
-    pub fields: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
     pub object_key: String,
     pub expires_in: u64,
     pub max_bytes: u64,
@@ -41,10 +49,11 @@ pub struct UploadPlan {
     pub profile: &'static Profile,
     pub content_type: &'static ContentType,
     pub filename: String,
+    pub size: Option<u64>,
 }
 
 impl SignRequest {
-    pub fn plan(&self) -> Result<UploadPlan, ApiError> {
+    pub fn plan(&self, mode: UploadMode) -> Result<UploadPlan, ApiError> {
         let profile = Profile::find(&self.kind).ok_or_else(|| {
             let known: Vec<_> = PROFILES.iter().map(|p| p.name.as_str()).collect();
             ApiError::UnknownKind(self.kind.clone(), known.join(", "))
@@ -72,12 +81,14 @@ impl SignRequest {
                     max: profile.max_bytes,
                 });
             }
+            None if mode == UploadMode::Put => return Err(ApiError::SizeRequired),
             _ => {}
         }
         Ok(UploadPlan {
             profile,
             content_type,
             filename,
+            size: self.size,
         })
     }
 }
@@ -103,7 +114,7 @@ fn clean_filename(raw: &str) -> Result<String, ApiError> {
 }
 
 pub async fn sign(store: &Store, caller: &Caller, request: &SignRequest) -> Result<SignResponse, ApiError> {
-    sign_plan(store, caller, &request.plan()?).await
+    sign_plan(store, caller, &request.plan(store.upload_mode())?).await
 }
 
 /// Signs a checked request (the route checks rate limits and quotas in between).
@@ -117,19 +128,24 @@ pub async fn sign_plan(store: &Store, caller: &Caller, plan: &UploadPlan) -> Res
     let key = store.layout().staging_key(&upload);
     // The object carries its own tamper-proof record of why it was signed,
     // and by whom: only this subject may complete it.
-    let metadata = [
-        ("profile", plan.profile.name.as_str().to_owned()),
-        ("tenant", caller.tenant.as_str().to_owned()),
-        ("filename", encode_filename(&plan.filename)),
-        ("subject", encode_filename(&caller.subject)),
-    ];
-    let post = store
-        .presign_post(&key, plan.content_type.mime, plan.profile.max_bytes, &metadata)
+    let record = ObjectRecord::signed(
+        plan.profile.name.as_str(),
+        caller.tenant.as_str(),
+        &plan.filename,
+        &caller.subject,
+    );
+    let signed = store
+        .presign_upload(&key, plan.content_type.mime, plan.profile.max_bytes, plan.size, &record)
         .await?;
+    let (method, url, fields, headers) = match signed {
+        PresignedUpload::Post(post) => ("POST", post.url, Some(post.fields), None),
+        PresignedUpload::Put(put) => ("PUT", put.url, None, Some(put.headers)),
+    };
     Ok(SignResponse {
-        method: "POST",
-        url: post.url,
-        fields: post.fields,
+        method,
+        url,
+        fields,
+        headers,
         object_key: key.to_string(),
         expires_in: store.presign_ttl().as_secs(),
         max_bytes: plan.profile.max_bytes,
@@ -155,45 +171,56 @@ mod tests {
 
     #[test]
     fn requests_are_checked_against_their_profile() {
-        assert_eq!(code(request("avatar", "me.jpg", "image/jpeg", Some(10)).plan()), "ok");
         assert_eq!(
-            code(request("avatar", "C:\\Users\\me\\me.PNG", "image/png", None).plan()),
+            code(request("avatar", "me.jpg", "image/jpeg", Some(10)).plan(UploadMode::Post)),
             "ok"
         );
         assert_eq!(
-            code(request("document", "a.pdf", "application/pdf", None).plan()),
+            code(request("avatar", "me.jpg", "image/jpeg", Some(10)).plan(UploadMode::Put)),
+            "ok"
+        );
+        assert_eq!(
+            code(request("avatar", "me.jpg", "image/jpeg", None).plan(UploadMode::Put)),
+            "size_required"
+        );
+        assert_eq!(
+            code(request("avatar", "C:\\Users\\me\\me.PNG", "image/png", None).plan(UploadMode::Post)),
+            "ok"
+        );
+        assert_eq!(
+            code(request("document", "a.pdf", "application/pdf", None).plan(UploadMode::Post)),
             "unknown_kind"
         );
         assert_eq!(
-            code(request("avatar", "a.pdf", "application/pdf", None).plan()),
+            code(request("avatar", "a.pdf", "application/pdf", None).plan(UploadMode::Post)),
             "unsupported_type"
         );
         assert_eq!(
-            code(request("avatar", "a.png", "image/jpeg", None).plan()),
+            code(request("avatar", "a.png", "image/jpeg", None).plan(UploadMode::Post)),
             "extension_mismatch"
         );
         assert_eq!(
-            code(request("avatar", "noext", "image/jpeg", None).plan()),
+            code(request("avatar", "noext", "image/jpeg", None).plan(UploadMode::Post)),
             "extension_mismatch"
         );
         assert_eq!(
-            code(request("avatar", "a.jpg", "image/jpeg", Some(2_097_153)).plan()),
+            code(request("avatar", "a.jpg", "image/jpeg", Some(2_097_153)).plan(UploadMode::Post)),
             "too_large"
         );
         assert_eq!(
-            code(request("avatar", "a.jpg", "image/jpeg", Some(0)).plan()),
+            code(request("avatar", "a.jpg", "image/jpeg", Some(0)).plan(UploadMode::Post)),
             "empty_file"
         );
         assert_eq!(
-            code(request("avatar", "a\n.jpg", "image/jpeg", None).plan()),
+            code(request("avatar", "a\n.jpg", "image/jpeg", None).plan(UploadMode::Post)),
             "invalid_filename"
         );
         assert_eq!(
-            code(request("avatar", "../", "image/jpeg", None).plan()),
+            code(request("avatar", "../", "image/jpeg", None).plan(UploadMode::Post)),
             "invalid_filename"
         );
         assert_eq!(
-            code(request("export", "d.csv", "text/csv", Some(26_214_400)).plan()),
+            code(request("export", "d.csv", "text/csv", Some(26_214_400)).plan(UploadMode::Post)),
             "ok"
         );
     }
@@ -201,7 +228,7 @@ mod tests {
     #[test]
     fn the_plan_keeps_only_the_base_name_and_the_bare_type() {
         let plan = request("export", "../../etc/data.json", "application/json; charset=utf-8", None)
-            .plan()
+            .plan(UploadMode::Post)
             .expect("valid");
         assert_eq!(plan.filename, "data.json");
         assert_eq!(plan.content_type.mime, "application/json");

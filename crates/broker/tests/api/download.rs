@@ -2,9 +2,8 @@
 //! that the store refuses once tampered with.
 
 use serde_json::Value;
-use tempfile::TempDir;
 
-use broker_testkit::{error_code, post_form, spawn_app, spawn_app_in};
+use broker_testkit::{error_code, post_form, spawn_app};
 
 #[tokio::test]
 async fn a_served_object_downloads_with_its_original_name() {
@@ -94,14 +93,11 @@ async fn staging_and_other_tenants_and_missing_objects_are_not_served() {
 }
 
 #[tokio::test]
-async fn objects_survive_a_restart_of_the_embedded_store() {
-    let data_dir = TempDir::new().expect("temp dir");
+async fn objects_survive_a_restart_of_the_app() {
     let key = "default/uploads/2026/11/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.json";
-    {
-        let app = spawn_app_in(data_dir.path(), &[]).await;
-        app.put_object(key, b"[1,2,3]", "application/json", "d.json").await;
-    }
-    let app = spawn_app_in(data_dir.path(), &[]).await;
+    let app = spawn_app().await;
+    app.put_object(key, b"[1,2,3]", "application/json", "d.json").await;
+    let app = app.restart().await;
     let body: Value = app.download(key).await.json().await.expect("json");
     let bytes = reqwest::get(body["url"].as_str().expect("url"))
         .await

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use broker_testkit::{Redis, error_code, free_port, pdf_tool, spawn_app, spawn_app_in, spawn_app_with};
+use broker_testkit::{Redis, error_code, free_port, pdf_tool, spawn_app, spawn_app_with};
 
 fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()
@@ -322,15 +322,12 @@ async fn an_idempotency_key_returns_the_existing_job() {
 
 #[tokio::test]
 async fn jobs_and_their_status_survive_a_restart_of_the_all_in_one_app() {
-    let dir = tempfile::TempDir::new().expect("temp dir");
-    let vars = [("DEVSTORE_BIND_ADDR", "127.0.0.1:0")];
-    let app = spawn_app_in(dir.path(), &vars).await;
+    let app = spawn_app().await;
     let job_id = app
         .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
         .await;
     let done = app.wait_for(&job_id, &["done"], LONG).await;
-    drop(app);
-    let app = spawn_app_in(dir.path(), &vars).await;
+    let app = app.restart().await;
     let job = app.wait_for(&job_id, &["done"], LONG).await;
     assert_eq!(job["objectKey"], done["objectKey"]);
     let (_, bytes) = app.fetch_output(&job).await;

@@ -236,17 +236,7 @@ async fn the_quota_counter_is_shared_through_redis() {
     let vars = [("REDIS_URL", url.as_str()), ("TENANT_QUOTA_BYTES", quota.as_str())];
     let a = spawn_app_with(&vars).await;
     // Both instances use one store, as a real deployment would.
-    let endpoint = a.store_endpoint.clone();
-    let b = spawn_app_with(&[
-        vars[0],
-        vars[1],
-        ("S3_ENABLED", "true"),
-        ("S3_REGION", "us-east-1"),
-        ("S3_BUCKET", "uploads"),
-        ("S3_ENDPOINT", endpoint.as_str()),
-        ("S3_FORCE_PATH_STYLE", "true"),
-    ])
-    .await;
+    let b = a.spawn_sibling(&[]).await;
 
     assert_eq!(
         sign_sized(&b.as_user("acme", "alice"), Some(FIRST.len() as u64))
