@@ -10,4 +10,5 @@ mod exports;
 mod health;
 mod isolation;
 mod limits;
+mod put_mode;
 mod store_policy;
