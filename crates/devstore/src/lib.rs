@@ -2,12 +2,24 @@
 //!
 //! s3s + s3s-fs give real SigV4 checking and real POST-policy checking over a
 //! data directory, so the broker signs against this store through exactly the
-//! same code as against AWS, and objects survive a restart. Two things are
-//! added on top: CORS (browsers POST here from another origin), and a clock-skew
-//! window as long as the presign TTL, because s3s otherwise refuses a form whose
-//! `x-amz-date` is older than 15 minutes while AWS honours the full `expiration`.
+//! same code as against AWS, and objects survive a restart. Added on top:
+//!
+//! - CORS (browsers POST here from another origin), see `cors`;
+//! - a clock-skew window as long as the presign TTL, because s3s otherwise
+//!   refuses a form whose `x-amz-date` is older than 15 minutes while AWS
+//!   honours the full `expiration`;
+//! - limits against unauthenticated abuse, see `guard` and [`ConnectionLimits`]:
+//!   s3s reads and buffers a POSTed file before it knows whether anyone may
+//!   write, and hyper has no read timeouts unless it is given a timer.
+//!
+//! s3s itself is vendored with two fixes (`vendor/s3s/PATCHED.md`): its
+//! multipart parser refused some valid forms depending on where a body chunk
+//! ended, and a successful POST Object answered without `ETag` and `Location`
+//! (Uppy waits forever without the `ETag`). POST Object semantics follow
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html>.
 
 mod cors;
+mod guard;
 mod server;
 
-pub use server::{DevStore, DevStoreConfig, DevStoreError};
+pub use server::{ConnectionLimits, DevStore, DevStoreConfig, DevStoreError, FORM_OVERHEAD};

@@ -1,4 +1,12 @@
-//! Serving s3s-fs over hyper on a loopback listener, with graceful shutdown.
+//! Serving s3s-fs over hyper on a listener, with limits and graceful shutdown.
+//!
+//! Connections are HTTP/1.1 only: browsers and the AWS SDK speak HTTP/1.1 to a
+//! plain-HTTP endpoint (h2c needs prior knowledge), and hyper-util's version
+//! sniffing would wait for a first byte without any timeout. hyper's header
+//! read timeout (it needs a timer) then closes a connection that does not
+//! finish its request head in time, also between keep-alive requests, so an
+//! idle or slow-loris connection cannot hold one of the connection slots
+//! forever.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +16,7 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::SimpleAuth;
@@ -16,12 +24,19 @@ use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, HttpError};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use broker_core::config::AllowedOrigins;
 
 use crate::cors::Cors;
+use crate::guard::{GuardedBody, Verdict, refuse_early};
+
+/// Room for the form fields and multipart framing around the file of a POST
+/// Object form: callers pass `largest file allowed + FORM_OVERHEAD` as
+/// [`DevStoreConfig::max_post_body`]. The broker's fields (policy, signature,
+/// credential, key, metadata) take a few KiB.
+pub const FORM_OVERHEAD: u64 = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct DevStoreConfig {
@@ -33,6 +48,43 @@ pub struct DevStoreConfig {
     /// form stays usable for as long as its policy says, as on AWS.
     pub max_signature_age: Duration,
     pub allowed_origins: AllowedOrigins,
+    /// The largest POST body accepted, in bytes: the largest file any policy
+    /// allows plus [`FORM_OVERHEAD`]. A larger body, signed or not, is refused
+    /// with S3's `400 EntityTooLarge`: unread when its `Content-Length` says so,
+    /// else as soon as more than this has been read.
+    pub max_post_body: u64,
+    pub limits: ConnectionLimits,
+}
+
+/// How many connections the store serves at once and how long it waits for
+/// a client. The defaults suit a development machine.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Time for a client to send a complete request head, counted from the
+    /// connection or from the end of the previous response (keep-alive).
+    pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body.
+    pub body_idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What each request handler needs.
+struct Handler {
+    service: S3Service,
+    origins: AllowedOrigins,
+    max_post_body: u64,
+    body_idle_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +106,9 @@ pub struct DevStore {
 
 impl DevStore {
     pub async fn start(config: DevStoreConfig) -> Result<Self, DevStoreError> {
+        if config.limits.max_connections == 0 {
+            return Err(DevStoreError::Start("max_connections must be at least 1".into()));
+        }
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| DevStoreError::DataDir {
             path: data_dir.clone(),
@@ -71,6 +126,9 @@ impl DevStore {
         // policy's `expiration` check (AccessDenied, as on AWS), not a skew error.
         let max_age = u32::try_from(config.max_signature_age.as_secs()).unwrap_or(u32::MAX);
         s3_config.presigned_url_max_skew_time_secs = s3_config.presigned_url_max_skew_time_secs.max(max_age);
+        // s3s buffers a POSTed file up to this size (5 GiB by default); the
+        // body guard refuses larger bodies first, this is the second fence.
+        s3_config.post_object_max_file_size = config.max_post_body;
         builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3_config))));
         let service = builder.build();
 
@@ -85,8 +143,13 @@ impl DevStore {
             source,
         })?;
         let (stop, stopped) = watch::channel(false);
-        let origins = Arc::new(config.allowed_origins);
-        let task = tokio::spawn(serve(listener, service, origins, stopped));
+        let handler = Arc::new(Handler {
+            service,
+            origins: config.allowed_origins,
+            max_post_body: config.max_post_body,
+            body_idle_timeout: config.limits.body_idle_timeout,
+        });
+        let task = tokio::spawn(serve(listener, handler, config.limits, stopped));
         tracing::info!(%addr, data_dir = %data_dir.display(), "embedded S3-compatible store listening");
         Ok(Self {
             addr,
@@ -123,13 +186,26 @@ impl Drop for DevStore {
 
 async fn serve(
     listener: TcpListener,
-    service: S3Service,
-    origins: Arc<AllowedOrigins>,
+    handler: Arc<Handler>,
+    limits: ConnectionLimits,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let http = ConnBuilder::new(TokioExecutor::new());
+    let mut http = ConnBuilder::new(TokioExecutor::new()).http1_only();
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
+        // Take a slot before accepting: beyond the cap, connections wait in
+        // the kernel's listen backlog instead of being served.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = stopped.changed() => break,
+        };
         let socket = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => socket,
@@ -140,16 +216,15 @@ async fn serve(
             },
             _ = stopped.changed() => break,
         };
-        let service = service.clone();
-        let origins = Arc::clone(&origins);
-        let handler = service_fn(move |request: Request<Incoming>| {
-            let service = service.clone();
-            let origins = Arc::clone(&origins);
-            async move { with_cors(&service, &origins, request).await }
+        let handler = Arc::clone(&handler);
+        let service = service_fn(move |request: Request<Incoming>| {
+            let handler = Arc::clone(&handler);
+            async move { handler.handle(request).await }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(socket), handler).into_owned());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(socket), service).into_owned());
         tokio::spawn(async move {
             let _ = connection.await;
+            drop(slot);
         });
     }
     tokio::select! {
@@ -160,24 +235,40 @@ async fn serve(
     }
 }
 
-async fn with_cors(
-    service: &S3Service,
-    origins: &AllowedOrigins,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, HttpError> {
-    let request_headers = request.headers().clone();
-    if request.method() == Method::OPTIONS {
-        let mut response = Response::new(Body::empty());
-        match origins.preflight(&request_headers) {
-            Some(headers) => {
-                *response.status_mut() = StatusCode::NO_CONTENT;
-                *response.headers_mut() = headers;
+impl Handler {
+    /// CORS around s3s, with the body guard in between.
+    async fn handle(&self, request: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+        let request_headers = request.headers().clone();
+        if request.method() == Method::OPTIONS {
+            let mut response = Response::new(Body::empty());
+            match self.origins.preflight(&request_headers) {
+                Some(headers) => {
+                    *response.status_mut() = StatusCode::NO_CONTENT;
+                    *response.headers_mut() = headers;
+                }
+                None => *response.status_mut() = StatusCode::FORBIDDEN,
             }
-            None => *response.status_mut() = StatusCode::FORBIDDEN,
+            return Ok(response);
         }
-        return Ok(response);
+        let mut response = match refuse_early(&request, self.max_post_body) {
+            Some(refusal) => {
+                tracing::info!(?refusal, uri = %request.uri(), "embedded store refused a request before reading its body");
+                refusal.response()
+            }
+            None => {
+                let verdict = Verdict::default();
+                let request = GuardedBody::guard(request, self.max_post_body, self.body_idle_timeout, &verdict);
+                let answer = self.service.call(request).await;
+                match verdict.refusal() {
+                    Some(refusal) => {
+                        tracing::info!(?refusal, "embedded store cut off a request body");
+                        refusal.response()
+                    }
+                    None => answer?,
+                }
+            }
+        };
+        self.origins.decorate(&request_headers, response.headers_mut());
+        Ok(response)
     }
-    let mut response = service.call(request.map(Body::from)).await?;
-    origins.decorate(&request_headers, response.headers_mut());
-    Ok(response)
 }
