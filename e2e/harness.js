@@ -290,7 +290,7 @@ export async function startBroker({ allowedOrigins, env = {}, uploadMode = "post
       // Plain logs in failure messages.
       NO_COLOR: "1",
       // The page runs without credentials; the API is open to it alone (CORS).
-      ...(hasAuthSettings ? {} : { AUTH_MODE: "none" }),
+      ...(hasAuthSettings ? {} : { AUTH_MODE: "none", ...(garage ? { AUTH_MODE_NONE_I_UNDERSTAND_THIS_IS_INSECURE: "true" } : {}) }),
       S3_UPLOAD_MODE: uploadMode,
       ...(garage
         ? {

@@ -13,7 +13,8 @@ use crate::secret::Secret;
 
 mod auth;
 pub use auth::{
-    ApiKey, AuthMode, AuthSettings, CredentialSettings, JwksSettings, JwtSettings, QuotaSettings, RateLimitSettings,
+    ApiKey, AuthMode, AuthSettings, CredentialSettings, INSECURE_AUTH_NONE, JwksSettings, JwtSettings, QuotaSettings,
+    RateLimitSettings,
 };
 
 /// Every variable the broker reads, with its default, for docs and `.env.example`.
@@ -396,7 +397,7 @@ impl Settings {
             }
         };
 
-        let auth = auth::parse(&mut env);
+        let auth = auth::parse(&mut env, bind, &backend);
 
         if !env.problems.is_empty() {
             return Err(ConfigError { problems: env.problems });
@@ -484,11 +485,13 @@ mod tests {
 
     use super::*;
 
-    /// Authentication is off here unless a test configures it (its own tests are in `auth`).
+    /// Authentication is off here unless a test configures it, whatever the
+    /// store and address (its own tests are in `auth`).
     fn parse(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         if !map.keys().any(|k| k.starts_with("AUTH_") || k == "API_KEYS") {
             map.insert("AUTH_MODE".into(), "none".into());
+            map.insert(INSECURE_AUTH_NONE.into(), "true".into());
         }
         Settings::from_lookup(|name| map.get(name).cloned())
     }

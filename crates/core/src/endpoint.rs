@@ -116,7 +116,7 @@ mod tests {
     fn settings(vars: &[(&str, &str)]) -> StoreSettings {
         Settings::from_lookup(|name| {
             vars.iter()
-                .chain(&[("AUTH_MODE", "none")])
+                .chain(&[("AUTH_MODE", "none"), (crate::config::INSECURE_AUTH_NONE, "true")])
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         })

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_core::Settings;
+use broker_core::config::INSECURE_AUTH_NONE;
 use broker_core::endpoint::StoreEndpoint;
 use broker_core::store::Store;
 use broker_jobs::JobsClient;
@@ -136,6 +137,7 @@ async fn start(data_dir: &Path, overrides: &[(&str, &str)], garage: Option<Arc<G
         }
     }
     vars.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    accept_auth_none_on_loopback_stores(&mut vars);
     let settings = settings(&vars);
 
     let system = System::build(settings.clone()).await.expect("the system builds");
@@ -161,6 +163,17 @@ async fn start(data_dir: &Path, overrides: &[(&str, &str)], garage: Option<Arc<G
         shutdown,
         running: Some(running),
         _data_dir: None,
+    }
+}
+
+/// Test apps with `AUTH_MODE=none` also run against Garage, and their workers
+/// reach the embedded store as an external one (`S3_ENABLED=true`): both on
+/// loopback, which the broker only accepts with its escape hatch.
+fn accept_auth_none_on_loopback_stores(vars: &mut BTreeMap<String, String>) {
+    let is = |name: &str, value: &str| vars.get(name).is_some_and(|v| v == value);
+    if is("AUTH_MODE", "none") && is("S3_ENABLED", "true") {
+        vars.entry(INSECURE_AUTH_NONE.to_owned())
+            .or_insert_with(|| "true".to_owned());
     }
 }
 
@@ -384,6 +397,7 @@ impl TestApp {
         ] {
             vars.insert(k.to_owned(), v.to_owned());
         }
+        accept_auth_none_on_loopback_stores(&mut vars);
         vars
     }
 

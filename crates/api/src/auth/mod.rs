@@ -18,7 +18,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
 use broker_core::Settings;
-use broker_core::config::AuthMode;
+use broker_core::config::{AuthMode, INSECURE_AUTH_NONE, StoreBackend};
 
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -122,10 +122,15 @@ impl Auth {
             .map_err(|e| format!("REDIS_URL is not usable: {e}"))?;
         let mode = match &settings.auth.mode {
             AuthMode::Disabled => {
-                let exposure = if settings.bind.ip().is_loopback() {
-                    "only this machine can reach it".to_owned()
+                let embedded = matches!(settings.store.backend, StoreBackend::Embedded { .. });
+                let exposure = if settings.bind.ip().is_loopback() && embedded {
+                    "only this machine can reach it, and only its embedded store".to_owned()
                 } else {
-                    format!("and it listens on {}, beyond this machine", settings.bind)
+                    format!(
+                        "it listens on {} with {} store, allowed only by {INSECURE_AUTH_NONE}=true",
+                        settings.bind,
+                        if embedded { "the embedded" } else { "a real" }
+                    )
                 };
                 tracing::warn!(
                     "AUTHENTICATION IS DISABLED (AUTH_MODE=none): every request acts as tenant 'default', subject 'anonymous'; \

@@ -3,14 +3,17 @@
 //!
 //! Authentication is on unless `AUTH_MODE=none` says otherwise, explicitly:
 //! with no credential source configured the broker refuses to start, whatever
-//! the store. See docs/auth.md.
+//! the store. `AUTH_MODE=none` itself is only accepted where nobody else can
+//! reach the broker or real data: the embedded store on a loopback
+//! `BIND_ADDR`. Anything else needs [`INSECURE_AUTH_NONE`], a name nobody sets
+//! by accident. See docs/auth.md.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::Reader;
+use super::{Reader, StoreBackend};
 use crate::keys::TenantId;
 use crate::secret::Secret;
 
@@ -18,6 +21,10 @@ use crate::secret::Secret;
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 pub const DEFAULT_TENANT_CLAIM: &str = "tenant";
 pub const DEFAULT_SUBJECT_CLAIM: &str = "sub";
+/// `AUTH_MODE=none` with a real store, or on an address other machines can
+/// reach, for a private network that is trusted as a whole: anyone who can
+/// reach the port reads and writes every tenant's objects.
+pub const INSECURE_AUTH_NONE: &str = "AUTH_MODE_NONE_I_UNDERSTAND_THIS_IS_INSECURE";
 
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -118,7 +125,13 @@ impl QuotaSettings {
     }
 }
 
-pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> AuthSettings {
+/// `bind` and `backend` say who could reach a broker without authentication,
+/// and what they would reach.
+pub(super) fn parse<F: Fn(&str) -> Option<String>>(
+    env: &mut Reader<'_, F>,
+    bind: SocketAddr,
+    backend: &StoreBackend,
+) -> AuthSettings {
     let mode = env.string("AUTH_MODE").map(|m| m.to_ascii_lowercase());
     let hs256_secret = env.string("AUTH_HS256_SECRET").map(Secret::new);
     let jwks_url = env.string("AUTH_JWKS_URL");
@@ -150,6 +163,21 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> A
                 env.problem(format!(
                     "AUTH_MODE=none disables authentication, but {} is set; unset one or the other",
                     configured.join(" and ")
+                ));
+            }
+            let mut exposed = Vec::new();
+            if matches!(backend, StoreBackend::External { .. }) {
+                exposed.push("S3_ENABLED=true (a real store)".to_owned());
+            }
+            if !bind.ip().is_loopback() {
+                exposed.push(format!("BIND_ADDR={bind} (reachable from other machines)"));
+            }
+            if !exposed.is_empty() && !env.bool_or(INSECURE_AUTH_NONE, false) {
+                env.problem(format!(
+                    "AUTH_MODE=none is only accepted with the embedded store (S3_ENABLED unset) on a loopback BIND_ADDR, \
+                     but {}: configure AUTH_HS256_SECRET, AUTH_JWKS_URL or API_KEYS; on a private network where \
+                     everyone who can reach the broker may act for every tenant, set {INSECURE_AUTH_NONE}=true",
+                    exposed.join(" and ")
                 ));
             }
             AuthMode::Disabled
@@ -385,10 +413,53 @@ mod tests {
         assert!(problems(&real_store).contains("no authentication is configured"));
         let dev = parse(&[("AUTH_MODE", "none")]).expect("explicitly off");
         assert!(matches!(dev.auth.mode, AuthMode::Disabled));
-        let off = parse(&[real_store.as_slice(), &[("AUTH_MODE", "none")]].concat()).expect("explicitly off");
+        let off = parse(
+            &[
+                real_store.as_slice(),
+                &[("AUTH_MODE", "none"), (INSECURE_AUTH_NONE, "true")],
+            ]
+            .concat(),
+        )
+        .expect("explicitly off, and explicitly insecure");
         assert!(matches!(off.auth.mode, AuthMode::Disabled));
         assert!(problems(&[("AUTH_MODE", "none"), ("AUTH_HS256_SECRET", SECRET)]).contains("unset one"));
         assert!(problems(&[("AUTH_MODE", "off")]).contains("AUTH_MODE must be"));
+    }
+
+    #[test]
+    fn auth_mode_none_is_only_for_the_embedded_store_on_loopback() {
+        for loopback in ["127.0.0.1:8080", "[::1]:0", "127.0.0.2:80"] {
+            assert!(
+                parse(&[("AUTH_MODE", "none"), ("BIND_ADDR", loopback)]).is_ok(),
+                "{loopback}"
+            );
+        }
+        let real_store = [
+            ("AUTH_MODE", "none"),
+            ("S3_ENABLED", "true"),
+            ("S3_REGION", "eu-west-1"),
+            ("S3_BUCKET", "my-bucket"),
+        ];
+        let text = problems(&real_store);
+        for needle in ["AUTH_MODE=none", "S3_ENABLED=true", INSECURE_AUTH_NONE] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        assert!(!text.contains("BIND_ADDR="), "the loopback address is fine: {text}");
+        let text = problems(&[("AUTH_MODE", "none"), ("BIND_ADDR", "0.0.0.0:8080")]);
+        for needle in ["BIND_ADDR=0.0.0.0:8080", INSECURE_AUTH_NONE] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        let both = [real_store.as_slice(), &[("BIND_ADDR", "10.0.0.5:8080")]].concat();
+        let text = problems(&both);
+        assert!(
+            text.contains("S3_ENABLED=true") && text.contains("BIND_ADDR=10.0.0.5:8080"),
+            "{text}"
+        );
+        assert_eq!(text.matches("\n  - ").count(), 1, "one problem naming both: {text}");
+        // The escape hatch must say yes; anything else is not consent.
+        assert!(problems(&[both.as_slice(), &[(INSECURE_AUTH_NONE, "false")]].concat()).contains(INSECURE_AUTH_NONE));
+        let hatched = parse(&[both.as_slice(), &[(INSECURE_AUTH_NONE, "true")]].concat()).expect("explicitly insecure");
+        assert!(matches!(hatched.auth.mode, AuthMode::Disabled));
     }
 
     #[test]
