@@ -10,6 +10,8 @@
 //! only these fields are ever written, and none of them can hold one (keys are
 //! `[A-Za-z0-9._-/]`, reasons are error codes).
 
+use broker_core::ObjectKey;
+
 use crate::caller::Caller;
 use crate::error::ApiError;
 
@@ -44,13 +46,15 @@ pub fn unauthenticated(action: &str, reason: &str) {
 }
 
 fn write(action: &str, tenant: &str, subject: &str, key: Option<&str>, outcome: &str, reason: &str) {
-    let key = key
-        .filter(|k| {
-            k.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
-        })
-        .unwrap_or("-");
+    let key = key.map_or("-", loggable_key);
     tracing::info!(target: TARGET, action, tenant, subject, key, outcome, reason, "audit");
+}
+
+/// A requested object key (or job id) as it may appear in a log line: itself
+/// when it is a well-formed key (`[A-Za-z0-9._-/]`, nothing that could break
+/// a line or a field), `-` otherwise.
+pub fn loggable_key(raw: &str) -> &str {
+    if ObjectKey::parse(raw).is_ok() { raw } else { "-" }
 }
 
 /// The audited action a path belongs to (for refusals before routing to a handler).

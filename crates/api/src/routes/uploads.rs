@@ -1,4 +1,5 @@
 use actix_web::{HttpResponse, web};
+use tracing::field::Empty;
 
 use crate::auth::{Action, Auth, audit};
 use crate::caller::Caller;
@@ -6,7 +7,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::uploads::{complete as cp, download as dl, sign as sg};
 
-#[tracing::instrument(name = "sign", skip_all, fields(tenant = %caller.tenant, kind = %body.kind, content_type = %body.content_type))]
+// Span fields hold validated values only: a raw request string could carry a
+// line break and write a log line of its own. `kind` and `content_type` are
+// recorded once the request has passed its profile's checks.
+#[tracing::instrument(name = "sign", skip_all, fields(tenant = %caller.tenant, kind = Empty, content_type = Empty))]
 pub async fn sign(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,
@@ -16,6 +20,9 @@ pub async fn sign(
     let result = async {
         auth.limiter.check(&caller, Action::Sign).await?;
         let plan = body.plan(state.store.upload_mode())?;
+        tracing::Span::current()
+            .record("kind", plan.profile.name.as_str())
+            .record("content_type", plan.content_type.mime);
         auth.quotas.check(&state.store, &caller.tenant, body.size).await?;
         sg::sign_plan(&state.store, &caller, &plan).await
     }
@@ -31,7 +38,7 @@ pub async fn sign(
     Ok(HttpResponse::Ok().json(response))
 }
 
-#[tracing::instrument(name = "download", skip_all, fields(tenant = %caller.tenant, object_key = %body.object_key))]
+#[tracing::instrument(name = "download", skip_all, fields(tenant = %caller.tenant, object_key = audit::loggable_key(&body.object_key)))]
 pub async fn download(
     state: web::Data<AppState>,
     caller: Caller,
@@ -42,7 +49,7 @@ pub async fn download(
     Ok(HttpResponse::Ok().json(result?))
 }
 
-#[tracing::instrument(name = "complete", skip_all, fields(tenant = %caller.tenant, object_key = %body.object_key))]
+#[tracing::instrument(name = "complete", skip_all, fields(tenant = %caller.tenant, object_key = audit::loggable_key(&body.object_key)))]
 pub async fn complete(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,

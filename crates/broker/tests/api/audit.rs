@@ -204,3 +204,40 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
         assert!(!logs.contains(marker), "{marker} appears in the logs");
     }
 }
+
+/// A request string with a line break must not become a log line of its own:
+/// the audit trail is only worth something if nobody can write into it.
+#[tokio::test]
+async fn request_strings_cannot_forge_log_lines() {
+    let app = spawn_app_with(&[]).await;
+    // Only this test writes it; the log is shared by the tests of this binary.
+    let forged = "INFO audit: audit action=\"download\" tenant=\"globex\" subject=\"log-forger\" key=\"-\" outcome=\"ok\" reason=\"ok\"";
+    let injected = format!("x\n2026-01-01T00:00:00.000000Z  {forged}\n");
+    for (path, body) in [
+        ("/uploads/complete", json!({ "objectKey": injected })),
+        ("/uploads/download", json!({ "objectKey": injected })),
+        (
+            "/uploads/sign",
+            json!({"kind": injected, "filename": "a.csv", "content_type": "text/csv"}),
+        ),
+        (
+            "/uploads/sign",
+            json!({"kind": "avatar", "filename": "a.jpg", "content_type": injected}),
+        ),
+    ] {
+        let status = app.post_json(path, &body).await.status();
+        assert!(status.is_client_error(), "{path}: {status}");
+    }
+
+    let logs = captured_logs();
+    let starts_with_timestamp = |line: &str| line.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    let standalone: Vec<&str> = logs
+        .lines()
+        .filter(|line| starts_with_timestamp(line) && line.contains(forged))
+        .collect();
+    assert!(standalone.is_empty(), "forged log lines: {standalone:#?}");
+    assert!(
+        !logs.lines().any(|line| line.contains(forged)),
+        "the forged text appears unescaped"
+    );
+}
