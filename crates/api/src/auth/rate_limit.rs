@@ -1,7 +1,8 @@
-//! Token buckets per subject and action (`RATE_LIMIT_RATE`, `RATE_LIMIT_BURST`).
+//! Token buckets per subject and action (`RATE_LIMIT_RATE`, `RATE_LIMIT_BURST`,
+//! `RATE_LIMIT_COMPLETE_BURST`).
 //!
-//! Each `(action, tenant, subject)` has a bucket of `burst` tokens refilled at
-//! `rate` per second; a request takes one or is answered 429 with the seconds
+//! Each `(action, tenant, subject)` has a bucket of `burst` tokens (the
+//! action's own size) refilled at `rate` per second; a request takes one or is answered 429 with the seconds
 //! until the next token in `Retry-After`. With `REDIS_URL` the bucket lives in
 //! Redis and is updated by one Lua script (atomic, on the server's clock), so
 //! every API instance draws from the same bucket. If Redis cannot be reached
@@ -22,6 +23,8 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Sign,
+    /// Each completion reads and verifies a whole object: a smaller bucket.
+    Complete,
     Export,
 }
 
@@ -29,7 +32,15 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Sign => "sign",
+            Action::Complete => "complete",
             Action::Export => "export",
+        }
+    }
+
+    fn burst(self, settings: &RateLimitSettings) -> u32 {
+        match self {
+            Action::Complete => settings.complete_burst,
+            Action::Sign | Action::Export => settings.burst,
         }
     }
 }
@@ -101,11 +112,15 @@ impl RateLimiter {
         let Some(settings) = self.settings else { return Ok(()) };
         // A tenant id never contains ':', so the subject cannot forge another tenant's bucket.
         let subject = format!("{}:{}", caller.tenant, caller.subject);
+        let bucket = BucketSize {
+            rate_per_sec: settings.rate_per_sec,
+            burst: action.burst(&settings),
+        };
         let wait = match &self.backend {
-            Backend::Local(buckets) => take_local(buckets, settings, action, subject),
+            Backend::Local(buckets) => take_local(buckets, bucket, action, subject),
             Backend::Redis { redis, script } => {
                 let key = format!("broker:ratelimit:{}:{subject}", action.as_str());
-                match take_redis(redis, script, settings, &key).await {
+                match take_redis(redis, script, bucket, &key).await {
                     Ok(wait) => wait,
                     Err(e) => {
                         tracing::warn!(error = %e, "the rate limiter cannot reach Redis; letting the request through");
@@ -124,9 +139,16 @@ impl RateLimiter {
     }
 }
 
+/// One action's bucket: its size and refill rate.
+#[derive(Debug, Clone, Copy)]
+struct BucketSize {
+    rate_per_sec: f64,
+    burst: u32,
+}
+
 fn take_local(
     buckets: &Mutex<HashMap<(Action, String), Bucket>>,
-    settings: RateLimitSettings,
+    settings: BucketSize,
     action: Action,
     subject: String,
 ) -> Duration {
@@ -155,7 +177,7 @@ fn take_local(
 async fn take_redis(
     redis: &SharedRedis,
     script: &redis::Script,
-    settings: RateLimitSettings,
+    settings: BucketSize,
     key: &str,
 ) -> Result<Duration, String> {
     let call = async {
@@ -193,6 +215,7 @@ mod tests {
             Some(RateLimitSettings {
                 rate_per_sec: 0.5,
                 burst: 2,
+                complete_burst: 1,
             }),
             None,
         );
@@ -203,8 +226,11 @@ mod tests {
             Err(ApiError::RateLimited { retry_after }) => assert_eq!(retry_after, 2),
             other => panic!("expected a 429, got {other:?}"),
         }
-        // Other actions, subjects and tenants have their own buckets.
+        // Other actions, subjects and tenants have their own buckets, and
+        // completions a bucket of their own size.
         assert!(limiter.check(&alice, Action::Export).await.is_ok());
+        assert!(limiter.check(&alice, Action::Complete).await.is_ok());
+        assert!(limiter.check(&alice, Action::Complete).await.is_err());
         assert!(limiter.check(&caller("acme", "bob"), Action::Sign).await.is_ok());
         assert!(limiter.check(&caller("globex", "alice"), Action::Sign).await.is_ok());
     }

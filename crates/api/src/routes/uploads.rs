@@ -56,7 +56,11 @@ pub async fn complete(
     caller: Caller,
     body: web::Json<cp::CompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = cp::complete(&state.store, &state.verification, &auth.quotas, &caller, &body).await;
+    let result = async {
+        auth.limiter.check(&caller, Action::Complete).await?;
+        cp::complete(&state.store, &state.verification, &auth.quotas, &caller, &body).await
+    }
+    .await;
     audit::record("complete", &caller, Some(&body.object_key), result.as_ref().err());
     Ok(HttpResponse::Ok().json(result?))
 }

@@ -57,6 +57,35 @@ async fn exports_are_rate_limited_per_subject() {
 }
 
 #[tokio::test]
+async fn a_burst_of_completions_is_rate_limited_per_subject() {
+    // No refill to speak of: the default completion bucket is all there is.
+    let app = spawn_app_with(&[("RATE_LIMIT_RATE", "0.01")]).await;
+    let alice = app.as_user("acme", "alice");
+    // Signed, never uploaded: each completion is a cheap 404, yet takes a token.
+    let staging = alice.sign("avatar", "a.png", "image/png").await.object_key;
+    for attempt in 1..=10 {
+        assert_eq!(
+            error_code(alice.complete(&staging).await).await,
+            (404, "not_found".into()),
+            "completion {attempt} is within the burst"
+        );
+    }
+    let response = alice.complete(&staging).await;
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry_after >= 1, "{retry_after}");
+    assert_eq!(error_code(response).await, (429, "rate_limited".into()));
+    // Signing has its own bucket, and bob his own.
+    assert_eq!(sign_status(&alice).await, 200);
+    let bob = app.as_user("acme", "bob");
+    let bobs = bob.sign("avatar", "b.png", "image/png").await.object_key;
+    assert_eq!(error_code(bob.complete(&bobs).await).await.0, 404);
+}
+
+#[tokio::test]
 async fn two_api_instances_share_one_bucket_through_redis() {
     let redis = Redis::start();
     let url = redis.url();

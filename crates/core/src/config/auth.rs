@@ -99,7 +99,11 @@ impl fmt::Debug for ApiKey {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimitSettings {
     pub rate_per_sec: f64,
+    /// `RATE_LIMIT_BURST`: the bucket of signing and of exports.
     pub burst: u32,
+    /// `RATE_LIMIT_COMPLETE_BURST`: the bucket of completions, smaller because
+    /// each one reads and verifies a whole object.
+    pub complete_burst: u32,
 }
 
 /// Bytes of verified uploads a tenant may keep.
@@ -241,17 +245,24 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
 
     let rate: f64 = env.parse_or("RATE_LIMIT_RATE", "5", "a number of requests per second");
     let burst: u32 = env.parse_or("RATE_LIMIT_BURST", "30", "a whole number of at least 1");
+    let complete_burst: u32 = env.parse_or("RATE_LIMIT_COMPLETE_BURST", "10", "a whole number of at least 1");
     if !rate.is_finite() || rate < 0.0 {
         env.problem(format!(
             "RATE_LIMIT_RATE must be a number of requests per second, 0 to disable (got {rate})"
         ));
     }
-    if burst == 0 {
-        env.problem("RATE_LIMIT_BURST must be at least 1".into());
+    for (name, value) in [
+        ("RATE_LIMIT_BURST", burst),
+        ("RATE_LIMIT_COMPLETE_BURST", complete_burst),
+    ] {
+        if value == 0 {
+            env.problem(format!("{name} must be at least 1"));
+        }
     }
     let rate_limit = (rate > 0.0 && rate.is_finite()).then_some(RateLimitSettings {
         rate_per_sec: rate,
         burst: burst.max(1),
+        complete_burst: complete_burst.max(1),
     });
 
     let quotas = QuotaSettings {
@@ -549,6 +560,7 @@ mod tests {
             ("AUTH_MODE", "none"),
             ("RATE_LIMIT_RATE", "0.5"),
             ("RATE_LIMIT_BURST", "3"),
+            ("RATE_LIMIT_COMPLETE_BURST", "2"),
             ("TENANT_QUOTA_BYTES", "1000"),
             ("TENANT_QUOTAS", "acme:5, big:unlimited"),
         ])
@@ -557,8 +569,15 @@ mod tests {
             settings.auth.rate_limit,
             Some(RateLimitSettings {
                 rate_per_sec: 0.5,
-                burst: 3
+                burst: 3,
+                complete_burst: 2,
             })
+        );
+        let defaults = parse(&[("AUTH_MODE", "none")]).expect("valid").auth.rate_limit;
+        assert_eq!(
+            defaults.map(|r| (r.burst, r.complete_burst)),
+            Some((30, 10)),
+            "completions have their own, smaller bucket"
         );
         let quota = |t: &str| settings.auth.quotas.for_tenant(&TenantId::parse(t).expect("tenant"));
         assert_eq!(
@@ -571,9 +590,10 @@ mod tests {
         let text = problems(&[
             ("AUTH_MODE", "none"),
             ("RATE_LIMIT_BURST", "0"),
+            ("RATE_LIMIT_COMPLETE_BURST", "0"),
             ("TENANT_QUOTAS", "acme"),
             ("TENANT_QUOTA_BYTES", "lots"),
         ]);
-        assert_eq!(text.matches("\n  - ").count(), 3, "{text}");
+        assert_eq!(text.matches("\n  - ").count(), 4, "{text}");
     }
 }
