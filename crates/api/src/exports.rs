@@ -8,11 +8,10 @@
 use std::fmt;
 
 use broker_core::disposition::attachment;
-use broker_core::keys::Area;
+use broker_core::keys::NotExportSource;
 use broker_core::store::Store;
-use broker_worker::Exports;
-use broker_worker::job::{ExportFormat, InlineData, JobRecord, download_name};
-use broker_worker::queue::{CancelOutcome, Idempotency, NewExport, NewSource, QueueError, SubmitError};
+use broker_jobs::job::{ExportFormat, InlineData, JobError, JobRecord, download_name};
+use broker_jobs::{CancelOutcome, Idempotency, JobId, JobsClient, NewExport, NewSource, QueueError, SubmitError};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,7 +19,6 @@ use sha2::{Digest, Sha256};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::hex::hex;
-use crate::uploads::download::readable_key;
 
 const MAX_FILENAME_BYTES: usize = 255;
 const MAX_TITLE_CHARS: usize = 200;
@@ -28,7 +26,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// What the export routes share.
 pub struct ExportService {
-    pub exports: Exports,
+    pub exports: JobsClient,
 }
 
 impl ExportService {
@@ -104,7 +102,7 @@ impl<'de> Deserialize<'de> for Cell {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
-    pub job_id: String,
+    pub job_id: JobId,
     pub status: &'static str,
 }
 
@@ -118,7 +116,7 @@ pub struct Progress {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
-    pub job_id: String,
+    pub job_id: JobId,
     pub status: &'static str,
     pub format: &'static str,
     pub filename: String,
@@ -133,7 +131,7 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<broker_worker::job::JobError>,
+    pub error: Option<JobError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<u64>,
 }
@@ -185,21 +183,20 @@ fn check_filename(filename: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The source key, if it is a verified CSV or JSON export upload of the caller's tenant.
+/// The source key, if it is a verified CSV or JSON export upload of the caller's tenant
+/// (the rule is [`KeyLayout::export_source`](broker_core::KeyLayout::export_source)) and exists.
 async fn check_source(store: &Store, caller: &Caller, raw: &str) -> Result<String, ApiError> {
-    let key = readable_key(store.layout(), caller, raw).map_err(|e| match e {
-        ApiError::InvalidKey(detail) => ApiError::InvalidSource(format!("source is not a valid object key: {detail}")),
-        _ => ApiError::InvalidSource(
+    let (key, _) = store.layout().export_source(&caller.tenant, raw).map_err(|e| match e {
+        NotExportSource::InvalidKey(detail) => {
+            ApiError::InvalidSource(format!("source is not a valid object key: {detail}"))
+        }
+        NotExportSource::NotTenantsUpload => ApiError::InvalidSource(
             "source must be a verified export upload of your tenant (complete the upload first)".into(),
         ),
+        NotExportSource::NotDataset => {
+            ApiError::InvalidSource("source must be a verified CSV or JSON export upload".into())
+        }
     })?;
-    let is_upload = matches!(store.layout().classify(&key), Ok(Area::Served { area: "uploads", .. }));
-    let is_dataset = key.as_str().ends_with(".csv") || key.as_str().ends_with(".json");
-    if !is_upload || !is_dataset {
-        return Err(ApiError::InvalidSource(
-            "source must be a verified CSV or JSON export upload".into(),
-        ));
-    }
     match store.head(&key).await {
         Ok(_) => Ok(key.as_str().to_owned()),
         Err(broker_core::store::StoreError::NotFound) => Err(ApiError::SourceNotFound),
@@ -258,7 +255,7 @@ pub async fn submit(
         fingerprint: hex(&Sha256::digest(body)),
     });
     let request = NewExport {
-        tenant: caller.tenant.as_str().to_owned(),
+        tenant: caller.tenant.clone(),
         format,
         filename: request.filename,
         title: request.title,
@@ -311,10 +308,15 @@ pub async fn view(store: &Store, record: JobRecord) -> Result<JobView, ApiError>
     })
 }
 
+/// A job id from the URL; anything that is not one names no job.
+fn parse_job_id(raw: &str) -> Result<JobId, ApiError> {
+    JobId::parse(raw).map_err(|_| ApiError::JobNotFound)
+}
+
 pub async fn get(service: &ExportService, store: &Store, caller: &Caller, job_id: &str) -> Result<JobView, ApiError> {
     let record = service
         .exports
-        .get(caller.tenant.as_str(), job_id)
+        .get(&caller.tenant, parse_job_id(job_id)?)
         .await?
         .ok_or(ApiError::JobNotFound)?;
     view(store, record).await
@@ -326,7 +328,7 @@ pub async fn cancel(
     caller: &Caller,
     job_id: &str,
 ) -> Result<JobView, ApiError> {
-    match service.exports.cancel(caller.tenant.as_str(), job_id).await? {
+    match service.exports.cancel(&caller.tenant, parse_job_id(job_id)?).await? {
         CancelOutcome::Cancelled(record) => view(store, *record).await,
         CancelOutcome::NotFound => Err(ApiError::JobNotFound),
         CancelOutcome::NotCancellable(status) => Err(ApiError::NotCancellable(status.as_str())),

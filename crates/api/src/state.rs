@@ -1,6 +1,5 @@
 //! Shared, immutable state handed to every handler.
 
-use broker_core::Secret;
 use broker_core::config::VerifySettings;
 use broker_core::store::Store;
 use broker_verifier::Limits;
@@ -11,13 +10,10 @@ use crate::uploads::complete::Verification;
 pub struct AppState {
     pub store: Store,
     pub verification: Verification,
-    /// Checked by `/readyz` when configured.
-    pub redis: Option<redis::Client>,
 }
 
 impl AppState {
-    pub fn new(store: Store, verify: &VerifySettings, redis_url: Option<&Secret>) -> Result<Self, redis::RedisError> {
-        let redis = redis_url.map(|url| redis::Client::open(url.expose())).transpose()?;
+    pub fn new(store: Store, verify: &VerifySettings) -> Self {
         let limits = Limits {
             max_image_side: verify.max_image_side,
             max_image_pixels: verify.max_image_pixels,
@@ -27,10 +23,6 @@ impl AppState {
             limits,
             permits: Semaphore::new(verify.concurrency),
         };
-        Ok(Self {
-            store,
-            verification,
-            redis,
-        })
+        Self { store, verification }
     }
 }

@@ -14,8 +14,7 @@ use broker_core::Settings;
 use broker_core::endpoint::StoreEndpoint;
 use broker_core::store::Store;
 use broker_devstore::DevStore;
-use broker_worker::Exports;
-use broker_worker::queue::QueueError;
+use broker_jobs::{JobQueue, JobsClient, JobsLifecycle, QueueError};
 
 use crate::shutdown::Shutdown;
 use crate::store::{Embedded, StoreStartError, connect};
@@ -34,32 +33,33 @@ pub enum ServeError {
 pub struct System {
     app: Application,
     endpoint: StoreEndpoint,
-    exports: Exports,
+    exports: JobsClient,
     devstore: Option<DevStore>,
-    /// The store client of the in-process export worker (no `REDIS_URL`),
-    /// which [`System::run`] starts.
-    worker_store: Option<Store>,
+    /// The queue's lifecycle handle and the store client of the in-process
+    /// export worker (no `REDIS_URL`), which [`System::run`] starts.
+    worker: Option<(JobsLifecycle, Store)>,
 }
 
 impl System {
     pub async fn build(settings: Settings) -> Result<Self, ServeError> {
         let connected = connect(&settings, Embedded::Start).await?;
-        let (exports, worker_store) = match &settings.redis_url {
+        let (queue, worker) = match &settings.redis_url {
             // This process only enqueues; `upload-broker worker` processes consume.
-            Some(url) => (Exports::redis(url, &settings.exports)?, None),
+            Some(url) => (JobQueue::redis(url, &settings.exports)?, None),
             None => {
-                let exports = Exports::sqlite(&settings.exports).await?;
+                let queue = JobQueue::sqlite(&settings.exports).await?;
                 let worker_store = Store::connect(&settings.store, connected.endpoint.clone()).await;
-                (exports, Some(worker_store))
+                (queue.clone(), Some((queue.lifecycle(), worker_store)))
             }
         };
+        let exports = queue.client();
         let app = Application::build(&settings, connected.store, exports.clone())?;
         Ok(System {
             app,
             endpoint: connected.endpoint,
             exports,
             devstore: connected.devstore,
-            worker_store,
+            worker,
         })
     }
 
@@ -74,19 +74,15 @@ impl System {
     }
 
     /// The export queue's client handle.
-    pub fn exports(&self) -> &Exports {
+    pub fn exports(&self) -> &JobsClient {
         &self.exports
     }
 
     /// Runs until `shutdown` fires, then stops every part.
     pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
-        let worker = self.worker_store.map(|store| {
-            tokio::spawn(broker_worker::run::run_workers(
-                self.exports.clone(),
-                store,
-                shutdown.wait(),
-            ))
-        });
+        let worker = self
+            .worker
+            .map(|(jobs, store)| tokio::spawn(broker_worker::run_workers(jobs, store, shutdown.wait())));
         let served = self.app.run_until_stopped(shutdown.wait()).await;
         if let Some(worker) = worker {
             let _ = worker.await;

@@ -2,7 +2,7 @@
 //! then drain. Run as many as you like, on any host.
 
 use broker_core::Settings;
-use broker_worker::Exports;
+use broker_jobs::JobQueue;
 
 use crate::shutdown::Shutdown;
 use crate::store::{Embedded, connect};
@@ -13,8 +13,8 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), String> {
                     (without it, `upload-broker serve` runs exports in-process)"
             .into());
     };
-    let exports = Exports::redis(url, &settings.exports).map_err(|e| e.to_string())?;
+    let queue = JobQueue::redis(url, &settings.exports).map_err(|e| e.to_string())?;
     let connected = connect(&settings, Embedded::Reach).await.map_err(|e| e.to_string())?;
-    broker_worker::run::run_workers(exports, connected.store, shutdown.wait()).await;
+    broker_worker::run_workers(queue.lifecycle(), connected.store, shutdown.wait()).await;
     Ok(())
 }

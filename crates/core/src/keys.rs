@@ -17,6 +17,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -108,6 +109,21 @@ impl fmt::Display for TenantId {
     }
 }
 
+/// As its string; read back through [`TenantId::parse`], so a queued job or a
+/// stored record can never carry a tenant that is not one key segment.
+impl Serialize for TenantId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TenantId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        TenantId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The id of one signed upload: a UUIDv7, so it carries its creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UploadId(Uuid);
@@ -195,6 +211,30 @@ pub struct StagedUpload {
 #[error("the key is outside every area this broker manages")]
 pub struct OutsideLayout;
 
+/// Export sources are verified uploads of the `export` profile, which are served from this area.
+const EXPORT_SOURCE_AREA: &str = "uploads";
+
+/// What an export source holds, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetFormat {
+    Csv,
+    /// A JSON array of objects, or NDJSON (one object per line).
+    Json,
+}
+
+/// Why a key cannot be the source of an export.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotExportSource {
+    #[error("not a valid object key: {0}")]
+    InvalidKey(#[from] KeyError),
+    /// Outside the layout, still in staging (not verified), or another tenant's.
+    #[error("not a verified upload of this tenant")]
+    NotTenantsUpload,
+    /// The tenant's, but not a verified CSV or JSON upload of the `export` profile.
+    #[error("not a verified CSV or JSON export upload")]
+    NotDataset,
+}
+
 /// The key layout under one configured prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLayout {
@@ -269,6 +309,28 @@ impl KeyLayout {
             export_file_name(filename, extension)
         );
         ObjectKey::parse(&key)
+    }
+
+    /// The one rule for which keys may be the source of an export: a verified
+    /// upload of `tenant` in the `export` profile's area, holding CSV or JSON.
+    /// The API checks it when a job is submitted and the worker again when it
+    /// runs, since a queued job outlives the request that made it.
+    pub fn export_source(&self, tenant: &TenantId, raw: &str) -> Result<(ObjectKey, DatasetFormat), NotExportSource> {
+        let key = ObjectKey::parse(raw)?;
+        match self.classify(&key) {
+            Ok(Area::Served { tenant: owner, area }) if &owner == tenant => {
+                if area != EXPORT_SOURCE_AREA {
+                    return Err(NotExportSource::NotDataset);
+                }
+            }
+            _ => return Err(NotExportSource::NotTenantsUpload),
+        }
+        let format = match key.as_str().rsplit_once('.').map(|(_, extension)| extension) {
+            Some("csv") => DatasetFormat::Csv,
+            Some("json") => DatasetFormat::Json,
+            _ => return Err(NotExportSource::NotDataset),
+        };
+        Ok((key, format))
     }
 
     pub fn classify(&self, key: &ObjectKey) -> Result<Area, OutsideLayout> {
@@ -400,6 +462,44 @@ mod tests {
         assert_eq!(export_file_name("...", "pdf"), "export.pdf");
         assert_eq!(export_file_name("", "pdf"), "export.pdf");
         assert_eq!(export_file_name(&"a".repeat(300), "pdf").len(), 104);
+    }
+
+    #[test]
+    fn export_sources_are_verified_csv_or_json_uploads_of_the_tenant() {
+        let layout = KeyLayout::new("p").expect("prefix");
+        let id = UploadId::new();
+        let source = |raw: &str| {
+            layout
+                .export_source(&tenant(), raw)
+                .map(|(key, format)| (key.to_string(), format))
+        };
+        let csv = format!("p/acme/uploads/2026/03/{id}.csv");
+        assert_eq!(source(&csv), Ok((csv.clone(), DatasetFormat::Csv)));
+        let json = format!("p/acme/uploads/2026/03/{id}.json");
+        assert_eq!(source(&json), Ok((json.clone(), DatasetFormat::Json)));
+        assert!(matches!(source("p/acme/../x.csv"), Err(NotExportSource::InvalidKey(_))));
+        for raw in [
+            format!("p/other/uploads/2026/03/{id}.csv"),
+            format!("p/staging/acme/export/{id}.csv"),
+            format!("q/acme/uploads/2026/03/{id}.csv"),
+        ] {
+            assert_eq!(source(&raw), Err(NotExportSource::NotTenantsUpload), "{raw}");
+        }
+        for raw in [
+            format!("p/acme/uploads/2026/03/{id}.pdf"),
+            format!("p/acme/avatars/2026/03/{id}.csv"),
+            format!("p/acme/exports/{id}/report.csv"),
+        ] {
+            assert_eq!(source(&raw), Err(NotExportSource::NotDataset), "{raw}");
+        }
+    }
+
+    #[test]
+    fn tenants_round_trip_through_serde_and_are_checked_on_the_way_in() {
+        let json = serde_json::to_string(&tenant()).expect("serialize");
+        assert_eq!(json, "\"acme\"");
+        assert_eq!(serde_json::from_str::<TenantId>(&json).ok(), Some(tenant()));
+        assert!(serde_json::from_str::<TenantId>("\"a/b\"").is_err());
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! the same TTL) and dropped when the job ends, instead of being copied into
 //! every queued attempt.
 
+use broker_core::TenantId;
 use serde::{Deserialize, Serialize};
+
+use crate::JobId;
 
 /// The output format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,8 +71,8 @@ pub enum JobSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportJob {
-    pub job_id: String,
-    pub tenant: String,
+    pub job_id: JobId,
+    pub tenant: TenantId,
     pub format: ExportFormat,
     /// The client's file name, used for `Content-Disposition` (the key uses a sanitised copy).
     pub filename: String,
@@ -144,8 +147,8 @@ pub struct JobError {
 /// Everything known about a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
-    pub job_id: String,
-    pub tenant: String,
+    pub job_id: JobId,
+    pub tenant: TenantId,
     pub format: ExportFormat,
     pub filename: String,
     pub status: JobStatus,

@@ -18,8 +18,8 @@
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
+use broker_jobs::job::{ExportFormat, InlineData};
 use broker_worker::CsvOptions;
-use broker_worker::job::{ExportFormat, InlineData};
 use broker_worker::multipart::{PART_SIZE, PartWriter};
 use broker_worker::pipeline::{ExportSink, OutputSpec, Progress, feed_csv, feed_inline};
 

@@ -1,34 +1,42 @@
-//! Export writers: pure, streaming encoders that turn rows of text into CSV or
-//! PDF bytes.
+//! Export workers: they take export jobs from the queue ([`broker_jobs`]),
+//! stream each job's rows through a CSV or PDF writer into a multipart upload
+//! to the store, and apply the retry policy to what fails.
 //!
-//! Export jobs can be large (hundreds of thousands of rows) and end up in S3
-//! through a multipart upload, so the writers take rows one at a time and
-//! never hold the whole data set:
+//! From the bottom up:
 //!
-//! * [`CsvExport`] writes straight through to any [`std::io::Write`] (the
-//!   worker hands it a multipart-upload sink), keeping only the csv crate's
-//!   small buffer.
-//! * [`PdfExport`] lays rows out into pages as they arrive and keeps at most
-//!   one page of pending rows (plus the first rows it samples to size the
-//!   columns); the finished PDF is assembled in memory by krilla, which only
-//!   retains the compact per-page content.
-//!
-//! Both reject rows whose length differs from the header with
-//! [`WriteError::RowLength`] instead of producing a misaligned file.
+//! * The writers, pure and streaming: [`CsvExport`] writes straight through to
+//!   any [`std::io::Write`], keeping only the csv crate's small buffer;
+//!   [`PdfExport`] lays rows out into pages as they arrive and keeps at most
+//!   one page of pending rows (the finished PDF is assembled in memory by
+//!   krilla, which only retains the compact per-page content). Both reject
+//!   rows whose length differs from the header with [`WriteError::RowLength`].
+//! * [`pipeline`]: the synchronous export on a blocking thread: the source
+//!   readers, the sink over the writers, progress and stop control, and the
+//!   bridge from an async download to a blocking `Read`.
+//! * [`multipart`]: the output side: [`PartWriter`](multipart::PartWriter)
+//!   cuts the output into parts for an async multipart upload.
+//! * [`failure`]: every error an attempt meets, sorted into permanent or
+//!   transient, with its code.
+//! * [`retry`]: the retry policy as pure functions: fail, retry after a
+//!   backoff, or run again uncounted.
+//! * `attempt`, `handler`: one attempt of a job, and the
+//!   [`TaskHandler`](broker_jobs::TaskHandler) around it that records its
+//!   outcome in the status record as [`retry`] decides.
+//! * [`run_workers`] (`supervisor`): the loop that keeps apalis workers
+//!   running across queue outages and drains them on shutdown.
 
+mod attempt;
 mod csv_export;
 mod error;
-mod pdf_export;
-
-// Export jobs: queue, status records, the streaming pipeline and the worker loop.
-pub mod job;
+pub mod failure;
+mod handler;
 pub mod multipart;
+mod pdf_export;
 pub mod pipeline;
-pub mod queue;
-pub mod run;
-
-pub use queue::Exports;
+pub mod retry;
+mod supervisor;
 
 pub use csv_export::{CsvExport, CsvOptions};
 pub use error::WriteError;
 pub use pdf_export::{PdfExport, PdfOutput};
+pub use supervisor::run_workers;

@@ -56,11 +56,6 @@ impl PartWriter {
         }
         Ok(self.written)
     }
-
-    /// Bytes written so far.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
 }
 
 impl Write for PartWriter {

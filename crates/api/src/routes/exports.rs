@@ -58,16 +58,12 @@ pub async fn create(
         ex::submit(&service, &state.store, &caller, &body, idempotency_key).await
     }
     .await;
-    audit::record(
-        "export",
-        &caller,
-        result.as_ref().ok().map(|(record, _)| record.job_id.as_str()),
-        result.as_ref().err(),
-    );
+    let job_id = result.as_ref().ok().map(|(record, _)| record.job_id.to_string());
+    audit::record("export", &caller, job_id.as_deref(), result.as_ref().err());
     let (record, replayed) = result?;
     let location = format!("/exports/{}", record.job_id);
     let reply = Accepted {
-        job_id: record.job_id.clone(),
+        job_id: record.job_id,
         status: record.status.as_str(),
     };
     if replayed {

@@ -1,9 +1,11 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
+use broker_jobs::{BackendKind, QueueError};
 use serde_json::json;
 
 use crate::error::ApiError;
+use crate::exports::ExportService;
 use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -13,8 +15,10 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The dependencies answer: the store's bucket, and Redis when configured.
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// The dependencies answer: the store's bucket, and Redis when the export
+/// queue runs on it (`REDIS_URL`), pinged through the queue's own connection.
+/// The embedded SQLite queue is a file of this process, not a dependency.
+pub async fn readyz(state: web::Data<AppState>, exports: web::Data<ExportService>) -> Result<HttpResponse, ApiError> {
     let mut checks = serde_json::Map::new();
     let mut failures = Vec::new();
 
@@ -28,10 +32,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }
     checks.insert("store".into(), store.into());
 
-    if let Some(client) = &state.redis {
-        let redis = match tokio::time::timeout(CHECK_TIMEOUT, ping_redis(client)).await {
+    if exports.exports.kind() == BackendKind::Redis {
+        let redis = match tokio::time::timeout(CHECK_TIMEOUT, exports.exports.ping()).await {
             Ok(Ok(())) => "ok".to_owned(),
-            Ok(Err(e)) => format!("unavailable: {}", e.kind_description()),
+            Ok(Err(QueueError::Unavailable(detail))) => format!("unavailable: {detail}"),
+            Ok(Err(e)) => format!("unavailable: {e}"),
             Err(_) => "unavailable: timed out".to_owned(),
         };
         if redis != "ok" {
@@ -44,24 +49,5 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         Ok(HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks })))
     } else {
         Err(ApiError::NotReady(failures.join("; ")))
-    }
-}
-
-async fn ping_redis(client: &redis::Client) -> redis::RedisResult<()> {
-    let mut connection = client.get_multiplexed_async_connection().await?;
-    redis::cmd("PING")
-        .query_async::<String>(&mut connection)
-        .await
-        .map(drop)
-}
-
-trait KindDescription {
-    fn kind_description(&self) -> String;
-}
-
-impl KindDescription for redis::RedisError {
-    /// The error's category and detail; RedisError's Display never includes the URL.
-    fn kind_description(&self) -> String {
-        format!("{:?}: {}", self.kind(), self.detail().unwrap_or("no detail"))
     }
 }

@@ -11,21 +11,21 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, PollWith};
+use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
-use broker_core::Secret;
 use broker_core::config::ExportSettings;
+use broker_core::{Secret, TenantId};
 use redis::aio::ConnectionManagerConfig;
 use redis::{AsyncCommands, Script};
 
-use super::{NewRecord, OP_TIMEOUT, QueueError, StartOutcome};
+use super::poll::Interval;
+use super::{Backend, BackendKind, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal};
+use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
-
-/// How often an idle worker looks for new tasks.
-pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
+use crate::lifecycle::{SharedHandler, StartOutcome, TaskHandler, deliver};
 
 #[derive(Clone)]
 pub(crate) struct RedisQueue {
@@ -189,33 +189,39 @@ impl RedisQueue {
     }
 
     /// A storage handle for pushing or for one worker (cheap: shares the connection).
-    pub(crate) fn storage(&self) -> RedisStorage<ExportJob> {
+    fn storage(&self) -> RedisStorage<ExportJob> {
         RedisStorage::new(self.conn.clone()).with_config(self.config.clone())
     }
 
     /// The storage a worker consumes from, woken every [`POLL_INTERVAL`] when idle.
-    pub(crate) fn worker_storage(&self) -> PollWith<RedisStorage<ExportJob>, super::poll::Interval> {
-        self.storage()
-            .poll_with_strategy(super::poll::Interval::new(POLL_INTERVAL))
+    fn worker_storage(&self) -> PollWith<RedisStorage<ExportJob>, Interval> {
+        self.storage().poll_with_strategy(Interval::new(POLL_INTERVAL))
     }
 
-    fn job_key(&self, job_id: &str) -> String {
+    fn job_key(&self, job_id: JobId) -> String {
         format!("{}:job:{job_id}", self.prefix)
     }
 
-    fn input_key(&self, job_id: &str) -> String {
+    fn input_key(&self, job_id: JobId) -> String {
         format!("{}:job:{job_id}:input", self.prefix)
     }
 
-    fn idempotency_key(&self, tenant: &str, key: &str) -> String {
+    fn idempotency_key(&self, tenant: &TenantId, key: &str) -> String {
         format!("{}:idem:{tenant}:{key}", self.prefix)
     }
+}
 
-    pub(crate) async fn create(&self, record: &NewRecord<'_>) -> Result<Option<String>, QueueError> {
+#[async_trait::async_trait]
+impl Backend for RedisQueue {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Redis
+    }
+
+    async fn create(&self, record: &NewRecord<'_>) -> Result<Option<String>, QueueError> {
         let job = record.job;
         let now = now().to_string();
         let mut fields: Vec<(&str, String)> = vec![
-            ("tenant", job.tenant.clone()),
+            ("tenant", job.tenant.to_string()),
             ("format", job.format.as_str().into()),
             ("filename", job.filename.clone()),
             ("status", JobStatus::Queued.as_str().into()),
@@ -233,8 +239,8 @@ impl RedisQueue {
         };
         let mut invocation = CREATE.prepare_invoke();
         invocation
-            .key(self.job_key(&job.job_id))
-            .key(self.input_key(&job.job_id))
+            .key(self.job_key(job.job_id))
+            .key(self.input_key(job.job_id))
             .key(idem_key)
             .arg(record.ttl.as_secs().max(1))
             .arg(idem_value)
@@ -246,7 +252,7 @@ impl RedisQueue {
         timed(invocation.invoke_async::<Option<String>>(&mut conn)).await
     }
 
-    pub(crate) async fn forget(&self, job_id: &str, idempotency: Option<(&str, &str)>) -> Result<(), QueueError> {
+    async fn forget(&self, job_id: JobId, idempotency: Option<(&TenantId, &str)>) -> Result<(), QueueError> {
         let mut keys = vec![self.job_key(job_id), self.input_key(job_id)];
         if let Some((tenant, key)) = idempotency {
             keys.push(self.idempotency_key(tenant, key));
@@ -255,7 +261,7 @@ impl RedisQueue {
         timed(conn.del::<_, ()>(keys)).await
     }
 
-    pub(crate) async fn get(&self, job_id: &str) -> Result<Option<JobRecord>, QueueError> {
+    async fn get(&self, job_id: JobId) -> Result<Option<JobRecord>, QueueError> {
         let mut conn = self.conn.clone();
         let fields: HashMap<String, String> = timed(conn.hgetall(self.job_key(job_id))).await?;
         if fields.is_empty() {
@@ -264,25 +270,25 @@ impl RedisQueue {
         parse_record(job_id, fields).map(Some)
     }
 
-    pub(crate) async fn cancel(&self, job_id: &str, tenant: &str) -> Result<Option<JobStatus>, QueueError> {
+    async fn cancel(&self, job_id: JobId, tenant: &TenantId) -> Result<Option<JobStatus>, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = CANCEL.prepare_invoke();
         invocation
             .key(self.job_key(job_id))
             .key(self.input_key(job_id))
-            .arg(tenant)
+            .arg(tenant.as_str())
             .arg(now());
         parse_status(timed(invocation.invoke_async::<Option<String>>(&mut conn)).await?)
     }
 
-    pub(crate) async fn ping(&self) -> Result<(), QueueError> {
+    async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         timed(redis::cmd("PING").query_async::<String>(&mut conn))
             .await
             .map(drop)
     }
 
-    pub(crate) async fn start_attempt(&self, job_id: &str) -> Result<StartOutcome, QueueError> {
+    async fn start_attempt(&self, job_id: JobId) -> Result<StartOutcome, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = START.prepare_invoke();
         invocation.key(self.job_key(job_id)).arg(now());
@@ -296,19 +302,14 @@ impl RedisQueue {
         })
     }
 
-    pub(crate) async fn progress(&self, job_id: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
+    async fn progress(&self, job_id: JobId, rows: u64) -> Result<Option<JobStatus>, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = PROGRESS.prepare_invoke();
         invocation.key(self.job_key(job_id)).arg(rows).arg(now());
         parse_status(timed(invocation.invoke_async::<Option<String>>(&mut conn)).await?)
     }
 
-    pub(crate) async fn finish(
-        &self,
-        job_id: &str,
-        object_key: &str,
-        rows: u64,
-    ) -> Result<Option<JobStatus>, QueueError> {
+    async fn finish(&self, job_id: JobId, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = FINISH.prepare_invoke();
         invocation
@@ -320,7 +321,7 @@ impl RedisQueue {
         parse_status(timed(invocation.invoke_async::<Option<String>>(&mut conn)).await?)
     }
 
-    pub(crate) async fn fail(&self, job_id: &str, error: &JobError) -> Result<(), QueueError> {
+    async fn fail(&self, job_id: JobId, error: &JobError) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = FAIL.prepare_invoke();
         invocation
@@ -334,7 +335,7 @@ impl RedisQueue {
             .map(drop)
     }
 
-    pub(crate) async fn retry_later(&self, job_id: &str, error: &JobError, retry_at: u64) -> Result<(), QueueError> {
+    async fn retry_later(&self, job_id: JobId, error: &JobError, retry_at: u64) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = RETRY.prepare_invoke();
         invocation
@@ -348,7 +349,7 @@ impl RedisQueue {
             .map(drop)
     }
 
-    pub(crate) async fn requeue(&self, job_id: &str) -> Result<(), QueueError> {
+    async fn requeue(&self, job_id: JobId) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = REQUEUE.prepare_invoke();
         invocation.key(self.job_key(job_id)).arg(now());
@@ -358,7 +359,7 @@ impl RedisQueue {
     }
 
     /// Refreshes a worker's heartbeat (apalis sends none while it drains).
-    pub(crate) async fn keep_alive(&self, worker: &str) -> Result<(), QueueError> {
+    async fn keep_alive(&self, worker: &str) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         timed(
             redis::cmd("ZADD")
@@ -371,7 +372,7 @@ impl RedisQueue {
         .await
     }
 
-    pub(crate) async fn input(&self, job_id: &str) -> Result<Option<Vec<u8>>, QueueError> {
+    async fn input(&self, job_id: JobId) -> Result<Option<Vec<u8>>, QueueError> {
         let mut conn = self.conn.clone();
         timed(conn.get::<_, Option<Vec<u8>>>(self.input_key(job_id))).await
     }
@@ -380,7 +381,7 @@ impl RedisQueue {
     /// Drop tasks that ended (Done, Killed) more than ten minutes ago: the
     /// job's own status record is what the API reads. `Failed` tasks are kept:
     /// in apalis-redis they may still be scheduled for another run.
-    pub(crate) async fn housekeeping(&self) -> Result<usize, QueueError> {
+    async fn housekeeping(&self) -> Result<usize, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = VACUUM.prepare_invoke();
         invocation
@@ -390,6 +391,30 @@ impl RedisQueue {
             .key(self.config.dead_jobs_set())
             .arg(600);
         timed(invocation.invoke_async::<usize>(&mut conn)).await
+    }
+
+    async fn push(&self, task: Task<ExportJob>) -> Result<(), QueueError> {
+        self.storage().push_task(task).await.map_err(QueueError::unavailable)
+    }
+
+    async fn run_worker(
+        &self,
+        name: &str,
+        concurrency: usize,
+        handler: Arc<dyn TaskHandler>,
+        stop: StopSignal,
+    ) -> Result<(), QueueError> {
+        WorkerBuilder::new(name)
+            .backend(self.worker_storage())
+            .data(SharedHandler(handler))
+            .concurrency(concurrency)
+            .build(deliver)
+            .run_until(async move {
+                stop.await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+            .map_err(QueueError::unavailable)
     }
 }
 
@@ -416,13 +441,15 @@ return deleted
     )
 });
 
-fn parse_record(job_id: &str, mut fields: HashMap<String, String>) -> Result<JobRecord, QueueError> {
+fn parse_record(job_id: JobId, mut fields: HashMap<String, String>) -> Result<JobRecord, QueueError> {
     let mut take = |name: &str| fields.remove(name);
     let corrupt = |name: &str| QueueError::Corrupt(format!("job {job_id}: field {name}"));
     let number = |value: Option<String>, name: &str| -> Result<Option<u64>, QueueError> {
         value.map(|v| v.parse::<u64>().map_err(|_| corrupt(name))).transpose()
     };
-    let tenant = take("tenant").ok_or_else(|| corrupt("tenant"))?;
+    let tenant = take("tenant")
+        .and_then(|t| TenantId::parse(&t).ok())
+        .ok_or_else(|| corrupt("tenant"))?;
     let format = take("format")
         .and_then(|f| ExportFormat::parse(&f))
         .ok_or_else(|| corrupt("format"))?;
@@ -442,7 +469,7 @@ fn parse_record(job_id: &str, mut fields: HashMap<String, String>) -> Result<Job
     let updated_at = number(take("updated_at"), "updated_at")?.unwrap_or(created_at);
     let retry_at = number(take("retry_at"), "retry_at")?;
     Ok(JobRecord {
-        job_id: job_id.to_owned(),
+        job_id,
         tenant,
         format,
         filename,

@@ -1,18 +1,21 @@
 //! The embedded backend: apalis-sqlite and the status records in one file.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, PollWith};
+use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilder, WorkerBuilderExt};
 use apalis_sqlite::{Config, SqliteStorage};
+use broker_core::TenantId;
 use broker_core::config::ExportSettings;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{NewRecord, QueueError, StartOutcome};
+use super::poll::Interval;
+use super::{Backend, BackendKind, NewRecord, POLL_INTERVAL, QueueError, StopSignal};
+use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
-
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
+use crate::lifecycle::{SharedHandler, StartOutcome, TaskHandler, deliver};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS export_jobs (
@@ -93,20 +96,39 @@ impl SqliteQueue {
         Ok(SqliteQueue { pool, config })
     }
 
-    pub(crate) fn storage(&self) -> SqliteStorage<ExportJob> {
+    fn storage(&self) -> SqliteStorage<ExportJob> {
         SqliteStorage::new(&self.pool).with_config(self.config.clone())
     }
 
-    pub(crate) fn worker_storage(&self) -> PollWith<SqliteStorage<ExportJob>, super::poll::Interval> {
-        self.storage()
-            .poll_with_strategy(super::poll::Interval::new(POLL_INTERVAL))
+    fn worker_storage(&self) -> PollWith<SqliteStorage<ExportJob>, Interval> {
+        self.storage().poll_with_strategy(Interval::new(POLL_INTERVAL))
     }
 
-    fn idempotency_row(tenant: &str, key: &str) -> String {
+    fn idempotency_row(tenant: &TenantId, key: &str) -> String {
         format!("{tenant}\n{key}")
     }
 
-    pub(crate) async fn create(&self, record: &NewRecord<'_>) -> Result<Option<String>, QueueError> {
+    async fn status(&self, job_id: JobId) -> Result<Option<JobStatus>, QueueError> {
+        let status: Option<String> = sqlx::query("SELECT status FROM export_jobs WHERE job_id = ? AND expires_at > ?")
+            .bind(job_id.to_string())
+            .bind(now_i64())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|row| row.get(0));
+        status
+            .map(|s| JobStatus::parse(&s).ok_or_else(|| QueueError::Corrupt(format!("status {s:?}"))))
+            .transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for SqliteQueue {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sqlite
+    }
+
+    async fn create(&self, record: &NewRecord<'_>) -> Result<Option<String>, QueueError> {
         let job = record.job;
         let now = now_i64();
         let expires_at = now.saturating_add(to_i64(record.ttl.as_secs()));
@@ -136,8 +158,8 @@ impl SqliteQueue {
             "INSERT INTO export_jobs (job_id, tenant, format, filename, status, total, created_at, updated_at, expires_at, input)
              VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
         )
-        .bind(&job.job_id)
-        .bind(&job.tenant)
+        .bind(job.job_id.to_string())
+        .bind(job.tenant.as_str())
         .bind(job.format.as_str())
         .bind(&job.filename)
         .bind(record.total.map(to_i64))
@@ -152,9 +174,9 @@ impl SqliteQueue {
         Ok(None)
     }
 
-    pub(crate) async fn forget(&self, job_id: &str, idempotency: Option<(&str, &str)>) -> Result<(), QueueError> {
+    async fn forget(&self, job_id: JobId, idempotency: Option<(&TenantId, &str)>) -> Result<(), QueueError> {
         sqlx::query("DELETE FROM export_jobs WHERE job_id = ?")
-            .bind(job_id)
+            .bind(job_id.to_string())
             .execute(&self.pool)
             .await
             .map_err(db)?;
@@ -168,13 +190,13 @@ impl SqliteQueue {
         Ok(())
     }
 
-    pub(crate) async fn get(&self, job_id: &str) -> Result<Option<JobRecord>, QueueError> {
+    async fn get(&self, job_id: JobId) -> Result<Option<JobRecord>, QueueError> {
         let row = sqlx::query(
             "SELECT job_id, tenant, format, filename, status, row_count, total, attempts, error_code, error_message,
                     object_key, created_at, updated_at, retry_at
              FROM export_jobs WHERE job_id = ? AND expires_at > ?",
         )
-        .bind(job_id)
+        .bind(job_id.to_string())
         .bind(now_i64())
         .fetch_optional(&self.pool)
         .await
@@ -182,24 +204,11 @@ impl SqliteQueue {
         row.map(|row| parse_record(&row)).transpose()
     }
 
-    async fn status(&self, job_id: &str) -> Result<Option<JobStatus>, QueueError> {
-        let status: Option<String> = sqlx::query("SELECT status FROM export_jobs WHERE job_id = ? AND expires_at > ?")
-            .bind(job_id)
-            .bind(now_i64())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|row| row.get(0));
-        status
-            .map(|s| JobStatus::parse(&s).ok_or_else(|| QueueError::Corrupt(format!("status {s:?}"))))
-            .transpose()
-    }
-
-    pub(crate) async fn cancel(&self, job_id: &str, tenant: &str) -> Result<Option<JobStatus>, QueueError> {
+    async fn cancel(&self, job_id: JobId, tenant: &TenantId) -> Result<Option<JobStatus>, QueueError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let row = sqlx::query("SELECT status FROM export_jobs WHERE job_id = ? AND tenant = ? AND expires_at > ?")
-            .bind(job_id)
-            .bind(tenant)
+            .bind(job_id.to_string())
+            .bind(tenant.as_str())
             .bind(now_i64())
             .fetch_optional(&mut *tx)
             .await
@@ -211,7 +220,7 @@ impl SqliteQueue {
              WHERE job_id = ? AND status IN ('queued', 'running')",
         )
         .bind(now_i64())
-        .bind(job_id)
+        .bind(job_id.to_string())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -221,17 +230,17 @@ impl SqliteQueue {
             .ok_or_else(|| QueueError::Corrupt(format!("status {status:?}")))
     }
 
-    pub(crate) async fn ping(&self) -> Result<(), QueueError> {
+    async fn ping(&self) -> Result<(), QueueError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db).map(drop)
     }
 
-    pub(crate) async fn start_attempt(&self, job_id: &str) -> Result<StartOutcome, QueueError> {
+    async fn start_attempt(&self, job_id: JobId) -> Result<StartOutcome, QueueError> {
         let attempts: Option<i64> = sqlx::query(
             "UPDATE export_jobs SET attempts = attempts + 1, status = 'running', row_count = 0, retry_at = NULL, updated_at = ?
              WHERE job_id = ? AND status IN ('queued', 'running') AND expires_at > ? RETURNING attempts",
         )
         .bind(now_i64())
-        .bind(job_id)
+        .bind(job_id.to_string())
         .bind(now_i64())
         .fetch_optional(&self.pool)
         .await
@@ -245,23 +254,18 @@ impl SqliteQueue {
         }
     }
 
-    pub(crate) async fn progress(&self, job_id: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
+    async fn progress(&self, job_id: JobId, rows: u64) -> Result<Option<JobStatus>, QueueError> {
         sqlx::query("UPDATE export_jobs SET row_count = ?, updated_at = ? WHERE job_id = ? AND status = 'running'")
             .bind(to_i64(rows))
             .bind(now_i64())
-            .bind(job_id)
+            .bind(job_id.to_string())
             .execute(&self.pool)
             .await
             .map_err(db)?;
         self.status(job_id).await
     }
 
-    pub(crate) async fn finish(
-        &self,
-        job_id: &str,
-        object_key: &str,
-        rows: u64,
-    ) -> Result<Option<JobStatus>, QueueError> {
+    async fn finish(&self, job_id: JobId, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
         let updated = sqlx::query(
             "UPDATE export_jobs SET status = 'done', object_key = ?, row_count = ?, total = ?, error_code = NULL,
                  error_message = NULL, retry_at = NULL, input = NULL, updated_at = ?
@@ -271,7 +275,7 @@ impl SqliteQueue {
         .bind(to_i64(rows))
         .bind(to_i64(rows))
         .bind(now_i64())
-        .bind(job_id)
+        .bind(job_id.to_string())
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -282,7 +286,7 @@ impl SqliteQueue {
         }
     }
 
-    pub(crate) async fn fail(&self, job_id: &str, error: &JobError) -> Result<(), QueueError> {
+    async fn fail(&self, job_id: JobId, error: &JobError) -> Result<(), QueueError> {
         sqlx::query(
             "UPDATE export_jobs SET status = 'failed', error_code = ?, error_message = ?, retry_at = NULL, input = NULL, updated_at = ?
              WHERE job_id = ? AND status IN ('queued', 'running')",
@@ -290,14 +294,14 @@ impl SqliteQueue {
         .bind(&error.code)
         .bind(&error.message)
         .bind(now_i64())
-        .bind(job_id)
+        .bind(job_id.to_string())
         .execute(&self.pool)
         .await
         .map_err(db)
         .map(drop)
     }
 
-    pub(crate) async fn retry_later(&self, job_id: &str, error: &JobError, retry_at: u64) -> Result<(), QueueError> {
+    async fn retry_later(&self, job_id: JobId, error: &JobError, retry_at: u64) -> Result<(), QueueError> {
         sqlx::query(
             "UPDATE export_jobs SET status = 'queued', error_code = ?, error_message = ?, retry_at = ?, updated_at = ?
              WHERE job_id = ? AND status = 'running'",
@@ -306,19 +310,19 @@ impl SqliteQueue {
         .bind(&error.message)
         .bind(to_i64(retry_at))
         .bind(now_i64())
-        .bind(job_id)
+        .bind(job_id.to_string())
         .execute(&self.pool)
         .await
         .map_err(db)
         .map(drop)
     }
 
-    pub(crate) async fn requeue(&self, job_id: &str) -> Result<(), QueueError> {
+    async fn requeue(&self, job_id: JobId) -> Result<(), QueueError> {
         sqlx::query(
             "UPDATE export_jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE job_id = ? AND status = 'running'",
         )
         .bind(now_i64())
-        .bind(job_id)
+        .bind(job_id.to_string())
         .execute(&self.pool)
         .await
         .map_err(db)
@@ -326,7 +330,7 @@ impl SqliteQueue {
     }
 
     /// Refreshes a worker's heartbeat (apalis sends none while it drains).
-    pub(crate) async fn keep_alive(&self, worker: &str) -> Result<(), QueueError> {
+    async fn keep_alive(&self, worker: &str) -> Result<(), QueueError> {
         sqlx::query("UPDATE Workers SET last_seen = strftime('%s', 'now') WHERE id = ?")
             .bind(worker)
             .execute(&self.pool)
@@ -335,9 +339,9 @@ impl SqliteQueue {
             .map(drop)
     }
 
-    pub(crate) async fn input(&self, job_id: &str) -> Result<Option<Vec<u8>>, QueueError> {
+    async fn input(&self, job_id: JobId) -> Result<Option<Vec<u8>>, QueueError> {
         let input: Option<Option<Vec<u8>>> = sqlx::query("SELECT input FROM export_jobs WHERE job_id = ?")
-            .bind(job_id)
+            .bind(job_id.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?
@@ -347,7 +351,7 @@ impl SqliteQueue {
 
     /// Expired records, expired idempotency keys, and apalis tasks that ended
     /// more than ten minutes ago.
-    pub(crate) async fn housekeeping(&self) -> Result<usize, QueueError> {
+    async fn housekeeping(&self) -> Result<usize, QueueError> {
         let now = now_i64();
         let mut removed = 0;
         for (sql, bind) in [
@@ -370,6 +374,30 @@ impl SqliteQueue {
             .rows_affected();
         Ok(usize::try_from(removed).unwrap_or(usize::MAX))
     }
+
+    async fn push(&self, task: Task<ExportJob>) -> Result<(), QueueError> {
+        self.storage().push_task(task).await.map_err(QueueError::unavailable)
+    }
+
+    async fn run_worker(
+        &self,
+        name: &str,
+        concurrency: usize,
+        handler: Arc<dyn TaskHandler>,
+        stop: StopSignal,
+    ) -> Result<(), QueueError> {
+        WorkerBuilder::new(name)
+            .backend(self.worker_storage())
+            .data(SharedHandler(handler))
+            .concurrency(concurrency)
+            .build(deliver)
+            .run_until(async move {
+                stop.await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+            .map_err(QueueError::unavailable)
+    }
 }
 
 fn parse_record(row: &SqliteRow) -> Result<JobRecord, QueueError> {
@@ -384,8 +412,8 @@ fn parse_record(row: &SqliteRow) -> Result<JobRecord, QueueError> {
         _ => None,
     };
     Ok(JobRecord {
-        job_id: get_str("job_id")?,
-        tenant: get_str("tenant")?,
+        job_id: JobId::parse(&get_str("job_id")?).map_err(|_| corrupt("job_id"))?,
+        tenant: TenantId::parse(&get_str("tenant")?).map_err(|_| corrupt("tenant"))?,
         format: ExportFormat::parse(&get_str("format")?).ok_or_else(|| corrupt("format"))?,
         filename: get_str("filename")?,
         status: JobStatus::parse(&get_str("status")?).ok_or_else(|| corrupt("status"))?,

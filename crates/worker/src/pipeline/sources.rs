@@ -1,232 +1,24 @@
-//! The synchronous heart of an export: rows in (inline, CSV, a JSON array of
-//! objects, NDJSON), CSV or PDF out, one row at a time.
+//! The three source readers: inline rows, a CSV file, and JSON (an array of
+//! objects, or NDJSON). Each feeds an [`ExportSink`] a header, then rows, and
+//! sorts what can go wrong into a [`Failure`]: a malformed source is
+//! permanent, a read that fails mid-stream (the store) transient.
 //!
-//! Everything here runs on one blocking thread (the PDF writer is not
-//! `Send`), reads through any `Read` and writes to any `Write`, so the worker
-//! feeds it a store download and a multipart upload while tests and the
-//! benchmark feed it memory. Progress and the stop request cross threads
-//! through [`Progress`], checked every [`CHECK_EVERY`] rows.
+//! JSON objects become rows by their keys: the first object's keys, in
+//! document order, are the columns; later objects may leave keys out (empty
+//! cells) but not add new ones. Arrays are streamed element by element, never
+//! collected.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use bytes::Bytes;
+use broker_jobs::job::InlineData;
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
-use crate::job::{ExportFormat, ExportJob, InlineData, JobError};
-use crate::{CsvExport, CsvOptions, PdfExport, WriteError};
-
-/// How often (in rows) the stop flag is read.
-pub const CHECK_EVERY: u64 = 256;
-
-/// Why a running export stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// `DELETE /exports/{id}`.
-    Cancelled,
-    /// The worker is shutting down (or lost its queue): the job goes back to the queue.
-    Interrupted,
-}
-
-/// Shared between the blocking export and the async side.
-#[derive(Debug, Default)]
-pub struct Progress {
-    rows: AtomicU64,
-    stop: AtomicU8,
-}
-
-impl Progress {
-    pub fn rows(&self) -> u64 {
-        self.rows.load(Ordering::Relaxed)
-    }
-
-    /// Asks the export to stop; the first reason wins.
-    pub fn stop(&self, reason: StopReason) {
-        let code = match reason {
-            StopReason::Cancelled => 1,
-            StopReason::Interrupted => 2,
-        };
-        let _ = self.stop.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
-    }
-
-    pub fn stopped(&self) -> Option<StopReason> {
-        match self.stop.load(Ordering::SeqCst) {
-            1 => Some(StopReason::Cancelled),
-            2 => Some(StopReason::Interrupted),
-            _ => None,
-        }
-    }
-}
-
-/// How an attempt ended, when it did not succeed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Bad input: retrying cannot help (the job fails at once).
-    Permanent(JobError),
-    /// The store or the queue failed: worth another attempt.
-    Transient(JobError),
-    Stopped(StopReason),
-}
-
-impl Failure {
-    pub fn permanent(code: &str, message: impl fmt::Display) -> Self {
-        Failure::Permanent(JobError {
-            code: code.into(),
-            message: message.to_string(),
-        })
-    }
-
-    pub fn transient(code: &str, message: impl fmt::Display) -> Self {
-        Failure::Transient(JobError {
-            code: code.into(),
-            message: message.to_string(),
-        })
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Permanent(e) | Failure::Transient(e) => write!(f, "{}: {}", e.code, e.message),
-            Failure::Stopped(reason) => write!(f, "stopped: {reason:?}"),
-        }
-    }
-}
-
-fn write_failure(error: WriteError) -> Failure {
-    match error {
-        WriteError::RowLength { expected, got, row } => Failure::permanent(
-            "ragged_rows",
-            format!("row {row} has {got} fields, expected {expected}"),
-        ),
-        WriteError::NoColumns => Failure::permanent("empty_source", "the data has no columns"),
-        e @ WriteError::TooManyColumns { .. } => Failure::permanent("too_many_columns", e),
-        WriteError::Io(e) => Failure::transient("upload_failed", e),
-        WriteError::Pdf(e) => Failure::permanent("pdf_failed", e),
-    }
-}
-
-/// What to produce.
-#[derive(Debug, Clone)]
-pub struct OutputSpec {
-    pub format: ExportFormat,
-    pub title: Option<String>,
-    pub csv: CsvOptions,
-}
-
-impl OutputSpec {
-    pub fn of(job: &ExportJob) -> Self {
-        OutputSpec {
-            format: job.format,
-            title: job.title.clone(),
-            csv: CsvOptions {
-                bom: job.bom,
-                neutralize_formulas: job.neutralize_formulas,
-            },
-        }
-    }
-}
-
-enum SinkState<W: Write> {
-    Waiting(W),
-    Csv(Box<CsvExport<W>>),
-    Pdf(Box<PdfExport>, W),
-    Broken,
-}
-
-/// The writer side: created with the output, fed a header then rows.
-pub struct ExportSink<'p, W: Write> {
-    spec: OutputSpec,
-    state: SinkState<W>,
-    progress: &'p Progress,
-    rows: u64,
-}
-
-impl<'p, W: Write> ExportSink<'p, W> {
-    pub fn new(spec: OutputSpec, writer: W, progress: &'p Progress) -> Self {
-        ExportSink {
-            spec,
-            state: SinkState::Waiting(writer),
-            progress,
-            rows: 0,
-        }
-    }
-
-    pub fn header<S: AsRef<str>>(&mut self, columns: &[S]) -> Result<(), Failure> {
-        let SinkState::Waiting(writer) = std::mem::replace(&mut self.state, SinkState::Broken) else {
-            return Err(Failure::permanent("internal", "the header was written twice"));
-        };
-        self.state = match self.spec.format {
-            ExportFormat::Csv => SinkState::Csv(Box::new(
-                CsvExport::new(writer, columns, self.spec.csv).map_err(write_failure)?,
-            )),
-            ExportFormat::Pdf => SinkState::Pdf(
-                Box::new(PdfExport::new(self.spec.title.as_deref(), columns).map_err(write_failure)?),
-                writer,
-            ),
-        };
-        Ok(())
-    }
-
-    pub fn row<S: AsRef<str>>(&mut self, row: &[S]) -> Result<(), Failure> {
-        match &mut self.state {
-            SinkState::Csv(csv) => csv.write_row(row).map_err(write_failure)?,
-            SinkState::Pdf(pdf, _) => pdf.write_row(row).map_err(write_failure)?,
-            SinkState::Waiting(_) | SinkState::Broken => {
-                return Err(Failure::permanent("internal", "a row came before the header"));
-            }
-        }
-        self.rows += 1;
-        self.progress.rows.store(self.rows, Ordering::Relaxed);
-        if self.rows.is_multiple_of(CHECK_EVERY)
-            && let Some(reason) = self.progress.stopped()
-        {
-            return Err(Failure::Stopped(reason));
-        }
-        Ok(())
-    }
-
-    /// Finishes the document; returns the writer and the number of rows.
-    pub fn finish(self) -> Result<(W, u64), Failure> {
-        if let Some(reason) = self.progress.stopped() {
-            return Err(Failure::Stopped(reason));
-        }
-        let writer = match self.state {
-            SinkState::Csv(csv) => csv.finish().map_err(write_failure)?,
-            SinkState::Pdf(pdf, mut writer) => {
-                let output = pdf.finish().map_err(write_failure)?;
-                writer.write_all(&output.bytes).map_err(|e| write_failure(e.into()))?;
-                writer
-            }
-            SinkState::Waiting(_) => return Err(Failure::permanent("empty_source", "the data has no header row")),
-            SinkState::Broken => return Err(Failure::permanent("internal", "the export broke earlier")),
-        };
-        Ok((writer, self.rows))
-    }
-}
-
-/// The kinds of dataset a source object can hold, from its extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    Csv,
-    /// A JSON array of objects, or NDJSON (one object per line).
-    Json,
-}
-
-impl SourceKind {
-    pub fn of_key(key: &str) -> Option<Self> {
-        match key.rsplit_once('.')?.1 {
-            "csv" => Some(SourceKind::Csv),
-            "json" => Some(SourceKind::Json),
-            _ => None,
-        }
-    }
-}
+use super::sink::ExportSink;
+use crate::failure::Failure;
 
 /// Feeds inline rows.
 pub fn feed_inline<W: Write>(data: &InlineData, sink: &mut ExportSink<'_, W>) -> Result<(), Failure> {
@@ -455,40 +247,12 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
     }
 }
 
-/// A blocking `Read` over chunks sent by an async task (a store download).
-pub struct ChannelReader {
-    chunks: mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
-}
-
-impl ChannelReader {
-    pub fn new(chunks: mpsc::Receiver<io::Result<Bytes>>) -> Self {
-        ChannelReader {
-            chunks,
-            current: Bytes::new(),
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.chunks.blocking_recv() {
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CsvOptions;
+    use crate::pipeline::{OutputSpec, Progress};
+    use broker_jobs::job::ExportFormat;
 
     fn run(
         format: ExportFormat,
@@ -562,22 +326,5 @@ mod tests {
             code(run(ExportFormat::Csv, |s| feed_json(&b"\"x\""[..], s))),
             "unparsable_source"
         );
-    }
-
-    #[test]
-    fn a_stop_request_ends_the_export_within_a_few_hundred_rows() {
-        let progress = Progress::default();
-        let spec = OutputSpec {
-            format: ExportFormat::Csv,
-            title: None,
-            csv: CsvOptions::default(),
-        };
-        let mut sink = ExportSink::new(spec, Vec::new(), &progress);
-        sink.header(&["n"]).expect("header");
-        progress.stop(StopReason::Cancelled);
-        progress.stop(StopReason::Interrupted);
-        let stopped = (0..1000).map(|n| sink.row(&[n.to_string()])).find_map(Result::err);
-        assert_eq!(stopped, Some(Failure::Stopped(StopReason::Cancelled)));
-        assert_eq!(progress.rows(), CHECK_EVERY);
     }
 }

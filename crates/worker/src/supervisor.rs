@@ -1,0 +1,137 @@
+//! The worker loop of a process: keeps one apalis worker running across
+//! queue outages (a worker that loses its queue is rebuilt, with a backoff),
+//! drops old finished tasks now and then, and on shutdown drains: running
+//! jobs get `EXPORT_DRAIN_TIMEOUT` to finish, with the heartbeat kept up by
+//! hand meanwhile, before they are interrupted and handed back to the queue.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use broker_core::store::Store;
+use broker_jobs::JobsLifecycle;
+use tokio::sync::watch;
+use ulid::Ulid;
+
+use crate::attempt::JobContext;
+use crate::handler::ExportHandler;
+
+/// How often a worker drops old finished tasks and expired records.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
+/// Runs export workers until `shutdown` resolves, then drains: running jobs
+/// get `EXPORT_DRAIN_TIMEOUT` to finish before they are interrupted and handed
+/// back to the queue. Workers that lose their queue (Redis down) are rebuilt
+/// with a backoff, so the process reconnects by itself.
+pub async fn run_workers(jobs: JobsLifecycle, store: Store, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let (interrupt_tx, interrupt) = watch::channel(false);
+    let handler = Arc::new(ExportHandler(Arc::new(JobContext {
+        jobs: jobs.clone(),
+        store,
+        interrupt,
+    })));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (finished_tx, mut finished) = watch::channel(false);
+    let current_name = Arc::new(Mutex::new(String::new()));
+    let drain_timeout = jobs.settings().drain_timeout;
+    let heartbeat = jobs.settings().heartbeat;
+    let drain = {
+        let jobs = jobs.clone();
+        let current_name = current_name.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = finished.changed() => return,
+            }
+            tracing::info!(drain_timeout_s = drain_timeout.as_secs(), "export workers draining");
+            let _ = stop_tx.send(true);
+            // apalis stops heartbeating while it drains; without this, another
+            // worker would take the running jobs over after the orphan timeout.
+            let deadline = tokio::time::sleep(drain_timeout);
+            tokio::pin!(deadline);
+            let mut ticker = tokio::time::interval(heartbeat);
+            loop {
+                tokio::select! {
+                    _ = &mut deadline, if !*interrupt_tx.borrow() => {
+                        tracing::warn!("drain timeout: interrupting running exports");
+                        let _ = interrupt_tx.send(true);
+                    }
+                    _ = ticker.tick() => {
+                        let name = current_name.lock().map(|n| n.clone()).unwrap_or_default();
+                        if let Err(error) = jobs.keep_alive(&name).await {
+                            tracing::debug!(%error, "drain heartbeat failed");
+                        }
+                    }
+                    _ = finished.changed() => return,
+                }
+            }
+        })
+    };
+
+    let housekeeping = {
+        let jobs = jobs.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(HOUSEKEEPING_EVERY);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => match jobs.housekeeping().await {
+                        Ok(removed) if removed > 0 => tracing::info!(removed, "export housekeeping"),
+                        Ok(_) => {}
+                        Err(error) => tracing::debug!(%error, "export housekeeping skipped"),
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    };
+
+    let mut restart_delay = Duration::from_millis(250);
+    loop {
+        if *stop_rx.borrow() {
+            break;
+        }
+        let name = format!("exports-{}-{}-{}", host_name(), std::process::id(), Ulid::generate());
+        if let Ok(mut current) = current_name.lock() {
+            current.clone_from(&name);
+        }
+        let mut stop = stop_rx.clone();
+        let signal = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        let started = Instant::now();
+        tracing::info!(worker = %name, backend = %jobs.kind(), concurrency = jobs.settings().concurrency, "export worker starting");
+        match jobs.run_worker(&name, handler.clone(), signal).await {
+            Ok(()) if *stop_rx.borrow() => break,
+            Ok(()) => tracing::warn!(worker = %name, "export worker stopped by itself; restarting"),
+            Err(error) => tracing::warn!(worker = %name, %error, "export worker lost its queue; reconnecting"),
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            restart_delay = Duration::from_millis(250);
+        }
+        let mut stop = stop_rx.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(restart_delay) => {}
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        }
+        restart_delay = (restart_delay * 2).min(Duration::from_secs(5));
+    }
+    housekeeping.abort();
+    let _ = finished_tx.send(true);
+    let _ = drain.await;
+    tracing::info!("export workers stopped");
+}
+
+/// This host's name as a worker-name segment (workers are told apart in the queue by name).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into())
+}
