@@ -30,7 +30,9 @@ pub use app::{ACCESS_KEY, SECRET_KEY, TestApp, TestStore, spawn_app, spawn_app_w
 pub use http::{Session, Signed, error_code, post_form, s3_error_code, try_post_form};
 pub use logs::captured_logs;
 pub use redis::Redis;
-pub use tokens::{AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, claims, hs256, jwt, now, token};
+pub use tokens::{
+    AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, claims, hs256, jwt, now, principal, token,
+};
 pub use workers::{LONG, Stack, signal};
 
 /// Runs a PDF tool (`qpdf`, `pdftotext`) on `pdf`, with `{}` in `args`

@@ -18,6 +18,11 @@ pub fn now() -> i64 {
         .expect("after 1970")
 }
 
+/// The principal the broker names a token of the test issuer with `sub` = `subject`.
+pub fn principal(subject: &str) -> String {
+    format!("jwt:{ISSUER}#{subject}")
+}
+
 /// Valid claims for `tenant`/`subject` (ten minutes, the test issuer and audience).
 pub fn claims(tenant: &str, subject: &str) -> Value {
     json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "tenant": tenant, "iat": now(), "exp": now() + 600 })

@@ -3,7 +3,7 @@
 //! job id), the outcome and a stable reason:
 //!
 //! ```text
-//! INFO audit: audit action="complete" tenant="acme" subject="alice" key="staging/acme/avatar/….jpg" outcome="ok" reason="ok"
+//! INFO audit: audit action="complete" tenant="acme" subject="jwt:https://id.example/#alice" key="staging/acme/avatar/….jpg" outcome="ok" reason="ok"
 //! ```
 //!
 //! It never carries a credential, a token, a signature or a presigned URL:

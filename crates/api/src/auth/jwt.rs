@@ -96,6 +96,10 @@ impl JwtVerifier {
         validation
     }
 
+    /// The principal is named by source and issuer, `jwt:{iss}#{sub}`: a
+    /// `sub` is only unique within its issuer, and none can pass for an API
+    /// key (`apikey:{label}`) or a subject of another issuer. `iss` is one of
+    /// `AUTH_ISSUER` (checked above), none of which contains `#`.
     fn caller(&self, claims: &Map<String, Value>) -> Result<Caller, AuthFailure> {
         let tenant = claims
             .get(&self.settings.tenant_claim)
@@ -107,9 +111,13 @@ impl JwtVerifier {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty() && s.len() <= MAX_SUBJECT_BYTES && !s.chars().any(char::is_control))
             .ok_or(AuthFailure::InvalidSubject)?;
+        let issuer = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or(AuthFailure::MissingClaim)?;
         Ok(Caller {
             tenant,
-            subject: subject.to_owned(),
+            subject: format!("jwt:{issuer}#{subject}"),
         })
     }
 }

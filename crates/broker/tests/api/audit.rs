@@ -4,7 +4,9 @@
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use broker_testkit::{JWT_SECRET, SECRET_KEY, captured_logs, claims, hs256, now, post_form, spawn_app_with, token};
+use broker_testkit::{
+    JWT_SECRET, SECRET_KEY, captured_logs, claims, hs256, now, post_form, principal, spawn_app_with, token,
+};
 
 /// The audit lines of one tenant (tests share the log, tenants keep them apart).
 fn audit_lines(tenant: &str) -> Vec<String> {
@@ -64,6 +66,8 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
         .await;
 
     let lines = audit_lines("audited");
+    let subject = |name: &str| format!("subject=\"{}\"", principal(name));
+    let (as_alice, as_bob, as_mallory) = (subject("alice"), subject("bob"), subject("mallory"));
     let staging = format!("key=\"{}\"", signed.object_key);
     let served = format!("key=\"{final_key}\"");
     for (what, parts) in [
@@ -71,7 +75,7 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
             "sign",
             vec![
                 "action=\"sign\"",
-                "subject=\"alice\"",
+                as_alice.as_str(),
                 staging.as_str(),
                 "outcome=\"ok\"",
                 "reason=\"ok\"",
@@ -81,7 +85,7 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
             "complete",
             vec![
                 "action=\"complete\"",
-                "subject=\"alice\"",
+                as_alice.as_str(),
                 staging.as_str(),
                 "outcome=\"ok\"",
             ],
@@ -90,20 +94,17 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
             "download",
             vec![
                 "action=\"download\"",
-                "subject=\"alice\"",
+                as_alice.as_str(),
                 served.as_str(),
                 "outcome=\"ok\"",
             ],
         ),
-        (
-            "export",
-            vec!["action=\"export\"", "subject=\"alice\"", "outcome=\"ok\""],
-        ),
+        ("export", vec!["action=\"export\"", as_alice.as_str(), "outcome=\"ok\""]),
         (
             "a colleague's completion",
             vec![
                 "action=\"complete\"",
-                "subject=\"bob\"",
+                as_bob.as_str(),
                 "outcome=\"denied\"",
                 "reason=\"forbidden_key\"",
             ],
@@ -124,7 +125,7 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
     assert_eq!(
         lines
             .iter()
-            .filter(|l| l.contains("action=\"sign\"") && l.contains("subject=\"alice\""))
+            .filter(|l| l.contains("action=\"sign\"") && l.contains(as_alice.as_str()))
             .count(),
         1,
         "one line per action"
@@ -135,7 +136,7 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
             &intruders,
             &[
                 "action=\"download\"",
-                "subject=\"mallory\"",
+                as_mallory.as_str(),
                 served.as_str(),
                 "outcome=\"denied\""
             ]

@@ -11,7 +11,9 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPubl
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use broker_testkit::{JWT_SECRET, TestApp, claims, error_code, hs256, jwt, now, spawn_app, spawn_app_with, token};
+use broker_testkit::{
+    JWT_SECRET, TestApp, claims, error_code, hs256, jwt, now, post_form, principal, spawn_app, spawn_app_with, token,
+};
 
 const SIGN: &str = "/uploads/sign";
 
@@ -208,7 +210,8 @@ async fn tenant_and_subject_claims_are_configurable() {
         response.object_key
     );
     assert_eq!(
-        response.fields["x-amz-meta-subject"], "peter",
+        response.fields["x-amz-meta-subject"],
+        broker_core::record::encode_text(&principal("peter")),
         "the subject is pinned in the policy"
     );
     // The default claim names mean nothing to this app.
@@ -622,6 +625,31 @@ async fn api_keys_authenticate_as_their_tenant() {
         error_code(session.complete(&staging).await).await,
         (403, "forbidden_key".into())
     );
+}
+
+/// A JWT cannot pass for an API key by naming it in `sub`: subjects are
+/// namespaced by the source of the credential.
+#[tokio::test]
+async fn a_jwt_subject_cannot_pass_for_an_api_key() {
+    let keys = api_keys_setting();
+    let app = spawn_app_with(&[("API_KEYS", keys.as_str())]).await;
+    let billing = app.with_token(Some(BILLING_KEY));
+    let signed = billing.sign("export", "a.csv", "text/csv").await;
+    assert_eq!(signed.fields["x-amz-meta-subject"], "apikey%3Abilling");
+    let stored = post_form(&signed.url, &signed.fields, b"a,b\n1,2\n".to_vec(), "text/csv").await;
+    assert!(stored.status().is_success());
+
+    let impostor = app.as_user("acme", "apikey:billing");
+    assert_eq!(
+        error_code(impostor.complete(&signed.object_key).await).await,
+        (403, "forbidden_key".into()),
+        "a JWT with sub=apikey:billing is not the key labelled billing"
+    );
+    assert!(
+        app.object_exists(&signed.object_key).await,
+        "and the upload is left alone"
+    );
+    assert_eq!(billing.complete(&signed.object_key).await.status(), 200);
 }
 
 #[tokio::test]

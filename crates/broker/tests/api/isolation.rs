@@ -8,7 +8,7 @@
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use broker_testkit::{Session, error_code, post_form, spawn_app};
+use broker_testkit::{Session, error_code, post_form, principal, spawn_app};
 
 /// Signs, uploads through the store's form POST, and returns the staging key.
 async fn upload(session: &Session<'_>, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
@@ -70,8 +70,8 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
         .await
         .expect("promoted");
     assert_eq!(
-        head.metadata.get("subject").map(String::as_str),
-        Some("alice"),
+        head.metadata.get("subject").cloned(),
+        Some(broker_core::record::encode_text(&principal("alice"))),
         "the final object records its owner"
     );
 

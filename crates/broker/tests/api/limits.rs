@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use broker_testkit::{Redis, Session, TestApp, error_code, post_form, spawn_app_with};
+use broker_testkit::{Redis, Session, TestApp, error_code, post_form, principal, spawn_app_with};
 
 async fn sign_status(session: &Session<'_>) -> u16 {
     session
@@ -116,7 +116,7 @@ async fn two_api_instances_share_one_bucket_through_redis() {
     let client = redis::Client::open(redis.url().as_str()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let exists: bool = redis::cmd("EXISTS")
-        .arg("broker:ratelimit:sign:acme:alice")
+        .arg(format!("broker:ratelimit:sign:acme:{}", principal("alice")))
         .query_async(&mut connection)
         .await
         .expect("exists");

@@ -70,7 +70,8 @@ pub struct JwtSettings {
 
 #[derive(Debug, Clone)]
 pub struct JwksSettings {
-    pub url: String,
+    /// Checked at start-up, parsed as the fetch uses it.
+    pub url: http::Uri,
     /// `AUTH_JWKS_CACHE_TTL`: keys are refetched after this long.
     pub cache_ttl: Duration,
     /// `AUTH_JWKS_MIN_REFRESH`: an unknown `kid` triggers a refetch at most this often.
@@ -201,22 +202,28 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
                     "AUTH_HS256_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes"
                 ));
             }
-            if let Some(url) = &jwks_url
-                && !acceptable_jwks_url(url)
-            {
-                env.problem(format!(
-                    "AUTH_JWKS_URL must be an https:// URL (http:// only on loopback) (got {url:?})"
-                ));
-            }
+            let jwks_uri = jwks_url.as_deref().and_then(|raw| {
+                let uri = acceptable_jwks_url(raw);
+                if uri.is_none() {
+                    env.problem(format!(
+                        "AUTH_JWKS_URL must be an https:// URL (http:// only on loopback), without user:password@ (got {raw:?})"
+                    ));
+                }
+                uri
+            });
             let jwt = if hs256_secret.is_some() || jwks_url.is_some() {
                 for (name, values) in [("AUTH_ISSUER", &issuers), ("AUTH_AUDIENCE", &audiences)] {
                     if values.is_empty() {
                         env.problem(format!("{name} is required when JWT authentication is configured"));
                     }
                 }
+                // A principal is `jwt:{iss}#{sub}`; an issuer with a `#` could pass for another's subject.
+                for issuer in issuers.iter().filter(|i| i.contains('#')) {
+                    env.problem(format!("AUTH_ISSUER values must not contain '#' (got {issuer:?})"));
+                }
                 Some(JwtSettings {
                     hs256_secret,
-                    jwks: jwks_url.map(|url| JwksSettings {
+                    jwks: jwks_uri.map(|url| JwksSettings {
                         url,
                         cache_ttl,
                         min_refresh,
@@ -298,20 +305,27 @@ fn list(raw: Option<String>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// https anywhere; plain http only to this machine (tests, a local IdP).
-fn acceptable_jwks_url(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return true;
+/// The JWKS URL, parsed by the parser the fetch uses, so the host checked here
+/// is the host connected to: https anywhere; plain http only to this machine
+/// (tests, a local IdP). Never with `user:password@`: credentials do not
+/// belong in a setting, and `http://127.0.0.1:80@evil.example/` is a URL for
+/// `evil.example` that only looks like loopback.
+fn acceptable_jwks_url(raw: &str) -> Option<http::Uri> {
+    let uri: http::Uri = raw.parse().ok()?;
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
     }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
+    let acceptable = match uri.scheme_str()? {
+        "https" => true,
+        "http" => {
+            let host = authority.host();
+            let ip = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+            host.eq_ignore_ascii_case("localhost") || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
-    };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    acceptable.then_some(uri)
 }
 
 /// `tenant:sha256hex[:label],...`. Problems never quote the value: it is close to a secret.
@@ -345,6 +359,14 @@ fn parse_api_keys<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, raw: &
         };
         if keys.iter().any(|k: &ApiKey| k.sha256 == sha256) {
             env.problem(format!("API_KEYS entry {position}: the same key hash appears twice"));
+            continue;
+        }
+        // The label is the key's principal (`apikey:{label}`): two keys with one
+        // label would sign, complete and be rate-limited as one.
+        if keys.iter().any(|k| k.tenant == tenant && k.label == label) {
+            env.problem(format!(
+                "API_KEYS entry {position}: another key of this tenant has the same label"
+            ));
             continue;
         }
         keys.push(ApiKey { tenant, sha256, label });
@@ -403,6 +425,7 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
     const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    const OTHER_HASH: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
 
     fn parse(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
@@ -484,6 +507,12 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
         assert!(!text.contains("short"), "the secret is never echoed: {text}");
+        let text = problems(&[
+            ("AUTH_HS256_SECRET", SECRET),
+            ("AUTH_ISSUER", "https://id.example/#a"),
+            ("AUTH_AUDIENCE", "broker"),
+        ]);
+        assert!(text.contains("AUTH_ISSUER values must not contain '#'"), "{text}");
         let ok = parse(&[
             ("AUTH_HS256_SECRET", SECRET),
             ("AUTH_ISSUER", "https://id.example, other"),
@@ -511,15 +540,22 @@ mod tests {
             "http://localhost/jwks",
             "http://[::1]:9/k",
         ] {
-            assert!(acceptable_jwks_url(good), "{good}");
+            assert!(acceptable_jwks_url(good).is_some(), "{good}");
         }
         for bad in [
             "http://id.example/jwks",
             "http://127.0.0.1.evil.example/jwks",
             "ftp://x",
             "http://10.0.0.1/jwks",
+            // Userinfo: the host is what follows the '@'.
+            "http://127.0.0.1:80@evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "http://[::1]@evil.example/jwks",
+            "https://user:password@id.example/jwks",
+            "/jwks",
+            "not a url",
         ] {
-            assert!(!acceptable_jwks_url(bad), "{bad}");
+            assert!(acceptable_jwks_url(bad).is_none(), "{bad}");
         }
     }
 
@@ -547,11 +583,16 @@ mod tests {
             &format!("staging:{HASH}"),
             &format!("acme:{HASH}:bad label"),
             &format!("a:{HASH},b:{HASH}"),
+            &format!("acme:{HASH}:billing,acme:{OTHER_HASH}:billing"),
+            // Unlabelled keys are named by their first 12 hex digits.
+            &format!("acme:{HASH},acme:{}:{}", &OTHER_HASH, &HASH[..12]),
         ] {
             let text = problems(&[("API_KEYS", bad)]);
             assert!(text.contains("API_KEYS entry"), "{bad}: {text}");
             assert!(!text.contains("plaintext-key"), "{text}");
         }
+        // A label names a key within its tenant.
+        assert!(parse(&[("API_KEYS", &format!("acme:{HASH}:billing,globex:{OTHER_HASH}:billing"))]).is_ok());
     }
 
     #[test]
