@@ -93,7 +93,8 @@ pub async fn get(
         .json(view))
 }
 
-#[tracing::instrument(name = "cancel_export", skip_all, fields(tenant = %caller.tenant, job_id = %job_id))]
+// The job id is the percent-decoded path: logged only when it is well formed.
+#[tracing::instrument(name = "cancel_export", skip_all, fields(tenant = %caller.tenant, job_id = audit::loggable_key(&job_id)))]
 pub async fn cancel(
     state: web::Data<AppState>,
     service: web::Data<ExportService>,

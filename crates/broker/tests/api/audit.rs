@@ -229,6 +229,23 @@ async fn request_strings_cannot_forge_log_lines() {
         let status = app.post_json(path, &body).await.status();
         assert!(status.is_client_error(), "{path}: {status}");
     }
+    // The job id comes from the path, where the router percent-decodes it.
+    let encoded: String = injected
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    for status in [
+        app.job(&encoded).await.status(),
+        app.cancel_job(&encoded).await.status(),
+    ] {
+        assert!(status.is_client_error(), "/exports/{{job id}}: {status}");
+    }
 
     let logs = captured_logs();
     let starts_with_timestamp = |line: &str| line.as_bytes().first().is_some_and(u8::is_ascii_digit);
