@@ -30,6 +30,14 @@ pub const SECRET_COMMENT: &str = "comment-secret";
 /// Script appended after the end of an image.
 pub const TRAILING_SCRIPT: &str = "<script>alert(document.cookie)</script>";
 
+/// A zlib stream holding `data`, deflated.
+pub fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("deflate in memory");
+    encoder.finish().expect("deflate in memory")
+}
+
 /// Deterministic xorshift64 bytes.
 fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed | 1;

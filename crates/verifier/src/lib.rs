@@ -36,4 +36,4 @@ pub use image_check::{ImageInfo, check_image};
 pub use limits::Limits;
 pub use rejection::Rejection;
 pub use sniff::{SNIFF_LEN, check_type, detect};
-pub use strip::{Removed, Stripped, strip_metadata};
+pub use strip::{ICC_PROFILE_MAX, Removed, Stripped, strip_metadata};

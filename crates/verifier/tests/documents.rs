@@ -2,6 +2,8 @@
 //! API uses them.
 
 use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::process::Command;
 
 use broker_verifier::{Format, Limits, check_document, check_type, corpus};
 
@@ -79,6 +81,124 @@ fn pdf_active_content_is_refused() {
         let trickled = check_document(Format::Pdf, Trickle(Cursor::new(pdf)), &Limits::default());
         assert_eq!(trickled.map_err(|r| r.code()), Err("unsafe_content"));
     }
+}
+
+/// Runs `qpdf` with `args` then `input` (a PDF written to a temporary
+/// file) and `output` when asked; returns whether it succeeded, its
+/// messages, and the output file. A missing qpdf fails the test: scripts/test.sh
+/// installs it.
+fn qpdf(args: &[&str], input: &[u8], output: bool) -> (bool, String, Vec<u8>) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (in_path, out_path) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
+    std::fs::write(&in_path, input).expect("write the PDF");
+    let mut command = Command::new("qpdf");
+    command.args(args).arg(&in_path);
+    if output {
+        command.arg(&out_path);
+    }
+    let ran = command.output().unwrap_or_else(|e| {
+        panic!("qpdf is required for this test and could not be run ({e}); install it (apt-get install qpdf)")
+    });
+    let messages = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let written = if output { read_if_exists(&out_path) } else { Vec::new() };
+    (ran.status.success(), messages, written)
+}
+
+fn read_if_exists(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_default()
+}
+
+/// `qpdf --check` must find no error at all (exit 0, not 3 for warnings).
+fn assert_qpdf_clean(pdf: &[u8]) {
+    let (ok, messages, _) = qpdf(&["--check"], pdf, false);
+    assert!(ok, "qpdf --check: {messages}");
+}
+
+/// The same document as qpdf writes it: objects in compressed object
+/// streams, a cross-reference stream, compressed content streams.
+fn qpdf_with_object_streams(pdf: &[u8]) -> Vec<u8> {
+    let (ok, messages, written) = qpdf(&["--object-streams=generate", "--compress-streams=y"], pdf, true);
+    assert!(ok, "qpdf: {messages}");
+    assert!(
+        memchr::memmem::find(&written, b"/ObjStm").is_some(),
+        "qpdf wrote an object stream"
+    );
+    written
+}
+
+#[test]
+fn pdf_rendition_behind_a_fake_filter_is_refused() {
+    let poc = corpus::pdf_with_rendition_behind_fake_filter();
+    assert_qpdf_clean(&poc);
+    assert_eq!(check(Format::Pdf, &poc), Err("unsafe_content"));
+    let rendition_only = String::from_utf8_lossy(&poc).replace("/JS (app.alert\\(1\\))", "");
+    assert_eq!(check(Format::Pdf, rendition_only.as_bytes()), Err("unsafe_content"));
+}
+
+#[test]
+fn pdf_object_streams_are_inflated_and_checked() {
+    let clean = corpus::pdf_in_object_stream();
+    let hostile = corpus::pdf_with_javascript_in_object_stream();
+    assert_qpdf_clean(&clean);
+    assert_qpdf_clean(&hostile);
+    assert_eq!(check(Format::Pdf, &clean), Ok(()));
+    assert_eq!(check(Format::Pdf, &hostile), Err("unsafe_content"));
+
+    assert_eq!(check(Format::Pdf, &qpdf_with_object_streams(&corpus::pdf_ok())), Ok(()));
+    // (qpdf drops unreferenced objects, so only fixtures whose action is
+    // reachable from the catalog keep it.)
+    for pdf in [
+        corpus::pdf_with_rendition_behind_fake_filter(),
+        corpus::pdf_with_javascript(),
+    ] {
+        let rewritten = qpdf_with_object_streams(&pdf);
+        assert_eq!(check(Format::Pdf, &rewritten), Err("unsafe_content"));
+    }
+}
+
+#[test]
+fn pdfs_written_by_krilla_are_accepted() {
+    use krilla::Document;
+    use krilla::color::luma;
+    use krilla::geom::{PathBuilder, Rect, Size};
+    use krilla::metadata::Metadata;
+    use krilla::num::NormalizedF32;
+    use krilla::page::PageSettings;
+    use krilla::paint::Fill;
+
+    let mut document = Document::new();
+    document.set_metadata(
+        Metadata::new()
+            .title("Export (1) of /JS stream".to_owned())
+            .creator("broker-worker".to_owned()),
+    );
+    for level in [0, 128, 255] {
+        let size = Size::from_wh(595.0, 842.0).expect("A4");
+        let mut page = document.start_page_with(PageSettings::new(size));
+        let mut surface = page.surface();
+        let mut path = PathBuilder::new();
+        path.push_rect(Rect::from_xywh(50.0, 50.0, 200.0, 100.0).expect("rectangle"));
+        surface.set_fill(Some(Fill {
+            paint: luma::Color::new(level).into(),
+            opacity: NormalizedF32::ONE,
+            rule: Default::default(),
+        }));
+        surface.draw_path(&path.finish().expect("path"));
+        surface.finish();
+        page.finish();
+    }
+    let pdf = document.finish().expect("krilla writes the PDF");
+    assert!(
+        memchr::memmem::find(&pdf, b"/FlateDecode").is_some(),
+        "compressed streams"
+    );
+    assert_qpdf_clean(&pdf);
+    assert_eq!(check(Format::Pdf, &pdf), Ok(()));
+    assert_eq!(check(Format::Pdf, &qpdf_with_object_streams(&pdf)), Ok(()));
 }
 
 #[test]

@@ -140,3 +140,30 @@ fn pixel_count_and_side_limits_are_both_enforced() {
         Ok(ImageInfo { width: 50, height: 40 })
     );
 }
+
+#[test]
+fn a_jpeg_with_two_frames_is_corrupt() {
+    // Found by fuzzing: a second frame after the first scan was ignored by
+    // the decoder while a comment separated them, so the file passed, and
+    // failed to decode once stripping had removed the comment.
+    let plain = corpus::jpeg(16, 16, 8);
+    let frame = memchr::memmem::find(&plain, &[0xFF, 0xC0]).expect("SOF0");
+    let eoi = plain.len() - 2;
+    let two_frames = [&plain[..eoi], &corpus::jpeg_segment(0xFE, b"note"), &plain[frame..]].concat();
+    assert_eq!(
+        code(check_image(Format::Jpeg, &two_frames, &Limits::default())),
+        Err("corrupt_file")
+    );
+}
+
+#[test]
+fn a_webp_whose_image_lies_past_its_riff_size_is_corrupt() {
+    // Found by fuzzing: decoders ignore the RIFF size, so the image decoded,
+    // while stripping removed everything past the RIFF size as trailing data.
+    let mut webp = corpus::webp(16, 16, 8);
+    webp[4..8].copy_from_slice(&4u32.to_le_bytes());
+    assert_eq!(
+        code(check_image(Format::WebP, &webp, &Limits::default())),
+        Err("corrupt_file")
+    );
+}

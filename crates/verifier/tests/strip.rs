@@ -9,7 +9,7 @@ use broker_verifier::corpus::{
     self, ICC_MARKER, SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP,
     TRAILING_SCRIPT,
 };
-use broker_verifier::{Format, Removed, Stripped, strip_metadata};
+use broker_verifier::{Format, ICC_PROFILE_MAX, Removed, Stripped, strip_metadata};
 use img_parts::{Bytes, ImageICC};
 
 fn strip(format: Format, bytes: &[u8]) -> Stripped {
@@ -311,5 +311,195 @@ fn stripping_arbitrary_prefixes_and_mutations_never_panics() {
             mutated[i] = mutated[i].wrapping_mul(31).wrapping_add(7);
             let _ = strip_metadata(format, &mutated);
         }
+    }
+}
+
+/// Text an uploader hides in segments and chunks that decoding needs (or
+/// that look as if it did).
+const PLANTED: &[u8] = b"planted-text-that-must-not-survive";
+
+/// Strips `original` and proves the planted text is gone and the decoded
+/// pixels equal those of `reference` (the same image without the hostile
+/// parts, which some decoders refuse).
+fn strip_planted(format: Format, original: &[u8], reference: &[u8]) -> Stripped {
+    assert!(contains(original, PLANTED));
+    let stripped = strip(format, original);
+    assert!(!contains(&stripped.bytes, PLANTED), "{format:?}: planted text survived");
+    assert_same_pixels(format, reference, &stripped.bytes);
+    stripped
+}
+
+#[test]
+fn jpeg_hierarchical_segments_and_oversized_adobe_lose_their_text() {
+    let plain = corpus::jpeg(32, 32, 16);
+    let adobe: &[u8] = b"Adobe\0\x64\0\0\0\0\x01";
+    let original = corpus::splice_jpeg(
+        &plain,
+        &[
+            corpus::jpeg_segment(0xDE, PLANTED), // DHP
+            corpus::jpeg_segment(0xDF, PLANTED), // EXP
+            corpus::jpeg_segment(0xEE, &[adobe, PLANTED].concat()),
+            corpus::jpeg_segment(0xEE, b"Adobe\0"), // too short for any reader
+        ],
+    );
+    let stripped = strip_planted(Format::Jpeg, &original, &plain);
+    assert_eq!(stripped.removed, [Removed::Other]);
+    assert_eq!(
+        stripped.bytes,
+        corpus::splice_jpeg(&plain, &[corpus::jpeg_segment(0xEE, adobe)]),
+        "the Adobe fields (colour transform) are kept"
+    );
+}
+
+/// APP2 segments holding an ICC profile of `len` bytes of planted text.
+fn icc_segments(len: usize) -> Vec<Vec<u8>> {
+    let profile: Vec<u8> = PLANTED.iter().copied().cycle().take(len).collect();
+    let chunks: Vec<&[u8]> = profile.chunks(60_000).collect();
+    let count = u8::try_from(chunks.len()).expect("few chunks");
+    (1..=count)
+        .zip(&chunks)
+        .map(|(number, chunk)| corpus::jpeg_segment(0xE2, &[&b"ICC_PROFILE\0"[..], &[number, count], chunk].concat()))
+        .collect()
+}
+
+#[test]
+fn jpeg_icc_profiles_are_kept_up_to_the_cap() {
+    let plain = corpus::jpeg(16, 16, 8);
+    let fits = corpus::splice_jpeg(&plain, &icc_segments(ICC_PROFILE_MAX));
+    assert!(
+        strip(Format::Jpeg, &fits).bytes == fits,
+        "a profile within the cap is kept"
+    );
+    let too_big = corpus::splice_jpeg(&plain, &icc_segments(ICC_PROFILE_MAX + 1));
+    let stripped = strip_planted(Format::Jpeg, &too_big, &plain);
+    assert!(stripped.bytes == plain, "the profile is dropped whole");
+    assert_eq!(stripped.removed, [Removed::Other]);
+}
+
+/// `chunks` inserted just before IEND, after the image data.
+fn insert_before_iend(png: &[u8], chunks: &[Vec<u8>]) -> Vec<u8> {
+    let at = png.len() - 12;
+    [&png[..at], &chunks.concat(), &png[at..]].concat()
+}
+
+#[test]
+fn png_animation_and_late_chunks_in_a_still_image_lose_their_text() {
+    let plain = corpus::png(16, 16, 8);
+    // Sequence 0, 16x16 at (0, 0), 1/10 s, no disposal, source blend.
+    let fctl = [
+        &[0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 16][..],
+        &[0; 8],
+        &[0, 1, 0, 10, 0, 0],
+    ]
+    .concat();
+    let fdat = [&[0, 0, 0, 1][..], PLANTED].concat();
+    let actl = corpus::png_chunk(b"acTL", &[0, 0, 0, 1, 0, 0, 0, 0]);
+    let original = insert_before_iend(
+        &plain,
+        &[
+            corpus::png_chunk(b"fcTL", &fctl),
+            corpus::png_chunk(b"fdAT", &fdat),
+            // After IDAT, acTL does not make the image animated.
+            actl.clone(),
+            corpus::png_chunk(b"gAMA", &[&45455u32.to_be_bytes()[..], PLANTED].concat()),
+            // After IDAT, decoders ignore a colour profile.
+            corpus::png_chunk(b"iCCP", &[&b"ICC\0\0"[..], &corpus::zlib_stored(PLANTED)].concat()),
+        ],
+    );
+    let stripped = strip_planted(Format::Png, &original, &plain);
+    assert_eq!(stripped.bytes, plain);
+    assert_eq!(stripped.removed, [Removed::Other]);
+
+    let animated = corpus::splice_png(&plain, &[actl, corpus::png_chunk(b"fcTL", &fctl)]);
+    assert_eq!(
+        strip(Format::Png, &animated).bytes,
+        animated,
+        "an animated PNG keeps its frames"
+    );
+}
+
+#[test]
+fn png_icc_profiles_are_kept_up_to_the_cap() {
+    let plain = corpus::png(16, 16, 8);
+    let iccp = |len: usize| {
+        let profile: Vec<u8> = PLANTED.iter().copied().cycle().take(len).collect();
+        corpus::png_chunk(b"iCCP", &[&b"ICC\0\0"[..], &corpus::zlib(&profile)].concat())
+    };
+    let fits = corpus::splice_png(&plain, &[iccp(ICC_PROFILE_MAX)]);
+    assert!(
+        strip(Format::Png, &fits).bytes == fits,
+        "a profile within the cap is kept"
+    );
+    let too_big = corpus::splice_png(&plain, &[iccp(ICC_PROFILE_MAX + 1)]);
+    let stripped = strip(Format::Png, &too_big);
+    assert!(stripped.bytes == plain, "the profile is dropped");
+    assert_eq!(stripped.removed, [Removed::Other]);
+    assert_same_pixels(Format::Png, &too_big, &stripped.bytes);
+}
+
+/// The chunks of a RIFF/WEBP file after its 12-byte header.
+fn webp_body(webp: &[u8]) -> &[u8] {
+    &webp[12..]
+}
+
+#[test]
+fn webp_animation_chunks_and_padding_in_a_still_image_lose_their_text() {
+    let original = corpus::webp_with_metadata();
+    let body = webp_body(&original);
+    let (vp8x, rest) = (&body[8..18], &body[18..]);
+    let frame = [&[0; 16][..], &corpus::riff_chunk(b"VP8L", PLANTED)].concat();
+    let hostile = corpus::riff_webp(&[
+        corpus::riff_chunk(b"VP8X", &[vp8x, PLANTED].concat()),
+        rest.to_vec(),
+        corpus::riff_chunk(b"ANIM", PLANTED),
+        corpus::riff_chunk(b"ANMF", &frame),
+    ]);
+    let stripped = strip_planted(Format::WebP, &hostile, &original);
+    assert_eq!(stripped.bytes, strip(Format::WebP, &original).bytes);
+    assert!(stripped.removed.contains(&Removed::Other));
+}
+
+#[test]
+fn webp_animation_frames_keep_only_their_image_data() {
+    let animated = corpus::webp_animated(16, 16);
+    assert_eq!(strip(Format::WebP, &animated).bytes, animated, "nothing to remove");
+    let frame_at = memchr::memmem::find(&animated, b"ANMF").expect("a frame");
+    let size = u32::from_le_bytes(animated[frame_at + 4..frame_at + 8].try_into().expect("4 bytes"));
+    let frame_end = frame_at + 8 + size as usize;
+    let extra = corpus::riff_chunk(b"ZZZZ", PLANTED);
+    let grow = |at: usize, bytes: &mut Vec<u8>| {
+        let old = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        bytes[at..at + 4].copy_from_slice(&(old + extra.len() as u32).to_le_bytes());
+    };
+    let mut hostile = [&animated[..frame_end], &extra, &animated[frame_end..]].concat();
+    grow(4, &mut hostile);
+    grow(frame_at + 4, &mut hostile);
+    let stripped = strip_planted(Format::WebP, &hostile, &animated);
+    assert_eq!(stripped.bytes, animated);
+    assert_eq!(stripped.removed, [Removed::Other]);
+}
+
+#[test]
+fn webp_icc_profiles_are_kept_when_announced_and_up_to_the_cap() {
+    let original = corpus::webp_with_metadata();
+    let body = webp_body(&original);
+    let with_icc = |len: usize, flag: u8| {
+        let mut vp8x = body[..18].to_vec();
+        vp8x[8] |= flag;
+        let profile: Vec<u8> = PLANTED.iter().copied().cycle().take(len).collect();
+        corpus::riff_webp(&[vp8x, corpus::riff_chunk(b"ICCP", &profile), body[18..].to_vec()])
+    };
+    let fits = strip(Format::WebP, &with_icc(ICC_PROFILE_MAX, 0x20));
+    assert!(
+        contains(&fits.bytes, PLANTED),
+        "an announced profile within the cap is kept"
+    );
+    assert_eq!(fits.bytes[20] & 0x20, 0x20);
+    for hostile in [with_icc(ICC_PROFILE_MAX + 1, 0x20), with_icc(100, 0)] {
+        let stripped = strip_planted(Format::WebP, &hostile, &original);
+        assert!(
+            stripped.bytes == strip(Format::WebP, &original).bytes,
+            "profile and flag gone"
+        );
     }
 }

@@ -108,6 +108,90 @@ pub fn pdf_with_launch() -> Vec<u8> {
     pdf_from(&objects)
 }
 
+/// The "no active content" bypass, as reported: a `/Filter` name followed by
+/// the word `stream` inside a string switched the old scanner into "filtered
+/// stream data" mode, which hid the page's additional action: a rendition
+/// that runs JavaScript when the page opens. `qpdf --check` calls it clean.
+pub fn pdf_with_rendition_behind_fake_filter() -> Vec<u8> {
+    let mut objects = page_objects(b"<< /Type /Catalog /Pages 2 0 R /Filter /None /X (stream) >>");
+    objects[2] = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> /AA << /O << /S /Rendition /OP 4 /JS (app.alert\\(1\\)) >> >> >>"
+        .to_vec();
+    pdf_from(&objects)
+}
+
+/// A PDF 1.5 file whose objects (object `n` is `objects[n - 1]`, object 1
+/// the catalog; no streams) all live in one compressed object stream, found
+/// through a cross-reference stream, as qpdf and Acrobat write them.
+pub fn pdf_with_object_stream(objects: &[&[u8]]) -> Vec<u8> {
+    let count = objects.len();
+    let mut index = String::new();
+    let mut bodies = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        index.push_str(&format!("{} {} ", i + 1, bodies.len()));
+        bodies.extend_from_slice(body);
+        bodies.push(b'\n');
+    }
+    let data = super::zlib(&[index.as_bytes(), &bodies].concat());
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let (stream_id, xref_id) = (count + 1, count + 2);
+    let stream_at = out.len();
+    out.extend_from_slice(
+        format!(
+            "{stream_id} 0 obj\n<< /Type /ObjStm /N {count} /First {} /Filter /FlateDecode /Length {} >>\nstream\n",
+            index.len(),
+            data.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&data);
+    out.extend_from_slice(b"\nendstream\nendobj\n");
+    let xref_at = out.len();
+    // Entries of /W [1 4 2]: type, offset or object stream, generation or index.
+    let entry = |kind: u8, field: usize, index: u16| {
+        let field = u32::try_from(field).expect("small file");
+        [&[kind][..], &field.to_be_bytes(), &index.to_be_bytes()].concat()
+    };
+    let mut table = entry(0, 0, 0xFFFF);
+    for i in 0..count {
+        table.extend(entry(2, stream_id, u16::try_from(i).expect("few objects")));
+    }
+    table.extend(entry(1, stream_at, 0));
+    table.extend(entry(1, xref_at, 0));
+    out.extend_from_slice(
+        format!(
+            "{xref_id} 0 obj\n<< /Type /XRef /Size {} /W [1 4 2] /Root 1 0 R /Length {} >>\nstream\n",
+            count + 3,
+            table.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&table);
+    out.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+    out
+}
+
+const BLANK_PAGE: [&[u8]; 3] = [
+    b"<< /Type /Catalog /Pages 2 0 R >>",
+    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+];
+
+/// A blank one-page PDF with its objects in a compressed object stream.
+pub fn pdf_in_object_stream() -> Vec<u8> {
+    pdf_with_object_stream(&BLANK_PAGE)
+}
+
+/// Like [`pdf_in_object_stream`], with a page-open action that runs
+/// JavaScript hidden in the compressed object stream.
+pub fn pdf_with_javascript_in_object_stream() -> Vec<u8> {
+    pdf_with_object_stream(&[
+        BLANK_PAGE[0],
+        BLANK_PAGE[1],
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /AA << /O 4 0 R >> >>",
+        b"<< /S /JavaScript /JS (app.alert(1)) >>",
+    ])
+}
+
 /// A PDF whose trailer (`startxref` ... `%%EOF`) is missing.
 pub fn pdf_without_trailer() -> Vec<u8> {
     let mut pdf = pdf_ok();

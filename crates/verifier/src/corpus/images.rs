@@ -333,6 +333,24 @@ fn webp_with_chunks(width: u32, height: u32, noise: u8, orientation: u16) -> Vec
     ])
 }
 
+/// An animated lossless WebP: VP8X with the alpha and animation flags, ANIM,
+/// and two full-canvas ANMF frames.
+pub fn webp_animated(width: u32, height: u32) -> Vec<u8> {
+    let canvas = |v: u32| (v - 1).to_le_bytes()[..3].to_vec();
+    let vp8x = [&[0x10 | 0x02, 0, 0, 0][..], &canvas(width), &canvas(height)].concat();
+    let frame = |noise| {
+        // Offset (0, 0), size, 100 ms, alpha-blend, no disposal.
+        let header = [&[0; 6][..], &canvas(width), &canvas(height), &[100, 0, 0, 0]].concat();
+        riff_chunk(b"ANMF", &[header, webp(width, height, noise)[12..].to_vec()].concat())
+    };
+    riff_webp(&[
+        riff_chunk(b"VP8X", &vp8x),
+        riff_chunk(b"ANIM", &[0, 0, 0, 0, 0, 0]),
+        frame(8),
+        frame(64),
+    ])
+}
+
 /// An extended-format lossless WebP with EXIF (Make/Model/DateTime, GPS,
 /// thumbnail) and XMP chunks.
 pub fn webp_with_metadata() -> Vec<u8> {

@@ -1,17 +1,27 @@
 //! JPEG: keep what decoding and colour need, drop the rest.
 //!
 //! Marker segments are walked by their length fields. Kept: APP0 JFIF (with
-//! any embedded thumbnail cut off), APP2 ICC_PROFILE (every chunk), APP14
-//! Adobe (selects the colour transform), DQT, DHT, DAC, SOFn, DRI, DNL, DHP,
-//! EXP and SOS with its entropy-coded data byte for byte. Dropped: APP1 EXIF
-//! (its IFD1 thumbnail goes with it) and XMP (incl. extended XMP), APP13
-//! Photoshop/IPTC, COM, JFXX thumbnails, every other APPn and the reserved
-//! JPGn markers, and every byte after EOI (often a second image from MPF, or
-//! a polyglot payload). A non-default EXIF Orientation found before the first
-//! scan is re-emitted as a minimal APP1 right after SOI (after JFIF, if JFIF
-//! comes first, as both specs want to be first).
+//! any embedded thumbnail cut off), APP2 ICC_PROFILE (every chunk, before
+//! the first scan, while the whole profile is at most
+//! [`ICC_PROFILE_MAX`](super::ICC_PROFILE_MAX)), APP14 Adobe (selects the
+//! colour transform; cut to its 12-byte payload, the only bytes decoders
+//! read), DQT, DHT, DAC, SOFn, DRI, DNL and SOS with its entropy-coded data
+//! byte for byte. Dropped: APP1 EXIF (its IFD1 thumbnail goes with it) and
+//! XMP (incl. extended XMP), APP13 Photoshop/IPTC, COM, JFXX thumbnails, every
+//! other APPn, the reserved JPGn markers, DHP and EXP (hierarchical mode,
+//! which neither browsers nor the image crate decode; kept, they would carry
+//! arbitrary bytes through), and every byte after EOI (often a second image
+//! from MPF, or a polyglot payload). A non-default EXIF Orientation found
+//! before the first scan is re-emitted as a minimal APP1 right after SOI
+//! (after JFIF, if JFIF comes first, as both specs want to be first).
+//!
+//! A second frame header (SOFn) makes the file corrupt. An image has one
+//! frame, and what a decoder does with a second depends on what lies
+//! between them. zune-jpeg stops after the first frame when a comment
+//! follows its scan, and fails when the next SOF follows directly, so
+//! dropping the comment would turn an accepted image into a broken one.
 
-use super::{Removed, RemovedSet, Stripped, be_u16, entropy, exif_inspect, exif_min, truncated};
+use super::{ICC_PROFILE_MAX, Removed, RemovedSet, Stripped, be_u16, entropy, exif_inspect, exif_min, truncated};
 use crate::Rejection;
 
 const SOI: u8 = 0xD8;
@@ -23,6 +33,8 @@ const APP2: u8 = 0xE2;
 const APP13: u8 = 0xED;
 const APP14: u8 = 0xEE;
 const COM: u8 = 0xFE;
+const DHP: u8 = 0xDE;
+const EXP: u8 = 0xDF;
 
 const EXIF_ID: &[u8] = b"Exif\0";
 const EXIF_HEADER_LEN: usize = 6; // "Exif\0\0"
@@ -30,12 +42,19 @@ const XMP_ID: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
 const XMP_EXTENSION_ID: &[u8] = b"http://ns.adobe.com/xmp/extension/\0";
 /// "JFIF\0", version, units, densities, thumbnail width and height.
 const JFIF_FIXED_LEN: usize = 14;
+const ICC_ID: &[u8] = b"ICC_PROFILE\0";
+/// `ICC_PROFILE\0`, chunk number, chunk count.
+const ICC_HEADER_LEN: usize = 14;
+/// "Adobe", version, flags0, flags1, colour transform.
+const ADOBE_LEN: usize = 12;
 
 /// What to do with one marker segment.
 enum Action {
     Keep,
     /// A JFIF APP0 carrying a thumbnail: keep its fixed fields only.
     KeepJfifWithoutThumbnail,
+    /// An Adobe APP14 longer than its fields: keep the fields only.
+    KeepAdobeFields,
     Drop(Removed),
     DropExif,
 }
@@ -54,6 +73,8 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
     let mut orientation = None;
     let mut exif_seen = false;
     let mut scans = 0usize;
+    let mut frame_seen = false;
+    let icc_fits = icc_profile_len(src) <= ICC_PROFILE_MAX;
     let mut pos = 2;
     loop {
         let (marker, marker_at) = next_marker(src, pos)?;
@@ -83,6 +104,12 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
             }
             _ => {}
         }
+        if is_frame_header(marker) {
+            if frame_seen {
+                return Err(Rejection::corrupt("the JPEG has more than one frame header"));
+            }
+            frame_seen = true;
+        }
         let length = usize::from(be_u16(src, pos).ok_or_else(|| truncated("JPEG"))?);
         if length < 2 {
             return Err(Rejection::corrupt("a JPEG segment has an invalid length"));
@@ -91,13 +118,18 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         let segment = src.get(marker_at - 1..end).ok_or_else(|| truncated("JPEG"))?;
         let payload = &segment[4..];
         let first_segment = out.len() == 2 && before_first_scan;
-        match classify(marker, payload) {
+        match classify(marker, payload, icc_fits && before_first_scan) {
             Action::Keep => out.extend_from_slice(segment),
             Action::KeepJfifWithoutThumbnail => {
                 out.extend_from_slice(&[0xFF, APP0, 0, (JFIF_FIXED_LEN + 2) as u8]);
                 out.extend_from_slice(&payload[..JFIF_FIXED_LEN - 2]);
                 out.extend_from_slice(&[0, 0]);
                 removed.insert(Removed::Thumbnail);
+            }
+            Action::KeepAdobeFields => {
+                out.extend_from_slice(&[0xFF, APP14, 0, (ADOBE_LEN + 2) as u8]);
+                out.extend_from_slice(&payload[..ADOBE_LEN]);
+                removed.insert(Removed::Other);
             }
             Action::Drop(kind) => removed.insert(kind),
             Action::DropExif => {
@@ -125,6 +157,11 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
     }
 }
 
+/// SOF0..=SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+fn is_frame_header(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF)
+}
+
 /// Finds the marker at `pos`, skipping fill bytes: returns the marker byte
 /// and its index (the 0xFF before it is at index - 1).
 fn next_marker(src: &[u8], pos: usize) -> Result<(u8, usize), Rejection> {
@@ -143,7 +180,36 @@ fn next_marker(src: &[u8], pos: usize) -> Result<(u8, usize), Rejection> {
     }
 }
 
-fn classify(marker: u8, payload: &[u8]) -> Action {
+/// Total size of the ICC profile chunks before the first scan (where readers
+/// look for them), found by walking segment lengths only. Structural errors
+/// are left for the main pass to report.
+fn icc_profile_len(src: &[u8]) -> usize {
+    let mut total = 0usize;
+    let mut pos = 2;
+    while let Ok((marker, at)) = next_marker(src, pos) {
+        match marker {
+            SOS | EOI => break,
+            0x01 | 0xD0..=0xD7 => {
+                pos = at + 1;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(length) = be_u16(src, at + 1) else { break };
+        let end = at + 1 + usize::from(length);
+        if marker == APP2
+            && let Some(payload) = src.get(at + 3..end)
+            && payload.starts_with(ICC_ID)
+        {
+            total = total.saturating_add(payload.len().saturating_sub(ICC_HEADER_LEN));
+        }
+        pos = end;
+    }
+    total
+}
+
+/// What to do with a segment; `keep_icc` says whether ICC chunks may stay.
+fn classify(marker: u8, payload: &[u8], keep_icc: bool) -> Action {
     match marker {
         APP0 if payload.starts_with(b"JFIF\0") => {
             if payload.len() > JFIF_FIXED_LEN {
@@ -155,13 +221,15 @@ fn classify(marker: u8, payload: &[u8]) -> Action {
         APP0 if payload.starts_with(b"JFXX\0") => Action::Drop(Removed::Thumbnail),
         APP1 if payload.starts_with(EXIF_ID) => Action::DropExif,
         APP1 if payload.starts_with(XMP_ID) || payload.starts_with(XMP_EXTENSION_ID) => Action::Drop(Removed::Xmp),
-        APP2 if payload.starts_with(b"ICC_PROFILE\0") => Action::Keep,
+        APP2 if payload.starts_with(ICC_ID) && keep_icc => Action::Keep,
         APP13 if payload.starts_with(b"Photoshop 3.0\0") => Action::Drop(Removed::Iptc),
-        APP14 if payload.starts_with(b"Adobe") => Action::Keep,
+        APP14 if payload.starts_with(b"Adobe") && payload.len() == ADOBE_LEN => Action::Keep,
+        APP14 if payload.starts_with(b"Adobe") && payload.len() > ADOBE_LEN => Action::KeepAdobeFields,
         COM => Action::Drop(Removed::Comment),
-        // Other APPn, the JPG reserved marker and JPGn extensions.
-        0xE0..=0xEF | 0xC8 | 0xF0..=0xFD => Action::Drop(Removed::Other),
-        // DQT, DHT, DAC, SOFn, DRI, DNL, DHP, EXP, SOS.
+        // Other APPn (and ICC chunks that may not stay, short Adobe
+        // segments), the JPG reserved marker, JPGn extensions, DHP and EXP.
+        0xE0..=0xEF | 0xC8 | 0xF0..=0xFD | DHP | EXP => Action::Drop(Removed::Other),
+        // DQT, DHT, DAC, SOFn, DRI, DNL, SOS.
         _ => Action::Keep,
     }
 }
@@ -237,6 +305,7 @@ mod tests {
             &[0xFF, SOI, 0xFF, 0x05, 0, 2][..],
             &[0xFF, SOI, 0xFF, SOI][..],
             &[0xFF, SOI, 0xFF, EOI][..],
+            &[0xFF, SOI, 0xFF, 0xC0, 0, 2, 0xFF, 0xC2, 0, 2][..],
         ] {
             assert_eq!(strip(bad).map_err(|r| r.code()), Err("corrupt_file"), "{bad:02X?}");
         }

@@ -13,7 +13,22 @@
 //! block, so the photo still displays upright.
 //!
 //! Parsers are allow-lists: a segment or chunk survives only if it is known
-//! to be needed to decode or colour-manage the image.
+//! to be needed to decode or colour-manage the image, and then only with the
+//! bytes decoders read. A kept segment with room to spare (an oversized
+//! Adobe APP14 or VP8X, animation frames in a still image) would otherwise
+//! carry any text an uploader likes through stripping.
+//!
+//! ICC profiles are kept, since they define what the pixel values mean, up
+//! to [`ICC_PROFILE_MAX`]; a larger profile is dropped (decoded pixel values
+//! are unchanged, colour management falls back to sRGB). Their free-text tags
+//! (`desc`, `cprt`, `dmnd`, `dmdd`) are kept as they are. Removing them means
+//! rewriting the tag table and offsets, and invalidating the profile ID (an
+//! MD5 of the profile). It would also stop byte-identical profiles from being
+//! recognised (browsers and viewers shortcut known sRGB and Display P3
+//! profiles by their bytes). In real files those tags name the colour space
+//! or the device ("sRGB IEC61966-2.1", "Display P3"), not the person. An
+//! uploader who wants to smuggle text through an image has the pixels anyway,
+//! which lossless stripping must keep.
 
 mod entropy;
 mod exif_inspect;
@@ -23,6 +38,11 @@ mod png;
 mod webp;
 
 use crate::{Format, Rejection};
+
+/// Largest ICC profile kept, in bytes. Common RGB profiles are 0.5 to 4 KiB,
+/// camera and display profiles up to a few hundred KiB; CMYK press profiles
+/// (FOGRA39, SWOP) are 0.5 to 1 MiB.
+pub const ICC_PROFILE_MAX: usize = 1 << 20;
 
 /// The result of [`strip_metadata`].
 #[derive(Debug, Clone, PartialEq, Eq)]

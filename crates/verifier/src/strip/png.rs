@@ -2,22 +2,45 @@
 //!
 //! Chunks are walked by length and every CRC is verified (a CRC error is a
 //! corrupt file). Kept: IHDR, PLTE, IDAT, IEND, tRNS, the colour chunks
-//! (cHRM, gAMA, iCCP, sBIT, sRGB, cICP, mDCV, cLLI), bKGD, hIST, pHYs and the
-//! APNG chunks (acTL, fcTL, fdAT): animated avatars stay animated, and frames
-//! carry no metadata. Dropped: eXIf, tEXt, zTXt, iTXt (including XMP and
-//! ImageMagick "Raw profile" EXIF/IPTC), tIME, and every other ancillary chunk
-//! (private chunks can hold anything). An unknown *critical* chunk cannot be
-//! decoded by anyone, so it makes the file corrupt. Bytes after IEND are
-//! dropped. A non-default eXIf Orientation is re-emitted as a minimal eXIf
-//! right after IHDR, which puts it before IDAT as readers require.
+//! (cHRM, gAMA, iCCP, sBIT, sRGB, cICP, mDCV, cLLI), bKGD, hIST and pHYs. The
+//! APNG chunks (acTL, fcTL, fdAT) are kept in an animated image, so animated
+//! avatars stay animated. An image is animated when an acTL comes before
+//! the first IDAT. Without one, decoders ignore fcTL and fdAT, so they could
+//! only carry hidden bytes, and they are dropped. Chunks whose size the spec
+//! fixes (gAMA, cHRM, sRGB, pHYs, cICP, cLLI, mDCV, acTL, fcTL) are dropped
+//! when they are any other size, for the same reason, and so are ancillary
+//! chunks after the first IDAT (colour, transparency and density count only
+//! before the image data). iCCP is dropped when
+//! its profile inflates to more than [`ICC_PROFILE_MAX`](super::ICC_PROFILE_MAX)
+//! bytes or does not inflate. Dropped: eXIf, tEXt, zTXt, iTXt (including XMP
+//! and ImageMagick "Raw profile" EXIF/IPTC), tIME, and every other ancillary
+//! chunk (private chunks can hold anything). An unknown *critical* chunk
+//! cannot be decoded by anyone, so it makes the file corrupt. Bytes after
+//! IEND are dropped. A non-default eXIf Orientation is re-emitted as a minimal
+//! eXIf right after IHDR, which puts it before IDAT as readers require.
 
-use super::{Removed, RemovedSet, Stripped, be_u32, exif_inspect, exif_min, truncated};
+use std::io::{self, Read};
+
+use super::{ICC_PROFILE_MAX, Removed, RemovedSet, Stripped, be_u32, exif_inspect, exif_min, truncated};
 use crate::Rejection;
 
 const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
-const KEEP: [&[u8; 4]; 19] = [
-    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB", b"cICP", b"mDCV",
-    b"cLLI", b"bKGD", b"hIST", b"pHYs", b"acTL", b"fcTL", b"fdAT",
+/// Kept in every image, subject to [`FIXED_SIZES`].
+const KEEP: [&[u8; 4]; 15] = [
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"sBIT", b"sRGB", b"cICP", b"mDCV", b"cLLI",
+    b"bKGD", b"hIST", b"pHYs",
+];
+/// Chunks whose data has one valid size.
+const FIXED_SIZES: [(&[u8; 4], usize); 9] = [
+    (b"gAMA", 4),
+    (b"cHRM", 32),
+    (b"sRGB", 1),
+    (b"pHYs", 9),
+    (b"cICP", 4),
+    (b"cLLI", 8),
+    (b"mDCV", 24),
+    (b"acTL", 8),
+    (b"fcTL", 26),
 ];
 /// Kept chunks are CRC-checked and copied in pieces of this size, so each
 /// piece is hashed and copied while it is in cache.
@@ -39,10 +62,12 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         return Err(Rejection::corrupt("the PNG signature is missing"));
     }
     let mut removed = RemovedSet::default();
-    let orientation = first_exif(src).and_then(|tiff| exif_inspect::inspect(tiff, &mut removed));
+    let survey = survey(src);
+    let orientation = survey.exif.and_then(|tiff| exif_inspect::inspect(tiff, &mut removed));
     let mut out = Vec::with_capacity(src.len());
     out.extend_from_slice(SIGNATURE);
     let mut pos = SIGNATURE.len();
+    let mut after_idat = false;
     loop {
         let chunk = parse_chunk(src, pos)?.ok_or_else(|| truncated("PNG"))?;
         let first = pos == SIGNATURE.len();
@@ -52,7 +77,7 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         if first && chunk.data.len() != IHDR_DATA_LEN {
             return Err(Rejection::corrupt("the PNG header chunk has the wrong length"));
         }
-        if KEEP.contains(&&chunk.kind) {
+        if keep(&chunk, survey.animated, after_idat) {
             copy_checked(&src[pos..chunk.end], &chunk, &mut out)?;
         } else {
             verify_crc(&chunk)?;
@@ -62,6 +87,7 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
             push_chunk(&mut out, b"eXIf", &exif_min::orientation_tiff(o));
         }
         pos = chunk.end;
+        after_idat |= &chunk.kind == b"IDAT";
         if &chunk.kind == b"IEND" {
             break;
         }
@@ -73,6 +99,37 @@ pub(super) fn strip(src: &[u8]) -> Result<Stripped, Rejection> {
         bytes: out,
         removed: removed.into_vec(),
     })
+}
+
+/// Whether a chunk is needed to decode or colour-manage the image.
+fn keep(chunk: &Chunk<'_>, animated: bool, after_idat: bool) -> bool {
+    let right_size = FIXED_SIZES
+        .iter()
+        .find(|(kind, _)| **kind == chunk.kind)
+        .is_none_or(|&(_, len)| chunk.data.len() == len);
+    let needed = match &chunk.kind {
+        b"acTL" => animated && !after_idat,
+        b"fcTL" | b"fdAT" => animated,
+        // Colour, transparency and density chunks count only before the
+        // image data; decoders ignore them after it.
+        kind if after_idat && kind[0].is_ascii_lowercase() => false,
+        b"iCCP" => icc_profile_fits(chunk.data),
+        kind => KEEP.contains(&kind),
+    };
+    needed && right_size
+}
+
+/// Whether iCCP data (name, NUL, method 0, zlib stream) inflates to at most
+/// `ICC_PROFILE_MAX` bytes.
+fn icc_profile_fits(data: &[u8]) -> bool {
+    let Some(nul) = data.iter().position(|&b| b == 0) else {
+        return false;
+    };
+    let Some((0, compressed)) = data[nul + 1..].split_first() else {
+        return false;
+    };
+    let mut profile = flate2::read::ZlibDecoder::new(compressed).take(ICC_PROFILE_MAX as u64 + 1);
+    io::copy(&mut profile, &mut io::sink()).is_ok_and(|len| len <= ICC_PROFILE_MAX as u64)
 }
 
 /// The chunk at `pos`, `None` when the data ends first.
@@ -156,18 +213,34 @@ fn classify(chunk: &Chunk<'_>) -> Result<Removed, Rejection> {
     })
 }
 
-/// The data of the first eXIf chunk, found by walking chunk lengths only.
-/// Structural errors are left for the main pass to report.
-fn first_exif(src: &[u8]) -> Option<&[u8]> {
+/// What the main pass must know before it reaches the chunks concerned.
+struct Survey<'a> {
+    /// The data of the first eXIf chunk (it may come after IDAT).
+    exif: Option<&'a [u8]>,
+    /// A valid acTL comes before the first IDAT.
+    animated: bool,
+}
+
+/// Walks chunk lengths only; structural errors are left for the main pass
+/// to report.
+fn survey(src: &[u8]) -> Survey<'_> {
+    let mut survey = Survey {
+        exif: None,
+        animated: false,
+    };
     let mut pos = SIGNATURE.len();
-    loop {
-        let chunk = parse_chunk(src, pos).ok()??;
+    let mut after_idat = false;
+    while let Ok(Some(chunk)) = parse_chunk(src, pos) {
         match &chunk.kind {
-            b"eXIf" => return Some(chunk.data),
-            b"IEND" => return None,
-            _ => pos = chunk.end,
+            b"eXIf" if survey.exif.is_none() => survey.exif = Some(chunk.data),
+            b"acTL" if !after_idat && chunk.data.len() == 8 => survey.animated = true,
+            b"IDAT" => after_idat = true,
+            b"IEND" => break,
+            _ => {}
         }
+        pos = chunk.end;
     }
+    survey
 }
 
 fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
