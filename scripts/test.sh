@@ -49,7 +49,7 @@ BROKER_TEST_STORE=garage cargo test --locked -p upload-broker --tests
 echo "== Garage: $(elapsed "$started")"
 
 echo "== fuzzing the verifier (short run)"
-cargo run --locked --release -p broker-verifier --example fuzz -- --seconds 3
+cargo run --locked -p broker-verifier --example fuzz -- --seconds 2
 
 echo "== browser tests (headless chromium, playwright-core, Uppy 4)"
 cargo build --locked -p upload-broker -p broker-testkit --bins
