@@ -2,10 +2,8 @@
 
 use broker_core::config::VerifySettings;
 use broker_core::store::Store;
-use broker_verifier::Limits;
-use tokio::sync::Semaphore;
 
-use crate::uploads::complete::Verification;
+use crate::uploads::verification::Verification;
 
 pub struct AppState {
     pub store: Store,
@@ -14,15 +12,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, verify: &VerifySettings) -> Self {
-        let limits = Limits {
-            max_image_side: verify.max_image_side,
-            max_image_pixels: verify.max_image_pixels,
-            ..Limits::default()
-        };
-        let verification = Verification {
-            limits,
-            permits: Semaphore::new(verify.concurrency),
-        };
-        Self { store, verification }
+        Self {
+            store,
+            verification: Verification::new(verify),
+        }
     }
 }

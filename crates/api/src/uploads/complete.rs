@@ -12,22 +12,21 @@
 //! concurrently, lands on one object: the loser of the race finds the winner's
 //! object and answers with the same result.
 
-
 use broker_core::disposition::attachment;
 use broker_core::keys::Area;
 use broker_core::record::ObjectRecord;
 use broker_core::store::{ByteStream, ObjectHead, PutOptions, Store, StoreError};
 use broker_core::{ObjectKey, StagedUpload};
-use broker_verifier::{Format, Limits, Rejection, SNIFF_LEN};
+use broker_verifier::{Format, Rejection, SNIFF_LEN};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
-use tokio::sync::Semaphore;
 
 use crate::auth::Quotas;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::hex::hex;
+use crate::uploads::verification::Verification;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,12 +45,6 @@ pub struct CompleteResponse {
     pub sha256: String,
     pub removed: Vec<String>,
     pub filename: String,
-}
-
-/// The verifier's bounds plus the gate on how many run at once.
-pub struct Verification {
-    pub limits: Limits,
-    pub permits: Semaphore,
 }
 
 /// Why a completion did not produce a new object.
@@ -131,19 +124,13 @@ pub async fn complete(
     }
 
     let outcome = {
-        let _permit = verification.permits.acquire().await.map_err(|_| ApiError::Internal)?;
+        let _slot = verification
+            .slots
+            .acquire(&caller.tenant)
+            .await
+            .map_err(|_| ApiError::Internal)?;
         let account = Account { caller, quotas };
-        verify_and_promote(
-            store,
-            &verification.limits,
-            &account,
-            &upload,
-            &key,
-            &final_key,
-            &head,
-            &record,
-        )
-        .await
+        verify_and_promote(store, verification, &account, &upload, &key, &final_key, &head, &record).await
     };
     match outcome {
         Ok(response) => Ok(response),
@@ -163,7 +150,7 @@ pub async fn complete(
 
 async fn verify_and_promote(
     store: &Store,
-    limits: &Limits,
+    verification: &Verification,
     account: &Account<'_>,
     upload: &StagedUpload,
     key: &ObjectKey,
@@ -211,8 +198,9 @@ async fn verify_and_promote(
         let mut bytes = sniffed;
         bytes.reserve(usize::try_from(head.size).unwrap_or(0).saturating_sub(bytes.len()));
         body.read_all_into(&mut bytes).await?;
-        let limits = *limits;
+        let (limits, budget) = (verification.limits, verification.budget);
         let stripped = tokio::task::spawn_blocking(move || {
+            budget.check(format, &bytes)?;
             broker_verifier::check_image(format, &bytes, &limits)?;
             broker_verifier::strip_metadata(format, &bytes)
         })
@@ -224,7 +212,7 @@ async fn verify_and_promote(
         (ByteStream::from(stripped.bytes), size, sha256, removed)
     } else {
         let spooled = body.spool(sniffed).await?;
-        let limits = *limits;
+        let limits = verification.limits;
         let file = spooled.file.reopen().map_err(spool_error)?;
         tokio::task::spawn_blocking(move || broker_verifier::check_document(format, file, &limits))
             .await

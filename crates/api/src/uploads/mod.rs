@@ -4,3 +4,4 @@
 pub mod complete;
 pub mod download;
 pub mod sign;
+pub mod verification;

@@ -1,0 +1,98 @@
+//! The memory one completion may take: a tiny PNG that declares 8192×4882
+//! pixels at 16 bits per RGBA channel is within the dimension limits, but
+//! would make the decoder allocate 320 MB before finding its data missing.
+//! The decode budget refuses it from the header.
+//!
+//! Its own test binary, with one test: the allocator below counts every
+//! allocation of the process, and the app runs in this process.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use broker_testkit::{error_code, post_form, spawn_app};
+use broker_verifier::corpus;
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only sizes are counted.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            grew(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let pointer = unsafe { System.alloc_zeroed(layout) };
+        if !pointer.is_null() {
+            grew(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(pointer, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        if !moved.is_null() {
+            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        moved
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// A well-formed, 100-byte PNG whose header declares `width`×`height` RGBA at
+/// 16 bits per channel, with almost no image data.
+fn png_rgba16_claiming(width: u32, height: u32) -> Vec<u8> {
+    let ihdr = [&width.to_be_bytes()[..], &height.to_be_bytes(), &[16, 6, 0, 0, 0]].concat();
+    [
+        b"\x89PNG\r\n\x1a\n".to_vec(),
+        corpus::png_chunk(b"IHDR", &ihdr),
+        corpus::png_chunk(b"IDAT", &corpus::zlib_stored(&[0; 64])),
+        corpus::png_chunk(b"IEND", b""),
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn a_deep_image_within_the_dimension_limits_is_refused_before_it_is_decoded() {
+    let app = spawn_app().await;
+    // 39,993,344 pixels: under VERIFY_MAX_IMAGE_PIXELS (40 M), sides under 8192.
+    let bomb = png_rgba16_claiming(8192, 4882);
+    let signed = app.sign("avatar", "deep.png", "image/png").await;
+    let stored = post_form(&signed.url, &signed.fields, bomb, "image/png").await;
+    assert!(stored.status().is_success(), "{}", stored.status());
+
+    let before = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let refused = error_code(app.session().complete(&signed.object_key).await).await;
+    let grown = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+
+    assert_eq!(refused, (422, "dimensions_too_large".into()));
+    assert!(
+        grown < 64 << 20,
+        "completing took {} MB at its peak; 8192×4882 RGBA16 is 320 MB",
+        grown >> 20
+    );
+    assert!(
+        !app.object_exists(&signed.object_key).await,
+        "the refused upload is deleted"
+    );
+}
