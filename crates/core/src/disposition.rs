@@ -8,10 +8,6 @@
 
 use crate::record::encode_text;
 
-// Kept until the worker moves to `record::ObjectRecord` (in progress).
-#[doc(hidden)]
-pub use crate::record::encode_text as encode_filename;
-
 /// `attachment; filename="ascii"; filename*=UTF-8''encoded`.
 pub fn attachment(name: &str) -> String {
     let fallback: String = name

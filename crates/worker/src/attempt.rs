@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use broker_core::ObjectKey;
-use broker_core::disposition::{attachment, encode_filename};
+use broker_core::disposition::attachment;
 use broker_core::keys::DatasetFormat;
+use broker_core::record::ObjectRecord;
 use broker_core::store::{PutOptions, Store, StoreError};
 use broker_jobs::JobsLifecycle;
 use broker_jobs::job::{ExportJob, InlineData, JobSource, JobStatus, download_name};
@@ -93,11 +94,15 @@ async fn execute(ctx: &JobContext, job: &ExportJob, progress: Arc<Progress>) -> 
 
     let wanted_name = download_name(&job.filename, job.format);
     let disposition = attachment(&wanted_name);
-    let metadata = [
-        ("filename".to_owned(), encode_filename(&wanted_name)),
-        ("job".to_owned(), job.job_id.to_string()),
-    ]
-    .into();
+    // The key names the job; the record carries the name the browser saves.
+    let metadata = ObjectRecord {
+        filename: Some(wanted_name),
+        ..ObjectRecord::default()
+    }
+    .to_metadata()
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
     let options = PutOptions {
         content_type: job.format.content_type(),
         content_disposition: &disposition,
