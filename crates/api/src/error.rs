@@ -52,8 +52,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the store is unavailable; try again shortly")]
     StoreUnavailable,
-    #[error("the broker is not ready: {0}")]
-    NotReady(String),
+    /// The failing readiness checks, by name only.
+    #[error("the broker is not ready: {} unavailable", .0.join(", "))]
+    NotReady(Vec<&'static str>),
     #[error("an internal error occurred")]
     Internal,
     /// Missing, malformed, expired or otherwise invalid credentials (never echoed).

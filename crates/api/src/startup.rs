@@ -50,6 +50,7 @@ impl Application {
         let exports = web::Data::new(crate::exports::ExportService { exports });
         let state = web::Data::new(AppState::new(store, &settings.verify));
         let auth = web::Data::new(crate::auth::Auth::build(settings).map_err(StartupError::Auth)?);
+        let readiness = web::Data::new(routes::Readiness::default());
 
         let bind_error = |source| StartupError::Bind {
             addr: settings.bind,
@@ -63,6 +64,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(auth.clone())
                 .app_data(exports.clone())
+                .app_data(readiness.clone())
                 .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|e, _| json_error(e, JSON_LIMIT).into()))
                 .wrap(cors(&origins))
                 .wrap_fn(|request, service| {

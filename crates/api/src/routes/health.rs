@@ -1,7 +1,16 @@
-use std::time::Duration;
+//! `/healthz` and `/readyz`, which answer anyone: they say which checks pass,
+//! never why one fails (a store's error names endpoints, buckets and
+//! credentials' owners), and the reason goes to the log instead. The checks'
+//! result is kept for [`READY_TTL`], so a load balancer polling every
+//! instance, or anyone hammering the unauthenticated route, costs at most one
+//! store HEAD (and one Redis round trip) per instance per period.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
-use broker_jobs::{BackendKind, QueueError};
+use broker_jobs::BackendKind;
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -9,6 +18,8 @@ use crate::exports::ExportService;
 use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one round of checks answers `/readyz`.
+pub const READY_TTL: Duration = Duration::from_secs(3);
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> HttpResponse {
@@ -18,36 +29,115 @@ pub async fn healthz() -> HttpResponse {
 /// The dependencies answer: the store's bucket, and Redis when the export
 /// queue runs on it (`REDIS_URL`), pinged through the queue's own connection.
 /// The embedded SQLite queue is a file of this process, not a dependency.
-pub async fn readyz(state: web::Data<AppState>, exports: web::Data<ExportService>) -> Result<HttpResponse, ApiError> {
-    let mut checks = serde_json::Map::new();
-    let mut failures = Vec::new();
-
-    let store = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => "ok".to_owned(),
-        Ok(Err(e)) => format!("unavailable: {e}"),
-        Err(_) => "unavailable: timed out".to_owned(),
-    };
-    if store != "ok" {
-        failures.push(format!("store {store}"));
+pub async fn readyz(
+    state: web::Data<AppState>,
+    exports: web::Data<ExportService>,
+    readiness: web::Data<Readiness>,
+) -> Result<HttpResponse, ApiError> {
+    let checks = readiness.checks(|| run_checks(&state, &exports)).await;
+    let failing: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+    if !failing.is_empty() {
+        return Err(ApiError::NotReady(failing));
     }
-    checks.insert("store".into(), store.into());
+    let states: serde_json::Map<_, _> = checks.iter().map(|c| (c.name.to_owned(), json!("ok"))).collect();
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "checks": states })))
+}
 
+/// One check's name and whether it passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check {
+    name: &'static str,
+    ok: bool,
+}
+
+async fn run_checks(state: &AppState, exports: &ExportService) -> Vec<Check> {
+    let store = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    };
+    let mut checks = vec![judge("store", store)];
     if exports.exports.kind() == BackendKind::Redis {
         let redis = match tokio::time::timeout(CHECK_TIMEOUT, exports.exports.ping()).await {
-            Ok(Ok(())) => "ok".to_owned(),
-            Ok(Err(QueueError::Unavailable(detail))) => format!("unavailable: {detail}"),
-            Ok(Err(e)) => format!("unavailable: {e}"),
-            Err(_) => "unavailable: timed out".to_owned(),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
         };
-        if redis != "ok" {
-            failures.push(format!("redis {redis}"));
+        checks.push(judge("redis", redis));
+    }
+    checks
+}
+
+/// The check's state for the reply; its detail for the log only.
+fn judge(name: &'static str, result: Result<(), String>) -> Check {
+    if let Err(detail) = &result {
+        tracing::warn!(check = name, %detail, "readiness check failed");
+    }
+    Check {
+        name,
+        ok: result.is_ok(),
+    }
+}
+
+/// The last round of checks and when it ran; one round at a time.
+#[derive(Default)]
+pub struct Readiness {
+    last: Mutex<Option<(Instant, Vec<Check>)>>,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Readiness {
+    /// The checks of the last [`READY_TTL`], or of a new round of `run`.
+    async fn checks<F: Future<Output = Vec<Check>>>(&self, run: impl FnOnce() -> F) -> Vec<Check> {
+        if let Some(fresh) = self.fresh() {
+            return fresh;
         }
-        checks.insert("redis".into(), redis.into());
+        let _one_round = self.running.lock().await;
+        // Another request may have run a round while this one waited.
+        if let Some(fresh) = self.fresh() {
+            return fresh;
+        }
+        let checks = run().await;
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), checks.clone()));
+        checks
     }
 
-    if failures.is_empty() {
-        Ok(HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks })))
-    } else {
-        Err(ApiError::NotReady(failures.join("; ")))
+    fn fresh(&self) -> Option<Vec<Check>> {
+        let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.as_ref()
+            .filter(|(at, _)| at.elapsed() < READY_TTL)
+            .map(|(_, checks)| checks.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn one_round_of_checks_answers_for_a_while() {
+        let readiness = Readiness::default();
+        let rounds = AtomicUsize::new(0);
+        let run = || async {
+            rounds.fetch_add(1, Ordering::SeqCst);
+            vec![judge("store", Err("the store is unavailable: 10.0.0.7 refused".into()))]
+        };
+        let (a, b) = tokio::join!(readiness.checks(run), readiness.checks(run));
+        assert_eq!(a, b);
+        assert_eq!(readiness.checks(run).await, a);
+        assert_eq!(
+            rounds.load(Ordering::SeqCst),
+            1,
+            "concurrent and later calls share one round"
+        );
+        assert_eq!(
+            a,
+            [Check {
+                name: "store",
+                ok: false
+            }]
+        );
     }
 }
