@@ -46,7 +46,9 @@ impl Refusal {
                 "EntityTooLarge",
                 "Your proposed upload exceeds the maximum allowed size",
                 match proposed {
-                    Some(proposed) => format!("<ProposedSize>{proposed}</ProposedSize><MaxSizeAllowed>{max}</MaxSizeAllowed>"),
+                    Some(proposed) => {
+                        format!("<ProposedSize>{proposed}</ProposedSize><MaxSizeAllowed>{max}</MaxSizeAllowed>")
+                    }
                     None => format!("<MaxSizeAllowed>{max}</MaxSizeAllowed>"),
                 },
             ),
@@ -207,7 +209,10 @@ mod tests {
         assert_eq!(response.headers()[CONNECTION], "close");
         let text = body_text(response);
         assert!(text.contains("<Code>EntityTooLarge</Code>"), "{text}");
-        assert!(text.contains("<ProposedSize>11</ProposedSize><MaxSizeAllowed>10</MaxSizeAllowed>"), "{text}");
+        assert!(
+            text.contains("<ProposedSize>11</ProposedSize><MaxSizeAllowed>10</MaxSizeAllowed>"),
+            "{text}"
+        );
 
         let text = body_text(Refusal::Stalled.response());
         assert!(text.contains("<Code>RequestTimeout</Code>"), "{text}");

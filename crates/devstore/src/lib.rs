@@ -12,11 +12,16 @@
 //!   s3s reads and buffers a POSTed file before it knows whether anyone may
 //!   write, and hyper has no read timeouts unless it is given a timer.
 //!
-//! s3s itself is vendored with two fixes (`vendor/s3s/PATCHED.md`): its
-//! multipart parser refused some valid forms depending on where a body chunk
-//! ended, and a successful POST Object answered without `ETag` and `Location`
-//! (Uppy waits forever without the `ETag`). POST Object semantics follow
-//! <https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html>.
+//! s3s itself is vendored with fixes (`vendor/s3s/PATCHED.md`): its multipart
+//! parser refused some valid forms depending on where the body's chunks ended,
+//! and a successful POST Object answered without `ETag` and `Location` (Uppy
+//! waits forever without the `ETag`). POST Object then answers as
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html> says:
+//! `204` with `ETag` (quoted MD5) and `Location` (the path-style object URL,
+//! key percent-encoded); `success_action_status` `200` (empty) or `201` (the
+//! `PostResponse` document); `success_action_redirect` a `303` to that URL
+//! with `bucket`, `key` and `etag` appended. Like every form field, those two
+//! must be covered by the policy (the broker never sends them).
 
 mod cors;
 mod guard;

@@ -40,7 +40,13 @@ async fn a_post_announcing_too_large_a_body_is_refused_unread() {
     assert_eq!(answer.status, 400, "{}", answer.text());
     let text = answer.text();
     assert!(text.contains("<Code>EntityTooLarge</Code>"), "{text}");
-    assert!(text.contains(&format!("<MaxSizeAllowed>{}</MaxSizeAllowed>", MAX_FILE + FORM_OVERHEAD)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "<MaxSizeAllowed>{}</MaxSizeAllowed>",
+            MAX_FILE + FORM_OVERHEAD
+        )),
+        "{text}"
+    );
     assert_eq!(answer.header("connection"), Some("close"));
     // Only what the sockets' buffers absorbed was sent; the store read none of it.
     assert!(written < 32 * MIB, "{written} bytes were sent before the refusal");
@@ -53,9 +59,15 @@ async fn a_signed_form_above_its_policy_maximum_is_refused() {
     let store = TestStore::start().await;
     let key = "staging/acme/avatar/too-big.png";
     let post = store.sign(key, 1024);
-    let answer = post_form(&store, &reqwest::Client::new(), &post, &[7u8; 1025], &Transport::Reqwest)
-        .await
-        .expect("an answer");
+    let answer = post_form(
+        &store,
+        &reqwest::Client::new(),
+        &post,
+        &[7u8; 1025],
+        &Transport::Reqwest,
+    )
+    .await
+    .expect("an answer");
 
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert!(answer.body.contains("<Code>EntityTooLarge</Code>"), "{}", answer.body);
@@ -98,7 +110,10 @@ async fn the_header_timeout_is_not_cut_short() {
     let mut loris = TcpStream::connect(store.addr()).await.expect("connects");
     loris.write_all(b"POST /uploads HTTP/1.1\r\n").await.expect("writes");
     let elapsed = closed_after(&mut loris, Duration::from_secs(10)).await;
-    assert!(elapsed >= timeout - Duration::from_millis(100), "closed after {elapsed:?}");
+    assert!(
+        elapsed >= timeout - Duration::from_millis(100),
+        "closed after {elapsed:?}"
+    );
 }
 
 /// A body that stops arriving is refused with S3's `RequestTimeout` once the
@@ -123,7 +138,11 @@ async fn a_stalled_body_is_refused_after_the_idle_timeout() {
 
     assert!(started.elapsed() >= idle - Duration::from_millis(100));
     assert_eq!(answer.status, 400, "{}", answer.text());
-    assert!(answer.text().contains("<Code>RequestTimeout</Code>"), "{}", answer.text());
+    assert!(
+        answer.text().contains("<Code>RequestTimeout</Code>"),
+        "{}",
+        answer.text()
+    );
 }
 
 /// Beyond `max_connections`, a connection is not served until a slot frees.
@@ -142,7 +161,10 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
         .await
         .expect("writes");
     let early = tokio::time::timeout(Duration::from_secs(1), read_response(&mut third)).await;
-    assert!(early.is_err(), "a third connection was served beyond the cap: {early:?}");
+    assert!(
+        early.is_err(),
+        "a third connection was served beyond the cap: {early:?}"
+    );
 
     drop(holders.pop());
     let answer = tokio::time::timeout(Duration::from_secs(5), read_response(&mut third))

@@ -3,6 +3,7 @@
 
 mod support;
 
+use broker_devstore::FORM_OVERHEAD;
 use support::{Announce, MAX_FILE, MIB, TestStore, memory, stream_post};
 
 /// An unsigned form with a 200 MiB file, chunked so the store cannot know its
@@ -23,7 +24,11 @@ async fn an_unsigned_200_mib_chunked_post_is_refused_in_bounded_memory() {
     let answer = answer.expect("an answer");
 
     assert_eq!(answer.status, 400, "{}", answer.text());
-    assert!(answer.text().contains("<Code>EntityTooLarge</Code>"), "{}", answer.text());
+    let text = answer.text();
+    assert!(text.contains("<Code>EntityTooLarge</Code>"), "{text}");
+    // The body guard's answer (s3s's own file-size check would come later and say less).
+    let limit = format!("<MaxSizeAllowed>{}</MaxSizeAllowed>", MAX_FILE + FORM_OVERHEAD);
+    assert!(text.contains(&limit), "{text}");
     assert!(written > MAX_FILE, "refused after only {written} bytes");
     assert!(written < 100 * MIB, "{written} bytes were read before the refusal");
     let growth = peak.saturating_sub(before);

@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -94,10 +93,6 @@ impl TestStore {
     /// The stored object, read straight from the data directory.
     pub fn stored(&self, key: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.dir.path().join(BUCKET).join(key))
-    }
-
-    pub fn object_path(&self, key: &str) -> PathBuf {
-        self.dir.path().join(BUCKET).join(key)
     }
 
     /// A form for `key`, signed as the API signs one: key, content type and
@@ -381,7 +376,11 @@ pub enum Transport {
     /// reqwest's multipart form (its own random boundary, `Content-Length`).
     Reqwest,
     /// A hand-built body with this boundary (quoted in the header or not).
-    Raw { boundary: String, quoted: bool, framing: Framing },
+    Raw {
+        boundary: String,
+        quoted: bool,
+        framing: Framing,
+    },
 }
 
 /// One random upload, described so a failure can be replayed.
@@ -720,7 +719,10 @@ pub async fn stream_post(addr: SocketAddr, announce: Announce, file_len: u64) ->
     };
     let answer = match tokio::time::timeout(Duration::from_secs(120), read_response(&mut reader)).await {
         Ok(answer) => answer,
-        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 120 s")),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no answer within 120 s",
+        )),
     };
     sender.abort();
     (answer, written.load(Ordering::Relaxed))
