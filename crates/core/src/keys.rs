@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::profile::{ContentType, EXPORTS_AREA, Profile, served_areas};
+use crate::profile::{ContentType, EXPORTS_AREA, Profile, upload_areas};
 
 /// The longest key we ever generate is far below this; S3 allows 1024 bytes.
 pub const MAX_KEY_LEN: usize = 512;
@@ -350,14 +350,30 @@ impl KeyLayout {
                     content_type,
                 }))
             }
-            [tenant, area, _, _, ..] => {
+            // Each served area has one depth, so the tenant is always the
+            // first segment after the prefix: with nested prefixes in one
+            // bucket (`env` and `env/acme`), another deployment's
+            // `env/acme/avatars/avatars/2026/11/x.jpg` is not acme's avatar.
+            [tenant, area, year, month, _] if is_number(year, 4) && is_number(month, 2) => {
                 let tenant = TenantId::parse(tenant).map_err(|_| OutsideLayout)?;
-                let area = served_areas().find(|a| a == area).ok_or(OutsideLayout)?;
+                let area = upload_areas().find(|a| a == area).ok_or(OutsideLayout)?;
                 Ok(Area::Served { tenant, area })
+            }
+            [tenant, EXPORTS_AREA, _, _] => {
+                let tenant = TenantId::parse(tenant).map_err(|_| OutsideLayout)?;
+                Ok(Area::Served {
+                    tenant,
+                    area: EXPORTS_AREA,
+                })
             }
             _ => Err(OutsideLayout),
         }
     }
+}
+
+/// `digits` ASCII digits (a key's year or month).
+fn is_number(segment: &str, digits: usize) -> bool {
+    segment.len() == digits && segment.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -495,6 +511,27 @@ mod tests {
     }
 
     #[test]
+    fn a_nested_prefix_cannot_pass_for_a_tenant() {
+        // Two deployments share a bucket: `env`, and `env/acme` whose tenant is named `avatars`.
+        let outer = KeyLayout::new("env").expect("prefix");
+        let inner = KeyLayout::new("env/acme").expect("prefix");
+        let upload = StagedUpload {
+            tenant: TenantId::parse("avatars").expect("tenant"),
+            ..upload("avatar", "image/png")
+        };
+        let theirs = inner.served_key(&upload);
+        assert!(theirs.as_str().starts_with("env/acme/avatars/avatars/"), "{theirs}");
+        assert_eq!(
+            inner.classify(&theirs),
+            Ok(Area::Served {
+                tenant: upload.tenant.clone(),
+                area: "avatars"
+            })
+        );
+        assert_eq!(outer.classify(&theirs), Err(OutsideLayout), "not acme's avatar");
+    }
+
+    #[test]
     fn tenants_round_trip_through_serde_and_are_checked_on_the_way_in() {
         let json = serde_json::to_string(&tenant()).expect("serialize");
         assert_eq!(json, "\"acme\"");
@@ -512,6 +549,12 @@ mod tests {
             "p/staging/acme/avatar/not-a-uuid.png",
             "p/staging/acme/avatar/0b5c3a5e-8f35-4c47-9d0a-4d2f0e3b6c11.png",
             "p/staging/acme/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.pdf",
+            // Served keys have one depth per area; deeper or shallower is not ours.
+            "p/acme/avatars/2026/11/extra/x.jpg",
+            "p/acme/avatars/2026/x.jpg",
+            "p/acme/avatars/26/11/x.jpg",
+            "p/acme/exports/job/sub/report.csv",
+            "p/acme/exports/report.csv",
         ] {
             let key = ObjectKey::parse(raw).expect("syntactically fine");
             assert_eq!(layout.classify(&key), Err(OutsideLayout), "{raw}");

@@ -96,13 +96,11 @@ impl Profile {
     }
 }
 
-/// The served areas: where verified or generated objects live and may be
+/// Where verified uploads are served from, one area per profile. With
+/// [`EXPORTS_AREA`], these are the served areas: where objects may be
 /// downloaded from. Staging is never one of them.
-pub fn served_areas() -> impl Iterator<Item = &'static str> {
-    PROFILES
-        .iter()
-        .map(|p| p.served_area)
-        .chain(std::iter::once(EXPORTS_AREA))
+pub fn upload_areas() -> impl Iterator<Item = &'static str> {
+    PROFILES.iter().map(|p| p.served_area)
 }
 
 /// Where export workers write their results.
@@ -134,8 +132,8 @@ mod tests {
 
     #[test]
     fn staging_is_not_a_served_area() {
-        let areas: Vec<_> = served_areas().collect();
-        assert_eq!(areas, ["avatars", "uploads", "exports"]);
-        assert!(!areas.contains(&"staging"));
+        let areas: Vec<_> = upload_areas().collect();
+        assert_eq!(areas, ["avatars", "uploads"]);
+        assert!(!areas.contains(&"staging") && !areas.contains(&EXPORTS_AREA));
     }
 }

@@ -21,10 +21,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use broker_core::TenantId;
 use broker_core::config::QuotaSettings;
-use broker_core::profile::PROFILES;
+use broker_core::profile::upload_areas;
 use broker_core::store::{Store, classify};
+use broker_core::{Area, ObjectKey, TenantId};
 
 use super::redis_handle::{REDIS_TIMEOUT, SharedRedis};
 use crate::error::ApiError;
@@ -273,9 +273,13 @@ where
     }
 }
 
+fn is_served(store: &Store, key: &str) -> bool {
+    ObjectKey::parse(key).is_ok_and(|key| matches!(store.layout().classify(&key), Ok(Area::Served { .. })))
+}
+
 /// The bytes of the tenant's verified uploads, from one listing of their served areas.
 pub async fn count(store: &Store, tenant: &TenantId) -> Result<u64, ApiError> {
-    let areas: BTreeSet<&str> = PROFILES.iter().map(|p| p.served_area).collect();
+    let areas: BTreeSet<&str> = upload_areas().collect();
     let mut total = 0u64;
     for area in areas {
         let prefix = store.layout().served_prefix(tenant, area);
@@ -291,6 +295,9 @@ pub async fn count(store: &Store, tenant: &TenantId) -> Result<u64, ApiError> {
             total += page
                 .contents()
                 .iter()
+                // Only keys at the layout's depth: a deeper one belongs to
+                // another deployment whose prefix nests inside this one's.
+                .filter(|o| o.key().is_some_and(|key| is_served(store, key)))
                 .filter_map(|o| o.size())
                 .map(|s| u64::try_from(s).unwrap_or(0))
                 .sum::<u64>();

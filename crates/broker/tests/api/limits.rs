@@ -252,6 +252,15 @@ async fn usage_starts_from_what_the_store_holds() {
         "r.csv",
     )
     .await;
+    // Nor does an object deeper than the layout puts one (another deployment
+    // with a nested prefix, `S3_PREFIX=acme/uploads`, say).
+    app.put_object(
+        "acme/uploads/other/uploads/2026/01/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.csv",
+        &[b'x'; 100],
+        "text/csv",
+        "n.csv",
+    )
+    .await;
     let alice = app.as_user("acme", "alice");
     assert_eq!(code(sign_sized(&alice, Some(6)).await).await, quota_exceeded());
     assert_eq!(sign_sized(&alice, Some(5)).await.status(), 200);
