@@ -1,14 +1,18 @@
 // Demo page: sign → upload straight to the store → complete, with human error messages.
 //
 // Query parameters:
-//   ?api=http://host:port   the broker's origin (default: this page's origin)
+//   ?api=http://host:port   the broker's origin (default: this page's origin). Anyone can
+//                           craft a link, so only a trusted origin is used: this page's own,
+//                           one listed in <meta name="broker-api-origins"> (index.html), or,
+//                           for development, a loopback API when this page is on loopback.
 //   ?delayUploadMs=N        test hook: wait N ms between signing and uploading
 //   ?declareSize=0          test hook: do not declare the size when signing, so the
 //                           store itself enforces the limit
 import { UploadError, sign, uploadToStore, complete } from "./upload-broker.js";
 
 const params = new URLSearchParams(location.search);
-const apiBase = (params.get("api") || location.origin).replace(/\/+$/, "");
+const api = trustedApi(params.get("api"));
+const apiBase = api.base;
 const delayUploadMs = Math.max(0, Number(params.get("delayUploadMs")) || 0);
 const declareSize = params.get("declareSize") !== "0";
 
@@ -27,6 +31,40 @@ const REMOVED_LABELS = {
   icc: "colour profile",
   timestamp: "timestamps",
 };
+
+function isLoopback(hostname) {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/** `{ base }` for a broker this page may talk to, or `{ refused }` naming the origin it will not. */
+function trustedApi(requested) {
+  if (!requested) return { base: location.origin };
+  let url;
+  try {
+    url = new URL(requested);
+  } catch {
+    return { refused: requested };
+  }
+  const configured = (document.querySelector('meta[name="broker-api-origins"]')?.content ?? "")
+    .split(/[\s,]+/)
+    .filter(Boolean);
+  const trusted =
+    (url.protocol === "http:" || url.protocol === "https:") &&
+    (url.origin === location.origin ||
+      configured.includes(url.origin) ||
+      (isLoopback(location.hostname) && isLoopback(url.hostname)));
+  return trusted ? { base: `${url.origin}${url.pathname}`.replace(/\/+$/, "") } : { refused: url.origin };
+}
+
+/** `raw` as an absolute http(s) URL, or null: a reply must not turn a link into script. */
+function webUrl(raw) {
+  try {
+    const url = new URL(raw, location.href);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
 
 const $ = (id) => document.getElementById(id);
 const form = $("upload-form");
@@ -127,6 +165,8 @@ function describe(error, { kind, file }) {
       return { title: "Upload cancelled", text: "The upload was cancelled. Nothing was saved." };
     case "store_unavailable":
       return { title: "Storage unavailable", text: "Storage is temporarily unavailable. Please try again in a moment." };
+    case "untrusted_api":
+      return { title: "Untrusted upload service", text: "This page's link names an upload service it does not trust, so nothing will be sent. Open the page from its own address." };
     default:
       return { title: "Something went wrong", text: "The upload failed because of a problem on our side. Please try again later." };
   }
@@ -167,13 +207,20 @@ function showResult(result, kind) {
         })
       : [Object.assign(document.createElement("li"), { textContent: "nothing: the image had no metadata" })];
     $("removed-list").replaceChildren(...items);
-    $("avatar-image").src = result.url;
+    const src = webUrl(result.url);
+    if (src) $("avatar-image").src = src;
     $("avatar-result").hidden = false;
   } else {
     $("result-title").textContent = "Export verified";
     const link = $("download-link");
-    link.href = result.url;
-    link.textContent = `Download ${result.filename || "file"}`;
+    const href = webUrl(result.url);
+    if (href) {
+      link.href = href;
+      link.textContent = `Download ${result.filename || "file"}`;
+    } else {
+      link.removeAttribute("href");
+      link.textContent = "No download link: the reply's URL is not an http(s) address.";
+    }
     $("export-result").hidden = false;
   }
   $("result").hidden = false;
@@ -241,5 +288,11 @@ cancelButton.addEventListener("click", () => controller?.abort());
 
 fileInput.accept = ACCEPT[selectedKind()];
 uploadButton.disabled = !fileInput.files?.length;
+if (api.refused) {
+  showError(new UploadError(`?api=${api.refused} is not a trusted origin for this page`, { code: "untrusted_api" }), {});
+  uploadButton.disabled = true;
+  fileInput.disabled = true;
+} else {
+  setState("idle");
+}
 document.documentElement.dataset.ready = "1";
-setState("idle");
