@@ -60,9 +60,6 @@ pub enum ApiError {
     /// Missing, malformed, expired or otherwise invalid credentials (never echoed).
     #[error("{0}")]
     Unauthenticated(String),
-    /// A resource (an export job, ...) of another tenant.
-    #[error("this {0} belongs to another tenant")]
-    Forbidden(&'static str),
     #[error("too many requests; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("the tenant's storage quota of {quota} bytes would be exceeded ({used} bytes used, {size} more)")]
@@ -111,7 +108,6 @@ impl ApiError {
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal => "internal_error",
             ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::Forbidden(_) => "forbidden",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::QuotaExceeded { .. } => "quota_exceeded",
             ApiError::QuotaUnavailable => "quota_unavailable",
@@ -152,7 +148,7 @@ impl ResponseError for ApiError {
             ApiError::StoreUnavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
+            ApiError::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::QuotaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UnknownFormat(_) | ApiError::RaggedRows { .. } | ApiError::InvalidSource(_) => {

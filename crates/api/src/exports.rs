@@ -16,7 +16,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::caller::Caller;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::hex::hex;
 

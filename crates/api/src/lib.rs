@@ -4,7 +4,6 @@
 //! its error to HTTP in [`error`], the one place that knows status codes.
 
 pub mod auth;
-pub mod caller;
 pub mod error;
 pub mod exports;
 mod hex;

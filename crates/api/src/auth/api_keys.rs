@@ -7,7 +7,7 @@
 use broker_core::config::ApiKey;
 use sha2::{Digest, Sha256};
 
-use crate::caller::Caller;
+use super::Caller;
 
 pub struct ApiKeys {
     keys: Vec<ApiKey>,

@@ -12,7 +12,7 @@
 
 use broker_core::ObjectKey;
 
-use crate::caller::Caller;
+use super::Caller;
 use crate::error::ApiError;
 
 pub const TARGET: &str = "audit";

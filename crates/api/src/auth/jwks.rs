@@ -112,11 +112,6 @@ impl Jwks {
         }
     }
 
-    /// Whether keys were ever fetched.
-    pub fn is_loaded(&self) -> bool {
-        self.read().fetched_at.is_some()
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Cached> {
         self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

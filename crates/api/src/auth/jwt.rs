@@ -14,8 +14,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::AuthFailure;
+use super::Caller;
 use super::jwks::{Jwks, KeyMiss};
-use crate::caller::Caller;
 
 /// Subjects end up in object metadata and logs: bounded, no control characters.
 const MAX_SUBJECT_BYTES: usize = 255;
@@ -36,10 +36,6 @@ impl JwtVerifier {
             jwks: settings.jwks.as_ref().map(Jwks::new).transpose()?,
             settings: settings.clone(),
         })
-    }
-
-    pub fn jwks(&self) -> Option<&Jwks> {
-        self.jwks.as_ref()
     }
 
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthFailure> {

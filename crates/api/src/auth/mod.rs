@@ -3,10 +3,13 @@
 //! the audit trail of what they did. See docs/auth.md.
 //!
 //! Everything here is built once at start-up into [`Auth`], registered as
-//! `web::Data<Auth>`; the [`Caller`] extractor authenticates with it.
+//! `web::Data<Auth>`; the [`Caller`] extractor authenticates with it. The
+//! caller is part of this module, so identity has one home and no module
+//! outside it is needed to say who is calling.
 
 pub mod api_keys;
 pub mod audit;
+mod caller;
 pub mod jwks;
 pub mod jwt;
 pub mod quota;
@@ -20,9 +23,9 @@ use actix_web::http::header::AUTHORIZATION;
 use broker_core::Settings;
 use broker_core::config::{AuthMode, INSECURE_AUTH_NONE, StoreBackend};
 
-use crate::caller::Caller;
 use crate::error::ApiError;
 pub use api_keys::ApiKeys;
+pub use caller::Caller;
 pub use jwt::JwtVerifier;
 pub use quota::Quotas;
 pub use rate_limit::{Action, RateLimiter};
@@ -153,13 +156,6 @@ impl Auth {
             limiter: RateLimiter::new(settings.auth.rate_limit, redis.clone()),
             quotas: Quotas::new(settings.auth.quotas.clone(), redis),
         })
-    }
-
-    pub fn jwt(&self) -> Option<&JwtVerifier> {
-        match &self.mode {
-            Mode::Required { jwt, .. } => jwt.as_deref(),
-            Mode::Disabled => None,
-        }
     }
 
     /// The principal a request acts for.

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use broker_core::config::RateLimitSettings;
 
+use super::Caller;
 use super::redis_handle::{REDIS_TIMEOUT, SharedRedis};
-use crate::caller::Caller;
 use crate::error::ApiError;
 
 /// What a bucket is for: each action has its own.

@@ -2,8 +2,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
+use crate::auth::Caller;
 use crate::auth::{Action, Auth, audit};
-use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::exports::{self as ex, Accepted, ExportService};
 use crate::state::AppState;

@@ -1,8 +1,8 @@
 use actix_web::{HttpResponse, web};
 use tracing::field::Empty;
 
+use crate::auth::Caller;
 use crate::auth::{Action, Auth, audit};
-use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::uploads::{complete as cp, download as dl, sign as sg};

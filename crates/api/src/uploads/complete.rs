@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
+use crate::auth::Caller;
 use crate::auth::Quotas;
-use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::hex::hex;
 use crate::uploads::verification::Verification;

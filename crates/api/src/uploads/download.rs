@@ -8,7 +8,7 @@ use broker_core::store::Store;
 use broker_core::{KeyLayout, ObjectKey};
 use serde::{Deserialize, Serialize};
 
-use crate::caller::Caller;
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]

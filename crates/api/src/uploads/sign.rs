@@ -12,7 +12,7 @@ use broker_core::store::{PresignedUpload, Store};
 use broker_core::{Profile, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
 
-use crate::caller::Caller;
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 const MAX_FILENAME_BYTES: usize = 255;

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use broker_core::TenantId;
 
-use crate::auth::{Auth, audit};
+use super::{Auth, audit};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
