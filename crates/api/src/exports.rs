@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
+use crate::auth::audit::Audited;
 use crate::error::ApiError;
 use crate::hex::hex;
 
@@ -134,6 +135,15 @@ pub struct JobView {
     pub error: Option<JobError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<u64>,
+}
+
+impl Audited for JobView {}
+
+/// A submitted job (and whether it was an idempotent replay) is named by its id.
+impl Audited for (JobRecord, bool) {
+    fn created_key(&self) -> Option<String> {
+        Some(self.0.job_id.to_string())
+    }
 }
 
 impl From<QueueError> for ApiError {

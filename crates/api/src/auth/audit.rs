@@ -28,8 +28,32 @@ pub fn outcome(error: Option<&ApiError>) -> &'static str {
     }
 }
 
+/// What the successful result of an audited action adds to its line: the key
+/// it created (sign: the staging key; export: the job id). Results of actions
+/// on a requested key or job add nothing: the line names the requested one.
+pub trait Audited {
+    fn created_key(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Runs an audited action and leaves its one audit line, whatever the
+/// outcome: every handler of an audited route wraps its work in this, so no
+/// route can forget its line or write two.
+pub async fn audited<T: Audited>(
+    action: &str,
+    caller: &Caller,
+    requested: Option<&str>,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let result = work.await;
+    let created = result.as_ref().ok().and_then(Audited::created_key);
+    record(action, caller, requested.or(created.as_deref()), result.as_ref().err());
+    result
+}
+
 /// One audit line for an authenticated request.
-pub fn record(action: &str, caller: &Caller, key: Option<&str>, error: Option<&ApiError>) {
+fn record(action: &str, caller: &Caller, key: Option<&str>, error: Option<&ApiError>) {
     write(
         action,
         caller.tenant.as_str(),

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use crate::auth::Caller;
 use crate::auth::{Action, Auth, audit};
 use crate::error::ApiError;
-use crate::exports::{self as ex, Accepted, ExportService};
+use crate::exports::{self, Accepted, ExportService};
 use crate::state::AppState;
 
 /// Reads a JSON body of at most `limit` bytes (exports have their own bound).
@@ -51,16 +51,13 @@ pub async fn create(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
+    let (record, replayed) = audit::audited("export", &caller, None, async {
         auth.limiter.check(&caller, Action::Export).await?;
-        let idempotency_key = ex::idempotency_key(request.headers().get("idempotency-key").map(|v| v.as_bytes()))?;
+        let idempotency_key = exports::idempotency_key(request.headers().get("idempotency-key").map(|v| v.as_bytes()))?;
         let body = read_json_body(&request, payload, service.max_inline_bytes()).await?;
-        ex::submit(&service, &state.store, &caller, &body, idempotency_key).await
-    }
-    .await;
-    let job_id = result.as_ref().ok().map(|(record, _)| record.job_id.to_string());
-    audit::record("export", &caller, job_id.as_deref(), result.as_ref().err());
-    let (record, replayed) = result?;
+        exports::submit(&service, &state.store, &caller, &body, idempotency_key).await
+    })
+    .await?;
     let location = format!("/exports/{}", record.job_id);
     let reply = Accepted {
         job_id: record.job_id,
@@ -85,9 +82,8 @@ pub async fn get(
     caller: Caller,
     job_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = ex::get(&service, &state.store, &caller, &job_id).await;
-    audit::record("export_status", &caller, Some(&job_id), result.as_ref().err());
-    let view = result?;
+    let work = exports::get(&service, &state.store, &caller, &job_id);
+    let view = audit::audited("export_status", &caller, Some(&job_id), work).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(view))
@@ -101,9 +97,8 @@ pub async fn cancel(
     caller: Caller,
     job_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = ex::cancel(&service, &state.store, &caller, &job_id).await;
-    audit::record("export_cancel", &caller, Some(&job_id), result.as_ref().err());
-    let view = result?;
+    let work = exports::cancel(&service, &state.store, &caller, &job_id);
+    let view = audit::audited("export_cancel", &caller, Some(&job_id), work).await?;
     tracing::info!("export cancelled");
     Ok(HttpResponse::Ok().json(view))
 }

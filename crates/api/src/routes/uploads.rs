@@ -1,11 +1,10 @@
 use actix_web::{HttpResponse, web};
 use tracing::field::Empty;
 
-use crate::auth::Caller;
-use crate::auth::{Action, Auth, audit};
+use crate::auth::{Action, Auth, Caller, audit};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::uploads::{complete as cp, download as dl, sign as sg};
+use crate::uploads;
 
 // Span fields hold validated values only: a raw request string could carry a
 // line break and write a log line of its own. `kind` and `content_type` are
@@ -15,25 +14,18 @@ pub async fn sign(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,
     caller: Caller,
-    body: web::Json<sg::SignRequest>,
+    body: web::Json<uploads::sign::SignRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
+    let response = audit::audited("sign", &caller, None, async {
         auth.limiter.check(&caller, Action::Sign).await?;
         let plan = body.plan(state.store.upload_mode())?;
         tracing::Span::current()
             .record("kind", plan.profile.name.as_str())
             .record("content_type", plan.content_type.mime);
         auth.quotas.check(&state.store, &caller.tenant, body.size).await?;
-        sg::sign_plan(&state.store, &caller, &plan).await
-    }
-    .await;
-    audit::record(
-        "sign",
-        &caller,
-        result.as_ref().ok().map(|r| r.object_key.as_str()),
-        result.as_ref().err(),
-    );
-    let response = result?;
+        uploads::sign::sign_plan(&state.store, &caller, &plan).await
+    })
+    .await?;
     tracing::info!(object_key = %response.object_key, "signed upload");
     Ok(HttpResponse::Ok().json(response))
 }
@@ -42,11 +34,11 @@ pub async fn sign(
 pub async fn download(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<dl::DownloadRequest>,
+    body: web::Json<uploads::download::DownloadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = dl::download(&state.store, &caller, &body).await;
-    audit::record("download", &caller, Some(&body.object_key), result.as_ref().err());
-    Ok(HttpResponse::Ok().json(result?))
+    let work = uploads::download::download(&state.store, &caller, &body);
+    let response = audit::audited("download", &caller, Some(&body.object_key), work).await?;
+    Ok(HttpResponse::Ok().json(response))
 }
 
 #[tracing::instrument(name = "complete", skip_all, fields(tenant = %caller.tenant, object_key = audit::loggable_key(&body.object_key)))]
@@ -54,13 +46,12 @@ pub async fn complete(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,
     caller: Caller,
-    body: web::Json<cp::CompleteRequest>,
+    body: web::Json<uploads::complete::CompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = async {
+    let response = audit::audited("complete", &caller, Some(&body.object_key), async {
         auth.limiter.check(&caller, Action::Complete).await?;
-        cp::complete(&state.store, &state.verification, &auth.quotas, &caller, &body).await
-    }
-    .await;
-    audit::record("complete", &caller, Some(&body.object_key), result.as_ref().err());
-    Ok(HttpResponse::Ok().json(result?))
+        uploads::complete::complete(&state.store, &state.verification, &auth.quotas, &caller, &body).await
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(response))
 }

@@ -24,6 +24,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::auth::Caller;
 use crate::auth::Quotas;
+use crate::auth::audit::Audited;
 use crate::error::ApiError;
 use crate::hex::hex;
 use crate::uploads::verification::Verification;
@@ -46,6 +47,8 @@ pub struct CompleteResponse {
     pub removed: Vec<String>,
     pub filename: String,
 }
+
+impl Audited for CompleteResponse {}
 
 /// Why a completion did not produce a new object.
 enum Outcome {

@@ -9,6 +9,7 @@ use broker_core::{KeyLayout, ObjectKey};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
+use crate::auth::audit::Audited;
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -26,6 +27,8 @@ pub struct DownloadResponse {
     pub content_type: String,
     pub size: u64,
 }
+
+impl Audited for DownloadResponse {}
 
 /// The key, if `caller` may read it: served area, caller's tenant, never staging.
 pub fn readable_key(layout: &KeyLayout, caller: &Caller, raw: &str) -> Result<ObjectKey, ApiError> {

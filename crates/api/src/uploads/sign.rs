@@ -13,6 +13,7 @@ use broker_core::{Profile, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
+use crate::auth::audit::Audited;
 use crate::error::ApiError;
 
 const MAX_FILENAME_BYTES: usize = 255;
@@ -41,6 +42,13 @@ pub struct SignResponse {
     pub object_key: String,
     pub expires_in: u64,
     pub max_bytes: u64,
+}
+
+/// The staging key it generated names the audit line.
+impl Audited for SignResponse {
+    fn created_key(&self) -> Option<String> {
+        Some(self.object_key.clone())
+    }
 }
 
 /// A request that passed every check, normalised.
