@@ -21,7 +21,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::profile::{ContentType, EXPORTS_AREA, Profile, upload_areas};
+use crate::content_type::{CSV, ContentType, JSON};
+use crate::profile::{EXPORTS_AREA, Profile, upload_areas};
 
 /// The longest key we ever generate is far below this; S3 allows 1024 bytes.
 pub const MAX_KEY_LEN: usize = 512;
@@ -326,8 +327,8 @@ impl KeyLayout {
             _ => return Err(NotExportSource::NotTenantsUpload),
         }
         let format = match key.as_str().rsplit_once('.').map(|(_, extension)| extension) {
-            Some("csv") => DatasetFormat::Csv,
-            Some("json") => DatasetFormat::Json,
+            Some(extension) if extension == CSV.extension => DatasetFormat::Csv,
+            Some(extension) if extension == JSON.extension => DatasetFormat::Json,
             _ => return Err(NotExportSource::NotDataset),
         };
         Ok((key, format))

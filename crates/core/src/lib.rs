@@ -6,13 +6,14 @@
 
 pub mod cleanup;
 pub mod config;
+pub mod content_type;
 pub mod disposition;
 pub mod endpoint;
 pub mod keys;
 pub mod post_policy;
 pub mod presigned_put;
-pub mod record;
 pub mod profile;
+pub mod record;
 pub mod secret;
 pub mod store;
 

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::content_type::{CSV, ContentType, JPEG, JSON, PDF, PNG, WEBP, ZIP};
+
 /// A profile name as it appears in requests, keys and object metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProfileName(&'static str);
@@ -25,24 +27,13 @@ impl fmt::Display for ProfileName {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Profile {
     pub name: ProfileName,
-    /// Exact MIME types (lowercase, no parameters) the store will accept,
-    /// each with the extension its verified objects are served under.
-    pub content_types: &'static [ContentType],
+    /// The types (from the one table in [`crate::content_type`]) the store
+    /// will accept, each with the extension its objects are stored under.
+    pub content_types: &'static [&'static ContentType],
     /// Inclusive upper bound in bytes, pinned in the POST policy.
     pub max_bytes: u64,
     /// The served area verified objects are promoted to.
     pub served_area: &'static str,
-}
-
-/// An allowed MIME type and the extension that goes with it.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ContentType {
-    pub mime: &'static str,
-    pub extension: &'static str,
-}
-
-const fn ct(mime: &'static str, extension: &'static str) -> ContentType {
-    ContentType { mime, extension }
 }
 
 pub const MIB: u64 = 1024 * 1024;
@@ -50,22 +41,13 @@ pub const MIB: u64 = 1024 * 1024;
 pub static PROFILES: &[Profile] = &[
     Profile {
         name: ProfileName("avatar"),
-        content_types: &[
-            ct("image/jpeg", "jpg"),
-            ct("image/png", "png"),
-            ct("image/webp", "webp"),
-        ],
+        content_types: &[&JPEG, &PNG, &WEBP],
         max_bytes: 2 * MIB,
         served_area: "avatars",
     },
     Profile {
         name: ProfileName("export"),
-        content_types: &[
-            ct("text/csv", "csv"),
-            ct("application/json", "json"),
-            ct("application/pdf", "pdf"),
-            ct("application/zip", "zip"),
-        ],
+        content_types: &[&CSV, &JSON, &PDF, &ZIP],
         max_bytes: 25 * MIB,
         served_area: "uploads",
     },
@@ -82,12 +64,12 @@ impl Profile {
     /// bare type, so the store stores exactly what we verified against.
     pub fn accepts(&self, content_type: &str) -> Option<&'static ContentType> {
         let bare = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        self.content_types.iter().find(|t| t.mime == bare)
+        self.content_types.iter().copied().find(|t| t.mime == bare)
     }
 
     /// The allowed type served under `extension`.
     pub fn by_extension(&self, extension: &str) -> Option<&'static ContentType> {
-        self.content_types.iter().find(|t| t.extension == extension)
+        self.content_types.iter().copied().find(|t| t.extension == extension)
     }
 
     /// The allowed MIME types, for messages.

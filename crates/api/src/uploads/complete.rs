@@ -384,3 +384,37 @@ fn spool_error(error: impl std::fmt::Display) -> Outcome {
         "spooling the object to disk failed: {error}"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use broker_core::content_type::CONTENT_TYPES;
+    use broker_core::profile::PROFILES;
+    use broker_verifier::Format;
+
+    /// Completion hands the verifier the format of the signed type: core's
+    /// table and the verifier's formats must name the same types, with the
+    /// same MIME types and extensions.
+    #[test]
+    fn the_content_type_table_and_the_verifier_formats_agree() {
+        for content_type in CONTENT_TYPES {
+            let format = Format::from_mime(content_type.mime)
+                .unwrap_or_else(|| panic!("{} has no verifier format", content_type.mime));
+            assert_eq!(
+                (format.mime(), format.extension()),
+                (content_type.mime, content_type.extension)
+            );
+        }
+        for format in Format::ALL {
+            assert!(
+                CONTENT_TYPES.iter().any(|t| t.mime == format.mime()),
+                "{} is not in core's table",
+                format.mime()
+            );
+        }
+        for profile in PROFILES {
+            for content_type in profile.content_types {
+                assert!(CONTENT_TYPES.contains(content_type), "{}", content_type.mime);
+            }
+        }
+    }
+}

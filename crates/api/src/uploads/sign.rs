@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use broker_core::config::UploadMode;
-use broker_core::profile::{ContentType, PROFILES};
+use broker_core::content_type::ContentType;
+use broker_core::profile::PROFILES;
 use broker_core::record::ObjectRecord;
 use broker_core::store::{PresignedUpload, Store};
 use broker_core::{Profile, StagedUpload, UploadId};
