@@ -18,7 +18,7 @@ const declareSize = params.get("declareSize") !== "0";
 
 const ACCEPT = {
   avatar: ".jpg,.jpeg,.png,.webp,image/jpeg,image/png,image/webp",
-  export: ".csv,.json,.pdf,.zip,text/csv,application/json,application/pdf,application/zip",
+  file: ".csv,.json,.pdf,.zip,text/csv,application/json,application/pdf,application/zip",
 };
 
 const REMOVED_LABELS = {
@@ -89,7 +89,7 @@ function formatBytes(bytes) {
 }
 
 function limitFor(kind) {
-  return kind === "export" ? "25 MiB" : "2 MiB";
+  return kind === "file" ? "25 MiB" : "2 MiB";
 }
 
 function setStatus(text, percent) {
@@ -105,7 +105,7 @@ function resetOutput() {
   $("error").hidden = true;
   $("result").hidden = true;
   $("avatar-result").hidden = true;
-  $("export-result").hidden = true;
+  $("file-result").hidden = true;
   $("removed-list").replaceChildren();
   $("avatar-image").removeAttribute("src");
   for (const key of ["code", "stage", "storeCode", "status"]) delete $("error").dataset[key];
@@ -123,14 +123,14 @@ function describe(error, { kind, file }) {
   switch (code) {
     case "too_large":
       if (stage === "complete") return refused(`it is larger than the ${limit} allowed.`);
-      return { title: "File too large", text: `This file is too large. ${kind === "export" ? "Exports" : "Avatars"} can be at most ${limit}${fileSize}.` };
+      return { title: "File too large", text: `This file is too large. ${kind === "file" ? "Files" : "Avatars"} can be at most ${limit}${fileSize}.` };
     case "empty_file":
       return { title: "Empty file", text: "This file is empty. Choose a file that has content." };
     case "unsupported_type":
       return {
         title: "Wrong file type",
-        text: kind === "export"
-          ? "Exports must be CSV, JSON, PDF or ZIP files."
+        text: kind === "file"
+          ? "Files must be CSV, JSON, PDF or ZIP."
           : "Avatars must be JPEG, PNG or WebP images.",
       };
     case "extension_mismatch":
@@ -138,7 +138,7 @@ function describe(error, { kind, file }) {
     case "invalid_filename":
       return { title: "Unusable file name", text: "The file name is empty, too long or contains control characters. Rename the file and try again." };
     case "unknown_kind":
-      return { title: "Unknown upload type", text: "This kind of upload is not offered. Choose Avatar or Export." };
+      return { title: "Unknown upload type", text: "This kind of upload is not offered. Choose Avatar or File." };
     case "expired":
       return { title: "Link expired", text: "The upload link expired before the file was sent. Please try again." };
     case "type_mismatch":
@@ -211,7 +211,7 @@ function showResult(result, kind) {
     if (src) $("avatar-image").src = src;
     $("avatar-result").hidden = false;
   } else {
-    $("result-title").textContent = "Export verified";
+    $("result-title").textContent = "File verified";
     const link = $("download-link");
     const href = webUrl(result.url);
     if (href) {
@@ -221,7 +221,7 @@ function showResult(result, kind) {
       link.removeAttribute("href");
       link.textContent = "No download link: the reply's URL is not an http(s) address.";
     }
-    $("export-result").hidden = false;
+    $("file-result").hidden = false;
   }
   $("result").hidden = false;
 }

@@ -52,7 +52,7 @@ export class UploadError extends Error {
  *
  * @param {File|Blob} file  a File (its name is used) or a Blob with `options.filename`
  * @param {object} options
- * @param {"avatar"|"export"} options.kind
+ * @param {"avatar"|"file"} options.kind  (`"export"`, the file profile's former name, is still accepted)
  * @param {string} [options.apiBase=""]  the broker's origin, e.g. "https://uploads.example.com"
  * @param {AbortSignal} [options.signal]  aborts whichever step is running
  * @param {(p: {loaded: number, total: number, percent: number}) => void} [options.onProgress]

@@ -22,7 +22,7 @@ describe("expired upload links (S3_PRESIGN_TTL=1)", { timeout: 3 * TIMEOUT }, ()
     const { page, context, problems } = await openPage(stack.browser, stack.pageUrl({ delayUploadMs: String(WAIT_MS) }));
     try {
       const state = await uploadThroughPage(page, {
-        kind: "export",
+        kind: "file",
         file: { name: "late.csv", mimeType: "text/csv", buffer: Buffer.from("id,value\n1,late\n") },
       });
       assert.equal(state, "error", "the upload must fail");

@@ -51,7 +51,7 @@ describe("the demo page's trust in links and replies", { timeout: 3 * TIMEOUT },
         await route.fulfill({ response, json: { ...json, url: "javascript:document.title='pwned'" } });
       });
       const state = await uploadThroughPage(page, {
-        kind: "export",
+        kind: "file",
         file: { name: "data.csv", mimeType: "text/csv", buffer: Buffer.from("a,b\n1,2\n") },
       });
       assert.equal(state, "done", `${JSON.stringify(await errorBox(page))} ${problems.join("\n")}`);

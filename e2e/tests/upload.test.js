@@ -145,7 +145,7 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
     const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
     try {
       const state = await uploadThroughPage(page, {
-        kind: "export",
+        kind: "file",
         file: { name: "report.csv", mimeType: "text/csv", buffer: csv },
       });
       assert.equal(state, "done", await diagnose(stack, page, problems));
@@ -181,7 +181,7 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
     const { page, context } = await openPage(stack.browser, url);
     try {
       const state = await uploadThroughPage(page, {
-        kind: "export",
+        kind: "file",
         file: { name: "x.csv", mimeType: "text/csv", buffer: Buffer.from("a\n1\n") },
       });
       assert.equal(state, "error");

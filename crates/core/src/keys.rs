@@ -212,7 +212,7 @@ pub struct StagedUpload {
 #[error("the key is outside every area this broker manages")]
 pub struct OutsideLayout;
 
-/// Export sources are verified uploads of the `export` profile, which are served from this area.
+/// Export sources are verified uploads of the `file` profile, which are served from this area.
 const EXPORT_SOURCE_AREA: &str = "uploads";
 
 /// What an export source holds, from its extension.
@@ -231,7 +231,7 @@ pub enum NotExportSource {
     /// Outside the layout, still in staging (not verified), or another tenant's.
     #[error("not a verified upload of this tenant")]
     NotTenantsUpload,
-    /// The tenant's, but not a verified CSV or JSON upload of the `export` profile.
+    /// The tenant's, but not a verified CSV or JSON upload of the `file` profile.
     #[error("not a verified CSV or JSON export upload")]
     NotDataset,
 }
@@ -313,7 +313,7 @@ impl KeyLayout {
     }
 
     /// The one rule for which keys may be the source of an export: a verified
-    /// upload of `tenant` in the `export` profile's area, holding CSV or JSON.
+    /// upload of `tenant` in the `file` profile's area, holding CSV or JSON.
     /// The API checks it when a job is submitted and the worker again when it
     /// runs, since a queued job outlives the request that made it.
     pub fn export_source(&self, tenant: &TenantId, raw: &str) -> Result<(ObjectKey, DatasetFormat), NotExportSource> {
@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn served_keys_are_dated_by_the_upload_id_and_classified_as_served() {
         let layout = KeyLayout::new("").expect("prefix");
-        let mut upload = upload("export", "text/csv");
+        let mut upload = upload("file", "text/csv");
         // 2026-03-09T10:00:00Z as a UUIDv7 timestamp.
         let ts = uuid::Timestamp::from_unix(uuid::NoContext, 1_773_050_400, 0);
         upload.upload_id = UploadId(Uuid::new_v7(ts));
@@ -509,6 +509,21 @@ mod tests {
         ] {
             assert_eq!(source(&raw), Err(NotExportSource::NotDataset), "{raw}");
         }
+    }
+
+    #[test]
+    fn staging_keys_of_a_former_profile_name_still_classify() {
+        let layout = KeyLayout::new("").expect("prefix");
+        let id = UploadId::new();
+        let key = ObjectKey::parse(&format!("staging/acme/export/{id}.csv")).expect("key");
+        let Ok(Area::Staging(upload)) = layout.classify(&key) else {
+            panic!("an upload signed as `export` is still a staged upload")
+        };
+        assert_eq!(upload.profile.name.as_str(), "file");
+        assert!(
+            layout.staging_key(&upload).as_str().contains("/file/"),
+            "new keys use the name"
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ impl fmt::Display for ProfileName {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Profile {
     pub name: ProfileName,
+    /// Former names, still accepted in requests and in the staging keys and
+    /// records of uploads signed before a rename; never written.
+    pub aliases: &'static [&'static str],
     /// The types (from the one table in [`crate::content_type`]) the store
     /// will accept, each with the extension its objects are stored under.
     pub content_types: &'static [&'static ContentType],
@@ -41,12 +44,18 @@ pub const MIB: u64 = 1024 * 1024;
 pub static PROFILES: &[Profile] = &[
     Profile {
         name: ProfileName("avatar"),
+        aliases: &[],
         content_types: &[&JPEG, &PNG, &WEBP],
         max_bytes: 2 * MIB,
         served_area: "avatars",
     },
+    // Files of any of these kinds, served from `uploads/`. Called `export`
+    // until it was renamed: export *jobs* write to `exports/`, which the old
+    // name suggested this profile did; `dataset` would misname its PDFs and
+    // ZIPs, and `document` is kept for a large-file profile.
     Profile {
-        name: ProfileName("export"),
+        name: ProfileName("file"),
+        aliases: &["export"],
         content_types: &[&CSV, &JSON, &PDF, &ZIP],
         max_bytes: 25 * MIB,
         served_area: "uploads",
@@ -54,8 +63,11 @@ pub static PROFILES: &[Profile] = &[
 ];
 
 impl Profile {
+    /// The profile of a name, or of a former name.
     pub fn find(name: &str) -> Option<&'static Profile> {
-        PROFILES.iter().find(|p| p.name.as_str() == name)
+        PROFILES
+            .iter()
+            .find(|p| p.name.as_str() == name || p.aliases.contains(&name))
     }
 
     /// The canonical form of `content_type` when this profile accepts it.
@@ -93,23 +105,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn avatar_and_export_limits_match_the_product() {
+    fn avatar_and_file_limits_match_the_product() {
         let avatar = Profile::find("avatar").expect("avatar profile");
         assert_eq!(avatar.max_bytes, 2_097_152);
         assert_eq!(avatar.accepts("image/webp").map(|t| t.extension), Some("webp"));
         assert_eq!(avatar.accepts("application/pdf"), None);
         assert_eq!(avatar.by_extension("jpg").map(|t| t.mime), Some("image/jpeg"));
-        let export = Profile::find("export").expect("export profile");
-        assert_eq!(export.max_bytes, 26_214_400);
+        let file = Profile::find("file").expect("file profile");
+        assert_eq!(file.max_bytes, 26_214_400);
         assert_eq!(
-            export.accepts("Text/CSV; charset=utf-8").map(|t| t.mime),
+            file.accepts("Text/CSV; charset=utf-8").map(|t| t.mime),
             Some("text/csv")
         );
         assert_eq!(
-            export.mime_list(),
+            file.mime_list(),
             "text/csv, application/json, application/pdf, application/zip"
         );
         assert!(Profile::find("document").is_none());
+    }
+
+    #[test]
+    fn a_former_name_finds_the_renamed_profile() {
+        let file = Profile::find("file").expect("file profile");
+        assert_eq!(Profile::find("export"), Some(file));
+        assert_eq!(file.name.as_str(), "file", "the alias is never written");
+        let names: Vec<_> = PROFILES
+            .iter()
+            .flat_map(|p| p.aliases.iter().copied().chain([p.name.as_str()]))
+            .collect();
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(
+            unique.len(),
+            names.len(),
+            "a name or alias names one profile: {names:?}"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use broker_core::disposition::attachment;
 use broker_core::keys::Area;
 use broker_core::record::ObjectRecord;
 use broker_core::store::{ByteStream, ObjectHead, PutOptions, Store, StoreError};
-use broker_core::{ObjectKey, StagedUpload};
+use broker_core::{ObjectKey, Profile, StagedUpload};
 use broker_verifier::{Format, Rejection, SNIFF_LEN};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -162,7 +162,8 @@ async fn verify_and_promote(
     record: &ObjectRecord,
 ) -> Result<CompleteResponse, Outcome> {
     // 1. The object's own record of why it was signed (pinned by the policy).
-    if record.profile.as_deref() != Some(upload.profile.name.as_str())
+    // By `Profile::find`, so an upload signed under a profile's former name completes.
+    if record.profile.as_deref().and_then(Profile::find) != Some(upload.profile)
         || record.tenant.as_deref() != Some(upload.tenant.as_str())
         || record.subject.is_none()
     {

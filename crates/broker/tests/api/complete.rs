@@ -237,8 +237,33 @@ async fn a_script_after_the_image_is_cut_off() {
     assert!(!String::from_utf8_lossy(&served).contains("<script"));
 }
 
+/// The `file` profile by its name; the tests that sign `export` use its former
+/// name, which stays accepted.
 #[tokio::test]
-async fn export_uploads_are_promoted_byte_for_byte() {
+async fn the_file_profile_is_signed_by_its_name_and_keyed_under_it() {
+    let app = spawn_app().await;
+    let signed = app.sign("file", "data.csv", "text/csv").await;
+    assert!(
+        signed.object_key.starts_with("staging/default/file/"),
+        "{}",
+        signed.object_key
+    );
+    assert_eq!(signed.fields["x-amz-meta-profile"], "file");
+    let legacy = app.sign("export", "data.csv", "text/csv").await;
+    assert!(
+        legacy.object_key.starts_with("staging/default/file/"),
+        "the former name signs the same profile"
+    );
+    let staging = upload(&app, "file", "data.csv", "text/csv", corpus::csv_ok()).await;
+    let body: Value = complete(&app, &staging).await.json().await.expect("json");
+    assert!(
+        body["objectKey"].as_str().expect("key").starts_with("default/uploads/"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn file_uploads_are_promoted_byte_for_byte() {
     let app = spawn_app().await;
     for (filename, content_type, bytes) in [
         ("data.csv", "text/csv", corpus::csv_ok()),
