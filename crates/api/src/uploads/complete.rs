@@ -113,6 +113,9 @@ pub async fn complete(
         return Err(ApiError::ForbiddenKey("completed"));
     }
 
+    // One completion of this upload at a time: a concurrent one waits here,
+    // then answers from the served object below.
+    let _one = verification.uploads.lock(key.as_str()).await;
     // Already completed (a retried or replayed complete): answer from the
     // served object without verifying again. This is also the only guard on
     // stores without conditional writes (Garage ignores `If-None-Match`), where

@@ -15,6 +15,12 @@
 //! [`VerifySlots`] gate the rest: `VERIFY_CONCURRENCY` verifications at once
 //! per process, of which one tenant may hold `VERIFY_TENANT_CONCURRENCY`, so
 //! a burst of one tenant's completions cannot make every other tenant wait.
+//!
+//! [`OnePerUpload`] lets one completion of an upload run at a time: a second,
+//! concurrent one waits, then finds the served object and answers from it.
+//! Without it, two concurrent completes could both write and both charge the
+//! quota on stores whose create-only PUT is check-then-write (the embedded
+//! store) or ignored (Garage).
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -24,7 +30,7 @@ use broker_core::TenantId;
 use broker_core::config::VerifySettings;
 use broker_verifier::{Format, Limits, Rejection};
 use image::{ImageDecoder as _, ImageFormat, ImageReader};
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
+use tokio::sync::{AcquireError, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 /// Decoded bytes per pixel the profiles are sized for (8-bit RGBA).
 const BUDGET_BYTES_PER_PIXEL: u64 = 4;
@@ -34,6 +40,7 @@ pub struct Verification {
     pub limits: Limits,
     pub budget: DecodeBudget,
     pub slots: VerifySlots,
+    pub uploads: OnePerUpload,
 }
 
 impl Verification {
@@ -47,6 +54,7 @@ impl Verification {
             budget: DecodeBudget::for_limits(&limits),
             limits,
             slots: VerifySlots::new(verify.concurrency, verify.tenant_concurrency),
+            uploads: OnePerUpload::default(),
         }
     }
 }
@@ -132,6 +140,26 @@ impl VerifySlots {
             _total: total_slot,
             _tenant: tenant_slot,
         })
+    }
+}
+
+/// One completion per upload at a time, in this process.
+#[derive(Default)]
+pub struct OnePerUpload {
+    /// One lock per upload being completed (or waited for).
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl OnePerUpload {
+    /// Waits until no other completion of `key` runs; the guard lets the next one in.
+    pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            // A lock only the map holds has no holder and no waiter.
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+            locks.entry(key.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 }
 

@@ -304,3 +304,38 @@ async fn the_quota_counter_is_shared_through_redis() {
         .expect("counter");
     assert_eq!(used, FIRST.len() as u64);
 }
+
+/// Two concurrent completes of one upload charge its bytes once, also on
+/// stores whose create-only write is check-then-write (embedded) or ignored
+/// (Garage).
+#[tokio::test]
+async fn concurrent_completes_of_one_upload_charge_the_quota_once() {
+    let quota = (2 * FIRST.len()).to_string();
+    let app = spawn_app_with(&[("TENANT_QUOTA_BYTES", quota.as_str())]).await;
+    let alice = app.as_user("acme", "alice");
+    let response = sign_sized(&alice, Some(FIRST.len() as u64)).await;
+    let signed: Value = response.json().await.expect("json");
+    let fields = serde_json::from_value(signed["fields"].clone()).expect("fields");
+    let stored = post_form(
+        signed["url"].as_str().expect("url"),
+        &fields,
+        FIRST.to_vec(),
+        "text/csv",
+    )
+    .await;
+    assert!(stored.status().is_success());
+    let key = signed["objectKey"].as_str().expect("key");
+
+    let (a, b) = tokio::join!(alice.complete(key), alice.complete(key));
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    // Charged once: exactly one more upload of the same size still fits.
+    assert_eq!(
+        sign_sized(&alice, Some(FIRST.len() as u64)).await.status(),
+        200,
+        "the second complete charged the quota again"
+    );
+    assert_eq!(
+        code(sign_sized(&alice, Some(FIRST.len() as u64 + 1)).await).await,
+        quota_exceeded()
+    );
+}
