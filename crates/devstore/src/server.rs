@@ -252,7 +252,8 @@ impl Handler {
         }
         let mut response = match refuse_early(&request, self.max_post_body) {
             Some(refusal) => {
-                tracing::info!(?refusal, uri = %request.uri(), "embedded store refused a request before reading its body");
+                // The path only: a presigned URL's query string holds its signature.
+                tracing::info!(?refusal, path = ?request.uri().path(), "embedded store refused a request before reading its body");
                 refusal.response()
             }
             None => {
