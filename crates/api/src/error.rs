@@ -82,6 +82,12 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("the export queue is unavailable; try again shortly")]
     QueueUnavailable,
+    #[error("the tenant already has {0} exports queued or running; try again when some have finished")]
+    TooManyQueuedExports(u64),
+    #[error(
+        "the tenant's queued exports would hold more than {0} bytes of inline rows; try again when some have finished"
+    )]
+    QueuedExportsTooLarge(u64),
 }
 
 impl ApiError {
@@ -119,6 +125,8 @@ impl ApiError {
             ApiError::NotCancellable(_) => "not_cancellable",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::QueueUnavailable => "queue_unavailable",
+            ApiError::TooManyQueuedExports(_) => "too_many_queued_exports",
+            ApiError::QueuedExportsTooLarge(_) => "queued_exports_too_large",
         }
     }
 }
@@ -158,6 +166,8 @@ impl ResponseError for ApiError {
             ApiError::JobNotFound => StatusCode::NOT_FOUND,
             ApiError::NotCancellable(_) => StatusCode::CONFLICT,
             ApiError::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyQueuedExports(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueuedExportsTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 

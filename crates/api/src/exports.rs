@@ -3,16 +3,20 @@
 //!
 //! The request body is read here rather than by actix's JSON extractor: inline
 //! rows may be megabytes (`EXPORT_MAX_INLINE_BYTES`, 10 MiB by default), far
-//! above the API's 64 KiB limit for every other route.
-
-use std::fmt;
+//! above the API's 64 KiB limit for every other route. They are never built:
+//! the body is checked with [`RowShape`], which keeps counts only, and is
+//! itself what the job stores (see [`broker_jobs::inline`]), so a request
+//! costs its body and the copies that carry it to the queue, whatever its
+//! shape.
 
 use broker_core::disposition::attachment;
 use broker_core::keys::NotExportSource;
+use broker_core::profile::EXPORTS_AREA;
 use broker_core::store::Store;
-use broker_jobs::job::{ExportFormat, InlineData, JobError, JobRecord, download_name};
+use broker_core::{Area, ObjectKey};
+use broker_jobs::inline::RowShape;
+use broker_jobs::job::{ExportFormat, JobError, JobRecord, JobStatus, download_name};
 use broker_jobs::{CancelOutcome, Idempotency, JobId, JobsClient, NewExport, NewSource, QueueError, SubmitError};
-use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -45,8 +49,9 @@ pub struct ExportRequest {
     pub title: Option<String>,
     #[serde(default)]
     pub columns: Option<Vec<String>>,
+    /// Inline rows, checked as they are parsed and not kept.
     #[serde(default)]
-    pub rows: Option<Vec<Vec<Cell>>>,
+    pub rows: Option<RowShape>,
     /// The key of a verified export upload (CSV, JSON array of objects, NDJSON).
     #[serde(default)]
     pub source: Option<String>,
@@ -60,44 +65,6 @@ pub struct ExportRequest {
 
 fn yes() -> bool {
     true
-}
-
-/// One inline cell: a string, number, boolean or null (an empty cell).
-#[derive(Debug)]
-pub struct Cell(pub String);
-
-impl<'de> Deserialize<'de> for Cell {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CellVisitor;
-        impl Visitor<'_> for CellVisitor {
-            type Value = Cell;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number, boolean or null")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell, E> {
-                Ok(Cell(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Cell, E> {
-                Ok(Cell(v))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Cell, E> {
-                Ok(Cell(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Cell, E> {
-                Ok(Cell(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cell, E> {
-                Ok(Cell(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Cell, E> {
-                Ok(Cell(v.to_string()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Cell, E> {
-                Ok(Cell(String::new()))
-            }
-        }
-        deserializer.deserialize_any(CellVisitor)
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -220,10 +187,10 @@ pub async fn submit(
     service: &ExportService,
     store: &Store,
     caller: &Caller,
-    body: &[u8],
+    body: Vec<u8>,
     idempotency_key: Option<String>,
 ) -> Result<(JobRecord, bool), ApiError> {
-    let request = parse_request(body)?;
+    let request = parse_request(&body)?;
     let format = ExportFormat::parse(&request.format).ok_or_else(|| ApiError::UnknownFormat(request.format.clone()))?;
     check_filename(&request.filename)?;
     if let Some(title) = &request.title
@@ -233,23 +200,21 @@ pub async fn submit(
             "title must be at most {MAX_TITLE_CHARS} characters without control characters"
         )));
     }
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        fingerprint: hex(&Sha256::digest(&body)),
+    });
     let source = match (request.columns, request.rows, request.source) {
-        (Some(columns), Some(rows), None) => {
+        (Some(columns), Some(shape), None) => {
             if columns.is_empty() {
                 return Err(ApiError::InvalidRequest("columns must not be empty".into()));
             }
-            if let Some((index, row)) = rows.iter().enumerate().find(|(_, row)| row.len() != columns.len()) {
-                return Err(ApiError::RaggedRows {
-                    row: index + 1,
-                    got: row.len(),
-                    expected: columns.len(),
-                });
-            }
-            let rows = rows
-                .into_iter()
-                .map(|row| row.into_iter().map(|Cell(c)| c).collect())
-                .collect();
-            NewSource::Inline(InlineData { columns, rows })
+            let rows = shape.check(columns.len()).map_err(|ragged| ApiError::RaggedRows {
+                row: usize::try_from(ragged.row).unwrap_or(usize::MAX),
+                got: ragged.got,
+                expected: ragged.expected,
+            })?;
+            NewSource::Inline { body, rows }
         }
         (None, None, Some(source)) => NewSource::Object {
             key: check_source(store, caller, &source).await?,
@@ -260,10 +225,6 @@ pub async fn submit(
             ));
         }
     };
-    let idempotency = idempotency_key.map(|key| Idempotency {
-        key,
-        fingerprint: hex(&Sha256::digest(body)),
-    });
     let request = NewExport {
         tenant: caller.tenant.clone(),
         format,
@@ -277,6 +238,8 @@ pub async fn submit(
     match service.exports.submit(request).await {
         Ok(submitted) => Ok((submitted.record, submitted.replayed)),
         Err(SubmitError::IdempotencyConflict) => Err(ApiError::IdempotencyKeyReused),
+        Err(SubmitError::TooManyQueued(limit)) => Err(ApiError::TooManyQueuedExports(limit)),
+        Err(SubmitError::QueuedInputTooLarge(limit)) => Err(ApiError::QueuedExportsTooLarge(limit)),
         Err(SubmitError::Queue(e)) => Err(e.into()),
     }
 }
@@ -318,6 +281,40 @@ pub async fn view(store: &Store, record: JobRecord) -> Result<JobView, ApiError>
     })
 }
 
+/// `/uploads/download` signs the caller's served keys; an export's key only
+/// while its job is done with that output. A job that is cancelled (the
+/// delete after a late upload may have failed), failed or still running has
+/// no output to read: the key answers as if nothing were there.
+pub async fn check_download(
+    service: &ExportService,
+    store: &Store,
+    caller: &Caller,
+    raw: &str,
+) -> Result<(), ApiError> {
+    // Keys that are not the caller's exports are left to the download's own checks.
+    let Ok(key) = ObjectKey::parse(raw) else { return Ok(()) };
+    match store.layout().classify(&key) {
+        Ok(Area::Served {
+            tenant,
+            area: EXPORTS_AREA,
+        }) if tenant == caller.tenant => {}
+        _ => return Ok(()),
+    }
+    // `{prefix}{tenant}/exports/{job id}/{file}`
+    let job_id = key
+        .as_str()
+        .rsplit('/')
+        .nth(1)
+        .and_then(|id| JobId::parse(id).ok())
+        .ok_or(ApiError::NotFound)?;
+    match service.exports.get(&caller.tenant, job_id).await? {
+        Some(record) if record.status == JobStatus::Done && record.object_key.as_deref() == Some(key.as_str()) => {
+            Ok(())
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
 /// A job id from the URL; anything that is not one names no job.
 fn parse_job_id(raw: &str) -> Result<JobId, ApiError> {
     JobId::parse(raw).map_err(|_| ApiError::JobNotFound)
@@ -355,11 +352,8 @@ mod tests {
             br#"{"format":"csv","filename":"a.csv","columns":["a","b","c","d"],"rows":[["x",1.5,true,null]]}"#,
         )
         .expect("valid");
-        let cells: Vec<&str> = request.rows.as_ref().expect("rows")[0]
-            .iter()
-            .map(|c| c.0.as_str())
-            .collect();
-        assert_eq!(cells, ["x", "1.5", "true", ""]);
+        // Checked, counted and dropped: the worker reads the cells back from the body.
+        assert_eq!(request.rows.expect("rows").check(4).ok(), Some(1));
         let nested = parse_request(br#"{"format":"csv","filename":"a.csv","columns":["a"],"rows":[[{"x":1}]]}"#);
         assert_eq!(nested.map(|_| ()).map_err(|e| e.code()), Err("invalid_request"));
         assert_eq!(

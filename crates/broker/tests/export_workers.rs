@@ -1,10 +1,16 @@
 //! Export workers as real processes (`upload-broker worker`) sharing a real
-//! redis-server: killed with SIGKILL mid-job, stopped with SIGTERM, Redis
-//! restarted under them, several at once. The API runs in this process with
+//! redis-server: killed with SIGKILL mid-job, stopped with SIGTERM or SIGSTOP,
+//! Redis restarted under them, several at once; and one worker in this process
+//! given a second delivery of a running job. The API runs in this process with
 //! its embedded store; the workers reach that store as an S3 endpoint.
 
 use std::time::{Duration, Instant};
 
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis_redis::RedisStorage;
+use broker_core::TenantId;
+use broker_jobs::JobId;
+use broker_jobs::job::{ExportFormat, ExportJob, JobSource};
 use serde_json::{Value, json};
 
 use broker_testkit::{LONG, Stack, pdf_tool, signal};
@@ -188,4 +194,116 @@ async fn several_workers_share_one_queue() {
         ran(first),
         ran(second)
     );
+}
+
+/// The apalis configuration of the test stack's queue (`EXPORT_QUEUE` is left at its default).
+fn queue_config() -> apalis_redis::Config {
+    apalis_redis::Config::default().queue("broker:exports")
+}
+
+/// Pushes another delivery of [`slow_job`] `job_id`, as apalis does when it
+/// takes a busy worker for dead, or the retry path when it pushes a task and
+/// then still fails; returns the new task's id.
+async fn deliver_again(stack: &Stack, job_id: &str) -> String {
+    let job = ExportJob {
+        job_id: JobId::parse(job_id).expect("job id"),
+        tenant: TenantId::parse("default").expect("tenant"),
+        format: ExportFormat::Pdf,
+        filename: "big.pdf".into(),
+        title: Some("Big".into()),
+        source: JobSource::Inline,
+        bom: false,
+        neutralize_formulas: true,
+    };
+    let connection = apalis_redis::connect(stack.redis.url()).await.expect("redis");
+    let mut storage = RedisStorage::<ExportJob>::new(connection).with_config(queue_config());
+    let task_id = ulid::Ulid::generate();
+    storage
+        .push_task(TaskBuilder::new(job).task_id(TaskId::from_ulid(task_id)).build())
+        .await
+        .expect("pushed");
+    task_id.to_string()
+}
+
+/// Whether apalis has recorded the delivery `task_id` as done.
+async fn delivery_done(stack: &Stack, task_id: &str) -> bool {
+    let client = redis::Client::open(stack.redis.url()).expect("redis url");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    redis::cmd("SISMEMBER")
+        .arg(queue_config().done_jobs_set())
+        .arg(task_id)
+        .query_async(&mut connection)
+        .await
+        .expect("SISMEMBER")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_delivery_of_a_running_job_leaves_its_output_in_place() {
+    let stack = Stack::start(BINARY.as_ref()).await;
+    let job_id = stack.submit(&slow_job(4_000)).await;
+    let again = deliver_again(&stack, &job_id).await;
+    // Two workers that start together each take one delivery at once, so both
+    // attempts run the job side by side and finish within moments of each other.
+    let workers = [stack.app.start_worker(), stack.app.start_worker()];
+
+    // Both deliveries have ended (the first task is named after the job).
+    let started = Instant::now();
+    while !(delivery_done(&stack, &job_id).await && delivery_done(&stack, &again).await) {
+        assert!(started.elapsed() < LONG, "the deliveries never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(workers);
+    let job = stack.job(&job_id).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["attempts"], 2, "both deliveries started an attempt: {job}");
+    let objects = stack.app.keys_under(&format!("default/exports/{job_id}/")).await;
+    assert_eq!(
+        objects,
+        [format!("default/exports/{job_id}/big.pdf")],
+        "the output survives"
+    );
+    let text = extract_text(&stack.app.fetch_output(&job).await.1);
+    assert!(text.contains("3999"), "the last row is in the PDF");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_past_its_heartbeats_leaves_the_output_of_the_one_that_took_over() {
+    let mut stack = Stack::start(BINARY.as_ref()).await;
+    let stalled = stack.start_worker(&[]);
+    let job_id = stack.submit(&slow_job(80_000)).await;
+    stack
+        .wait_until(&job_id, "running with progress", |j| {
+            j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+    // Silent past 1 s × 3 missed heartbeats: the other worker takes the job over.
+    signal(&stack.workers[stalled].child, "STOP");
+    let successor = stack.start_worker(&[]);
+    stack.wait_until(&job_id, "taken over", |j| j["attempts"] == 2).await;
+    signal(&stack.workers[stalled].child, "CONT");
+
+    let job = stack
+        .wait_until(&job_id, "done", |j| j["status"] == "done" || j["status"] == "failed")
+        .await;
+    assert_eq!(job["status"], "done", "{job}\n{}", stack.worker_log(successor));
+    // The stalled worker found its attempt superseded and let go of it.
+    let started = Instant::now();
+    while !stack.worker_log(stalled).contains("took the job over") {
+        assert!(
+            started.elapsed() < LONG,
+            "the stalled worker never let go:\n{}",
+            stack.worker_log(stalled)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = stack.job(&job_id).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let objects = stack.app.keys_under(&format!("default/exports/{job_id}/")).await;
+    assert_eq!(
+        objects,
+        [format!("default/exports/{job_id}/big.pdf")],
+        "exactly one object"
+    );
+    let text = extract_text(&stack.app.fetch_output(&job).await.1);
+    assert!(text.contains("79999"), "the last row is in the PDF");
 }

@@ -51,6 +51,18 @@ pub struct ExportSettings {
     pub max_inline_bytes: usize,
     /// `EXPORT_MAX_ATTEMPTS`: attempts before a job with transient failures is `failed`.
     pub max_attempts: u32,
+    /// `EXPORT_MAX_LOST_WORKERS`: workers a job may lose (killed, or taken for
+    /// dead) before it is `failed`; apart from, and above, the attempts, so
+    /// infrastructure faults do not use them up.
+    pub max_lost_workers: u32,
+    /// `EXPORT_MAX_QUEUED_JOBS`: jobs one tenant may have queued or running.
+    pub max_queued_jobs: u64,
+    /// `EXPORT_MAX_QUEUED_BYTES`: inline input one tenant may have stored for
+    /// queued or running jobs.
+    pub max_queued_bytes: u64,
+    /// `EXPORT_MAX_PDF_PAGES`: longest PDF an export may produce (it is
+    /// assembled in memory).
+    pub max_pdf_pages: usize,
     /// `EXPORT_CONCURRENCY`: jobs one worker process runs at once.
     pub concurrency: usize,
     /// `EXPORT_STATUS_TTL`: how long a job's status (and its idempotency key) is kept.
@@ -130,6 +142,10 @@ impl Settings {
         let exports = ExportSettings {
             max_inline_bytes: env.parse_or("EXPORT_MAX_INLINE_BYTES", "10485760", "a number of bytes"),
             max_attempts: env.parse_or("EXPORT_MAX_ATTEMPTS", "3", "a whole number of at least 1"),
+            max_lost_workers: env.parse_or("EXPORT_MAX_LOST_WORKERS", "5", "a whole number"),
+            max_queued_jobs: env.parse_or("EXPORT_MAX_QUEUED_JOBS", "100", "a whole number of at least 1"),
+            max_queued_bytes: env.parse_or("EXPORT_MAX_QUEUED_BYTES", "104857600", "a number of bytes"),
+            max_pdf_pages: env.parse_or("EXPORT_MAX_PDF_PAGES", "5000", "a whole number of at least 1"),
             concurrency: env.parse_or("EXPORT_CONCURRENCY", "2", "a whole number of at least 1"),
             status_ttl: env.secs_or("EXPORT_STATUS_TTL", "604800"),
             retry_base: env.secs_or("EXPORT_RETRY_BASE", "5"),
@@ -147,6 +163,8 @@ impl Settings {
             ("EXPORT_STATUS_TTL", exports.status_ttl.as_secs()),
             ("EXPORT_RETRY_BASE", exports.retry_base.as_secs()),
             ("EXPORT_HEARTBEAT", exports.heartbeat.as_secs()),
+            ("EXPORT_MAX_QUEUED_JOBS", exports.max_queued_jobs),
+            ("EXPORT_MAX_PDF_PAGES", exports.max_pdf_pages as u64),
         ] {
             if value == 0 {
                 env.problem(format!("{name} must be at least 1"));
@@ -154,6 +172,9 @@ impl Settings {
         }
         if exports.missed_heartbeats < 2 {
             env.problem("EXPORT_MISSED_HEARTBEATS must be at least 2".into());
+        }
+        if exports.max_queued_bytes < exports.max_inline_bytes as u64 {
+            env.problem("EXPORT_MAX_QUEUED_BYTES must not be smaller than EXPORT_MAX_INLINE_BYTES".into());
         }
         if exports.retry_max < exports.retry_base {
             env.problem("EXPORT_RETRY_MAX must not be shorter than EXPORT_RETRY_BASE".into());
@@ -320,14 +341,21 @@ mod tests {
         let exports = &settings.exports;
         assert_eq!(exports.max_inline_bytes, 10 * 1024 * 1024);
         assert_eq!(exports.max_attempts, 3);
+        assert_eq!(exports.max_lost_workers, 5);
+        assert_eq!(exports.max_queued_jobs, 100);
+        assert_eq!(exports.max_queued_bytes, 100 * 1024 * 1024);
+        assert_eq!(exports.max_pdf_pages, 5000);
         assert_eq!(exports.orphan_timeout(), Duration::from_secs(30));
         assert_eq!(exports.sqlite_path, PathBuf::from("/var/lib/broker/exports.sqlite3"));
         let err = parse(&[
             ("EXPORT_MAX_ATTEMPTS", "0"),
             ("EXPORT_MISSED_HEARTBEATS", "1"),
             ("EXPORT_QUEUE", "a b"),
+            ("EXPORT_MAX_QUEUED_JOBS", "0"),
+            ("EXPORT_MAX_QUEUED_BYTES", "1000"),
+            ("EXPORT_MAX_PDF_PAGES", "0"),
         ])
         .expect_err("broken");
-        assert_eq!(err.problems.len(), 3, "{err}");
+        assert_eq!(err.problems.len(), 6, "{err}");
     }
 }

@@ -9,8 +9,8 @@ use broker_core::config::ExportSettings;
 use tracing::warn;
 
 use crate::JobId;
-use crate::job::{ExportFormat, ExportJob, InlineData, JobRecord, JobSource, JobStatus};
-use crate::queue::{BackendKind, JobQueue, NewRecord, QueueError};
+use crate::job::{ExportFormat, ExportJob, JobRecord, JobSource, JobStatus};
+use crate::queue::{BackendKind, Created, JobQueue, NewRecord, QueueError, QueuedLimits};
 
 /// A validated export request.
 #[derive(Debug, Clone)]
@@ -34,8 +34,15 @@ pub struct Idempotency {
 
 #[derive(Debug, Clone)]
 pub enum NewSource {
-    Inline(InlineData),
-    Object { key: String },
+    /// The request body, whose rows were checked with
+    /// [`RowShape`](crate::inline::RowShape), and how many rows it holds.
+    Inline {
+        body: Vec<u8>,
+        rows: u64,
+    },
+    Object {
+        key: String,
+    },
 }
 
 #[derive(Debug)]
@@ -52,6 +59,12 @@ pub enum SubmitError {
     /// The `Idempotency-Key` was first used for a different request.
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyConflict,
+    /// The tenant has `EXPORT_MAX_QUEUED_JOBS` jobs queued or running.
+    #[error("the tenant already has {0} exports queued or running")]
+    TooManyQueued(u64),
+    /// The job's inline rows would take the tenant's stored input past `EXPORT_MAX_QUEUED_BYTES`.
+    #[error("the tenant's queued exports would hold more than {0} bytes of inline rows")]
+    QueuedInputTooLarge(u64),
 }
 
 #[derive(Debug)]
@@ -82,15 +95,14 @@ impl JobsClient {
     }
 
     /// Records and enqueues a job; with an `Idempotency-Key` already used by
-    /// this tenant, returns that job instead.
+    /// this tenant, returns that job instead. Refused when the tenant has
+    /// `EXPORT_MAX_QUEUED_JOBS` jobs queued or running, or when the job's
+    /// inline rows would take what they hold past `EXPORT_MAX_QUEUED_BYTES`:
+    /// one tenant cannot fill Redis (or the SQLite file) for everyone.
     pub async fn submit(&self, request: NewExport) -> Result<Submitted, SubmitError> {
         let job_id = JobId::generate();
         let (source, input, total) = match request.source {
-            NewSource::Inline(data) => {
-                let total = data.rows.len() as u64;
-                let bytes = serde_json::to_vec(&data).map_err(|e| QueueError::Corrupt(e.to_string()))?;
-                (JobSource::Inline, Some(bytes), Some(total))
-            }
+            NewSource::Inline { body, rows } => (JobSource::Inline, Some(body), Some(rows)),
             NewSource::Object { key } => (JobSource::Object { key }, None, None),
         };
         let job = ExportJob {
@@ -113,9 +125,19 @@ impl JobsClient {
             input,
             idempotency,
             ttl: self.settings().status_ttl,
+            limits: QueuedLimits {
+                jobs: self.settings().max_queued_jobs,
+                bytes: self.settings().max_queued_bytes,
+            },
         };
         let backend = self.queue.backend();
-        if let Some(existing) = backend.create(&record).await? {
+        let existing = match backend.create(&record).await? {
+            Created::New => None,
+            Created::Existing(existing) => Some(existing),
+            Created::TooManyJobs => return Err(SubmitError::TooManyQueued(record.limits.jobs)),
+            Created::TooManyBytes => return Err(SubmitError::QueuedInputTooLarge(record.limits.bytes)),
+        };
+        if let Some(existing) = existing {
             let (existing_id, fingerprint) = existing.split_once(' ').unwrap_or((existing.as_str(), ""));
             if Some(fingerprint) != request.idempotency.as_ref().map(|i| i.fingerprint.as_str()) {
                 return Err(SubmitError::IdempotencyConflict);

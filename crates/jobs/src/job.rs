@@ -2,8 +2,9 @@
 //!
 //! The queued arguments stay small (ids, names, options): inline rows can be
 //! megabytes, so they are stored once next to the job's status record (with
-//! the same TTL) and dropped when the job ends, instead of being copied into
-//! every queued attempt.
+//! the same TTL, as the request body they came in: see [`crate::inline`]) and
+//! dropped when the job ends, instead of being copied into every queued
+//! attempt.
 
 use broker_core::TenantId;
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,8 @@ pub fn download_name(filename: &str, format: ExportFormat) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum JobSource {
-    /// Rows sent in the request, stored beside the job's status as [`InlineData`].
+    /// Rows sent in the request: the request body is stored beside the job's
+    /// status and read back with [`crate::inline::for_each_row`].
     Inline,
     /// A verified export upload (CSV, a JSON array of objects, or NDJSON), streamed from the store.
     Object { key: String },
@@ -89,13 +91,6 @@ pub struct ExportJob {
 
 fn yes() -> bool {
     true
-}
-
-/// Inline rows, as stored next to the status record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InlineData {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<String>>,
 }
 
 /// A job's state as `GET /exports/{id}` reports it.

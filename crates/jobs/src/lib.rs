@@ -10,23 +10,27 @@
 //! * [`id`]: [`JobId`], the ULID that names a job everywhere.
 //! * [`job`]: the queued arguments ([`ExportJob`](job::ExportJob)), the
 //!   status record ([`JobRecord`](job::JobRecord)) and the output's file name.
+//! * [`inline`]: inline rows, checked on the way in and read back on the way
+//!   out one row at a time, never built.
 //! * `queue` (private): [`JobQueue`], the per-backend implementations
 //!   (Redis; SQLite behind the `sqlite` feature, which only the binary turns
 //!   on) behind one trait, and the state machine they enforce.
 //! * [`client`]: [`JobsClient`], the API's handle: `submit`, `get`,
 //!   `cancel`, `ping`.
-//! * [`lifecycle`]: [`JobsLifecycle`], the workers' handle: `start_attempt`,
-//!   `progress`, `finish`, `fail`, `retry_later`, `requeue`, `keep_alive`,
-//!   `inline_input`, `housekeeping`, and `run_worker`, which runs an apalis
-//!   worker over a [`TaskHandler`].
+//! * [`lifecycle`]: [`JobsLifecycle`], the workers' handle: `start_attempt`
+//!   (which makes an [`Attempt`]), the live attempt's `progress`, `finish`,
+//!   `fail`, `retry_later` and `release`, `keep_alive`, `inline_input`,
+//!   `housekeeping`, and `run_worker`, which runs an apalis worker over a
+//!   [`TaskHandler`].
 
 pub mod client;
 pub mod id;
+pub mod inline;
 pub mod job;
 pub mod lifecycle;
 mod queue;
 
 pub use client::{CancelOutcome, Idempotency, JobsClient, NewExport, NewSource, SubmitError, Submitted};
 pub use id::{InvalidJobId, JobId};
-pub use lifecycle::{JobsLifecycle, StartOutcome, TaskError, TaskHandler};
+pub use lifecycle::{Attempt, JobsLifecycle, Standing, StartOutcome, TaskError, TaskHandler};
 pub use queue::{BackendKind, JobQueue, QueueError};

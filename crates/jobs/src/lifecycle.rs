@@ -1,7 +1,16 @@
 //! The workers' handle on the queue: every transition of a delivered job
-//! (start, progress, finish, fail, retry, requeue), its inline input, the
+//! (start, progress, finish, fail, retry, release), its inline input, the
 //! heartbeat and housekeeping a draining worker keeps up, and the apalis
 //! workers themselves.
+//!
+//! A task may be delivered twice while its first attempt still runs: apalis
+//! hands a worker's tasks to another when its heartbeat looks stale (a
+//! stalled VM, SIGSTOP, CPU starvation), and a retry may be pushed by an
+//! attempt that then fails to say so. So every attempt gets a token when it
+//! starts, the job's record keeps the token of the latest one, and every later
+//! transition is made only for the attempt holding it ([`Attempt`]): an
+//! attempt that was superseded learns it ([`Standing::Superseded`]) and
+//! touches neither the record nor the output.
 //!
 //! Workers never see apalis: they implement [`TaskHandler`] and say how a
 //! delivery ended with [`TaskError`]; [`JobsLifecycle::run_worker`] builds the
@@ -19,13 +28,42 @@ use crate::JobId;
 use crate::job::{ExportJob, JobError, JobStatus, now};
 use crate::queue::{BackendKind, JobQueue, QueueError};
 
+/// One attempt at a job, as [`JobsLifecycle::start_attempt`] recorded it.
+/// Every later transition takes it, and happens only while it is the job's
+/// live attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub job_id: JobId,
+    /// Attempts started so far, this one included (interrupted ones are given back).
+    pub number: u32,
+    /// Earlier attempts that failed transiently (the store was down): `EXPORT_MAX_ATTEMPTS` counts these.
+    pub failures: u32,
+    /// Earlier attempts whose worker was lost (killed, or taken for dead)
+    /// before they ended: `EXPORT_MAX_LOST_WORKERS` counts these.
+    pub lost_workers: u32,
+    pub(crate) token: String,
+}
+
 /// What a worker may do with a delivered task.
 #[derive(Debug, PartialEq, Eq)]
 pub enum StartOutcome {
-    /// Run it: this is attempt number `attempt` (1-based).
-    Run { attempt: u32 },
+    /// Run it: the record now names this attempt as the live one.
+    Run(Attempt),
     /// The job ended already (or its record expired): drop the task.
     Skip(Option<JobStatus>),
+}
+
+/// Where a job stands for one of its attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Running, with this attempt as the live one (after `finish`: now done
+    /// with this attempt's output).
+    Current,
+    /// Still running, but a later attempt has started: this one must stop and
+    /// leave the record and the output alone.
+    Superseded,
+    /// No longer running (cancelled, ended by another attempt), or gone (`None`).
+    Ended(Option<JobStatus>),
 }
 
 /// How a delivery ended when it did not simply finish, in the queue's terms.
@@ -92,42 +130,58 @@ impl JobsLifecycle {
         self.queue.kind()
     }
 
-    /// Counts a new attempt and marks the job `running`, unless it ended.
+    /// Marks the job `running` under a new attempt, unless it ended. A job
+    /// found `running` was left by an attempt that never ended: its worker was
+    /// lost, which is counted, and that attempt is superseded.
     pub async fn start_attempt(&self, job_id: JobId) -> Result<StartOutcome, QueueError> {
-        self.queue.backend().start_attempt(job_id).await
+        let token = Ulid::generate().to_string();
+        self.queue.backend().start_attempt(job_id, &token).await
     }
 
-    /// Records progress of a running job; returns its current status (so a
-    /// worker sees a cancel), or `None` if the record is gone.
-    pub async fn progress(&self, job_id: JobId, rows: u64) -> Result<Option<JobStatus>, QueueError> {
-        self.queue.backend().progress(job_id, rows).await
+    /// Records the rows written so far, if `attempt` is still the live one;
+    /// says where the job stands (so a worker sees a cancel or a newer attempt).
+    pub async fn progress(&self, attempt: &Attempt, rows: u64) -> Result<Standing, QueueError> {
+        self.queue.backend().progress(attempt, rows).await
     }
 
-    /// Marks a running job done; returns the status before (anything but
-    /// `Running` means the job was cancelled meanwhile and stays as it was).
-    pub async fn finish(&self, job_id: JobId, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
-        self.queue.backend().finish(job_id, object_key, rows).await
+    /// Marks the job done with `object_key`, if `attempt` is still the live
+    /// one ([`Standing::Current`]); otherwise changes nothing and says why.
+    pub async fn finish(&self, attempt: &Attempt, object_key: &str, rows: u64) -> Result<Standing, QueueError> {
+        self.queue.backend().finish(attempt, object_key, rows).await
     }
 
-    pub async fn fail(&self, job_id: JobId, error: &JobError) -> Result<(), QueueError> {
-        self.queue.backend().fail(job_id, error).await
+    /// Fails the job for good, if `attempt` is still the live one.
+    pub async fn fail(&self, attempt: &Attempt, error: &JobError) -> Result<Standing, QueueError> {
+        self.queue.backend().fail(attempt, error).await
     }
 
-    /// Back to `queued`, keeping the error, and a new task for the job after
-    /// `delay`. Status first: if the push fails, the caller's task runs again.
-    pub async fn retry_later(&self, job: &ExportJob, error: &JobError, delay: Duration) -> Result<(), QueueError> {
-        self.queue
+    /// Back to `queued`, keeping the error and counting a transient failure,
+    /// and a new task for the job after `delay`, if `attempt` is still the
+    /// live one. Status first: if the push fails, the caller's task runs again.
+    pub async fn retry_later(
+        &self,
+        attempt: &Attempt,
+        job: &ExportJob,
+        error: &JobError,
+        delay: Duration,
+    ) -> Result<Standing, QueueError> {
+        let standing = self
+            .queue
             .backend()
-            .retry_later(job.job_id, error, now() + delay.as_secs())
+            .retry_later(attempt, error, now() + delay.as_secs())
             .await?;
-        self.queue
-            .push(job, TaskId::from_ulid(Ulid::generate()), Some(delay))
-            .await
+        if standing == Standing::Current {
+            self.queue
+                .push(job, TaskId::from_ulid(Ulid::generate()), Some(delay))
+                .await?;
+        }
+        Ok(standing)
     }
 
-    /// Back to `queued` without counting the attempt (the worker is shutting down).
-    pub async fn requeue(&self, job_id: JobId) -> Result<(), QueueError> {
-        self.queue.backend().requeue(job_id).await
+    /// Back to `queued` without counting `attempt`, if it is still the live
+    /// one (it was interrupted: the worker shut down or lost the queue).
+    pub async fn release(&self, attempt: &Attempt) -> Result<Standing, QueueError> {
+        self.queue.backend().release(attempt).await
     }
 
     /// Refreshes the heartbeat of worker `name` (used while it drains).

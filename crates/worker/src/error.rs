@@ -17,6 +17,10 @@ pub enum WriteError {
     /// page at a legible width; such exports should be requested as CSV.
     #[error("{columns} columns do not fit on a PDF page (at most {max}); export as CSV instead")]
     TooManyColumns { columns: usize, max: usize },
+    /// The PDF would have more pages than `EXPORT_MAX_PDF_PAGES` (it is
+    /// assembled in memory); such exports should be requested as CSV.
+    #[error("the PDF would have more than {max} pages; export as CSV, or fewer rows")]
+    TooManyPages { max: usize },
     /// The underlying writer failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

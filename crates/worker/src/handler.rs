@@ -1,25 +1,38 @@
-//! What a worker does with one delivered task: count the attempt in the
-//! status record, run it ([`crate::attempt`]) in its own task, and carry out
-//! what its outcome and the retry policy ([`crate::retry`]) decide: done,
-//! cancelled, failed, retried later with a new task, or handed back to run
-//! again.
+//! What a worker does with one delivered task: start an attempt in the status
+//! record, run it ([`crate::attempt`]), and carry out what its outcome and the
+//! retry policy ([`crate::retry`]) decide: done, cancelled, superseded,
+//! failed, retried later with a new task, or handed back to run again.
+//!
+//! The delivery runs in a task of its own, not in apalis's handler: when a
+//! worker loses its queue (a Redis restart), apalis drops the handler, and the
+//! delivery must still stop its attempt, abort the upload and give the
+//! attempt back once the queue returns, or the outage would count against the
+//! job as a lost worker.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use broker_core::ObjectKey;
+use broker_core::store::Store;
 use broker_jobs::job::{ExportJob, JobError, JobStatus};
-use broker_jobs::{StartOutcome, TaskError, TaskHandler};
-use tracing::{info, warn};
+use broker_jobs::{Attempt, Standing, StartOutcome, TaskError, TaskHandler};
+use tracing::{Instrument, info, warn};
 
 use crate::attempt::{self, JobContext};
-use crate::failure::Failure;
+use crate::failure::{Failure, Fault};
+use crate::patience::patiently;
 use crate::pipeline::{Progress, StopReason};
 use crate::retry::{self, ErrorClass, Limits, Next};
+
+/// Tries to delete the output of a job cancelled while its upload completed.
+const DELETE_TRIES: u32 = 5;
+/// The pause after the first failed delete; it doubles after each.
+const DELETE_PAUSE: Duration = Duration::from_millis(500);
 
 /// The worker's [`TaskHandler`]: every task of one worker process shares the context.
 pub(crate) struct ExportHandler(pub Arc<JobContext>);
 
-/// Stops the job's blocking thread when apalis drops the task (its worker lost the queue).
+/// Stops the attempt when apalis drops the handler (its worker lost the queue).
 struct StopOnDrop(Arc<Progress>);
 
 impl Drop for StopOnDrop {
@@ -31,97 +44,167 @@ impl Drop for StopOnDrop {
 #[async_trait::async_trait]
 impl TaskHandler for ExportHandler {
     async fn handle(&self, job: ExportJob, task_id: String) -> Result<(), TaskError> {
-        let ctx = &self.0;
-        let job_id = job.job_id;
-        let attempt = match ctx.jobs.start_attempt(job_id).await {
-            Ok(StartOutcome::Run { attempt }) => attempt,
-            Ok(StartOutcome::Skip(status)) => {
-                info!(%job_id, %task_id, ?status, "task skipped: the job already ended");
-                return Ok(());
-            }
-            // The queue is unreachable: let the task be delivered again.
-            Err(error) => return Err(error.into()),
-        };
-        let limits = Limits::of(ctx.jobs.settings());
-        if let Err(reason) = retry::before_attempt(attempt, &limits) {
-            ctx.jobs.fail(job_id, &reason).await?;
-            return Err(abort(&reason));
-        }
-        info!(%job_id, %task_id, attempt, format = job.format.as_str(), "export started");
-        let started = Instant::now();
-
-        // The attempt runs in its own task so jobs use every core. If apalis drops
-        // this handler (its worker lost the queue), the guard tells the attempt to
-        // stop, and it aborts its multipart upload before it ends.
         let progress = Arc::new(Progress::default());
         let _stop_on_drop = StopOnDrop(progress.clone());
-        let attempt_task = {
-            let ctx = ctx.clone();
-            let job = job.clone();
-            tokio::spawn(async move { attempt::watched(&ctx, &job, progress).await })
-        };
-        let result = match attempt_task.await {
-            Ok(result) => result,
-            Err(e) => Err(Failure::permanent("internal", format!("the export task failed: {e}"))),
-        };
+        let span = tracing::info_span!("export", job_id = %job.job_id, %task_id);
+        tokio::spawn(deliver(self.0.clone(), job, progress).instrument(span))
+            .await
+            .unwrap_or_else(|e| Err(TaskError::RunAgain(format!("the export delivery failed: {e}"))))
+    }
+}
 
-        let failure = match result {
-            Ok(exported) => {
-                match ctx
-                    .jobs
-                    .finish(job_id, exported.object_key.as_str(), exported.rows)
-                    .await?
-                {
-                    Some(JobStatus::Running) => {
-                        info!(%job_id, rows = exported.rows, bytes = exported.bytes, elapsed_ms = started.elapsed().as_millis() as u64, "export done");
-                    }
-                    status => {
-                        // Cancelled while the upload completed: the output must not stay.
-                        info!(%job_id, ?status, "export finished after a cancel; removing its output");
-                        ctx.store
-                            .delete(&exported.object_key)
-                            .await
-                            .map_err(|e| TaskError::RunAgain(e.to_string()))?;
-                    }
+/// One delivery of a task, from the start of its attempt to its outcome in the record.
+async fn deliver(ctx: Arc<JobContext>, job: ExportJob, progress: Arc<Progress>) -> Result<(), TaskError> {
+    let attempt = match ctx.jobs.start_attempt(job.job_id).await {
+        Ok(StartOutcome::Run(attempt)) => attempt,
+        Ok(StartOutcome::Skip(status)) => {
+            info!(?status, "task skipped: the job already ended");
+            return Ok(());
+        }
+        // The queue is unreachable and nothing was recorded: deliver it again.
+        Err(error) => return Err(error.into()),
+    };
+    let limits = Limits::of(ctx.jobs.settings());
+    if attempt.lost_workers > 0 {
+        warn!(
+            lost_workers = attempt.lost_workers,
+            "the job's previous attempt never ended (its worker was lost)"
+        );
+    }
+    if let Err(reason) = retry::before_attempt(attempt.lost_workers, &limits) {
+        return fail(&ctx, &attempt, reason).await;
+    }
+    info!(attempt = attempt.number, format = job.format.as_str(), "export started");
+    let started = Instant::now();
+
+    // Its own task, so a panic in the attempt fails the job instead of this delivery.
+    let attempt_task = {
+        let (ctx, job, attempt) = (ctx.clone(), job.clone(), attempt.clone());
+        tokio::spawn(async move { attempt::watched(&ctx, &job, &attempt, progress).await }.in_current_span())
+    };
+    let result = match attempt_task.await {
+        Ok(result) => result,
+        Err(e) => Err(Failure::fault(Fault::Internal, format!("the export task failed: {e}"))),
+    };
+
+    let failure = match result {
+        Ok(exported) => {
+            let recorded = patiently("finishing the job", || {
+                ctx.jobs.finish(&attempt, exported.object_key.as_str(), exported.rows)
+            })
+            .await?;
+            match recorded {
+                Standing::Current => {
+                    info!(
+                        rows = exported.rows,
+                        bytes = exported.bytes,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "export done"
+                    );
                 }
-                return Ok(());
-            }
-            Err(failure) => failure,
-        };
-        let class = match &failure {
-            Failure::Stopped(StopReason::Cancelled) => {
-                info!(%job_id, "export cancelled");
-                return Ok(());
-            }
-            Failure::Stopped(StopReason::Interrupted) => ErrorClass::Interrupted,
-            Failure::Permanent(error) => ErrorClass::Permanent(error),
-            Failure::Transient(error) => ErrorClass::Transient(error),
-        };
-        match retry::after_failure(class, attempt, &limits) {
-            Next::RunAgainUncounted => {
-                info!(%job_id, "export interrupted; it goes back to the queue");
-                if let Err(error) = ctx.jobs.requeue(job_id).await {
-                    warn!(%job_id, %error, "could not requeue the interrupted export");
+                Standing::Ended(Some(JobStatus::Cancelled)) => {
+                    info!("export cancelled while its upload completed; removing its output");
+                    remove_output(&ctx.store, &exported.object_key).await;
                 }
-                Err(TaskError::RunAgain(
-                    "interrupted by shutdown; the task will run again".into(),
-                ))
+                // Another attempt owns the job now: the output at the key is, or
+                // will be, its own, and must stay.
+                standing => not_ours(standing),
             }
-            Next::Fail { reason } => {
-                warn!(%job_id, attempt, code = %reason.code, message = %reason.message, "export failed");
-                ctx.jobs.fail(job_id, &reason).await?;
-                Err(abort(&reason))
+            return Ok(());
+        }
+        Err(failure) => failure,
+    };
+    let class = match &failure {
+        Failure::Stopped(StopReason::Cancelled) => {
+            info!("export cancelled");
+            return Ok(());
+        }
+        Failure::Stopped(StopReason::Superseded) => {
+            info!("another attempt took the job over; this one stopped and aborted its upload");
+            return Ok(());
+        }
+        Failure::Stopped(StopReason::Interrupted) => ErrorClass::Interrupted,
+        Failure::Permanent(error) => ErrorClass::Permanent(error),
+        Failure::Transient(error) => ErrorClass::Transient(error),
+    };
+    match retry::after_failure(class, attempt.failures, &limits) {
+        Next::RunAgainUncounted => {
+            match patiently("giving the attempt back", || ctx.jobs.release(&attempt)).await {
+                Ok(Standing::Current) => info!("export interrupted; it goes back to the queue"),
+                Ok(standing) => {
+                    not_ours(standing);
+                    return Ok(());
+                }
+                Err(error) => warn!(%error, "could not give the interrupted attempt back"),
             }
-            Next::RetryAfter { delay, reason } => {
-                warn!(%job_id, attempt, code = %reason.code, message = %reason.message, retry_in_s = delay.as_secs(), "export attempt failed; retrying");
-                ctx.jobs.retry_later(&job, &reason, delay).await?;
-                Ok(())
-            }
+            Err(TaskError::RunAgain("interrupted; the task will run again".into()))
+        }
+        Next::Fail { reason } => fail(&ctx, &attempt, reason).await,
+        Next::RetryAfter { delay, reason } => {
+            warn!(attempt = attempt.number, code = %reason.code, message = %reason.message, retry_in_s = delay.as_secs(), "export attempt failed; retrying");
+            retry_later(&ctx, &attempt, &job, &reason, delay).await
         }
     }
 }
 
-/// The job has failed for good: its task is killed with the reason.
-fn abort(reason: &JobError) -> TaskError {
-    TaskError::Abort(format!("{}: {}", reason.code, reason.message))
+/// Fails the job for good, and kills the task, if the attempt still owns the job.
+async fn fail(ctx: &JobContext, attempt: &Attempt, reason: JobError) -> Result<(), TaskError> {
+    match patiently("failing the job", || ctx.jobs.fail(attempt, &reason)).await? {
+        Standing::Current => {
+            warn!(attempt = attempt.number, code = %reason.code, message = %reason.message, "export failed");
+            Err(TaskError::Abort(format!("{}: {}", reason.code, reason.message)))
+        }
+        standing => {
+            not_ours(standing);
+            Ok(())
+        }
+    }
+}
+
+/// The attempt found the job moved on without it (cancelled, or taken over
+/// by a later attempt): its delivery ends quietly, so apalis neither runs it
+/// again nor kills a task the live attempt may share.
+fn not_ours(standing: Standing) {
+    info!(
+        ?standing,
+        "another attempt took the job over, or it ended; this attempt leaves it alone"
+    );
+}
+
+/// Queues the retry. Not [`patiently`]: if the status moved but the new task
+/// could not be pushed, a second try would find the attempt no longer current
+/// and push nothing; running this task again instead starts the job from
+/// `queued`.
+async fn retry_later(
+    ctx: &JobContext,
+    attempt: &Attempt,
+    job: &ExportJob,
+    reason: &JobError,
+    delay: Duration,
+) -> Result<(), TaskError> {
+    match ctx.jobs.retry_later(attempt, job, reason, delay).await? {
+        Standing::Current => {}
+        standing => not_ours(standing),
+    }
+    Ok(())
+}
+
+/// Deletes the output of a job cancelled as its upload completed, retrying a
+/// failed delete. If every try fails the object stays in the store, but the
+/// API never signs a download for a job that is not done.
+async fn remove_output(store: &Store, key: &ObjectKey) {
+    let mut pause = DELETE_PAUSE;
+    for attempt in 1..=DELETE_TRIES {
+        match store.delete(key).await {
+            Ok(()) => return,
+            Err(error) if attempt < DELETE_TRIES => {
+                warn!(%key, %error, attempt, "could not delete a cancelled export's output; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(error) => {
+                tracing::error!(%key, %error, "could not delete a cancelled export's output; it stays, never signed");
+            }
+        }
+    }
 }

@@ -18,7 +18,8 @@
 //! * [`failure`]: every error an attempt meets, sorted into permanent or
 //!   transient, with its code.
 //! * [`retry`]: the retry policy as pure functions: fail, retry after a
-//!   backoff, or run again uncounted.
+//!   backoff, or run again uncounted; lost workers counted apart.
+//! * `patience`: recording an attempt's transitions through a queue outage.
 //! * `attempt`, `handler`: one attempt of a job, and the
 //!   [`TaskHandler`](broker_jobs::TaskHandler) around it that records its
 //!   outcome in the status record as [`retry`] decides.
@@ -31,6 +32,7 @@ mod error;
 pub mod failure;
 mod handler;
 pub mod multipart;
+mod patience;
 mod pdf_export;
 pub mod pipeline;
 pub mod retry;

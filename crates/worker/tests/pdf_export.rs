@@ -127,6 +127,32 @@ fn accented_text_survives_extraction() {
 }
 
 #[test]
+fn the_page_limit_stops_a_report_before_it_grows_past_it() {
+    let columns = ["Reference", "Customer", "Amount"];
+    let rows = numbered_rows(2_000);
+    let pages = report(None, &columns, &rows).pages;
+    assert!(pages > 3, "{pages} pages");
+
+    // Exactly the limit: fine.
+    let mut pdf = PdfExport::new(None, &columns).expect("new").with_max_pages(pages);
+    for row in &rows {
+        pdf.write_row(row).expect("row");
+    }
+    assert_eq!(pdf.finish().expect("finish").pages, pages);
+
+    // One page fewer: refused while rows still come, not after the document is built.
+    let mut pdf = PdfExport::new(None, &columns).expect("new").with_max_pages(2);
+    let refused = rows
+        .iter()
+        .enumerate()
+        .find_map(|(n, row)| pdf.write_row(row).err().map(|e| (n, e)));
+    let Some((at, WriteError::TooManyPages { max: 2 })) = refused else {
+        panic!("the third page was started: {refused:?}");
+    };
+    assert!(at < rows.len() / 2, "refused at row {at}");
+}
+
+#[test]
 fn ten_thousand_rows_make_many_pages_with_header_and_numbers() {
     let rows = numbered_rows(10_000);
     let out = report(Some("Orders"), &["Reference", "Customer", "Amount"], &rows);

@@ -8,12 +8,9 @@ use crate::error::ApiError;
 use crate::exports::{self, Accepted, ExportService};
 use crate::state::AppState;
 
-/// Reads a JSON body of at most `limit` bytes (exports have their own bound).
-async fn read_json_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
+/// Reads a JSON body of at most `limit` bytes (exports have their own bound),
+/// into the one buffer the job then stores.
+async fn read_json_body(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -31,7 +28,7 @@ async fn read_json_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("the body could not be read: {e}")))?;
         if body.len() + chunk.len() > limit {
@@ -55,7 +52,7 @@ pub async fn create(
         auth.limiter.check(&caller, Action::Export).await?;
         let idempotency_key = exports::idempotency_key(request.headers().get("idempotency-key").map(|v| v.as_bytes()))?;
         let body = read_json_body(&request, payload, service.max_inline_bytes()).await?;
-        exports::submit(&service, &state.store, &caller, &body, idempotency_key).await
+        exports::submit(&service, &state.store, &caller, body, idempotency_key).await
     })
     .await?;
     let location = format!("/exports/{}", record.job_id);

@@ -3,6 +3,7 @@ use tracing::field::Empty;
 
 use crate::auth::{Action, Auth, Caller, audit};
 use crate::error::ApiError;
+use crate::exports::{self, ExportService};
 use crate::state::AppState;
 use crate::uploads;
 
@@ -33,10 +34,14 @@ pub async fn sign(
 #[tracing::instrument(name = "download", skip_all, fields(tenant = %caller.tenant, object_key = audit::loggable_key(&body.object_key)))]
 pub async fn download(
     state: web::Data<AppState>,
+    export_service: web::Data<ExportService>,
     caller: Caller,
     body: web::Json<uploads::download::DownloadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let work = uploads::download::download(&state.store, &caller, &body);
+    let work = async {
+        exports::check_download(&export_service, &state.store, &caller, &body.object_key).await?;
+        uploads::download::download(&state.store, &caller, &body).await
+    };
     let response = audit::audited("download", &caller, Some(&body.object_key), work).await?;
     Ok(HttpResponse::Ok().json(response))
 }

@@ -496,10 +496,9 @@ async fn transient_failures_are_retried_with_backoff_then_fail_with_the_reason()
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["attempts"], 3, "EXPORT_MAX_ATTEMPTS, not apalis's 25: {job}");
     assert_eq!(job["error"]["code"], "store_unavailable", "{job}");
-    assert!(
-        job["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("after 3 attempts")),
+    // A fixed message: the store's endpoint and the client's error text go to the log only.
+    assert_eq!(
+        job["error"]["message"], "the store could not be reached (after 3 attempts)",
         "{job}"
     );
     // Backoff 1 s then 2 s (EXPORT_RETRY_BASE=1): the job cannot have failed sooner.
@@ -508,4 +507,80 @@ async fn transient_failures_are_retried_with_backoff_then_fail_with_the_reason()
         "failed after {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_of_a_job_that_is_not_done_is_never_signed() {
+    let redis = Redis::start();
+    // No worker: the job stays queued until it is cancelled.
+    let app = spawn_app_with(&[("REDIS_URL", &redis.url())]).await;
+    let job_id = app
+        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
+        .await;
+    // An object at the job's key, as a worker leaves it when its upload
+    // completes as the job is cancelled and the delete that follows fails.
+    let key = format!("default/exports/{job_id}/a.csv");
+    app.put_object(&key, b"a\r\n1\r\n", "text/csv", "a.csv").await;
+    assert_eq!(
+        error_code(app.download(&key).await).await,
+        (404, "not_found".into()),
+        "queued"
+    );
+    assert_eq!(app.cancel_job(&job_id).await.status(), 200);
+    assert_eq!(
+        error_code(app.download(&key).await).await,
+        (404, "not_found".into()),
+        "cancelled"
+    );
+    let job: Value = app.job(&job_id).await.json().await.expect("json");
+    assert!(job.get("url").is_none() && job.get("objectKey").is_none(), "{job}");
+    // Another key under an export that never existed answers the same.
+    let unknown = "default/exports/01M83ZAXYNVFVE1NPVFNNVXZG7/a.csv";
+    assert_eq!(error_code(app.download(unknown).await).await, (404, "not_found".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_can_queue_only_so_many_jobs_and_so_much_input() {
+    let redis = Redis::start();
+    // No worker: jobs stay queued.
+    let app = spawn_app_with(&[
+        ("REDIS_URL", &redis.url()),
+        ("EXPORT_MAX_QUEUED_JOBS", "2"),
+        ("EXPORT_MAX_INLINE_BYTES", "2000"),
+        ("EXPORT_MAX_QUEUED_BYTES", "3000"),
+    ])
+    .await;
+    let small = json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]});
+    let queued = [app.submit(&small).await, app.submit(&small).await];
+    let response = app.export(&small).await;
+    assert_eq!(error_code(response).await, (429, "too_many_queued_exports".into()));
+    for job_id in &queued {
+        assert_eq!(app.cancel_job(job_id).await.status(), 200);
+    }
+    // ~1.6 kB bodies: one fits in 3000 bytes of queued input, two do not.
+    let big = json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["x".repeat(1_550)]]});
+    app.submit(&big).await;
+    let response = app.export(&big).await;
+    assert_eq!(error_code(response).await, (413, "queued_exports_too_large".into()));
+    app.submit(&small).await;
+}
+
+#[tokio::test]
+async fn a_pdf_past_the_page_limit_fails_at_once_with_a_reason() {
+    let app = spawn_app_with(&[("EXPORT_MAX_PDF_PAGES", "2")]).await;
+    let rows: Vec<Value> = (1..=300).map(|n| json!([format!("row {n}"), n])).collect();
+    let job_id = app
+        .submit(&json!({"format": "pdf", "filename": "long.pdf", "columns": ["id", "n"], "rows": rows}))
+        .await;
+    let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "too_many_pages", "{job}");
+    assert_eq!(job["attempts"], 1, "permanent: {job}");
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("more than 2 pages")),
+        "{job}"
+    );
+    assert!(app.keys_under(&format!("default/exports/{job_id}/")).await.is_empty());
 }

@@ -20,12 +20,15 @@
 //! ```text
 //! queued ──start──▶ running ──finish──▶ done
 //!   ▲                 │ ├──fail (permanent, or out of attempts)──▶ failed
-//!   └──retry_later────┘ └──requeue (worker shutting down; attempt not counted)──▶ queued
+//!   └──retry_later────┘ └──release (interrupted; attempt not counted)──▶ queued
 //! queued | running ──cancel──▶ cancelled
+//! running ──start (its worker was lost; counted)──▶ running under a new attempt
 //! ```
 //! Every transition is conditional on the current status (a Lua script in
-//! Redis, a guarded `UPDATE` in SQLite), so a cancel racing a worker, or two
-//! deliveries of one task, can never move a finished job.
+//! Redis, a guarded `UPDATE` in SQLite), so a cancel racing a worker can never
+//! move a finished job; and each one after `start` also on the attempt's token
+//! (see [`crate::lifecycle`]), so of two deliveries of one job only the later
+//! attempt can move it.
 
 mod poll;
 mod redis_backend;
@@ -43,7 +46,7 @@ use broker_core::config::ExportSettings;
 use broker_core::{Secret, TenantId};
 
 use crate::job::{ExportJob, JobError, JobRecord, JobStatus};
-use crate::lifecycle::{StartOutcome, TaskHandler};
+use crate::lifecycle::{Attempt, Standing, StartOutcome, TaskHandler};
 use crate::{JobId, JobsClient, JobsLifecycle};
 
 /// Upper bound on one queue or status operation, so a dead Redis turns into a
@@ -107,6 +110,28 @@ pub(crate) struct NewRecord<'a> {
     /// The `Idempotency-Key` and the value stored under it.
     pub idempotency: Option<(&'a str, String)>,
     pub ttl: Duration,
+    pub limits: QueuedLimits,
+}
+
+/// What one tenant may have queued or running at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueuedLimits {
+    /// `EXPORT_MAX_QUEUED_JOBS`.
+    pub jobs: u64,
+    /// `EXPORT_MAX_QUEUED_BYTES`: their stored inline input.
+    pub bytes: u64,
+}
+
+/// What [`Backend::create`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Created {
+    New,
+    /// The idempotency key is taken: nothing was stored; this is its value.
+    Existing(String),
+    /// Refused: the tenant is at its [`QueuedLimits::jobs`].
+    TooManyJobs,
+    /// Refused: the input would take the tenant past its [`QueuedLimits::bytes`].
+    TooManyBytes,
 }
 
 /// Resolves when a worker must stop taking tasks.
@@ -117,9 +142,10 @@ pub(crate) type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(crate) trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
 
-    /// Stores a new job's record, inline rows and idempotency key. If the key
-    /// is taken, stores nothing and returns the value it holds.
-    async fn create(&self, record: &NewRecord<'_>) -> Result<Option<String>, QueueError>;
+    /// Stores a new job's record, inline rows and idempotency key, in one
+    /// step with the check of the tenant's queued limits. If the key is
+    /// taken, or a limit would be passed, stores nothing.
+    async fn create(&self, record: &NewRecord<'_>) -> Result<Created, QueueError>;
 
     /// Removes a record written by [`Backend::create`] (and its idempotency key).
     async fn forget(&self, job_id: JobId, idempotency: Option<(&TenantId, &str)>) -> Result<(), QueueError>;
@@ -134,19 +160,23 @@ pub(crate) trait Backend: Send + Sync {
 
     async fn push(&self, task: Task<ExportJob>) -> Result<(), QueueError>;
 
-    async fn start_attempt(&self, job_id: JobId) -> Result<StartOutcome, QueueError>;
+    /// Starts an attempt holding `token` (see [`crate::JobsLifecycle::start_attempt`]).
+    async fn start_attempt(&self, job_id: JobId, token: &str) -> Result<StartOutcome, QueueError>;
 
-    /// Records the rows written so far; returns the current status.
-    async fn progress(&self, job_id: JobId, rows: u64) -> Result<Option<JobStatus>, QueueError>;
+    /// Records the rows written so far by the live attempt.
+    async fn progress(&self, attempt: &Attempt, rows: u64) -> Result<Standing, QueueError>;
 
-    /// `running` to `done`; returns the status before.
-    async fn finish(&self, job_id: JobId, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError>;
+    /// `running` to `done`, for the live attempt.
+    async fn finish(&self, attempt: &Attempt, object_key: &str, rows: u64) -> Result<Standing, QueueError>;
 
-    async fn fail(&self, job_id: JobId, error: &JobError) -> Result<(), QueueError>;
+    /// `running` to `failed`, for the live attempt.
+    async fn fail(&self, attempt: &Attempt, error: &JobError) -> Result<Standing, QueueError>;
 
-    async fn retry_later(&self, job_id: JobId, error: &JobError, retry_at: u64) -> Result<(), QueueError>;
+    /// `running` to `queued` with a transient failure counted, for the live attempt.
+    async fn retry_later(&self, attempt: &Attempt, error: &JobError, retry_at: u64) -> Result<Standing, QueueError>;
 
-    async fn requeue(&self, job_id: JobId) -> Result<(), QueueError>;
+    /// `running` to `queued`, giving the attempt back, for the live attempt.
+    async fn release(&self, attempt: &Attempt) -> Result<Standing, QueueError>;
 
     /// Refreshes a worker's heartbeat (apalis sends none while it drains).
     async fn keep_alive(&self, worker: &str) -> Result<(), QueueError>;

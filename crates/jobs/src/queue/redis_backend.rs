@@ -2,10 +2,14 @@
 //!
 //! ```text
 //! {queue}:job:{id}               hash: tenant, format, filename, status, rows, total,
-//!                                attempts, error_code, error_message, object_key,
-//!                                created_at, updated_at, retry_at      (EXPIRE status TTL)
+//!                                attempts, failures, lost, token, error_code,
+//!                                error_message, object_key, created_at,
+//!                                updated_at, retry_at                  (EXPIRE status TTL)
 //! {queue}:job:{id}:input         inline rows (JSON), deleted when the job ends
 //! {queue}:idem:{tenant}:{key}    "{job id} {request fingerprint}"       (EXPIRE status TTL)
+//! {queue}:pending:{tenant}       hash: job id → input bytes, of jobs that may not
+//!                                have ended; pruned and summed by each create
+//!                                against the tenant's queued limits   (EXPIRE status TTL)
 //! {queue}:active|scheduled|…     apalis-redis's own keys
 //! ```
 
@@ -19,13 +23,13 @@ use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use broker_core::config::ExportSettings;
 use broker_core::{Secret, TenantId};
 use redis::aio::ConnectionManagerConfig;
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, Script, ScriptInvocation};
 
 use super::poll::Interval;
-use super::{Backend, BackendKind, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal};
+use super::{Backend, BackendKind, Created, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal};
 use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
-use crate::lifecycle::{SharedHandler, StartOutcome, TaskHandler, deliver};
+use crate::lifecycle::{Attempt, SharedHandler, Standing, StartOutcome, TaskHandler, deliver};
 
 #[derive(Clone)]
 pub(crate) struct RedisQueue {
@@ -37,16 +41,35 @@ pub(crate) struct RedisQueue {
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
--- KEYS: job hash, input, idempotency key | ARGV: ttl, idempotency value or "", input or "", field/value pairs…
+-- KEYS: job hash, input, idempotency key, the tenant's pending hash
+-- ARGV: ttl, idempotency value or "", input or "", max jobs, max bytes, job id,
+--       prefix of job hashes, field/value pairs…
 if ARGV[2] ~= "" then
   local existing = redis.call("GET", KEYS[3])
-  if existing then return existing end
-  redis.call("SET", KEYS[3], ARGV[2], "EX", ARGV[1])
+  if existing then return {"existing", existing} end
 end
-redis.call("HSET", KEYS[1], unpack(ARGV, 4))
+-- The tenant's jobs that have not ended, with the size of their input; those
+-- that ended (or expired) since are dropped from the hash here.
+local jobs, bytes = 0, 0
+local pending = redis.call("HGETALL", KEYS[4])
+for i = 1, #pending, 2 do
+  local status = redis.call("HGET", ARGV[7] .. pending[i], "status")
+  if status == "queued" or status == "running" then
+    jobs = jobs + 1
+    bytes = bytes + tonumber(pending[i + 1])
+  else
+    redis.call("HDEL", KEYS[4], pending[i])
+  end
+end
+if jobs + 1 > tonumber(ARGV[4]) then return {"jobs", ""} end
+if bytes + string.len(ARGV[3]) > tonumber(ARGV[5]) then return {"bytes", ""} end
+if ARGV[2] ~= "" then redis.call("SET", KEYS[3], ARGV[2], "EX", ARGV[1]) end
+redis.call("HSET", KEYS[1], unpack(ARGV, 8))
 redis.call("EXPIRE", KEYS[1], ARGV[1])
 if ARGV[3] ~= "" then redis.call("SET", KEYS[2], ARGV[3], "EX", ARGV[1]) end
-return false
+redis.call("HSET", KEYS[4], ARGV[6], string.len(ARGV[3]))
+redis.call("EXPIRE", KEYS[4], ARGV[1])
+return {"created", ""}
 "#,
     )
 });
@@ -54,76 +77,82 @@ return false
 static START: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+-- KEYS: job hash | ARGV: now, token
 local status = redis.call("HGET", KEYS[1], "status")
-if not status then return {"missing", "0"} end
-if status ~= "queued" and status ~= "running" then return {status, "0"} end
+if not status then return {"missing", 0, 0, 0} end
+if status ~= "queued" and status ~= "running" then return {status, 0, 0, 0} end
+-- Still running: the attempt that set it never ended, so its worker was lost.
+if status == "running" then redis.call("HINCRBY", KEYS[1], "lost", 1) end
 local attempts = redis.call("HINCRBY", KEYS[1], "attempts", 1)
-redis.call("HSET", KEYS[1], "status", "running", "rows", 0, "updated_at", ARGV[1])
+redis.call("HSET", KEYS[1], "status", "running", "token", ARGV[2], "rows", 0, "updated_at", ARGV[1])
 redis.call("HDEL", KEYS[1], "retry_at")
-return {"run", tostring(attempts)}
+local failures = tonumber(redis.call("HGET", KEYS[1], "failures") or "0")
+local lost = tonumber(redis.call("HGET", KEYS[1], "lost") or "0")
+return {"run", attempts, failures, lost}
 "#,
     )
 });
 
-static PROGRESS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// A transition of the live attempt: `body` runs only while the job is
+/// running under the token in ARGV[1], and returns "current"; otherwise the
+/// script returns "superseded" (running under another token) or the status
+/// (false when the record is gone). KEYS[1] is always the job hash.
+fn owned_transition(body: &str) -> Script {
+    Script::new(&format!(
         r#"
 local status = redis.call("HGET", KEYS[1], "status")
-if status == "running" then redis.call("HSET", KEYS[1], "rows", ARGV[1], "updated_at", ARGV[2]) end
-return status
-"#,
-    )
-});
+if status ~= "running" then return status end
+if redis.call("HGET", KEYS[1], "token") ~= ARGV[1] then return "superseded" end
+{body}
+return "current"
+"#
+    ))
+}
 
+/// ARGV: token, rows, now
+static PROGRESS: LazyLock<Script> =
+    LazyLock::new(|| owned_transition(r#"redis.call("HSET", KEYS[1], "rows", ARGV[2], "updated_at", ARGV[3])"#));
+
+/// KEYS: job hash, input | ARGV: token, object key, rows, now
 static FINISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    owned_transition(
         r#"
-local status = redis.call("HGET", KEYS[1], "status")
-if status == "running" then
-  redis.call("HSET", KEYS[1], "status", "done", "object_key", ARGV[1], "rows", ARGV[2], "total", ARGV[2], "updated_at", ARGV[3])
-  redis.call("HDEL", KEYS[1], "error_code", "error_message", "retry_at")
-  redis.call("DEL", KEYS[2])
-end
-return status
+redis.call("HSET", KEYS[1], "status", "done", "object_key", ARGV[2], "rows", ARGV[3], "total", ARGV[3], "updated_at", ARGV[4])
+redis.call("HDEL", KEYS[1], "error_code", "error_message", "retry_at", "token")
+redis.call("DEL", KEYS[2])
 "#,
     )
 });
 
+/// KEYS: job hash, input | ARGV: token, code, message, now
 static FAIL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    owned_transition(
         r#"
-local status = redis.call("HGET", KEYS[1], "status")
-if status == "running" or status == "queued" then
-  redis.call("HSET", KEYS[1], "status", "failed", "error_code", ARGV[1], "error_message", ARGV[2], "updated_at", ARGV[3])
-  redis.call("HDEL", KEYS[1], "retry_at")
-  redis.call("DEL", KEYS[2])
-end
-return status
+redis.call("HSET", KEYS[1], "status", "failed", "error_code", ARGV[2], "error_message", ARGV[3], "updated_at", ARGV[4])
+redis.call("HDEL", KEYS[1], "retry_at", "token")
+redis.call("DEL", KEYS[2])
 "#,
     )
 });
 
+/// ARGV: token, code, message, now, retry at
 static RETRY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    owned_transition(
         r#"
-local status = redis.call("HGET", KEYS[1], "status")
-if status == "running" then
-  redis.call("HSET", KEYS[1], "status", "queued", "error_code", ARGV[1], "error_message", ARGV[2], "updated_at", ARGV[3], "retry_at", ARGV[4])
-end
-return status
+redis.call("HSET", KEYS[1], "status", "queued", "error_code", ARGV[2], "error_message", ARGV[3], "updated_at", ARGV[4], "retry_at", ARGV[5])
+redis.call("HINCRBY", KEYS[1], "failures", 1)
+redis.call("HDEL", KEYS[1], "token")
 "#,
     )
 });
 
-static REQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// ARGV: token, now
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    owned_transition(
         r#"
-local status = redis.call("HGET", KEYS[1], "status")
-if status == "running" then
-  redis.call("HSET", KEYS[1], "status", "queued", "updated_at", ARGV[1])
-  redis.call("HINCRBY", KEYS[1], "attempts", -1)
-end
-return status
+redis.call("HSET", KEYS[1], "status", "queued", "updated_at", ARGV[2])
+redis.call("HINCRBY", KEYS[1], "attempts", -1)
+redis.call("HDEL", KEYS[1], "token")
 "#,
     )
 });
@@ -209,6 +238,22 @@ impl RedisQueue {
     fn idempotency_key(&self, tenant: &TenantId, key: &str) -> String {
         format!("{}:idem:{tenant}:{key}", self.prefix)
     }
+
+    /// The tenant's jobs that may not have ended, with their input's size.
+    fn pending_key(&self, tenant: &TenantId) -> String {
+        format!("{}:pending:{tenant}", self.prefix)
+    }
+
+    /// Runs a script made by [`owned_transition`].
+    async fn transition(&self, invocation: ScriptInvocation<'_>) -> Result<Standing, QueueError> {
+        let mut conn = self.conn.clone();
+        let reply: Option<String> = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(match reply.as_deref() {
+            Some("current") => Standing::Current,
+            Some("superseded") => Standing::Superseded,
+            _ => Standing::Ended(parse_status(reply)?),
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -217,7 +262,7 @@ impl Backend for RedisQueue {
         BackendKind::Redis
     }
 
-    async fn create(&self, record: &NewRecord<'_>) -> Result<Option<String>, QueueError> {
+    async fn create(&self, record: &NewRecord<'_>) -> Result<Created, QueueError> {
         let job = record.job;
         let now = now().to_string();
         let mut fields: Vec<(&str, String)> = vec![
@@ -242,14 +287,26 @@ impl Backend for RedisQueue {
             .key(self.job_key(job.job_id))
             .key(self.input_key(job.job_id))
             .key(idem_key)
+            .key(self.pending_key(&job.tenant))
             .arg(record.ttl.as_secs().max(1))
             .arg(idem_value)
-            .arg(record.input.as_deref().unwrap_or_default());
+            .arg(record.input.as_deref().unwrap_or_default())
+            .arg(record.limits.jobs)
+            .arg(record.limits.bytes)
+            .arg(job.job_id.to_string())
+            .arg(format!("{}:job:", self.prefix));
         for (name, value) in fields {
             invocation.arg(name).arg(value);
         }
         let mut conn = self.conn.clone();
-        timed(invocation.invoke_async::<Option<String>>(&mut conn)).await
+        let (outcome, existing): (String, String) = timed(invocation.invoke_async(&mut conn)).await?;
+        match outcome.as_str() {
+            "created" => Ok(Created::New),
+            "existing" => Ok(Created::Existing(existing)),
+            "jobs" => Ok(Created::TooManyJobs),
+            "bytes" => Ok(Created::TooManyBytes),
+            other => Err(QueueError::Corrupt(format!("create answered {other:?}"))),
+        }
     }
 
     async fn forget(&self, job_id: JobId, idempotency: Option<(&TenantId, &str)>) -> Result<(), QueueError> {
@@ -288,74 +345,78 @@ impl Backend for RedisQueue {
             .map(drop)
     }
 
-    async fn start_attempt(&self, job_id: JobId) -> Result<StartOutcome, QueueError> {
+    async fn start_attempt(&self, job_id: JobId, token: &str) -> Result<StartOutcome, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = START.prepare_invoke();
-        invocation.key(self.job_key(job_id)).arg(now());
-        let (status, attempts): (String, String) = timed(invocation.invoke_async(&mut conn)).await?;
+        invocation.key(self.job_key(job_id)).arg(now()).arg(token);
+        let (status, number, failures, lost_workers): (String, u32, u32, u32) =
+            timed(invocation.invoke_async(&mut conn)).await?;
         Ok(match status.as_str() {
-            "run" => StartOutcome::Run {
-                attempt: attempts.parse().map_err(|_| QueueError::Corrupt("attempts".into()))?,
-            },
+            "run" => StartOutcome::Run(Attempt {
+                job_id,
+                number,
+                failures,
+                lost_workers,
+                token: token.to_owned(),
+            }),
             "missing" => StartOutcome::Skip(None),
             other => StartOutcome::Skip(parse_status(Some(other.to_owned()))?),
         })
     }
 
-    async fn progress(&self, job_id: JobId, rows: u64) -> Result<Option<JobStatus>, QueueError> {
-        let mut conn = self.conn.clone();
+    async fn progress(&self, attempt: &Attempt, rows: u64) -> Result<Standing, QueueError> {
         let mut invocation = PROGRESS.prepare_invoke();
-        invocation.key(self.job_key(job_id)).arg(rows).arg(now());
-        parse_status(timed(invocation.invoke_async::<Option<String>>(&mut conn)).await?)
+        invocation
+            .key(self.job_key(attempt.job_id))
+            .arg(&attempt.token)
+            .arg(rows)
+            .arg(now());
+        self.transition(invocation).await
     }
 
-    async fn finish(&self, job_id: JobId, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
-        let mut conn = self.conn.clone();
+    async fn finish(&self, attempt: &Attempt, object_key: &str, rows: u64) -> Result<Standing, QueueError> {
         let mut invocation = FINISH.prepare_invoke();
         invocation
-            .key(self.job_key(job_id))
-            .key(self.input_key(job_id))
+            .key(self.job_key(attempt.job_id))
+            .key(self.input_key(attempt.job_id))
+            .arg(&attempt.token)
             .arg(object_key)
             .arg(rows)
             .arg(now());
-        parse_status(timed(invocation.invoke_async::<Option<String>>(&mut conn)).await?)
+        self.transition(invocation).await
     }
 
-    async fn fail(&self, job_id: JobId, error: &JobError) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
+    async fn fail(&self, attempt: &Attempt, error: &JobError) -> Result<Standing, QueueError> {
         let mut invocation = FAIL.prepare_invoke();
         invocation
-            .key(self.job_key(job_id))
-            .key(self.input_key(job_id))
+            .key(self.job_key(attempt.job_id))
+            .key(self.input_key(attempt.job_id))
+            .arg(&attempt.token)
             .arg(&error.code)
             .arg(&error.message)
             .arg(now());
-        timed(invocation.invoke_async::<Option<String>>(&mut conn))
-            .await
-            .map(drop)
+        self.transition(invocation).await
     }
 
-    async fn retry_later(&self, job_id: JobId, error: &JobError, retry_at: u64) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
+    async fn retry_later(&self, attempt: &Attempt, error: &JobError, retry_at: u64) -> Result<Standing, QueueError> {
         let mut invocation = RETRY.prepare_invoke();
         invocation
-            .key(self.job_key(job_id))
+            .key(self.job_key(attempt.job_id))
+            .arg(&attempt.token)
             .arg(&error.code)
             .arg(&error.message)
             .arg(now())
             .arg(retry_at);
-        timed(invocation.invoke_async::<Option<String>>(&mut conn))
-            .await
-            .map(drop)
+        self.transition(invocation).await
     }
 
-    async fn requeue(&self, job_id: JobId) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
-        let mut invocation = REQUEUE.prepare_invoke();
-        invocation.key(self.job_key(job_id)).arg(now());
-        timed(invocation.invoke_async::<Option<String>>(&mut conn))
-            .await
-            .map(drop)
+    async fn release(&self, attempt: &Attempt) -> Result<Standing, QueueError> {
+        let mut invocation = RELEASE.prepare_invoke();
+        invocation
+            .key(self.job_key(attempt.job_id))
+            .arg(&attempt.token)
+            .arg(now());
+        self.transition(invocation).await
     }
 
     /// Refreshes a worker's heartbeat (apalis sends none while it drains).

@@ -12,10 +12,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::poll::Interval;
-use super::{Backend, BackendKind, NewRecord, POLL_INTERVAL, QueueError, StopSignal};
+use super::{Backend, BackendKind, Created, NewRecord, POLL_INTERVAL, QueueError, StopSignal};
 use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
-use crate::lifecycle::{SharedHandler, StartOutcome, TaskHandler, deliver};
+use crate::lifecycle::{Attempt, SharedHandler, Standing, StartOutcome, TaskHandler, deliver};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS export_jobs (
@@ -34,15 +34,54 @@ const SCHEMA: &[&str] = &[
         updated_at INTEGER NOT NULL,
         retry_at INTEGER,
         expires_at INTEGER NOT NULL,
-        input BLOB
+        input BLOB,
+        token TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        lost INTEGER NOT NULL DEFAULT 0
     )",
     "CREATE INDEX IF NOT EXISTS export_jobs_expires ON export_jobs (expires_at)",
+    "CREATE INDEX IF NOT EXISTS export_jobs_tenant ON export_jobs (tenant, status)",
     "CREATE TABLE IF NOT EXISTS export_idempotency (
         key TEXT PRIMARY KEY NOT NULL,
         value TEXT NOT NULL,
         expires_at INTEGER NOT NULL
     )",
 ];
+
+/// Columns added to `export_jobs` after its first release, added to older
+/// files when they are opened (the file outlives upgrades in `DATA_DIR`).
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("token", "TEXT"),
+    ("failures", "INTEGER NOT NULL DEFAULT 0"),
+    ("lost", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Creates the status tables, or brings an older file's up to date.
+async fn create_tables(pool: &SqlitePool) -> Result<(), QueueError> {
+    for statement in SCHEMA {
+        sqlx::query(sqlx::AssertSqlSafe(*statement))
+            .execute(pool)
+            .await
+            .map_err(db)?;
+    }
+    let present: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('export_jobs')")
+        .fetch_all(pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for (column, definition) in ADDED_COLUMNS {
+        if !present.iter().any(|p| p == column) {
+            let statement = format!("ALTER TABLE export_jobs ADD COLUMN {column} {definition}");
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(pool)
+                .await
+                .map_err(db)?;
+        }
+    }
+    Ok(())
+}
 
 #[derive(Clone)]
 pub(crate) struct SqliteQueue {
@@ -81,12 +120,7 @@ impl SqliteQueue {
             .await
             .map_err(db)?;
         SqliteStorage::setup(&pool).await.map_err(QueueError::unavailable)?;
-        for statement in SCHEMA {
-            sqlx::query(sqlx::AssertSqlSafe(*statement))
-                .execute(&pool)
-                .await
-                .map_err(db)?;
-        }
+        create_tables(&pool).await?;
         let config = Config::default()
             .queue(&settings.queue)
             .heartbeat_interval(settings.heartbeat)
@@ -106,6 +140,29 @@ impl SqliteQueue {
 
     fn idempotency_row(tenant: &TenantId, key: &str) -> String {
         format!("{tenant}\n{key}")
+    }
+
+    /// Runs `update` (an `UPDATE … WHERE job_id = ? AND status = 'running' AND
+    /// token = ?` with its other parameters bound) for the live attempt, and
+    /// says where the job stands for `attempt`.
+    async fn transition(
+        &self,
+        attempt: &Attempt,
+        update: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<Standing, QueueError> {
+        let updated = update
+            .bind(attempt.job_id.to_string())
+            .bind(&attempt.token)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected() == 1 {
+            return Ok(Standing::Current);
+        }
+        Ok(match self.status(attempt.job_id).await? {
+            Some(JobStatus::Running) => Standing::Superseded,
+            status => Standing::Ended(status),
+        })
     }
 
     async fn status(&self, job_id: JobId) -> Result<Option<JobStatus>, QueueError> {
@@ -128,26 +185,49 @@ impl Backend for SqliteQueue {
         BackendKind::Sqlite
     }
 
-    async fn create(&self, record: &NewRecord<'_>) -> Result<Option<String>, QueueError> {
+    async fn create(&self, record: &NewRecord<'_>) -> Result<Created, QueueError> {
         let job = record.job;
         let now = now_i64();
         let expires_at = now.saturating_add(to_i64(record.ttl.as_secs()));
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        if let Some((key, value)) = &record.idempotency {
-            let row_key = Self::idempotency_row(&job.tenant, key);
-            let existing: Option<String> =
-                sqlx::query("SELECT value FROM export_idempotency WHERE key = ? AND expires_at > ?")
-                    .bind(&row_key)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?
-                    .map(|row| row.get(0));
-            if existing.is_some() {
-                return Ok(existing);
+        let idempotency = match &record.idempotency {
+            Some((key, value)) => {
+                let row_key = Self::idempotency_row(&job.tenant, key);
+                let existing: Option<String> =
+                    sqlx::query("SELECT value FROM export_idempotency WHERE key = ? AND expires_at > ?")
+                        .bind(&row_key)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?
+                        .map(|row| row.get(0));
+                if let Some(existing) = existing {
+                    return Ok(Created::Existing(existing));
+                }
+                Some((row_key, value))
             }
+            None => None,
+        };
+        let pending = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(input)), 0) FROM export_jobs
+             WHERE tenant = ? AND status IN ('queued', 'running') AND expires_at > ?",
+        )
+        .bind(job.tenant.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let (jobs, bytes): (i64, i64) = (pending.get(0), pending.get(1));
+        let input_bytes = record.input.as_ref().map_or(0, Vec::len) as u64;
+        if u64::try_from(jobs).unwrap_or(0) + 1 > record.limits.jobs {
+            return Ok(Created::TooManyJobs);
+        }
+        if u64::try_from(bytes).unwrap_or(0) + input_bytes > record.limits.bytes {
+            return Ok(Created::TooManyBytes);
+        }
+        if let Some((row_key, value)) = idempotency {
             sqlx::query("INSERT OR REPLACE INTO export_idempotency (key, value, expires_at) VALUES (?, ?, ?)")
-                .bind(&row_key)
+                .bind(row_key)
                 .bind(value)
                 .bind(expires_at)
                 .execute(&mut *tx)
@@ -171,7 +251,7 @@ impl Backend for SqliteQueue {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(None)
+        Ok(Created::New)
     }
 
     async fn forget(&self, job_id: JobId, idempotency: Option<(&TenantId, &str)>) -> Result<(), QueueError> {
@@ -234,99 +314,88 @@ impl Backend for SqliteQueue {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db).map(drop)
     }
 
-    async fn start_attempt(&self, job_id: JobId) -> Result<StartOutcome, QueueError> {
-        let attempts: Option<i64> = sqlx::query(
-            "UPDATE export_jobs SET attempts = attempts + 1, status = 'running', row_count = 0, retry_at = NULL, updated_at = ?
-             WHERE job_id = ? AND status IN ('queued', 'running') AND expires_at > ? RETURNING attempts",
+    async fn start_attempt(&self, job_id: JobId, token: &str) -> Result<StartOutcome, QueueError> {
+        // Still running: the attempt that set it never ended, so its worker was lost.
+        let started = sqlx::query(
+            "UPDATE export_jobs SET attempts = attempts + 1, lost = lost + (status = 'running'), status = 'running',
+                 token = ?, row_count = 0, retry_at = NULL, updated_at = ?
+             WHERE job_id = ? AND status IN ('queued', 'running') AND expires_at > ?
+             RETURNING attempts, failures, lost",
         )
+        .bind(token)
         .bind(now_i64())
         .bind(job_id.to_string())
         .bind(now_i64())
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?
-        .map(|row| row.get(0));
-        match attempts {
-            Some(attempts) => Ok(StartOutcome::Run {
-                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
-            }),
+        .map_err(db)?;
+        let count = |row: &SqliteRow, index: usize| u32::try_from(row.get::<i64, _>(index)).unwrap_or(u32::MAX);
+        match started {
+            Some(row) => Ok(StartOutcome::Run(Attempt {
+                job_id,
+                number: count(&row, 0),
+                failures: count(&row, 1),
+                lost_workers: count(&row, 2),
+                token: token.to_owned(),
+            })),
             None => Ok(StartOutcome::Skip(self.status(job_id).await?)),
         }
     }
 
-    async fn progress(&self, job_id: JobId, rows: u64) -> Result<Option<JobStatus>, QueueError> {
-        sqlx::query("UPDATE export_jobs SET row_count = ?, updated_at = ? WHERE job_id = ? AND status = 'running'")
-            .bind(to_i64(rows))
-            .bind(now_i64())
-            .bind(job_id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        self.status(job_id).await
+    async fn progress(&self, attempt: &Attempt, rows: u64) -> Result<Standing, QueueError> {
+        let update = sqlx::query(
+            "UPDATE export_jobs SET row_count = ?, updated_at = ? WHERE job_id = ? AND status = 'running' AND token = ?",
+        )
+        .bind(to_i64(rows))
+        .bind(now_i64());
+        self.transition(attempt, update).await
     }
 
-    async fn finish(&self, job_id: JobId, object_key: &str, rows: u64) -> Result<Option<JobStatus>, QueueError> {
-        let updated = sqlx::query(
+    async fn finish(&self, attempt: &Attempt, object_key: &str, rows: u64) -> Result<Standing, QueueError> {
+        let update = sqlx::query(
             "UPDATE export_jobs SET status = 'done', object_key = ?, row_count = ?, total = ?, error_code = NULL,
-                 error_message = NULL, retry_at = NULL, input = NULL, updated_at = ?
-             WHERE job_id = ? AND status = 'running'",
+                 error_message = NULL, retry_at = NULL, input = NULL, token = NULL, updated_at = ?
+             WHERE job_id = ? AND status = 'running' AND token = ?",
         )
         .bind(object_key)
         .bind(to_i64(rows))
         .bind(to_i64(rows))
-        .bind(now_i64())
-        .bind(job_id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        if updated.rows_affected() == 1 {
-            Ok(Some(JobStatus::Running))
-        } else {
-            self.status(job_id).await
-        }
+        .bind(now_i64());
+        self.transition(attempt, update).await
     }
 
-    async fn fail(&self, job_id: JobId, error: &JobError) -> Result<(), QueueError> {
-        sqlx::query(
-            "UPDATE export_jobs SET status = 'failed', error_code = ?, error_message = ?, retry_at = NULL, input = NULL, updated_at = ?
-             WHERE job_id = ? AND status IN ('queued', 'running')",
+    async fn fail(&self, attempt: &Attempt, error: &JobError) -> Result<Standing, QueueError> {
+        let update = sqlx::query(
+            "UPDATE export_jobs SET status = 'failed', error_code = ?, error_message = ?, retry_at = NULL, input = NULL,
+                 token = NULL, updated_at = ?
+             WHERE job_id = ? AND status = 'running' AND token = ?",
         )
         .bind(&error.code)
         .bind(&error.message)
-        .bind(now_i64())
-        .bind(job_id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(db)
-        .map(drop)
+        .bind(now_i64());
+        self.transition(attempt, update).await
     }
 
-    async fn retry_later(&self, job_id: JobId, error: &JobError, retry_at: u64) -> Result<(), QueueError> {
-        sqlx::query(
-            "UPDATE export_jobs SET status = 'queued', error_code = ?, error_message = ?, retry_at = ?, updated_at = ?
-             WHERE job_id = ? AND status = 'running'",
+    async fn retry_later(&self, attempt: &Attempt, error: &JobError, retry_at: u64) -> Result<Standing, QueueError> {
+        let update = sqlx::query(
+            "UPDATE export_jobs SET status = 'queued', error_code = ?, error_message = ?, retry_at = ?,
+                 failures = failures + 1, token = NULL, updated_at = ?
+             WHERE job_id = ? AND status = 'running' AND token = ?",
         )
         .bind(&error.code)
         .bind(&error.message)
         .bind(to_i64(retry_at))
-        .bind(now_i64())
-        .bind(job_id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(db)
-        .map(drop)
+        .bind(now_i64());
+        self.transition(attempt, update).await
     }
 
-    async fn requeue(&self, job_id: JobId) -> Result<(), QueueError> {
-        sqlx::query(
-            "UPDATE export_jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE job_id = ? AND status = 'running'",
+    async fn release(&self, attempt: &Attempt) -> Result<Standing, QueueError> {
+        let update = sqlx::query(
+            "UPDATE export_jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), token = NULL, updated_at = ?
+             WHERE job_id = ? AND status = 'running' AND token = ?",
         )
-        .bind(now_i64())
-        .bind(job_id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(db)
-        .map(drop)
+        .bind(now_i64());
+        self.transition(attempt, update).await
     }
 
     /// Refreshes a worker's heartbeat (apalis sends none while it drains).
@@ -426,4 +495,45 @@ fn parse_record(row: &SqliteRow) -> Result<JobRecord, QueueError> {
         updated_at: unsigned(get_i64("updated_at")?),
         retry_at: get_opt("retry_at")?.map(unsigned),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_from_before_attempt_tokens_gets_the_new_columns() {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").expect("options");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("pool");
+        // The first release's table.
+        sqlx::query(
+            "CREATE TABLE export_jobs (job_id TEXT PRIMARY KEY NOT NULL, tenant TEXT NOT NULL, format TEXT NOT NULL,
+                filename TEXT NOT NULL, status TEXT NOT NULL, row_count INTEGER NOT NULL DEFAULT 0, total INTEGER,
+                attempts INTEGER NOT NULL DEFAULT 0, error_code TEXT, error_message TEXT, object_key TEXT,
+                created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, retry_at INTEGER,
+                expires_at INTEGER NOT NULL, input BLOB)",
+        )
+        .execute(&pool)
+        .await
+        .expect("old table");
+        sqlx::query(
+            "INSERT INTO export_jobs (job_id, tenant, format, filename, status, created_at, updated_at, expires_at)
+             VALUES ('01M83ZAXYNVFVE1NPVFNNVXZG7', 'acme', 'csv', 'a.csv', 'running', 1, 1, 9999999999)",
+        )
+        .execute(&pool)
+        .await
+        .expect("old row");
+        create_tables(&pool).await.expect("migrated");
+        create_tables(&pool).await.expect("and again, unchanged");
+        let row = sqlx::query("SELECT token, failures, lost FROM export_jobs")
+            .fetch_one(&pool)
+            .await
+            .expect("new columns");
+        assert_eq!(row.get::<Option<String>, _>(0), None);
+        assert_eq!((row.get::<i64, _>(1), row.get::<i64, _>(2)), (0, 0));
+    }
 }

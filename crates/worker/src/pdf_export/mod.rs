@@ -58,6 +58,7 @@ pub struct PdfExport {
     /// Set once the column widths are fixed.
     paginator: Option<Paginator>,
     rows: u64,
+    max_pages: usize,
 }
 
 impl PdfExport {
@@ -95,7 +96,16 @@ impl PdfExport {
             sample: Vec::new(),
             paginator: None,
             rows: 0,
+            max_pages: usize::MAX,
         })
+    }
+
+    /// Fails with [`WriteError::TooManyPages`] rather than start page
+    /// `max + 1`: the finished document is held in memory, so its length is
+    /// what bounds the memory of a PDF export.
+    pub fn with_max_pages(mut self, max: usize) -> Self {
+        self.max_pages = max;
+        self
     }
 
     /// Adds one row. A row with the wrong number of fields is rejected and
@@ -146,7 +156,7 @@ impl PdfExport {
             &self.columns,
             &self.sample,
         );
-        let mut paginator = Paginator::new(layout);
+        let mut paginator = Paginator::new(layout, self.max_pages);
         for row in std::mem::take(&mut self.sample) {
             paginator.push_row(&mut self.document, &self.fonts, &row)?;
         }

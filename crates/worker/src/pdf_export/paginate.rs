@@ -51,11 +51,12 @@ pub(super) struct Paginator {
     heights: Vec<f32>,
     used: f32,
     pages: usize,
+    max_pages: usize,
     glyphs: Vec<KrillaGlyph>,
 }
 
 impl Paginator {
-    pub(super) fn new(layout: TableLayout) -> Self {
+    pub(super) fn new(layout: TableLayout, max_pages: usize) -> Self {
         Paginator {
             layout,
             lines: Lines::default(),
@@ -63,6 +64,7 @@ impl Paginator {
             heights: Vec::new(),
             used: 0.0,
             pages: 0,
+            max_pages,
             glyphs: Vec::new(),
         }
     }
@@ -120,6 +122,9 @@ impl Paginator {
     }
 
     fn flush(&mut self, document: &mut Document, fonts: &Fonts) -> Result<(), WriteError> {
+        if self.pages == self.max_pages {
+            return Err(WriteError::TooManyPages { max: self.max_pages });
+        }
         self.pages += 1;
         let layout = &self.layout;
         let size = Size::from_wh(layout.page_width, layout.page_height)

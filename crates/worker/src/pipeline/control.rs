@@ -13,6 +13,9 @@ pub const CHECK_EVERY: u64 = 256;
 pub enum StopReason {
     /// `DELETE /exports/{id}`.
     Cancelled,
+    /// A later attempt took the job over (this one's worker was taken for
+    /// dead, or the task was delivered twice): it owns the job and the output.
+    Superseded,
     /// The worker is shutting down (or lost its queue): the job goes back to the queue.
     Interrupted,
 }
@@ -37,7 +40,8 @@ impl Progress {
     pub fn stop(&self, reason: StopReason) {
         let code = match reason {
             StopReason::Cancelled => 1,
-            StopReason::Interrupted => 2,
+            StopReason::Superseded => 2,
+            StopReason::Interrupted => 3,
         };
         let _ = self.stop.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
     }
@@ -45,7 +49,8 @@ impl Progress {
     pub fn stopped(&self) -> Option<StopReason> {
         match self.stop.load(Ordering::SeqCst) {
             1 => Some(StopReason::Cancelled),
-            2 => Some(StopReason::Interrupted),
+            2 => Some(StopReason::Superseded),
+            3 => Some(StopReason::Interrupted),
             _ => None,
         }
     }

@@ -8,7 +8,7 @@ use std::io::Write;
 use broker_jobs::job::{ExportFormat, ExportJob};
 
 use super::control::{CHECK_EVERY, Progress};
-use crate::failure::Failure;
+use crate::failure::{Failure, Fault};
 use crate::{CsvExport, CsvOptions, PdfExport, WriteError};
 
 /// What to produce.
@@ -17,10 +17,12 @@ pub struct OutputSpec {
     pub format: ExportFormat,
     pub title: Option<String>,
     pub csv: CsvOptions,
+    /// `EXPORT_MAX_PDF_PAGES`: a PDF is assembled in memory, so its length is bounded.
+    pub max_pdf_pages: usize,
 }
 
 impl OutputSpec {
-    pub fn of(job: &ExportJob) -> Self {
+    pub fn of(job: &ExportJob, max_pdf_pages: usize) -> Self {
         OutputSpec {
             format: job.format,
             title: job.title.clone(),
@@ -28,6 +30,7 @@ impl OutputSpec {
                 bom: job.bom,
                 neutralize_formulas: job.neutralize_formulas,
             },
+            max_pdf_pages,
         }
     }
 }
@@ -59,11 +62,14 @@ impl<'p, W: Write> ExportSink<'p, W> {
 
     pub fn header<S: AsRef<str>>(&mut self, columns: &[S]) -> Result<(), Failure> {
         let SinkState::Waiting(writer) = std::mem::replace(&mut self.state, SinkState::Broken) else {
-            return Err(Failure::permanent("internal", "the header was written twice"));
+            return Err(Failure::fault(Fault::Internal, "the header was written twice"));
         };
         self.state = match self.spec.format {
             ExportFormat::Csv => SinkState::Csv(Box::new(CsvExport::new(writer, columns, self.spec.csv)?)),
-            ExportFormat::Pdf => SinkState::Pdf(Box::new(PdfExport::new(self.spec.title.as_deref(), columns)?), writer),
+            ExportFormat::Pdf => {
+                let pdf = PdfExport::new(self.spec.title.as_deref(), columns)?.with_max_pages(self.spec.max_pdf_pages);
+                SinkState::Pdf(Box::new(pdf), writer)
+            }
         };
         Ok(())
     }
@@ -73,7 +79,7 @@ impl<'p, W: Write> ExportSink<'p, W> {
             SinkState::Csv(csv) => csv.write_row(row)?,
             SinkState::Pdf(pdf, _) => pdf.write_row(row)?,
             SinkState::Waiting(_) | SinkState::Broken => {
-                return Err(Failure::permanent("internal", "a row came before the header"));
+                return Err(Failure::fault(Fault::Internal, "a row came before the header"));
             }
         }
         self.rows += 1;
@@ -99,7 +105,7 @@ impl<'p, W: Write> ExportSink<'p, W> {
                 writer
             }
             SinkState::Waiting(_) => return Err(Failure::permanent("empty_source", "the data has no header row")),
-            SinkState::Broken => return Err(Failure::permanent("internal", "the export broke earlier")),
+            SinkState::Broken => return Err(Failure::fault(Fault::Internal, "the export broke earlier")),
         };
         Ok((writer, self.rows))
     }
@@ -117,6 +123,7 @@ mod tests {
             format: ExportFormat::Csv,
             title: None,
             csv: CsvOptions::default(),
+            max_pdf_pages: 10,
         };
         let mut sink = ExportSink::new(spec, Vec::new(), &progress);
         sink.header(&["n"]).expect("header");

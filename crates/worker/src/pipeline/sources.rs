@@ -1,5 +1,5 @@
-//! The three source readers: inline rows, a CSV file, and JSON (an array of
-//! objects, or NDJSON). Each feeds an [`ExportSink`] a header, then rows, and
+//! The three source readers: inline rows (the stored request body), a CSV
+//! file, and JSON (an array of objects, or NDJSON). Each feeds an [`ExportSink`] a header, then rows, and
 //! sorts what can go wrong into a [`Failure`]: a malformed source is
 //! permanent, a read that fails mid-stream (the store) transient.
 //!
@@ -12,26 +12,27 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use broker_jobs::job::InlineData;
+use broker_jobs::inline::{self, InlineError};
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::sink::ExportSink;
-use crate::failure::Failure;
+use crate::failure::{Failure, Fault};
 
-/// Feeds inline rows.
-pub fn feed_inline<W: Write>(data: &InlineData, sink: &mut ExportSink<'_, W>) -> Result<(), Failure> {
-    sink.header(&data.columns)?;
-    for row in &data.rows {
-        sink.row(row)?;
-    }
-    Ok(())
+/// Feeds inline rows from the stored request body, one row at a time.
+pub fn feed_inline<W: Write>(body: &[u8], sink: &mut ExportSink<'_, W>) -> Result<(), Failure> {
+    let unreadable = |e| Failure::permanent("input_missing", format!("the stored rows are unreadable: {e}"));
+    sink.header(&inline::columns(body).map_err(unreadable)?)?;
+    inline::for_each_row(body, |row| sink.row(row)).map_err(|error| match error {
+        InlineError::Stopped(failure) => failure,
+        InlineError::Malformed(e) => unreadable(e),
+    })
 }
 
 fn read_failure(kind: &str, error: impl fmt::Display, is_io: bool) -> Failure {
     if is_io {
-        Failure::transient("store_unavailable", format!("reading the source failed: {error}"))
+        Failure::fault(Fault::StoreUnavailable, format!("reading the source failed: {error}"))
     } else {
         Failure::permanent("unparsable_source", format!("the {kind} source is malformed: {error}"))
     }
@@ -263,6 +264,7 @@ mod tests {
             format,
             title: None,
             csv: CsvOptions::default(),
+            max_pdf_pages: 10,
         };
         let mut sink = ExportSink::new(spec, Vec::new(), &progress);
         feed(&mut sink)?;
