@@ -111,11 +111,17 @@ async fn the_store_refuses_a_tampered_policy() {
     let widened = original.replace(&MAX_AVATAR.to_string(), "1073741824");
     assert_ne!(original, widened);
     fields.insert("policy".into(), base64_encode(widened.as_bytes()));
-    let response = post_form(&signed.url, &fields, vec![7u8; MAX_AVATAR + 10], "image/png").await;
-    assert_eq!(
-        s3_error_code(response).await,
-        expected(&app, (403, "SignatureDoesNotMatch"), (403, "AccessDenied"))
-    );
+    let response = try_post_form(&signed.url, &fields, vec![7u8; MAX_AVATAR + 10], "image/png").await;
+    match (app.store_kind(), response) {
+        (_, Ok(response)) => assert_eq!(
+            s3_error_code(response).await,
+            expected(&app, (403, "SignatureDoesNotMatch"), (403, "AccessDenied"))
+        ),
+        // Garage refuses the signature before the body is read, and may close
+        // the connection while the client still sends it.
+        (TestStore::Garage, Err(error)) => assert!(error.is_request() || error.is_body(), "{error}"),
+        (TestStore::Embedded, Err(error)) => panic!("the embedded store answers: {error}"),
+    }
     assert!(!app.object_exists(&signed.object_key).await, "nothing is stored");
 }
 
