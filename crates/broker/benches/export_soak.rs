@@ -128,7 +128,8 @@ async fn soak(options: Options) -> bool {
     let mut total = Tally::default();
     let started = Instant::now();
     println!(
-        "export soak: {} cycles of {} jobs; each cycle SIGKILLs a worker, restarts Redis, SIGKILLs the other",
+        "export soak: {} cycles of {} jobs; each cycle SIGKILLs a worker, restarts Redis, \
+         SIGKILLs the worker running a job struck before",
         options.cycles, options.jobs
     );
     for cycle in 1..=options.cycles {

@@ -41,12 +41,15 @@ pub(crate) struct RedisQueue {
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
--- KEYS: job hash, input, idempotency key, the tenant's pending hash
--- ARGV: ttl, idempotency value or "", input or "", max jobs, max bytes, job id,
+-- KEYS: job hash, input (already stored, or absent), idempotency key, the tenant's pending hash
+-- ARGV: ttl, idempotency value or "", input bytes, max jobs, max bytes, job id,
 --       prefix of job hashes, field/value pairs…
 if ARGV[2] ~= "" then
   local existing = redis.call("GET", KEYS[3])
-  if existing then return {"existing", existing} end
+  if existing then
+    redis.call("DEL", KEYS[2])
+    return {"existing", existing}
+  end
 end
 -- The tenant's jobs that have not ended, with the size of their input; those
 -- that ended (or expired) since are dropped from the hash here.
@@ -61,13 +64,17 @@ for i = 1, #pending, 2 do
     redis.call("HDEL", KEYS[4], pending[i])
   end
 end
-if jobs + 1 > tonumber(ARGV[4]) then return {"jobs", ""} end
-if bytes + string.len(ARGV[3]) > tonumber(ARGV[5]) then return {"bytes", ""} end
+local refused = nil
+if jobs + 1 > tonumber(ARGV[4]) then refused = "jobs"
+elseif bytes + tonumber(ARGV[3]) > tonumber(ARGV[5]) then refused = "bytes" end
+if refused then
+  redis.call("DEL", KEYS[2])
+  return {refused, ""}
+end
 if ARGV[2] ~= "" then redis.call("SET", KEYS[3], ARGV[2], "EX", ARGV[1]) end
 redis.call("HSET", KEYS[1], unpack(ARGV, 8))
 redis.call("EXPIRE", KEYS[1], ARGV[1])
-if ARGV[3] ~= "" then redis.call("SET", KEYS[2], ARGV[3], "EX", ARGV[1]) end
-redis.call("HSET", KEYS[4], ARGV[6], string.len(ARGV[3]))
+redis.call("HSET", KEYS[4], ARGV[6], ARGV[3])
 redis.call("EXPIRE", KEYS[4], ARGV[1])
 return {"created", ""}
 "#,
@@ -282,15 +289,24 @@ impl Backend for RedisQueue {
             Some((key, value)) => (self.idempotency_key(&job.tenant, key), value.clone()),
             None => (self.idempotency_key(&job.tenant, "-"), String::new()),
         };
+        let ttl = record.ttl.as_secs().max(1);
+        let input_key = self.input_key(job.job_id);
+        let mut conn = self.conn.clone();
+        // The input goes first, by itself: a script argument is copied twice
+        // more on its way to Redis, and a body may be 10 MiB. The script
+        // deletes it again if it refuses the job.
+        if let Some(input) = &record.input {
+            timed(conn.set_ex::<_, _, ()>(&input_key, input.as_slice(), ttl)).await?;
+        }
         let mut invocation = CREATE.prepare_invoke();
         invocation
             .key(self.job_key(job.job_id))
-            .key(self.input_key(job.job_id))
+            .key(&input_key)
             .key(idem_key)
             .key(self.pending_key(&job.tenant))
-            .arg(record.ttl.as_secs().max(1))
+            .arg(ttl)
             .arg(idem_value)
-            .arg(record.input.as_deref().unwrap_or_default())
+            .arg(record.input.as_ref().map_or(0, Vec::len))
             .arg(record.limits.jobs)
             .arg(record.limits.bytes)
             .arg(job.job_id.to_string())
@@ -298,8 +314,16 @@ impl Backend for RedisQueue {
         for (name, value) in fields {
             invocation.arg(name).arg(value);
         }
-        let mut conn = self.conn.clone();
-        let (outcome, existing): (String, String) = timed(invocation.invoke_async(&mut conn)).await?;
+        let (outcome, existing): (String, String) = match timed(invocation.invoke_async(&mut conn)).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                // Best effort: the input must not outlive a job that was not created.
+                if record.input.is_some() && timed(conn.del::<_, ()>(&input_key)).await.is_err() {
+                    tracing::warn!(job_id = %job.job_id, "could not remove the input of a job that was not created");
+                }
+                return Err(error);
+            }
+        };
         match outcome.as_str() {
             "created" => Ok(Created::New),
             "existing" => Ok(Created::Existing(existing)),
