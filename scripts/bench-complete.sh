@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Completion benchmark (issue 15): the broker's POST /uploads/complete against
+# the seed design's Python stack (bench/python-baseline: FastAPI + boto3 +
+# Pillow) and against a plain GET + PUT of the same bytes, all through ONE
+# embedded store, with the same files, interleaved in one run.
+#   usage: scripts/bench-complete.sh            (ROUNDS=15 by default)
+# Targets: broker >= 3x faster than the Python stack; broker <= 1.5x GET+PUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker/target}"
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker"
+VENV="$CACHE/bench-venv"
+
+# The baseline's virtualenv, outside the clone, installed once from the pinned list.
+if ! "$VENV/bin/python" -c 'import fastapi, uvicorn, boto3, PIL, reportlab' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q -r bench/python-baseline/requirements.txt
+fi
+# BROKER_BIN skips the build and uses an existing release binary.
+if [ -z "${BROKER_BIN:-}" ]; then
+  cargo build --release --locked -p upload-broker
+fi
+BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+API_PORT="$(free_port)"; STORE_PORT="$(free_port)"; BASE_PORT="$(free_port)"
+DATA="$(mktemp -d)"
+export STORE_URL="http://127.0.0.1:$STORE_PORT" STORE_BUCKET=uploads STORE_REGION=us-east-1
+export STORE_ACCESS_KEY="bench$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+export STORE_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+AUTH_MODE=none RATE_LIMIT_RATE=0 RUST_LOG="${RUST_LOG:-info}" \
+S3_ACCESS_KEY="$STORE_ACCESS_KEY" S3_SECRET_KEY="$STORE_SECRET_KEY" \
+BIND_ADDR="127.0.0.1:$API_PORT" DEVSTORE_BIND_ADDR="127.0.0.1:$STORE_PORT" DATA_DIR="$DATA" \
+  "$BIN" serve >"$DATA.broker.log" 2>&1 &
+BROKER_PID=$!
+(cd bench/python-baseline && exec "$VENV/bin/uvicorn" app:app --host 127.0.0.1 --port "$BASE_PORT" --workers 1 --log-level warning) &
+BASE_PID=$!
+trap 'kill $BROKER_PID $BASE_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA" "$DATA.broker.log"' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && curl -s "http://127.0.0.1:$BASE_PORT/docs" >/dev/null && break
+  sleep 0.2
+done
+BROKER_URL="http://127.0.0.1:$API_PORT" BASELINE_URL="http://127.0.0.1:$BASE_PORT" \
+  "$VENV/bin/python" bench/complete_compare.py
