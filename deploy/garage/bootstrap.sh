@@ -11,6 +11,8 @@
 # .env written here from its working directory (dotenv): S3_ACCESS_KEY,
 # S3_SECRET_KEY, and API_KEYS holding the SHA-256 of a generated API key that
 # is printed once, here, and kept in $BROKER_ENV_DIR/api-key (root only).
+# Paths and the garage binary (GARAGE_BIN) can be changed by environment, so it
+# also runs outside containers; crates/broker/tests/deploy.rs runs it that way.
 set -euo pipefail
 
 GARAGE_CONFIG=${GARAGE_CONFIG:-/etc/garage.toml}
@@ -23,7 +25,7 @@ LIFECYCLE_FILE=${LIFECYCLE_FILE:-/deploy/s3-lifecycle.json}
 API_KEY_TENANT=${API_KEY_TENANT:-demo}
 
 log() { printf 'garage-bootstrap: %s\n' "$*" >&2; }
-g() { garage -c "$GARAGE_CONFIG" "$@"; }
+g() { "${GARAGE_BIN:-garage}" -c "$GARAGE_CONFIG" "$@"; }
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 # The value of NAME in the broker's .env, empty when absent.
 env_value() { [ -f "$BROKER_ENV_DIR/.env" ] && sed -n "s/^$1=//p" "$BROKER_ENV_DIR/.env" | tail -n1 || true; }

@@ -13,16 +13,25 @@
 //!   in the README's configuration table; every variable the parser reads is in
 //!   that table and in `.env.example`.
 //!
+//! * **The compose bootstrap** (`deploy/garage/bootstrap.sh`) runs against a
+//!   real Garage with the compose file's environment, and the broker's
+//!   configuration it completes is valid and reaches the bucket it set up.
+//!
 //! The YAML is read by a line scan of the blocks that set variables
 //! (`environment:`, `data:`, `stringData:`, `env:`), which is all these checks
 //! need; the scanners have their own tests below.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use broker_core::Settings;
+use broker_core::store::{Store, StoreEndpoint};
+use broker_testkit::garage::{Garage, garage_bin};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use upload_broker::telemetry::LOG_FILTER_VAR;
 
 /// Where an IAM action applies: the bucket ARN, or the objects under the prefix.
@@ -402,10 +411,11 @@ fn the_scanner_finds_sdk_calls_and_hand_signed_uploads_and_skips_tests() {
 
 // ---- configuration -----------------------------------------------------------
 
-/// A variable set somewhere, with where.
+/// A variable set somewhere, with where (and its value, where the scanners read it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Set {
     name: String,
+    value: String,
     at: String,
 }
 
@@ -429,15 +439,19 @@ fn yaml_variables(file: &str, text: &str) -> Vec<Set> {
                 let children = children.unwrap_or(indent);
                 block = Some((header, kind, Some(children)));
                 if indent == children {
-                    let name = match (kind, trimmed.strip_prefix("- ")) {
-                        ("env", Some(item)) => item.strip_prefix("name:").map(str::trim),
+                    let entry = match (kind, trimmed.strip_prefix("- ")) {
+                        ("env", Some(item)) => item.strip_prefix("name:").map(|name| (name, "")),
                         ("env", None) => None,
-                        (_, Some(item)) => item.split('=').next(),
-                        (_, None) => trimmed.split(':').next(),
+                        (_, Some(item)) => item.split_once('='),
+                        (_, None) => trimmed.split_once(':'),
                     };
-                    if let Some(name) = name.map(|n| n.trim().trim_matches('"')).filter(|n| *n != "<<") {
+                    if let Some((name, value)) = entry.map(|(n, v)| (n.trim().trim_matches('"'), v))
+                        && name != "<<"
+                    {
+                        let value = value.split(" #").next().unwrap_or_default().trim();
                         found.push(Set {
                             name: name.to_owned(),
+                            value: value.trim_matches('"').to_owned(),
                             at: format!("{file}:{}", number + 1),
                         });
                     }
@@ -464,9 +478,10 @@ fn dotenv_variables(file: &str, text: &str) -> Vec<Set> {
     text.lines()
         .enumerate()
         .filter_map(|(number, line)| {
-            let (name, _) = line.strip_prefix('#').unwrap_or(line).split_once('=')?;
+            let (name, value) = line.strip_prefix('#').unwrap_or(line).split_once('=')?;
             is_variable_name(name).then(|| Set {
                 name: name.to_owned(),
+                value: value.to_owned(),
                 at: format!("{file}:{}", number + 1),
             })
         })
@@ -478,9 +493,10 @@ fn dockerfile_variables(file: &str, text: &str) -> Vec<Set> {
     text.lines()
         .enumerate()
         .filter_map(|(number, line)| {
-            let (name, _) = line.strip_prefix("ENV ")?.trim().split_once('=')?;
+            let (name, value) = line.strip_prefix("ENV ")?.trim().split_once('=')?;
             Some(Set {
                 name: name.to_owned(),
+                value: value.to_owned(),
                 at: format!("{file}:{}", number + 1),
             })
         })
@@ -625,8 +641,12 @@ fn the_yaml_scanner_reads_maps_lists_anchors_and_container_env() {
     let compose = "x: &x\n  environment: &env\n    A_ONE: \"1\"\n    # comment\n    B_TWO: two # note\n  depends_on:\n    \
                    C_NOT: x\nservices:\n  s:\n    <<: *x\n    environment:\n      <<: *env\n      D_FOUR: 4\n  t:\n    \
                    environment: *env\n  u:\n    environment:\n      - E_FIVE=5\n";
-    let names: Vec<String> = yaml_variables("c", compose).into_iter().map(|s| s.name).collect();
-    assert_eq!(names, ["A_ONE", "B_TWO", "D_FOUR", "E_FIVE"]);
+    let sets: Vec<(String, String)> = yaml_variables("c", compose)
+        .into_iter()
+        .map(|s| (s.name, s.value))
+        .collect();
+    let expected = [("A_ONE", "1"), ("B_TWO", "two"), ("D_FOUR", "4"), ("E_FIVE", "5")];
+    assert_eq!(sets, expected.map(|(n, v)| (n.to_owned(), v.to_owned())));
 
     let k8s = "data:\n  F_SIX: \"6\"\nspec:\n  containers:\n    - name: api\n      env:\n        - name: G_SEVEN\n          \
                value: \"7\"\n        - name: H_EIGHT\n          valueFrom:\n            secretKeyRef:\n              \
@@ -639,4 +659,110 @@ fn the_yaml_scanner_reads_maps_lists_anchors_and_container_env() {
         .map(|s| s.name)
         .collect();
     assert_eq!(dotenv, ["I_NINE", "J_TEN"]);
+}
+
+// ---- the compose Garage bootstrap ----------------------------------------------
+
+/// Runs `deploy/garage/bootstrap.sh setup` against `garage`, as compose does,
+/// with the compose file's broker environment; returns its stdout.
+fn bootstrap(garage: &Garage, environment: &BTreeMap<String, String>, env_dir: &Path) -> String {
+    let output = Command::new("bash")
+        .arg(repo().join("deploy/garage/bootstrap.sh"))
+        .arg("setup")
+        .envs(environment)
+        .env("S3_ENDPOINT", garage.endpoint())
+        .env("GARAGE_BIN", garage_bin())
+        .env("GARAGE_CONFIG", garage.dir().join("garage.toml"))
+        .env("BROKER_ENV_DIR", env_dir)
+        .env("BROKER_UID", fs::metadata(env_dir).expect("env dir").uid().to_string())
+        .env("CORS_FILE", repo().join("deploy/s3-cors.json"))
+        .env("LIFECYCLE_FILE", repo().join("deploy/s3-lifecycle.json"))
+        .output()
+        .expect("bash runs (the AWS CLI, `aws`, must be installed: scripts/test.sh installs awscli)");
+    assert!(
+        output.status.success(),
+        "bootstrap.sh failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// `NAME=value` lines of the `.env` the bootstrap writes.
+fn dotenv_values(path: &Path) -> BTreeMap<String, String> {
+    let text = fs::read_to_string(path).expect("the bootstrap's .env");
+    dotenv_variables(".env", &text)
+        .into_iter()
+        .filter(|set| !text.contains(&format!("#{}=", set.name)))
+        .map(|set| (set.name, set.value))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_compose_garage_bootstrap_prepares_a_bucket_the_broker_runs_with() {
+    let garage = Garage::start().await;
+    let env_dir = tempfile::tempdir().expect("temp dir");
+    // The broker environment compose gives the API, the workers and the bootstrap.
+    let mut compose: BTreeMap<String, String> = yaml_variables("compose.yaml", &read("deploy/compose.yaml"))
+        .into_iter()
+        .map(|set| (set.name, set.value))
+        .collect();
+    let bucket = "compose-uploads";
+    compose.insert("S3_BUCKET".into(), bucket.into());
+
+    let first = bootstrap(&garage, &compose, env_dir.path());
+    let api_key = first.trim();
+    assert!(
+        api_key.len() == 64 && api_key.chars().all(|c| c.is_ascii_hexdigit()),
+        "the API key is printed once: {first:?}"
+    );
+    let env_file = env_dir.path().join(".env");
+    let written = dotenv_values(&env_file);
+    let hash = hex(&Sha256::digest(api_key.as_bytes()));
+    assert_eq!(written["API_KEYS"], format!("demo:{hash}:compose"));
+    assert!(written["S3_ACCESS_KEY"].starts_with("GK"), "{written:?}");
+    assert_eq!(
+        fs::metadata(&env_file).expect(".env").permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Compose's environment plus the .env is a complete, valid configuration,
+    // and its credentials own the bucket, which has the CORS rule for ALLOWED_ORIGINS.
+    let mut settings_env = compose.clone();
+    settings_env.extend(written.clone());
+    settings_env.insert("S3_ENDPOINT".into(), garage.endpoint().into());
+    let settings = Settings::from_lookup(|name| settings_env.get(name).cloned()).expect("a valid configuration");
+    let endpoint = StoreEndpoint::resolve(&settings.store, None).expect("an endpoint");
+    let store = Store::connect(&settings.store, endpoint).await;
+    store.ping().await.expect("the bucket answers the broker's credentials");
+    let cors = store
+        .client()
+        .get_bucket_cors()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("the bucket has CORS");
+    let origins: Vec<&str> = cors.cors_rules()[0]
+        .allowed_origins()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(origins.join(","), compose["ALLOWED_ORIGINS"]);
+    let lifecycle = store
+        .client()
+        .get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("the bucket has a lifecycle");
+    assert_eq!(lifecycle.rules().len(), 2);
+
+    // A second run finds everything in place: no new key, no new API key.
+    let second = bootstrap(&garage, &compose, env_dir.path());
+    assert_eq!(second, "", "nothing printed the second time");
+    assert_eq!(dotenv_values(&env_file), written);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
