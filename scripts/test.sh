@@ -30,6 +30,7 @@ need qpdf qpdf
 need pdftotext poppler-utils
 need exiftool libimage-exiftool-perl
 need python3 python3
+need aws awscli          # the Garage bootstrap of deploy/compose.yaml sets CORS and lifecycle with it
 need chromium chromium   # Debian's /usr/bin/chromium; no browser is ever downloaded
 command -v node >/dev/null && command -v npm >/dev/null || { echo "error: node and npm (Node 20+) are required for the browser tests" >&2; exit 1; }
 # Garage 2.5.0, built once with `cargo install` into the cache (about 16 minutes the first time).

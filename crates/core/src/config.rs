@@ -4,6 +4,7 @@
 //! deployment in one round instead of one variable per restart. Secrets are
 //! wrapped in [`Secret`] and never reach `Debug` output or error messages.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,30 +78,45 @@ impl Settings {
 
     /// Parses from any lookup, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut env = Reader {
-            lookup: &lookup,
-            problems: Vec::new(),
-        };
+        let mut env = Reader::new(&lookup);
+        let settings = Self::read(&mut env);
+        if !env.problems.is_empty() {
+            return Err(ConfigError { problems: env.problems });
+        }
+        Ok(settings)
+    }
 
+    /// Every variable the configuration reads. It comes from running the
+    /// parser itself, so it cannot drift from it: the deploy files,
+    /// `.env.example` and the README's table are checked against it
+    /// (`crates/broker/tests/deploy.rs`). Every section reads all of its
+    /// variables whatever the others say (a test holds this), so an empty
+    /// environment reaches them all.
+    pub fn variables() -> BTreeSet<&'static str> {
+        let unset = |_: &str| None;
+        let mut env = Reader::new(&unset);
+        Self::read(&mut env);
+        env.read
+    }
+
+    /// Reads every section; the values stand in for bad input, which `env` reports.
+    fn read<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> Self {
         let bind = env.parse_or("BIND_ADDR", DEFAULT_BIND, "an address such as 127.0.0.1:8080");
         let data_dir = PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| ".data".into()));
-        let store = store::parse(&mut env, &data_dir);
+        let store = store::parse(env, &data_dir);
         let redis_url = env.string("REDIS_URL").map(Secret::new);
         if let Some(url) = &redis_url
             && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
         {
             env.problem("REDIS_URL must start with redis:// or rediss://".into());
         }
-        let allowed_origins = origins::parse(&mut env, bind);
-        let verify = verify::parse(&mut env);
-        let exports = exports::parse(&mut env, &data_dir);
+        let allowed_origins = origins::parse(env, bind);
+        let verify = verify::parse(env);
+        let exports = exports::parse(env, &data_dir);
 
-        let auth = auth::parse(&mut env, bind, &store.backend);
+        let auth = auth::parse(env, bind, &store.backend);
 
-        if !env.problems.is_empty() {
-            return Err(ConfigError { problems: env.problems });
-        }
-        Ok(Settings {
+        Settings {
             bind,
             store,
             redis_url,
@@ -108,29 +124,40 @@ impl Settings {
             verify,
             exports,
             auth,
-        })
+        }
     }
 }
 
-/// Reads variables and remembers what was wrong with them.
+/// Reads variables and remembers what was wrong with them, and which it read.
 struct Reader<'a, F: Fn(&str) -> Option<String>> {
     lookup: &'a F,
     problems: Vec<String>,
+    /// Every name asked for, set or not: [`Settings::variables`].
+    read: BTreeSet<&'static str>,
 }
 
-impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+impl<'a, F: Fn(&str) -> Option<String>> Reader<'a, F> {
+    fn new(lookup: &'a F) -> Self {
+        Reader {
+            lookup,
+            problems: Vec::new(),
+            read: BTreeSet::new(),
+        }
+    }
+
     fn problem(&mut self, message: String) {
         self.problems.push(message);
     }
 
-    /// A set, non-blank value.
-    fn string(&mut self, name: &str) -> Option<String> {
+    /// A set, non-blank value. Every other reader goes through this one.
+    fn string(&mut self, name: &'static str) -> Option<String> {
+        self.read.insert(name);
         (self.lookup)(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    fn bool_or(&mut self, name: &str, default: bool) -> bool {
+    fn bool_or(&mut self, name: &'static str, default: bool) -> bool {
         match self.string(name).map(|v| v.to_ascii_lowercase()).as_deref() {
             None => default,
             Some("true" | "1" | "yes") => true,
@@ -142,12 +169,12 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
-    fn secs_or(&mut self, name: &str, default: &str) -> Duration {
+    fn secs_or(&mut self, name: &'static str, default: &str) -> Duration {
         Duration::from_secs(self.parse_or(name, default, "a whole number of seconds"))
     }
 
     /// `default` must parse; a bad value is reported and replaced by it.
-    fn parse_or<T: std::str::FromStr>(&mut self, name: &str, default: &str, expected: &str) -> T {
+    fn parse_or<T: std::str::FromStr>(&mut self, name: &'static str, default: &str, expected: &str) -> T {
         let fallback = || default.parse().ok().expect("built-in defaults parse");
         match self.string(name) {
             None => fallback(),
@@ -174,6 +201,62 @@ mod tests {
             map.insert(INSECURE_AUTH_NONE.into(), "true".into());
         }
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    /// The names the parser asks for under `vars`.
+    fn names_read(vars: &[(&str, &str)]) -> BTreeSet<&'static str> {
+        let map: HashMap<&str, &str> = vars.iter().copied().collect();
+        let lookup = |name: &str| map.get(name).map(|v| (*v).to_owned());
+        let mut env = Reader::new(&lookup);
+        Settings::read(&mut env);
+        env.read
+    }
+
+    #[test]
+    fn every_variable_is_read_whatever_the_others_say() {
+        let all = Settings::variables();
+        for name in [
+            "BIND_ADDR",
+            "S3_SSE_KMS_KEY_ID",
+            "REDIS_URL",
+            INSECURE_AUTH_NONE,
+            "TENANT_QUOTAS",
+        ] {
+            assert!(all.contains(name), "{name} missing from {all:?}");
+        }
+        let garbage: Vec<(&str, &str)> = all.iter().map(|name| (*name, "?")).collect();
+        let secret = "0123456789abcdef0123456789abcdef";
+        let environments: [&[(&str, &str)]; 4] = [
+            &garbage,
+            &[
+                ("AUTH_MODE", "none"),
+                ("S3_ENABLED", "true"),
+                ("BIND_ADDR", "0.0.0.0:8080"),
+            ],
+            &[
+                ("AUTH_HS256_SECRET", secret),
+                ("AUTH_ISSUER", "https://id.example.com/"),
+                ("AUTH_AUDIENCE", "upload-broker"),
+                (
+                    "API_KEYS",
+                    "acme:f3aac905f18ddf82ae02d1c28561a961549cb6cb04b57fe5a78dc4962526c132",
+                ),
+                ("TENANT_QUOTAS", "acme:10,big:unlimited"),
+                ("TENANT_QUOTA_BYTES", "100"),
+            ],
+            &[
+                ("S3_ENABLED", "true"),
+                ("S3_REGION", "eu-west-1"),
+                ("S3_BUCKET", "b"),
+                ("S3_UPLOAD_MODE", "put"),
+                ("S3_SSE", "aws:kms"),
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+                ("ALLOWED_ORIGINS", "*"),
+            ],
+        ];
+        for vars in environments {
+            assert_eq!(names_read(vars), all, "under {vars:?}");
+        }
     }
 
     #[test]

@@ -539,8 +539,8 @@ fn garage_command(bin: &Path, config: &Path) -> Command {
 }
 
 /// The binary: `GARAGE_BIN`, else the cache path of `scripts/garage.sh`. Checked once per
-/// process.
-fn garage_bin() -> PathBuf {
+/// process. Public for tests that run Garage's CLI from scripts (the compose bootstrap).
+pub fn garage_bin() -> PathBuf {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| match std::env::var_os("GARAGE_BIN").filter(|v| !v.is_empty()) {
         Some(bin) => check_bin(PathBuf::from(bin), "GARAGE_BIN"),

@@ -152,6 +152,8 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
     let subject_claim = env
         .string("AUTH_SUBJECT_CLAIM")
         .unwrap_or_else(|| DEFAULT_SUBJECT_CLAIM.into());
+    // Read whatever the mode, like every variable, so `Settings::variables` sees it.
+    let insecure_none_accepted = env.bool_or(INSECURE_AUTH_NONE, false);
 
     let configured: Vec<&str> = [
         ("AUTH_HS256_SECRET", hs256_secret.is_some()),
@@ -177,7 +179,7 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
             if !bind.ip().is_loopback() {
                 exposed.push(format!("BIND_ADDR={bind} (reachable from other machines)"));
             }
-            if !exposed.is_empty() && !env.bool_or(INSECURE_AUTH_NONE, false) {
+            if !exposed.is_empty() && !insecure_none_accepted {
                 env.problem(format!(
                     "AUTH_MODE=none is only accepted with the embedded store (S3_ENABLED unset) on a loopback BIND_ADDR, \
                      but {}: configure AUTH_HS256_SECRET, AUTH_JWKS_URL or API_KEYS; on a private network where \
