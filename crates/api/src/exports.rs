@@ -47,8 +47,9 @@ impl ExportService {
 pub struct ExportRequest {
     #[schema(value_type = ExportFormat)]
     pub format: String,
-    /// The name a browser saves (any Unicode); the extension is added or kept.
-    #[schema(min_length = 1, max_length = 255)]
+    /// The name a browser saves (any Unicode, at most 255 bytes of UTF-8);
+    /// the extension is added or kept.
+    #[schema(min_length = 1)]
     pub filename: String,
     /// PDF: shown on every page and stored as the document title.
     #[serde(default)]

@@ -26,8 +26,9 @@ const MAX_FILENAME_BYTES: usize = 255;
 pub struct SignRequest {
     #[schema(schema_with = kind_schema)]
     pub kind: String,
-    /// The file's name; a path is cut to its last component.
-    #[schema(max_length = 255, examples("me.jpg"))]
+    /// The file's name, at most 255 bytes of UTF-8 without control
+    /// characters; a path is cut to its last component.
+    #[schema(examples("me.jpg"))]
     pub filename: String,
     /// One of the kind's types; parameters such as `; charset=utf-8` are dropped.
     #[schema(examples("image/jpeg"))]
