@@ -30,7 +30,7 @@
 //! answering other methods with a JSON 405), not with utoipa-actix-web, whose
 //! one-resource-per-handler registration would turn those 405s into 404s.
 //! The demo page's assets come from their own table ([`super::routes`]'s
-//! demo module), so [`DemoAssets`] documents them from that table.
+//! demo module), so `DemoAssets` documents them from that table.
 //!
 //! Spec: <https://spec.openapis.org/oas/v3.1.0>.
 
