@@ -7,7 +7,25 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use broker_core::store::StoreError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every 4xx/5xx reply: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// An error with a stable code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: see docs/api.md for each operation's codes.
+    #[schema(examples("unknown_kind", "too_large", "forbidden_key"))]
+    pub code: &'static str,
+    /// For people; never repeats a credential.
+    pub message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -182,9 +200,12 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(json!({
-            "error": { "code": self.code(), "message": self.to_string() }
-        }))
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        })
     }
 }
 

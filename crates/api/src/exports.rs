@@ -19,6 +19,7 @@ use broker_jobs::job::{ExportFormat, JobError, JobRecord, JobStatus, download_na
 use broker_jobs::{CancelOutcome, Idempotency, JobId, JobsClient, NewExport, NewSource, QueueError, SubmitError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::auth::audit::Audited;
@@ -40,26 +41,40 @@ impl ExportService {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Either `columns` and `rows`, or `source`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExportRequest {
+    #[schema(value_type = ExportFormat)]
     pub format: String,
+    /// The name a browser saves (any Unicode, at most 255 bytes of UTF-8);
+    /// the extension is added or kept.
+    #[schema(min_length = 1)]
     pub filename: String,
+    /// PDF: shown on every page and stored as the document title.
     #[serde(default)]
+    #[schema(max_length = 200, nullable = false)]
     pub title: Option<String>,
+    /// Inline data: the header row.
     #[serde(default)]
+    #[schema(nullable = false, min_items = 1)]
     pub columns: Option<Vec<String>>,
-    /// Inline rows, checked as they are parsed and not kept.
+    /// Inline rows, checked as they are parsed and not kept: one cell
+    /// (string, number, boolean or null) per column.
     #[serde(default)]
+    #[schema(value_type = Vec<Vec<Value>>, nullable = false)]
     pub rows: Option<RowShape>,
     /// The key of a verified export upload (CSV, JSON array of objects, NDJSON).
     #[serde(default)]
+    #[schema(nullable = false)]
     pub source: Option<String>,
     /// CSV: start with a UTF-8 byte-order mark (for Excel).
     #[serde(default)]
+    #[schema(default = false)]
     pub bom: bool,
     /// CSV: prefix cells starting with `=`, `+`, `-`, `@`, tab or CR with `'`. On by default.
     #[serde(default = "yes")]
+    #[schema(default = true)]
     pub neutralize_formulas: bool,
 }
 
@@ -67,40 +82,60 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     pub job_id: JobId,
+    /// `queued`, or the job's current status on an idempotent replay.
+    #[schema(value_type = JobStatus)]
     pub status: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Progress {
+    /// Rows written so far (the header is not counted).
     pub rows: u64,
+    /// Rows in total, when known (inline rows; any job once done).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub total: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+/// A job's status; `objectKey`, `url` and `expiresIn` once it is done.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     pub job_id: JobId,
+    #[schema(value_type = JobStatus)]
     pub status: &'static str,
+    #[schema(value_type = ExportFormat)]
     pub format: &'static str,
     pub filename: String,
     pub progress: Progress,
+    /// Attempts started so far.
     pub attempts: u32,
+    /// Unix seconds.
     pub created_at: u64,
+    /// Unix seconds.
     pub updated_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub object_key: Option<String>,
+    /// A freshly signed GET of the output.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub url: Option<String>,
+    /// Seconds until `url` expires.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub expires_in: Option<u64>,
+    /// The last failure: final for `failed`, the reason of the pending retry for `queued`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<JobError>,
+    /// When a queued retry is due (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub retry_at: Option<u64>,
 }
 

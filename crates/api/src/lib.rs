@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod exports;
 mod hex;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

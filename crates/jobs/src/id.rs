@@ -51,6 +51,25 @@ impl FromStr for JobId {
     }
 }
 
+/// In the API's OpenAPI document: the canonical string [`JobId::parse`] accepts.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for JobId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A ULID in its canonical form (26 upper-case Crockford base32 characters).",
+            ))
+            .pattern(Some("^[0-7][0-9A-HJKMNP-TV-Z]{25}$"))
+            .examples([serde_json::json!("01JDQ8Z3M4W5X6Y7Z8A9B0C1D2")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for JobId {}
+
 /// As its canonical string (queued tasks, JSON replies).
 impl Serialize for JobId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::JobId;
 
 /// The output format of an export.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
@@ -94,6 +95,7 @@ fn yes() -> bool {
 }
 
 /// A job's state as `GET /exports/{id}` reports it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
@@ -133,6 +135,7 @@ impl JobStatus {
 }
 
 /// Why a job failed, with a stable code.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobError {
     pub code: String,

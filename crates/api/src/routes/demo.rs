@@ -5,14 +5,12 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 
-use crate::error::ApiError;
-
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 /// Path, content type, body.
-const ASSETS: &[(&str, &str, &str)] = &[
+pub(super) const ASSETS: &[(&str, &str, &str)] = &[
     ("/", HTML, include_str!("../../../../web/index.html")),
     ("/index.html", HTML, include_str!("../../../../web/index.html")),
     ("/app.js", JS, include_str!("../../../../web/app.js")),
@@ -28,10 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for &(path, content_type, body) in ASSETS {
         let serve = move || async move { asset(content_type, body) };
         cfg.service(
-            web::resource(path)
+            super::resource(path)
                 .route(web::get().to(serve))
-                .route(web::head().to(serve))
-                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) })),
+                .route(web::head().to(serve)),
         );
     }
 }

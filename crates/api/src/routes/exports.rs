@@ -1,11 +1,13 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use broker_jobs::JobId;
 use futures_util::StreamExt;
 
 use crate::auth::Caller;
 use crate::auth::{Action, Auth, audit};
-use crate::error::ApiError;
-use crate::exports::{self, Accepted, ExportService};
+use crate::error::{ApiError, ErrorBody};
+use crate::exports::{self, Accepted, ExportRequest, ExportService, JobView};
+use crate::openapi::Unauthenticated;
 use crate::state::AppState;
 
 /// Reads a JSON body of at most `limit` bytes (exports have their own bound),
@@ -39,6 +41,40 @@ async fn read_json_body(request: &HttpRequest, mut payload: web::Payload, limit:
     Ok(body)
 }
 
+/// Queue a CSV or PDF export
+///
+/// Of inline rows or of a verified upload; see docs/exports.md. The body may
+/// be up to `EXPORT_MAX_INLINE_BYTES` (10 MiB), not 64 KiB.
+#[utoipa::path(
+    post,
+    path = "/exports",
+    operation_id = "createExport",
+    tag = "exports",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255,
+            description = "Replays the job of an earlier identical request instead of queueing another"),
+    ),
+    request_body = ExportRequest,
+    responses(
+        (status = 202, description = "Queued; `Location` names the job", body = Accepted,
+            headers(("Location" = String, description = "`/exports/{jobId}`"))),
+        (status = 200, description = "An `Idempotency-Key` replay of an existing job", body = Accepted,
+            headers(("Location" = String, description = "`/exports/{jobId}`"),
+                ("Idempotent-Replayed" = String, description = "`true`"))),
+        (status = 400, description = "`unknown_format`, `ragged_rows`, `invalid_request` (missing or extra fields, \
+            both or neither of rows and `source`, empty `columns`, a nested cell, a bad `Idempotency-Key`), \
+            `invalid_filename`, `invalid_source`, `invalid_json`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 413, description = "`payload_too_large`: body over `EXPORT_MAX_INLINE_BYTES`; \
+            `queued_exports_too_large`: the tenant's queued jobs would hold more than `EXPORT_MAX_QUEUED_BYTES`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`", body = ErrorBody),
+        (status = 422, description = "`source_not_found`, `idempotency_key_reused`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `Retry-After`), or `too_many_queued_exports`: \
+            the tenant has `EXPORT_MAX_QUEUED_JOBS` jobs queued or running", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "With `rate_limited`: seconds until the next request is allowed"))),
+        (status = 503, description = "`queue_unavailable`, `store_unavailable`", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "export", skip_all, fields(tenant = %caller.tenant))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -73,6 +109,20 @@ pub async fn create(
         .json(reply))
 }
 
+/// Job status, with a freshly signed URL once done
+#[utoipa::path(
+    get,
+    path = "/exports/{jobId}",
+    operation_id = "getExport",
+    tag = "exports",
+    params(("jobId" = JobId, Path)),
+    responses(
+        (status = 200, description = "The job's status", body = JobView),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`job_not_found`: unknown id, or another tenant's job", body = ErrorBody),
+        (status = 503, description = "`queue_unavailable`, `store_unavailable`", body = ErrorBody),
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     service: web::Data<ExportService>,
@@ -87,6 +137,21 @@ pub async fn get(
 }
 
 // The job id is the percent-decoded path: logged only when it is well formed.
+/// Cancel a queued or running job
+#[utoipa::path(
+    delete,
+    path = "/exports/{jobId}",
+    operation_id = "cancelExport",
+    tag = "exports",
+    params(("jobId" = JobId, Path)),
+    responses(
+        (status = 200, description = "The cancelled job", body = JobView),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`job_not_found`: unknown id, or another tenant's job", body = ErrorBody),
+        (status = 409, description = "`not_cancellable`: the job is already done, failed or cancelled", body = ErrorBody),
+        (status = 503, description = "`queue_unavailable`, `store_unavailable`", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "cancel_export", skip_all, fields(tenant = %caller.tenant, job_id = audit::loggable_key(&job_id)))]
 pub async fn cancel(
     state: web::Data<AppState>,
@@ -101,16 +166,10 @@ pub async fn cancel(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let method_not_allowed = || web::to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) });
-    cfg.service(
-        web::resource("/exports")
-            .route(web::post().to(create))
-            .default_service(method_not_allowed()),
-    )
-    .service(
-        web::resource("/exports/{job_id}")
-            .route(web::get().to(get))
-            .route(web::delete().to(cancel))
-            .default_service(method_not_allowed()),
-    );
+    cfg.service(super::resource("/exports").route(web::post().to(create)))
+        .service(
+            super::resource("/exports/{jobId}")
+                .route(web::get().to(get))
+                .route(web::delete().to(cancel)),
+        );
 }

@@ -5,30 +5,82 @@
 //! instance, or anyone hammering the unauthenticated route, costs at most one
 //! store HEAD (and one Redis round trip) per instance per period.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use broker_jobs::BackendKind;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::exports::ExportService;
+use crate::openapi::string_enum;
 use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one round of checks answers `/readyz`.
 pub const READY_TTL: Duration = Duration::from_secs(3);
 
-/// The process is up and serving HTTP.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// `GET /healthz`: `{"status": "ok"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(schema_with = ok_schema)]
+    status: &'static str,
 }
 
+/// `GET /readyz`: `{"status": "ready", "checks": {"store": "ok", "redis": "ok"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    #[schema(schema_with = ready_schema)]
+    status: &'static str,
+    /// Each check that ran (`store`; `redis` when the export queue runs on Redis).
+    checks: BTreeMap<&'static str, &'static str>,
+}
+
+fn ok_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    string_enum(&["ok"])
+}
+
+fn ready_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    string_enum(&["ready"])
+}
+
+/// Liveness
+///
+/// The process is up and serving HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "The process is up", body = Health))
+)]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness (store, and Redis when configured)
+///
 /// The dependencies answer: the store's bucket, and Redis when the export
 /// queue runs on it (`REDIS_URL`), pinged through the queue's own connection.
 /// The embedded SQLite queue is a file of this process, not a dependency.
+/// The reply says which checks pass, never why one fails (the reason is
+/// logged); results are reused for 3 seconds.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "`not_ready`: the message names the failing checks only", body = ErrorBody),
+    )
+)]
 pub async fn readyz(
     state: web::Data<AppState>,
     exports: web::Data<ExportService>,
@@ -39,8 +91,10 @@ pub async fn readyz(
     if !failing.is_empty() {
         return Err(ApiError::NotReady(failing));
     }
-    let states: serde_json::Map<_, _> = checks.iter().map(|c| (c.name.to_owned(), json!("ok"))).collect();
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "checks": states })))
+    Ok(HttpResponse::Ok().json(Ready {
+        status: "ready",
+        checks: checks.iter().map(|c| (c.name, "ok")).collect(),
+    }))
 }
 
 /// One check's name and whether it passed.

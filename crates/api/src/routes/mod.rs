@@ -1,37 +1,38 @@
 //! Route table and handlers. Handlers only extract, delegate and wrap.
+//!
+//! Every route is in the OpenAPI document ([`crate::openapi`]): a new
+//! handler gets a `#[utoipa::path]` annotation and a line in `ApiDoc`'s
+//! `paths(..)`, or the route test there fails.
 
 mod demo;
-mod exports;
-mod health;
-mod uploads;
+pub(crate) mod exports;
+pub(crate) mod health;
+pub(crate) mod uploads;
 
-use actix_web::web;
+use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
 pub use health::Readiness;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(post_only("/uploads/sign", uploads::sign))
-        .service(post_only("/uploads/complete", uploads::complete))
-        .service(post_only("/uploads/download", uploads::download))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
+    cfg.service(resource("/uploads/sign").route(web::post().to(uploads::sign)))
+        .service(resource("/uploads/complete").route(web::post().to(uploads::complete)))
+        .service(resource("/uploads/download").route(web::post().to(uploads::download)))
+        .service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/openapi.json").route(web::get().to(crate::openapi::openapi_json)))
         .configure(demo::configure)
         .configure(exports::configure);
 }
 
-/// A POST route that answers other methods with a JSON 405.
-fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(web::post().to(handler))
-        .default_service(web::to(|| async {
-            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed)
-        }))
+/// A resource that answers the methods it has no route for with a JSON 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) }))
+}
+
+/// The demo page's assets: path and content type.
+pub(crate) fn demo_assets() -> impl Iterator<Item = (&'static str, &'static str)> {
+    demo::ASSETS.iter().map(|&(path, content_type, _)| (path, content_type))
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

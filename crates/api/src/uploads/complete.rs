@@ -21,6 +21,7 @@ use broker_verifier::{Format, Rejection, SNIFF_LEN};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::auth::Quotas;
@@ -29,22 +30,36 @@ use crate::error::ApiError;
 use crate::hex::hex;
 use crate::uploads::verification::Verification;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompleteRequest {
+    /// The staging key `POST /uploads/sign` returned.
+    #[schema(
+        max_length = 512,
+        examples("staging/default/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11")
+    )]
     pub object_key: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompleteResponse {
+    /// The served key of the verified object.
     pub object_key: String,
+    /// A presigned GET of the verified object.
     pub url: String,
+    /// Seconds until the URL expires.
     pub expires_in: u64,
     pub content_type: String,
+    /// The verified (sanitised) size in bytes.
     pub size: u64,
+    /// Hex SHA-256 of the verified bytes.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
+    /// The metadata the sanitiser removed: `exif`, `gps`, `xmp`, `iptc`,
+    /// `comment`, `thumbnail`, `trailing_data`.
     pub removed: Vec<String>,
+    /// The original filename, from the signed record.
     pub filename: String,
 }
 

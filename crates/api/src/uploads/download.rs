@@ -7,21 +7,30 @@ use broker_core::record::ObjectRecord;
 use broker_core::store::Store;
 use broker_core::{KeyLayout, ObjectKey};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::auth::audit::Audited;
 use crate::error::ApiError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadRequest {
+    /// A served key of the caller's tenant (from `POST /uploads/complete`).
+    #[schema(
+        max_length = 512,
+        examples("default/avatars/2026/11/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.jpg")
+    )]
     pub object_key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadResponse {
+    /// A presigned GET that pins `response-content-disposition` (attachment)
+    /// and `response-content-type`.
     pub url: String,
+    /// Seconds until the URL expires.
     pub expires_in: u64,
     pub filename: String,
     pub content_type: String,

@@ -12,37 +12,83 @@ use broker_core::record::ObjectRecord;
 use broker_core::store::{PresignedUpload, Store};
 use broker_core::{Profile, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::ObjectBuilder;
 
 use crate::auth::Caller;
 use crate::auth::audit::Audited;
 use crate::error::ApiError;
+use crate::openapi::string_enum;
 
 const MAX_FILENAME_BYTES: usize = 255;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SignRequest {
+    #[schema(schema_with = kind_schema)]
     pub kind: String,
+    /// The file's name, at most 255 bytes of UTF-8 without control
+    /// characters; a path is cut to its last component.
+    #[schema(examples("me.jpg"))]
     pub filename: String,
+    /// One of the kind's types; parameters such as `; charset=utf-8` are dropped.
+    #[schema(examples("image/jpeg"))]
     pub content_type: String,
     /// The declared size: optional for POST (an oversized file is then refused
-    /// before it is sent), required for PUT, whose URL pins it.
+    /// before it is sent), required for PUT, whose URL pins it, and when the
+    /// tenant has a storage quota.
+    #[schema(minimum = 1)]
     pub size: Option<u64>,
+}
+
+/// `kind` in the OpenAPI document, from the profile table itself.
+fn kind_schema() -> ObjectBuilder {
+    let mut names = Vec::new();
+    let mut description = String::from("The upload profile:");
+    for profile in PROFILES {
+        names.push(profile.name.as_str());
+        names.extend(profile.aliases);
+        description.push_str(&format!(
+            "\n- `{}`: {}, at most {} bytes",
+            profile.name.as_str(),
+            profile.mime_list(),
+            profile.max_bytes
+        ));
+        for alias in profile.aliases {
+            description.push_str(&format!(" (`{alias}`, its former name, is still accepted)"));
+        }
+    }
+    string_enum(&names).description(Some(description))
 }
 
 /// The shape `@uppy/aws-s3` v4 `getUploadParameters` returns, plus our
 /// fields: `{method: "POST", url, fields}` or `{method: "PUT", url, headers}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignResponse {
+    /// `POST`: send `fields` then the file (last) as multipart form data to
+    /// `url`. `PUT` (`S3_UPLOAD_MODE=put`): send the file as the body with
+    /// exactly `headers`.
+    #[schema(schema_with = method_schema)]
     pub method: &'static str,
     pub url: String,
+    /// POST only: every form field, in any order before the file.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub fields: Option<BTreeMap<String, String>>,
+    /// PUT only: the headers the signature pins.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub headers: Option<BTreeMap<String, String>>,
+    /// The staging key to pass to `POST /uploads/complete`.
     pub object_key: String,
+    /// Seconds until the signature expires.
     pub expires_in: u64,
+    /// The largest body the store accepts for this kind.
     pub max_bytes: u64,
+}
+
+fn method_schema() -> ObjectBuilder {
+    string_enum(&["POST", "PUT"])
 }
 
 /// The staging key it generated names the audit line.

@@ -10,5 +10,6 @@ mod exports;
 mod health;
 mod isolation;
 mod limits;
+mod openapi;
 mod put_mode;
 mod store_policy;
