@@ -35,45 +35,35 @@ pub fn pixels(width: u32, height: u32, channels: usize, noise: u8, seed: u64) ->
     out
 }
 
+/// Writes `width` x `height` of [`pixels`] in `color` through `encoder`.
+fn encode(encoder: impl ImageEncoder, width: u32, height: u32, color: ExtendedColorType, noise: u8, seed: u64) {
+    let channels = usize::from(color.channel_count());
+    encoder
+        .write_image(&pixels(width, height, channels, noise, seed), width, height, color)
+        .expect("encode the image");
+}
+
 /// A baseline JPEG (JFIF, no metadata).
 pub fn jpeg(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, 90)
-        .write_image(
-            &pixels(width, height, 3, noise, 7),
-            width,
-            height,
-            ExtendedColorType::Rgb8,
-        )
-        .expect("encode JPEG");
+    let encoder = JpegEncoder::new_with_quality(&mut out, 90);
+    encode(encoder, width, height, ExtendedColorType::Rgb8, noise, 7);
     out
 }
 
 /// A PNG (RGBA, no metadata).
 pub fn png(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    PngEncoder::new(&mut out)
-        .write_image(
-            &pixels(width, height, 4, noise, 11),
-            width,
-            height,
-            ExtendedColorType::Rgba8,
-        )
-        .expect("encode PNG");
+    let encoder = PngEncoder::new(&mut out);
+    encode(encoder, width, height, ExtendedColorType::Rgba8, noise, 11);
     out
 }
 
 /// A lossless WebP (simple format: a single VP8L chunk, no metadata).
 pub fn webp(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    WebPEncoder::new_lossless(&mut out)
-        .write_image(
-            &pixels(width, height, 4, noise, 13),
-            width,
-            height,
-            ExtendedColorType::Rgba8,
-        )
-        .expect("encode WebP");
+    let encoder = WebPEncoder::new_lossless(&mut out);
+    encode(encoder, width, height, ExtendedColorType::Rgba8, noise, 13);
     out
 }
 
