@@ -2,6 +2,15 @@
 //!
 //! Handlers are thin: they parse, call a plain function in [`uploads`] and map
 //! its error to HTTP in [`error`], the one place that knows status codes.
+//!
+//! * [`startup`]: [`Application`], the HTTP server over the store client and
+//!   the jobs client it is handed; [`state`]: what every handler shares.
+//! * [`routes`]: the route table and the thin handlers.
+//! * [`uploads`]: the sign, complete and download flows as plain functions;
+//!   [`exports`]: submitting, reading and cancelling export jobs.
+//! * [`auth`]: who is calling (JWT, JWKS, API keys), rate limits, quotas and
+//!   the audit trail.
+//! * [`error`]: the one error enum of the boundary; `hex`: digests as text.
 
 pub mod auth;
 pub mod error;

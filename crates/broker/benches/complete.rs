@@ -5,6 +5,8 @@
 //!
 //! `cargo bench -p upload-broker --bench complete`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::hint::black_box;
 use std::io::Cursor;
 

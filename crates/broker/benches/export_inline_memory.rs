@@ -11,6 +11,8 @@
 //!
 //! `cargo bench -p upload-broker --bench export_inline_memory [-- --requests 30]`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,8 @@
 //! A committed load script, not a test: `cargo bench -p upload-broker --bench export_jobs`
 //! runs both; pass `jobs` or `rss` to run one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;

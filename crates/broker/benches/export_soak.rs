@@ -15,6 +15,8 @@
 //!
 //! `cargo bench -p upload-broker --bench export_soak -- --cycles 20 [--jobs 60]`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

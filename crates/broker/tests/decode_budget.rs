@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use broker_testkit::{error_code, post_form, spawn_app};
+use broker_testkit::{error_code, spawn_app};
 use broker_verifier::corpus;
 
 struct Counting;
@@ -76,13 +76,11 @@ async fn a_deep_image_within_the_dimension_limits_is_refused_before_it_is_decode
     let app = spawn_app().await;
     // 39,993,344 pixels: under VERIFY_MAX_IMAGE_PIXELS (40 M), sides under 8192.
     let bomb = png_rgba16_claiming(8192, 4882);
-    let signed = app.sign("avatar", "deep.png", "image/png").await;
-    let stored = post_form(&signed.url, &signed.fields, bomb, "image/png").await;
-    assert!(stored.status().is_success(), "{}", stored.status());
+    let staging = app.upload("avatar", "deep.png", "image/png", bomb).await;
 
     let before = CURRENT.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let refused = error_code(app.session().complete(&signed.object_key).await).await;
+    let refused = error_code(app.complete(&staging).await).await;
     let grown = PEAK.load(Ordering::Relaxed).saturating_sub(before);
 
     assert_eq!(refused, (422, "dimensions_too_large".into()));
@@ -91,8 +89,5 @@ async fn a_deep_image_within_the_dimension_limits_is_refused_before_it_is_decode
         "completing took {} MB at its peak; 8192×4882 RGBA16 is 320 MB",
         grown >> 20
     );
-    assert!(
-        !app.object_exists(&signed.object_key).await,
-        "the refused upload is deleted"
-    );
+    assert!(!app.object_exists(&staging).await, "the refused upload is deleted");
 }

@@ -4,6 +4,8 @@
 //! given a second delivery of a running job. The API runs in this process with
 //! its embedded store; the workers reach that store as an S3 endpoint.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
@@ -31,16 +33,24 @@ fn extract_text(pdf: &[u8]) -> String {
     pdf_tool("pdftotext", &["{}", "-"], pdf)
 }
 
+/// Waits until a worker has written some of the job's rows.
+async fn wait_for_progress(stack: &Stack, job_id: &str) {
+    let writing = |j: &Value| j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0;
+    stack.wait_until(job_id, "running with progress", writing).await;
+}
+
+/// Waits until the job is done or failed, and returns it.
+async fn wait_until_ended(stack: &Stack, job_id: &str) -> Value {
+    let ended = |j: &Value| j["status"] == "done" || j["status"] == "failed";
+    stack.wait_until(job_id, "done", ended).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_runs_again() {
     let mut stack = Stack::start(BINARY.as_ref()).await;
     let first = stack.start_worker(&[]);
     let job_id = stack.submit(&slow_job(80_000)).await;
-    stack
-        .wait_until(&job_id, "running with progress", |j| {
-            j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0
-        })
-        .await;
+    wait_for_progress(&stack, &job_id).await;
 
     stack.workers[first].child.kill().expect("SIGKILL");
     let _ = stack.workers[first].child.wait();
@@ -57,9 +67,7 @@ async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_ru
 
     // The task returns once the dead worker misses its heartbeats (1 s × 3 here).
     let second = stack.start_worker(&[]);
-    let job = stack
-        .wait_until(&job_id, "done", |j| j["status"] == "done" || j["status"] == "failed")
-        .await;
+    let job = wait_until_ended(&stack, &job_id).await;
     assert_eq!(job["status"], "done", "{job}\n{}", stack.worker_log(second));
     assert_eq!(job["attempts"], 2, "the killed attempt counts: {job}");
     assert_eq!(job["progress"]["rows"], 80_000);
@@ -97,11 +105,7 @@ async fn past_the_drain_timeout_a_job_is_handed_back_and_finished_by_another_wor
     let mut stack = Stack::start(BINARY.as_ref()).await;
     let worker = stack.start_worker(&[("EXPORT_DRAIN_TIMEOUT", "1")]);
     let job_id = stack.submit(&slow_job(80_000)).await;
-    stack
-        .wait_until(&job_id, "running", |j| {
-            j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0
-        })
-        .await;
+    wait_for_progress(&stack, &job_id).await;
     signal(&stack.workers[worker].child, "TERM");
     let status = stack.workers[worker].child.wait().expect("wait");
     assert!(status.success(), "{}", stack.worker_log(worker));
@@ -180,9 +184,7 @@ async fn several_workers_share_one_queue() {
         jobs.push(stack.submit(&body).await);
     }
     for job_id in &jobs {
-        let job = stack
-            .wait_until(job_id, "done", |j| j["status"] == "done" || j["status"] == "failed")
-            .await;
+        let job = wait_until_ended(&stack, job_id).await;
         assert_eq!(job["status"], "done", "{job}");
         assert_eq!(job["attempts"], 1);
     }
@@ -271,20 +273,14 @@ async fn a_worker_stopped_past_its_heartbeats_leaves_the_output_of_the_one_that_
     let mut stack = Stack::start(BINARY.as_ref()).await;
     let stalled = stack.start_worker(&[]);
     let job_id = stack.submit(&slow_job(80_000)).await;
-    stack
-        .wait_until(&job_id, "running with progress", |j| {
-            j["status"] == "running" && j["progress"]["rows"].as_u64().unwrap_or(0) > 0
-        })
-        .await;
+    wait_for_progress(&stack, &job_id).await;
     // Silent past 1 s × 3 missed heartbeats: the other worker takes the job over.
     signal(&stack.workers[stalled].child, "STOP");
     let successor = stack.start_worker(&[]);
     stack.wait_until(&job_id, "taken over", |j| j["attempts"] == 2).await;
     signal(&stack.workers[stalled].child, "CONT");
 
-    let job = stack
-        .wait_until(&job_id, "done", |j| j["status"] == "done" || j["status"] == "failed")
-        .await;
+    let job = wait_until_ended(&stack, &job_id).await;
     assert_eq!(job["status"], "done", "{job}\n{}", stack.worker_log(successor));
     // The stalled worker found its attempt superseded and let go of it.
     let started = Instant::now();

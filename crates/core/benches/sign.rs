@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p broker-core --bench sign`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 

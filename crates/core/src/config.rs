@@ -174,6 +174,10 @@ impl<'a, F: Fn(&str) -> Option<String>> Reader<'a, F> {
     }
 
     /// `default` must parse; a bad value is reported and replaced by it.
+    #[allow(
+        clippy::expect_used,
+        reason = "every default is a constant of this crate; the empty-environment test parses them"
+    )]
     fn parse_or<T: std::str::FromStr>(&mut self, name: &'static str, default: &str, expected: &str) -> T {
         let fallback = || default.parse().ok().expect("built-in defaults parse");
         match self.string(name) {

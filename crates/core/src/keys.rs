@@ -236,8 +236,8 @@ pub enum NotExportSource {
     NotDataset,
 }
 
-/// The key layout under one configured prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The key layout under one configured prefix (by default, none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyLayout {
     /// Empty, or the prefix followed by `/`.
     prefix: String,
@@ -248,7 +248,7 @@ impl KeyLayout {
     pub fn new(prefix: &str) -> Result<Self, KeyError> {
         let trimmed = prefix.trim_matches('/');
         if trimmed.is_empty() {
-            return Ok(Self { prefix: String::new() });
+            return Ok(Self::default());
         }
         ObjectKey::parse(trimmed)?;
         Ok(Self {

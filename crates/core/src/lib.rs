@@ -3,6 +3,20 @@
 //! Everything here is plain data and plain functions, so the API, the verifier
 //! and the worker agree on one configuration, one profile table and one key
 //! layout, and tests can exercise them without HTTP.
+//!
+//! * [`config`]: [`Settings`], every variable, one parser per section, all
+//!   problems reported at once; [`secret`]: strings that never print.
+//! * [`profile`]: the upload profiles; [`content_type`]: the one table of
+//!   file types (MIME type and extension).
+//! * [`keys`]: the key layout and the newtypes ([`ObjectKey`], [`TenantId`])
+//!   that make a bad key unrepresentable, and which keys may be an export source.
+//! * [`record`]: the object-metadata record (`x-amz-meta-*`);
+//!   [`disposition`]: safe `Content-Disposition` values.
+//! * [`endpoint`]: the one place the store endpoint is worked out (AWS,
+//!   S3-compatible, or the embedded store), and the POST URL beside it.
+//! * [`store`]: the store client; [`post_policy`] and [`presigned_put`]: the
+//!   SigV4 presigned POST and PUT signers.
+//! * [`cleanup`]: removing abandoned staging objects.
 
 pub mod cleanup;
 pub mod config;

@@ -100,6 +100,7 @@ impl SigningKeyCache {
     }
 }
 
+#[allow(clippy::expect_used, reason = "a date formats with a fixed description")]
 fn short_date(now: OffsetDateTime) -> String {
     now.format(format_description!("[year][month][day]"))
         .expect("a calendar date always formats")
@@ -111,6 +112,10 @@ impl PostPolicy<'_> {
     }
 
     /// Signs with a key derived for the same credentials, day and region.
+    #[allow(
+        clippy::expect_used,
+        reason = "times format with fixed descriptions, and a policy of strings always serialises"
+    )]
     pub fn sign_with(
         &self,
         credentials: &SigningCredentials,

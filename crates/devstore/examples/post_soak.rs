@@ -10,6 +10,8 @@
 //! 25 MiB; content, boundary and framing as in the test suite. Prints
 //! `N refused of M` and exits non-zero when any form failed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

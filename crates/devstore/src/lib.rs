@@ -22,6 +22,9 @@
 //! `PostResponse` document); `success_action_redirect` a `303` to that URL
 //! with `bucket`, `key` and `etag` appended. Like every form field, those two
 //! must be covered by the policy (the broker never sends them).
+//!
+//! Modules: `server` ([`DevStore`]: s3s-fs over hyper on a listener, with
+//! limits and graceful shutdown), `cors`, `guard`.
 
 mod cors;
 mod guard;

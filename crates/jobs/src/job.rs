@@ -7,6 +7,7 @@
 //! attempt.
 
 use broker_core::TenantId;
+use broker_core::content_type::{self, ContentType};
 use serde::{Deserialize, Serialize};
 
 use crate::JobId;
@@ -21,29 +22,35 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    const ALL: [ExportFormat; 2] = [ExportFormat::Csv, ExportFormat::Pdf];
+
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "csv" => Some(ExportFormat::Csv),
-            "pdf" => Some(ExportFormat::Pdf),
-            _ => None,
+        Self::ALL.into_iter().find(|format| format.as_str() == raw)
+    }
+
+    /// The format's entry in the one table of file types.
+    fn file_type(self) -> &'static ContentType {
+        match self {
+            ExportFormat::Csv => &content_type::CSV,
+            ExportFormat::Pdf => &content_type::PDF,
         }
     }
 
+    /// The format's name on the wire, which is also its extension.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "csv",
-            ExportFormat::Pdf => "pdf",
-        }
+        self.file_type().extension
     }
 
     pub fn extension(self) -> &'static str {
-        self.as_str()
+        self.file_type().extension
     }
 
+    /// The `Content-Type` the output is stored and served with: the table's
+    /// MIME type, with the charset for text (the CSV writer writes UTF-8).
     pub fn content_type(self) -> &'static str {
         match self {
             ExportFormat::Csv => "text/csv; charset=utf-8",
-            ExportFormat::Pdf => "application/pdf",
+            ExportFormat::Pdf => content_type::PDF.mime,
         }
     }
 }
@@ -173,4 +180,21 @@ pub(crate) fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_come_from_the_content_type_table() {
+        for format in ExportFormat::ALL {
+            assert_eq!(ExportFormat::parse(format.as_str()), Some(format));
+            let mime = format.file_type().mime;
+            assert!(format.content_type().starts_with(mime), "{}", format.content_type());
+        }
+        assert_eq!(ExportFormat::Csv.content_type(), "text/csv; charset=utf-8");
+        assert_eq!(ExportFormat::Pdf.extension(), "pdf");
+        assert_eq!(ExportFormat::parse("xlsx"), None);
+    }
 }

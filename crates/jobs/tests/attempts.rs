@@ -4,10 +4,12 @@
 //! failures, lost workers and interruptions are counted apart), and the
 //! per-tenant limits on queued jobs and their input through the client.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::time::Duration;
 
 use broker_core::{Secret, Settings, TenantId};
-use broker_jobs::job::{ExportFormat, ExportJob, JobError, JobSource, JobStatus};
+use broker_jobs::job::{ExportFormat, ExportJob, JobError, JobRecord, JobSource, JobStatus};
 use broker_jobs::{Attempt, JobId, JobQueue, NewExport, NewSource, Standing, StartOutcome, SubmitError};
 use broker_testkit::Redis;
 use tempfile::TempDir;
@@ -98,14 +100,24 @@ async fn start(queue: &JobQueue, job_id: JobId) -> Attempt {
     }
 }
 
-async fn status(queue: &JobQueue, job_id: JobId) -> JobStatus {
+/// Submits a one-row inline job and starts its first attempt.
+async fn started(queue: &JobQueue) -> (ExportJob, Attempt) {
+    let job = submit(queue).await;
+    let attempt = start(queue, job.job_id).await;
+    (job, attempt)
+}
+
+async fn record(queue: &JobQueue, job_id: JobId) -> JobRecord {
     queue
         .client()
         .get(&tenant(), job_id)
         .await
         .expect("get")
         .expect("record")
-        .status
+}
+
+async fn status(queue: &JobQueue, job_id: JobId) -> JobStatus {
+    record(queue, job_id).await.status
 }
 
 fn error() -> JobError {
@@ -120,8 +132,7 @@ async fn of_two_attempts_only_the_later_moves_the_job() {
     for queue in &backends().await.queues {
         let kind = queue.kind();
         let jobs = queue.lifecycle();
-        let job = submit(queue).await;
-        let first = start(queue, job.job_id).await;
+        let (job, first) = started(queue).await;
         assert_eq!((first.number, first.lost_workers), (1, 0), "{kind}");
         // A second delivery while the first still runs.
         let second = start(queue, job.job_id).await;
@@ -143,12 +154,7 @@ async fn of_two_attempts_only_the_later_moves_the_job() {
         );
         let finished = jobs.finish(&second, "acme/exports/x/a.csv", 1).await;
         assert_eq!(finished.expect("finish"), Standing::Current, "{kind}");
-        let record = queue
-            .client()
-            .get(&tenant(), job.job_id)
-            .await
-            .expect("get")
-            .expect("record");
+        let record = record(queue, job.job_id).await;
         assert_eq!(record.status, JobStatus::Done, "{kind}");
         assert_eq!(record.object_key.as_deref(), Some("acme/exports/x/a.csv"), "{kind}");
         // The first attempt learns that the job is done, and cannot touch it.
@@ -167,8 +173,7 @@ async fn failures_lost_workers_and_interruptions_are_counted_apart() {
     for queue in &backends().await.queues {
         let kind = queue.kind();
         let jobs = queue.lifecycle();
-        let job = submit(queue).await;
-        let first = start(queue, job.job_id).await;
+        let (job, first) = started(queue).await;
         let retry = jobs.retry_later(&first, &job, &error(), Duration::ZERO).await;
         assert_eq!(retry.expect("retry"), Standing::Current, "{kind}");
         assert_eq!(status(queue, job.job_id).await, JobStatus::Queued, "{kind}");
@@ -192,12 +197,7 @@ async fn failures_lost_workers_and_interruptions_are_counted_apart() {
             Standing::Current,
             "{kind}"
         );
-        let record = queue
-            .client()
-            .get(&tenant(), job.job_id)
-            .await
-            .expect("get")
-            .expect("record");
+        let record = record(queue, job.job_id).await;
         assert_eq!(record.status, JobStatus::Failed, "{kind}");
         assert_eq!(record.error, Some(error()), "{kind}");
     }
@@ -208,8 +208,7 @@ async fn a_cancel_ends_the_running_attempt() {
     for queue in &backends().await.queues {
         let kind = queue.kind();
         let jobs = queue.lifecycle();
-        let job = submit(queue).await;
-        let attempt = start(queue, job.job_id).await;
+        let (job, attempt) = started(queue).await;
         queue.client().cancel(&tenant(), job.job_id).await.expect("cancel");
         let cancelled = Standing::Ended(Some(JobStatus::Cancelled));
         assert_eq!(jobs.progress(&attempt, 1).await.expect("progress"), cancelled, "{kind}");

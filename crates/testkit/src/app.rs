@@ -67,6 +67,21 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     app
 }
 
+/// [`spawn_app`] configured for a store nobody listens on; also returns that
+/// store's URL.
+pub async fn spawn_app_with_store_down() -> (TestApp, String) {
+    let closed = format!("http://127.0.0.1:{}", crate::free_port());
+    let app = spawn_app_with(&[
+        ("S3_ENABLED", "true"),
+        ("S3_REGION", "us-east-1"),
+        ("S3_BUCKET", "uploads"),
+        ("S3_ENDPOINT", closed.as_str()),
+        ("S3_FORCE_PATH_STYLE", "true"),
+    ])
+    .await;
+    (app, closed)
+}
+
 /// Which store the apps of this test run use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestStore {
@@ -243,6 +258,33 @@ impl TestApp {
 
     pub async fn download(&self, object_key: &str) -> reqwest::Response {
         self.session().download(object_key).await
+    }
+
+    pub async fn upload(&self, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
+        self.session().upload(kind, filename, content_type, bytes).await
+    }
+
+    pub async fn complete(&self, object_key: &str) -> reqwest::Response {
+        self.session().complete(object_key).await
+    }
+
+    /// A POST of a raw body of any content type, with the default credential.
+    pub async fn post_body(&self, path: &str, content_type: &str, body: &'static str) -> reqwest::Response {
+        self.authorize(self.http.post(format!("{}{path}", self.address)))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request reaches the API")
+    }
+
+    /// A GET of an API path, with no credential (`/healthz`, `/readyz`).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request reaches the API")
     }
 
     /// Puts an object straight into the store, as a verified one would be.

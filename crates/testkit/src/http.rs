@@ -53,6 +53,19 @@ impl Session<'_> {
         }
     }
 
+    /// Signs, uploads `bytes` through the store's form POST (which must take
+    /// them), and returns the staging key.
+    pub async fn upload(&self, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
+        let signed = self.sign(kind, filename, content_type).await;
+        let response = post_form(&signed.url, &signed.fields, bytes, content_type).await;
+        assert!(
+            response.status().is_success(),
+            "the store refused the upload: {}",
+            response.status()
+        );
+        signed.object_key
+    }
+
     pub async fn complete(&self, object_key: &str) -> reqwest::Response {
         self.post_json("/uploads/complete", &json!({ "objectKey": object_key }))
             .await
@@ -94,6 +107,16 @@ pub async fn try_post_form(
         .expect("mime");
     form = form.part("file", part);
     reqwest::Client::new().post(url).multipart(form).send().await
+}
+
+/// The kinds of metadata a completion's answer says were removed.
+pub fn removed(body: &Value) -> Vec<&str> {
+    body["removed"]
+        .as_array()
+        .expect("removed")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 /// The status and `<Code>` of an S3 XML error body.

@@ -11,12 +11,15 @@
 //! * [`garage`]: a throwaway single-node Garage;
 //! * [`redis`]: a real `redis-server` on a free loopback port;
 //! * [`workers`]: a [`Stack`] of an app, Redis and `upload-broker worker` processes;
-//! * [`http`]: sessions under one credential, form POSTs to the store, and
+//! * [`http`]: sessions under one credential (sign, upload through the
+//!   store's form POST, complete, download), form POSTs to the store, and
 //!   the error shapes of the API and of S3;
 //! * [`tokens`]: JWTs for the test issuer;
 //! * [`logs`]: every log line the apps of a test binary wrote.
 //!
 //! Nothing here skips: a missing tool makes the test fail with its name.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 pub mod app;
 pub mod garage;
@@ -26,8 +29,8 @@ pub mod redis;
 pub mod tokens;
 pub mod workers;
 
-pub use app::{ACCESS_KEY, SECRET_KEY, TestApp, TestStore, spawn_app, spawn_app_with};
-pub use http::{Session, Signed, error_code, post_form, s3_error_code, try_post_form};
+pub use app::{ACCESS_KEY, SECRET_KEY, TestApp, TestStore, spawn_app, spawn_app_with, spawn_app_with_store_down};
+pub use http::{Session, Signed, error_code, post_form, removed, s3_error_code, try_post_form};
 pub use logs::captured_logs;
 pub use redis::Redis;
 pub use tokens::{

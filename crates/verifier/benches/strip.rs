@@ -5,6 +5,8 @@
 //! input, so the ratio (target: strip >= 0.5x memcpy) reads straight off the
 //! report.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::hint::black_box;
 
 use broker_verifier::{Format, Limits, check_image, check_type, corpus, strip_metadata};

@@ -9,6 +9,8 @@
 //! The `SECRET_*` strings are planted in metadata so tests can prove they are
 //! gone after stripping by searching the output bytes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 mod documents;
 mod images;
 

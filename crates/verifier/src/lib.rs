@@ -18,6 +18,11 @@
 //!
 //! Every failure is a [`Rejection`] whose [`Rejection::code`] is stable and
 //! meant for API clients. No input can make this crate panic.
+//!
+//! Modules: `format` ([`Format`], the closed set of types), `sniff`,
+//! `image_check`, `strip`, `document` (one per step above), `limits`
+//! ([`Limits`]), `rejection` ([`Rejection`]), and `corpus` (generated good
+//! and hostile files for tests, behind the `corpus` feature).
 
 mod document;
 mod format;

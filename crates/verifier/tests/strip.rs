@@ -3,6 +3,8 @@
 //! independent container parser (img-parts) finds only allowed segments, and
 //! the decoded pixels are identical to the original's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::io::Cursor;
 
 use broker_verifier::corpus::{

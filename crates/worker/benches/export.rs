@@ -7,6 +7,8 @@
 //! * `pdf_10k_x6`: rows turned into laid-out PDF pages; the page count is
 //!   printed once before measuring.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::hint::black_box;
 use std::io;
 

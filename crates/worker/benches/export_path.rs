@@ -15,6 +15,8 @@
 //! * **RSS**: the export path streaming N generated source rows (never held
 //!   in memory) to discarded parts; prints the process's peak RSS (VmHWM).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,8 @@
 //!   [`PdfExport`] lays rows out into pages as they arrive and keeps at most
 //!   one page of pending rows (the finished PDF is assembled in memory by
 //!   krilla, which only retains the compact per-page content). Both reject
-//!   rows whose length differs from the header with [`WriteError::RowLength`].
+//!   rows whose length differs from the header with [`WriteError::RowLength`]
+//!   (`error`, the writers' one error type).
 //! * [`pipeline`]: the synchronous export on a blocking thread: the source
 //!   readers, the sink over the writers, progress and stop control, and the
 //!   bridge from an async download to a blocking `Read`.

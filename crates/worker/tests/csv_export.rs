@@ -1,5 +1,7 @@
 //! CSV exports parsed back with the csv crate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::io;
 
 use broker_worker::{CsvExport, CsvOptions, WriteError};

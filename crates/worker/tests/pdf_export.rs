@@ -2,6 +2,8 @@
 //! `pdftotext` (poppler-utils) for what a reader would extract. Both are
 //! required: a missing tool fails the test with an install hint.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::io::Write;
 use std::process::Command;
 

@@ -26,6 +26,7 @@ pub struct Caller {
 }
 
 impl Caller {
+    #[allow(clippy::expect_used, reason = "a constant, valid tenant id")]
     pub fn development() -> Self {
         Caller {
             tenant: TenantId::parse("default").expect("'default' is a valid tenant"),

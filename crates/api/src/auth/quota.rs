@@ -235,6 +235,10 @@ struct LocalCounter(Arc<tokio::sync::OnceCell<AtomicU64>>);
 impl std::ops::Deref for LocalCounter {
     type Target = AtomicU64;
 
+    #[allow(
+        clippy::expect_used,
+        reason = "only `local_counter` makes one, after initialising the cell"
+    )]
     fn deref(&self) -> &AtomicU64 {
         self.0
             .get()

@@ -82,6 +82,17 @@ struct Account<'a> {
     quotas: &'a Quotas,
 }
 
+/// The staged object being completed: its key and where it is promoted to,
+/// and what its HEAD said (the signed record among it).
+#[derive(Clone, Copy)]
+struct Staged<'a> {
+    upload: &'a StagedUpload,
+    key: &'a ObjectKey,
+    final_key: &'a ObjectKey,
+    head: &'a ObjectHead,
+    record: &'a ObjectRecord,
+}
+
 impl From<Rejection> for Outcome {
     fn from(rejection: Rejection) -> Self {
         Outcome::Refused(ApiError::Rejected(rejection))
@@ -151,7 +162,14 @@ pub async fn complete(
             .await
             .map_err(|_| ApiError::Internal)?;
         let account = Account { caller, quotas };
-        verify_and_promote(store, verification, &account, &upload, &key, &final_key, &head, &record).await
+        let staged = Staged {
+            upload: &upload,
+            key: &key,
+            final_key: &final_key,
+            head: &head,
+            record: &record,
+        };
+        verify_and_promote(store, verification, &account, staged).await
     };
     match outcome {
         Ok(response) => Ok(response),
@@ -173,12 +191,15 @@ async fn verify_and_promote(
     store: &Store,
     verification: &Verification,
     account: &Account<'_>,
-    upload: &StagedUpload,
-    key: &ObjectKey,
-    final_key: &ObjectKey,
-    head: &ObjectHead,
-    record: &ObjectRecord,
+    staged: Staged<'_>,
 ) -> Result<CompleteResponse, Outcome> {
+    let Staged {
+        upload,
+        key,
+        final_key,
+        head,
+        record,
+    } = staged;
     // 1. The object's own record of why it was signed (pinned by the policy).
     // By `Profile::find`, so an upload signed under a profile's former name completes.
     if record.profile.as_deref().and_then(Profile::find) != Some(upload.profile)

@@ -226,58 +226,30 @@ mod tests {
 
     #[test]
     fn requests_are_checked_against_their_profile() {
-        assert_eq!(
-            code(request("avatar", "me.jpg", "image/jpeg", Some(10)).plan(UploadMode::Post)),
-            "ok"
-        );
-        assert_eq!(
-            code(request("avatar", "me.jpg", "image/jpeg", Some(10)).plan(UploadMode::Put)),
-            "ok"
-        );
-        assert_eq!(
-            code(request("avatar", "me.jpg", "image/jpeg", None).plan(UploadMode::Put)),
-            "size_required"
-        );
-        assert_eq!(
-            code(request("avatar", "C:\\Users\\me\\me.PNG", "image/png", None).plan(UploadMode::Post)),
-            "ok"
-        );
-        assert_eq!(
-            code(request("document", "a.pdf", "application/pdf", None).plan(UploadMode::Post)),
-            "unknown_kind"
-        );
-        assert_eq!(
-            code(request("avatar", "a.pdf", "application/pdf", None).plan(UploadMode::Post)),
-            "unsupported_type"
-        );
-        assert_eq!(
-            code(request("avatar", "a.png", "image/jpeg", None).plan(UploadMode::Post)),
-            "extension_mismatch"
-        );
-        assert_eq!(
-            code(request("avatar", "noext", "image/jpeg", None).plan(UploadMode::Post)),
-            "extension_mismatch"
-        );
-        assert_eq!(
-            code(request("avatar", "a.jpg", "image/jpeg", Some(2_097_153)).plan(UploadMode::Post)),
-            "too_large"
-        );
-        assert_eq!(
-            code(request("avatar", "a.jpg", "image/jpeg", Some(0)).plan(UploadMode::Post)),
-            "empty_file"
-        );
-        assert_eq!(
-            code(request("avatar", "a\n.jpg", "image/jpeg", None).plan(UploadMode::Post)),
-            "invalid_filename"
-        );
-        assert_eq!(
-            code(request("avatar", "../", "image/jpeg", None).plan(UploadMode::Post)),
-            "invalid_filename"
-        );
-        assert_eq!(
-            code(request("export", "d.csv", "text/csv", Some(26_214_400)).plan(UploadMode::Post)),
-            "ok"
-        );
+        use UploadMode::{Post, Put};
+        let cases = [
+            ("avatar", "me.jpg", "image/jpeg", Some(10), Post, "ok"),
+            ("avatar", "me.jpg", "image/jpeg", Some(10), Put, "ok"),
+            ("avatar", "me.jpg", "image/jpeg", None, Put, "size_required"),
+            ("avatar", "C:\\Users\\me\\me.PNG", "image/png", None, Post, "ok"),
+            ("document", "a.pdf", "application/pdf", None, Post, "unknown_kind"),
+            ("avatar", "a.pdf", "application/pdf", None, Post, "unsupported_type"),
+            ("avatar", "a.png", "image/jpeg", None, Post, "extension_mismatch"),
+            ("avatar", "noext", "image/jpeg", None, Post, "extension_mismatch"),
+            ("avatar", "a.jpg", "image/jpeg", Some(2_097_153), Post, "too_large"),
+            ("avatar", "a.jpg", "image/jpeg", Some(0), Post, "empty_file"),
+            ("avatar", "a\n.jpg", "image/jpeg", None, Post, "invalid_filename"),
+            ("avatar", "../", "image/jpeg", None, Post, "invalid_filename"),
+            ("export", "d.csv", "text/csv", Some(26_214_400), Post, "ok"),
+        ];
+        for (kind, filename, content_type, size, mode, expected) in cases {
+            let plan = request(kind, filename, content_type, size).plan(mode);
+            assert_eq!(
+                code(plan),
+                expected,
+                "{kind} {filename:?} {content_type} {size:?} {mode:?}"
+            );
+        }
     }
 
     #[test]

@@ -34,6 +34,12 @@ async fn sign_as(app: &TestApp, token: Option<&str>) -> (u16, String) {
     }
 }
 
+/// Asks to sign with `name: value` as the only credential.
+async fn sign_with_header(app: &TestApp, name: &str, value: &str) -> reqwest::Response {
+    let request = app.http.post(format!("{}{SIGN}", app.address)).header(name, value);
+    request.json(&sign_body()).send().await.expect("sent")
+}
+
 fn unauthenticated() -> (u16, String) {
     (401, "unauthenticated".into())
 }
@@ -159,21 +165,13 @@ async fn the_token_matrix() {
     assert!(!text.contains(&expired), "{text}");
 
     // Other schemes and malformed headers.
-    let url = format!("{}{SIGN}", app.address);
     for value in [
         "Basic dXNlcjpwYXNz",
         "Bearer",
         "Token abc",
         &format!("Bearer {}", "x".repeat(10)),
     ] {
-        let response = app
-            .http
-            .post(&url)
-            .header("authorization", value)
-            .json(&sign_body())
-            .send()
-            .await
-            .expect("sent");
+        let response = sign_with_header(&app, "authorization", value).await;
         assert_eq!(error_code(response).await, unauthenticated(), "{value}");
     }
     // Every upload route needs a credential (export routes are covered in isolation.rs).
@@ -185,15 +183,7 @@ async fn the_token_matrix() {
         assert_eq!(error_code(response).await, unauthenticated(), "{path}");
     }
     // Health checks stay open.
-    assert_eq!(
-        app.http
-            .get(format!("{}/healthz", app.address))
-            .send()
-            .await
-            .expect("sent")
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
 #[tokio::test]
@@ -572,14 +562,7 @@ async fn api_keys_authenticate_as_their_tenant() {
         (200, "acme".into()),
         "as a bearer credential"
     );
-    let response = app
-        .http
-        .post(&url)
-        .header("x-api-key", GLOBEX_KEY)
-        .json(&sign_body())
-        .send()
-        .await
-        .expect("sent");
+    let response = sign_with_header(&app, "x-api-key", GLOBEX_KEY).await;
     let body: Value = response.json().await.expect("json");
     assert!(
         body["objectKey"].as_str().expect("key").starts_with("staging/globex/"),

@@ -4,24 +4,7 @@
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use broker_testkit::{TestApp, error_code, post_form, spawn_app, spawn_app_with};
-
-/// Signs, uploads `bytes` through the store's form POST, and returns the staging key.
-async fn upload(app: &TestApp, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
-    let signed = app.sign(kind, filename, content_type).await;
-    let response = post_form(&signed.url, &signed.fields, bytes, content_type).await;
-    assert!(
-        response.status().is_success(),
-        "the store refused the upload: {}",
-        response.status()
-    );
-    signed.object_key
-}
-
-async fn complete(app: &TestApp, object_key: &str) -> reqwest::Response {
-    app.post_json("/uploads/complete", &json!({ "objectKey": object_key }))
-        .await
-}
+use broker_testkit::{error_code, removed, spawn_app, spawn_app_with};
 
 async fn fetch(url: &str) -> Vec<u8> {
     let response = reqwest::get(url).await.expect("the store answers");
@@ -48,9 +31,11 @@ async fn a_jpeg_avatar_is_stripped_losslessly_and_promoted() {
         exif_fields(&original).iter().any(|t| t.contains("GPS")),
         "the fixture carries GPS"
     );
-    let staging = upload(&app, "avatar", "phone photo.jpg", "image/jpeg", original.clone()).await;
+    let staging = app
+        .upload("avatar", "phone photo.jpg", "image/jpeg", original.clone())
+        .await;
 
-    let response = complete(&app, &staging).await;
+    let response = app.complete(&staging).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     let final_key = body["objectKey"].as_str().expect("objectKey");
@@ -58,12 +43,7 @@ async fn a_jpeg_avatar_is_stripped_losslessly_and_promoted() {
     assert!(final_key.ends_with(".jpg"));
     assert_eq!(body["contentType"], "image/jpeg");
     assert_eq!(body["expiresIn"], 3600);
-    let removed: Vec<&str> = body["removed"]
-        .as_array()
-        .expect("removed")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let removed = removed(&body);
     for expected in ["exif", "gps", "xmp", "iptc", "comment", "thumbnail"] {
         assert!(removed.contains(&expected), "{expected} not in {removed:?}");
     }
@@ -96,15 +76,10 @@ async fn a_jpeg_avatar_is_stripped_losslessly_and_promoted() {
 #[tokio::test]
 async fn a_portrait_photo_keeps_only_its_orientation() {
     let app = spawn_app().await;
-    let staging = upload(
-        &app,
-        "avatar",
-        "portrait.jpg",
-        "image/jpeg",
-        corpus::jpeg_with_orientation(6),
-    )
-    .await;
-    let body: Value = complete(&app, &staging).await.json().await.expect("json");
+    let staging = app
+        .upload("avatar", "portrait.jpg", "image/jpeg", corpus::jpeg_with_orientation(6))
+        .await;
+    let body: Value = app.complete(&staging).await.json().await.expect("json");
     let served = fetch(body["url"].as_str().expect("url")).await;
     assert_eq!(exif_fields(&served), ["Orientation"], "only Orientation survives");
     let exif = exif::Reader::new()
@@ -123,13 +98,13 @@ async fn png_and_webp_avatars_are_stripped() {
         ("a.png", "image/png", corpus::png_with_metadata()),
         ("a.webp", "image/webp", corpus::webp_with_metadata()),
     ] {
-        let staging = upload(&app, "avatar", filename, content_type, original.clone()).await;
-        let response = complete(&app, &staging).await;
+        let staging = app.upload("avatar", filename, content_type, original.clone()).await;
+        let response = app.complete(&staging).await;
         assert_eq!(response.status(), 200, "{filename}");
         let body: Value = response.json().await.expect("json");
-        let removed = body["removed"].as_array().expect("removed");
+        let removed = removed(&body);
         assert!(
-            removed.iter().any(|r| r == "exif") && removed.iter().any(|r| r == "xmp" || r == "text"),
+            removed.contains(&"exif") && (removed.contains(&"xmp") || removed.contains(&"text")),
             "{filename}: {removed:?}"
         );
         let served = fetch(body["url"].as_str().expect("url")).await;
@@ -196,8 +171,8 @@ async fn hostile_uploads_are_refused_with_their_code_and_leave_nothing_behind() 
         ("export", "l.csv", "text/csv", corpus::csv_not_utf8(), "corrupt_file"),
     ];
     for (kind, filename, content_type, bytes, expected) in cases {
-        let staging = upload(&app, kind, filename, content_type, bytes).await;
-        let (status, code) = error_code(complete(&app, &staging).await).await;
+        let staging = app.upload(kind, filename, content_type, bytes).await;
+        let (status, code) = error_code(app.complete(&staging).await).await;
         assert_eq!((status, code.as_str()), (422, expected), "{filename}");
         assert!(
             !app.object_exists(&staging).await,
@@ -215,23 +190,16 @@ async fn hostile_uploads_are_refused_with_their_code_and_leave_nothing_behind() 
 #[tokio::test]
 async fn a_script_after_the_image_is_cut_off() {
     let app = spawn_app().await;
-    let staging = upload(
-        &app,
-        "avatar",
-        "polyglot.jpg",
-        "image/jpeg",
-        corpus::jpeg_with_trailing_script(),
-    )
-    .await;
-    let body: Value = complete(&app, &staging).await.json().await.expect("json");
-    assert!(
-        body["removed"]
-            .as_array()
-            .expect("removed")
-            .iter()
-            .any(|r| r == "trailing_data"),
-        "{body}"
-    );
+    let staging = app
+        .upload(
+            "avatar",
+            "polyglot.jpg",
+            "image/jpeg",
+            corpus::jpeg_with_trailing_script(),
+        )
+        .await;
+    let body: Value = app.complete(&staging).await.json().await.expect("json");
+    assert!(removed(&body).contains(&"trailing_data"), "{body}");
     let served = fetch(body["url"].as_str().expect("url")).await;
     assert!(served.ends_with(&[0xFF, 0xD9]), "the file ends at EOI");
     assert!(!String::from_utf8_lossy(&served).contains("<script"));
@@ -254,8 +222,8 @@ async fn the_file_profile_is_signed_by_its_name_and_keyed_under_it() {
         legacy.object_key.starts_with("staging/default/file/"),
         "the former name signs the same profile"
     );
-    let staging = upload(&app, "file", "data.csv", "text/csv", corpus::csv_ok()).await;
-    let body: Value = complete(&app, &staging).await.json().await.expect("json");
+    let staging = app.upload("file", "data.csv", "text/csv", corpus::csv_ok()).await;
+    let body: Value = app.complete(&staging).await.json().await.expect("json");
     assert!(
         body["objectKey"].as_str().expect("key").starts_with("default/uploads/"),
         "{body}"
@@ -271,8 +239,8 @@ async fn file_uploads_are_promoted_byte_for_byte() {
         ("doc.pdf", "application/pdf", corpus::pdf_ok()),
         ("bundle.zip", "application/zip", corpus::zip_ok()),
     ] {
-        let staging = upload(&app, "export", filename, content_type, bytes.clone()).await;
-        let response = complete(&app, &staging).await;
+        let staging = app.upload("export", filename, content_type, bytes.clone()).await;
+        let response = app.complete(&staging).await;
         let status = response.status();
         let body: Value = response.json().await.expect("json");
         assert_eq!(status, 200, "{filename}: {body}");
@@ -296,8 +264,10 @@ async fn file_uploads_are_promoted_byte_for_byte() {
 #[tokio::test]
 async fn completing_twice_or_concurrently_gives_one_object_and_the_same_answer() {
     let app = spawn_app().await;
-    let staging = upload(&app, "avatar", "me.jpg", "image/jpeg", corpus::jpeg_with_metadata()).await;
-    let (a, b) = tokio::join!(complete(&app, &staging), complete(&app, &staging));
+    let staging = app
+        .upload("avatar", "me.jpg", "image/jpeg", corpus::jpeg_with_metadata())
+        .await;
+    let (a, b) = tokio::join!(app.complete(&staging), app.complete(&staging));
     assert_eq!(
         (a.status().as_u16(), b.status().as_u16()),
         (200, 200),
@@ -305,7 +275,7 @@ async fn completing_twice_or_concurrently_gives_one_object_and_the_same_answer()
     );
     let a: Value = a.json().await.expect("json");
     let b: Value = b.json().await.expect("json");
-    let again: Value = complete(&app, &staging).await.json().await.expect("json");
+    let again: Value = app.complete(&staging).await.json().await.expect("json");
     for body in [&b, &again] {
         for field in ["objectKey", "sha256", "size", "removed", "contentType"] {
             assert_eq!(body[field], a[field], "{field}");
@@ -319,23 +289,19 @@ async fn completing_twice_or_concurrently_gives_one_object_and_the_same_answer()
 async fn completion_refuses_foreign_missing_and_malformed_keys() {
     let app = spawn_app().await;
     let never_uploaded = app.sign("avatar", "a.png", "image/png").await.object_key;
-    assert_eq!(
-        error_code(complete(&app, &never_uploaded).await).await,
-        (404, "not_found".into())
-    );
     let other_tenant = never_uploaded.replacen("staging/default/", "staging/acme/", 1);
-    assert_eq!(
-        error_code(complete(&app, &other_tenant).await).await,
-        (403, "forbidden_key".into())
-    );
-    assert_eq!(
-        error_code(complete(&app, "default/avatars/2026/11/x.png").await).await,
-        (403, "forbidden_key".into())
-    );
-    assert_eq!(
-        error_code(complete(&app, "staging/../x").await).await,
-        (400, "invalid_key".into())
-    );
+    for (key, status, code) in [
+        (never_uploaded.as_str(), 404, "not_found"),
+        (other_tenant.as_str(), 403, "forbidden_key"),
+        ("default/avatars/2026/11/x.png", 403, "forbidden_key"),
+        ("staging/../x", 400, "invalid_key"),
+    ] {
+        assert_eq!(
+            error_code(app.complete(key).await).await,
+            (status, code.into()),
+            "{key}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -354,7 +320,7 @@ async fn an_object_that_was_not_written_under_its_policy_is_not_signed_for_the_p
         .await
         .expect("put");
     assert_eq!(
-        error_code(complete(&app, &staging).await).await,
+        error_code(app.complete(&staging).await).await,
         (422, "not_signed_for_profile".into())
     );
     assert!(!app.object_exists(&staging).await);
@@ -363,7 +329,7 @@ async fn an_object_that_was_not_written_under_its_policy_is_not_signed_for_the_p
 #[tokio::test]
 async fn cleanup_removes_only_stale_staging_objects() {
     let app = spawn_app_with(&[]).await;
-    let staging = upload(&app, "export", "a.csv", "text/csv", corpus::csv_ok()).await;
+    let staging = app.upload("export", "a.csv", "text/csv", corpus::csv_ok()).await;
     let served = "default/uploads/2026/11/keep.csv";
     app.put_object(served, b"a\n", "text/csv", "keep.csv").await;
 

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use broker_testkit::{error_code, free_port, spawn_app, spawn_app_with};
+use broker_testkit::{error_code, spawn_app, spawn_app_with_store_down};
 
 #[tokio::test]
 async fn sign_refuses_bad_requests_with_stable_codes() {
@@ -54,15 +54,7 @@ async fn sign_refuses_bad_requests_with_stable_codes() {
 #[tokio::test]
 async fn malformed_oversized_and_mistyped_bodies_get_json_errors() {
     let app = spawn_app().await;
-    let url = format!("{}/uploads/sign", app.address);
-
-    let malformed = app
-        .authorize(app.http.post(&url))
-        .header("content-type", "application/json")
-        .body("{\"kind\":")
-        .send()
-        .await
-        .expect("sent");
+    let malformed = app.post_body("/uploads/sign", "application/json", "{\"kind\":").await;
     assert_eq!(error_code(malformed).await, (400, "invalid_json".into()));
 
     let huge = json!({"kind": "avatar", "filename": "a".repeat(70 * 1024), "content_type": "image/png"});
@@ -71,48 +63,24 @@ async fn malformed_oversized_and_mistyped_bodies_get_json_errors() {
         (413, "payload_too_large".into())
     );
 
-    let form = app
-        .authorize(app.http.post(&url))
-        .header("content-type", "text/plain")
-        .body("kind=avatar")
-        .send()
-        .await
-        .expect("sent");
+    let form = app.post_body("/uploads/sign", "text/plain", "kind=avatar").await;
     assert_eq!(error_code(form).await, (415, "unsupported_media_type".into()));
 
-    let get = app.http.get(&url).send().await.expect("sent");
+    let get = app.get("/uploads/sign").await;
     assert_eq!(error_code(get).await, (405, "method_not_allowed".into()));
 
-    let unknown = app
-        .http
-        .get(format!("{}/nope", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let unknown = app.get("/nope").await;
     assert_eq!(error_code(unknown).await, (404, "not_found".into()));
 }
 
 #[tokio::test]
 async fn a_store_that_is_down_gives_503_but_signing_still_works() {
-    let closed = format!("http://127.0.0.1:{}", free_port());
-    let app = spawn_app_with(&[
-        ("S3_ENABLED", "true"),
-        ("S3_REGION", "us-east-1"),
-        ("S3_BUCKET", "uploads"),
-        ("S3_ENDPOINT", closed.as_str()),
-        ("S3_FORCE_PATH_STYLE", "true"),
-    ])
-    .await;
+    let (app, closed) = spawn_app_with_store_down().await;
     let signed = app.sign("avatar", "me.jpg", "image/jpeg").await;
     assert!(signed.url.starts_with(&closed), "signing needs no store call");
 
     let response = app.download("default/avatars/2026/11/x.jpg").await;
     assert_eq!(error_code(response).await, (503, "store_unavailable".into()));
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let ready = app.get("/readyz").await;
     assert_eq!(error_code(ready).await, (503, "not_ready".into()));
 }

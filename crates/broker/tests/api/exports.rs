@@ -167,6 +167,7 @@ async fn bad_requests_get_json_errors() {
     let app = spawn_app_with(&[("EXPORT_MAX_INLINE_BYTES", "2000")]).await;
     let inline =
         |format: &str| json!({"format": format, "filename": "a.csv", "columns": ["a", "b"], "rows": [["1", "2"]]});
+    let source = |key: &str| json!({"format": "csv", "filename": "a.csv", "source": key});
     let cases: Vec<(Value, u16, &str)> = vec![
         (inline("xlsx"), 400, "unknown_format"),
         (
@@ -201,55 +202,29 @@ async fn bad_requests_get_json_errors() {
             "payload_too_large",
         ),
         (
-            json!({"format": "csv", "filename": "a.csv", "source": "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c99.csv"}),
+            source("default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c99.csv"),
             422,
             "source_not_found",
-        ),
-        (
-            json!({"format": "csv", "filename": "a.csv", "source": "staging/default/export/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv"}),
-            400,
-            "invalid_source",
-        ),
-        (
-            json!({"format": "csv", "filename": "a.csv", "source": "other/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv"}),
-            400,
-            "invalid_source",
-        ),
-        (
-            json!({"format": "csv", "filename": "a.csv", "source": "default/avatars/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png"}),
-            400,
-            "invalid_source",
-        ),
-        (
-            json!({"format": "csv", "filename": "a.csv", "source": "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.pdf"}),
-            400,
-            "invalid_source",
-        ),
-        (
-            json!({"format": "csv", "filename": "a.csv", "source": "../etc/passwd"}),
-            400,
-            "invalid_source",
         ),
     ];
     for (body, status, code) in cases {
         let response = app.export(&body).await;
         assert_eq!(error_code(response).await, (status, code.to_owned()), "{body}");
     }
-    let not_json = app
-        .authorize(app.http.post(format!("{}/exports", app.address)))
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .expect("sent");
+    // Not the key of a verified export upload of the caller's tenant.
+    for key in [
+        "staging/default/export/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv",
+        "other/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv",
+        "default/avatars/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png",
+        "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.pdf",
+        "../etc/passwd",
+    ] {
+        let response = app.export(&source(key)).await;
+        assert_eq!(error_code(response).await, (400, "invalid_source".to_owned()), "{key}");
+    }
+    let not_json = app.post_body("/exports", "text/plain", "{}").await;
     assert_eq!(error_code(not_json).await, (415, "unsupported_media_type".into()));
-    let broken = app
-        .authorize(app.http.post(format!("{}/exports", app.address)))
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .expect("sent");
+    let broken = app.post_body("/exports", "application/json", "{").await;
     assert_eq!(error_code(broken).await, (400, "invalid_json".into()));
 
     for job_id in ["01M83ZAXYNVFVE1NPVFNNVXZG7", "not-a-job", "..%2F..%2Fx"] {

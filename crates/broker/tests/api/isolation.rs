@@ -8,19 +8,7 @@
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use broker_testkit::{Session, error_code, post_form, principal, spawn_app};
-
-/// Signs, uploads through the store's form POST, and returns the staging key.
-async fn upload(session: &Session<'_>, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
-    let signed = session.sign(kind, filename, content_type).await;
-    let response = post_form(&signed.url, &signed.fields, bytes, content_type).await;
-    assert!(
-        response.status().is_success(),
-        "the store refused the upload: {}",
-        response.status()
-    );
-    signed.object_key
-}
+use broker_testkit::{Session, error_code, principal, spawn_app};
 
 async fn complete_ok(session: &Session<'_>, staging: &str) -> Value {
     let response = session.complete(staging).await;
@@ -39,8 +27,10 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
     let bob = app.as_user("acme", "bob");
     let carol = app.as_user("globex", "carol");
 
-    let avatar = upload(&alice, "avatar", "me.png", "image/png", corpus::png(16, 16, 8)).await;
-    let document = upload(&alice, "export", "data.csv", "text/csv", corpus::csv_ok()).await;
+    let avatar = alice
+        .upload("avatar", "me.png", "image/png", corpus::png(16, 16, 8))
+        .await;
+    let document = alice.upload("export", "data.csv", "text/csv", corpus::csv_ok()).await;
     assert!(avatar.starts_with("staging/acme/") && document.starts_with("staging/acme/"));
 
     // Neither a colleague nor another tenant may complete alice's uploads, and
@@ -94,7 +84,7 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
             "carol reads {key}"
         );
     }
-    let staging_again = upload(&alice, "avatar", "b.png", "image/png", corpus::png(8, 8, 1)).await;
+    let staging_again = alice.upload("avatar", "b.png", "image/png", corpus::png(8, 8, 1)).await;
     for session in [&alice, &bob, &carol] {
         assert_eq!(
             error_code(session.download(&staging_again).await).await,
@@ -103,7 +93,7 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
     }
 
     // carol's own work lives under her tenant and is just as closed to acme.
-    let hers = upload(&carol, "avatar", "c.png", "image/png", corpus::png(8, 8, 2)).await;
+    let hers = carol.upload("avatar", "c.png", "image/png", corpus::png(8, 8, 2)).await;
     assert!(hers.starts_with("staging/globex/"), "{hers}");
     let hers_done = complete_ok(&carol, &hers).await;
     let hers_key = hers_done["objectKey"].as_str().expect("key");

@@ -136,8 +136,8 @@ async fn sign_sized(session: &Session<'_>, size: Option<u64>) -> reqwest::Respon
     session.post_json("/uploads/sign", &body).await
 }
 
-/// Signs `declared` bytes, uploads `bytes` (which may be more) and completes.
-async fn upload_and_complete(session: &Session<'_>, declared: usize, bytes: &[u8]) -> reqwest::Response {
+/// Signs `declared` bytes, uploads `bytes` (which may be more), and returns the staging key.
+async fn upload_sized(session: &Session<'_>, declared: usize, bytes: &[u8]) -> String {
     let response = sign_sized(session, Some(declared as u64)).await;
     assert_eq!(response.status(), 200, "sign");
     let signed: Value = response.json().await.expect("json");
@@ -150,7 +150,13 @@ async fn upload_and_complete(session: &Session<'_>, declared: usize, bytes: &[u8
     )
     .await;
     assert!(stored.status().is_success(), "{}", stored.status());
-    session.complete(signed["objectKey"].as_str().expect("key")).await
+    signed["objectKey"].as_str().expect("key").to_owned()
+}
+
+/// [`upload_sized`], then completes.
+async fn upload_and_complete(session: &Session<'_>, declared: usize, bytes: &[u8]) -> reqwest::Response {
+    let key = upload_sized(session, declared, bytes).await;
+    session.complete(&key).await
 }
 
 async fn code(response: reqwest::Response) -> (u16, String) {
@@ -313,20 +319,9 @@ async fn concurrent_completes_of_one_upload_charge_the_quota_once() {
     let quota = (2 * FIRST.len()).to_string();
     let app = spawn_app_with(&[("TENANT_QUOTA_BYTES", quota.as_str())]).await;
     let alice = app.as_user("acme", "alice");
-    let response = sign_sized(&alice, Some(FIRST.len() as u64)).await;
-    let signed: Value = response.json().await.expect("json");
-    let fields = serde_json::from_value(signed["fields"].clone()).expect("fields");
-    let stored = post_form(
-        signed["url"].as_str().expect("url"),
-        &fields,
-        FIRST.to_vec(),
-        "text/csv",
-    )
-    .await;
-    assert!(stored.status().is_success());
-    let key = signed["objectKey"].as_str().expect("key");
+    let key = upload_sized(&alice, FIRST.len(), FIRST).await;
 
-    let (a, b) = tokio::join!(alice.complete(key), alice.complete(key));
+    let (a, b) = tokio::join!(alice.complete(&key), alice.complete(&key));
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
     // Charged once: exactly one more upload of the same size still fits.
     assert_eq!(

@@ -1,6 +1,8 @@
 //! Integration tests: the real app on port 0, the embedded store in a temp
 //! dir, and HTTP exactly as a browser and a frontend would send it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 mod audit;
 mod auth;
 mod complete;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use broker_testkit::{TestApp, error_code, s3_error_code, spawn_app_with};
+use broker_testkit::{TestApp, error_code, removed, s3_error_code, spawn_app_with};
 
 async fn put_app() -> TestApp {
     spawn_app_with(&[("S3_UPLOAD_MODE", "put")]).await
@@ -66,13 +66,7 @@ async fn a_put_upload_is_signed_stored_and_completed() {
             .as_str()
             .is_some_and(|k| k.starts_with("default/avatars/"))
     );
-    let removed: Vec<&str> = body["removed"]
-        .as_array()
-        .expect("removed")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(removed.contains(&"gps"), "{body}");
+    assert!(removed(&body).contains(&"gps"), "{body}");
     assert!(!app.object_exists(key).await, "staging is gone");
 }
 

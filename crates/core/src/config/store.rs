@@ -124,7 +124,7 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, data
     }
     let layout = KeyLayout::new(&prefix).unwrap_or_else(|e| {
         env.problem(format!("S3_PREFIX is not a valid key prefix: {e}"));
-        KeyLayout::new("").expect("the empty prefix is valid")
+        KeyLayout::default()
     });
     let encryption = match (sse.as_deref(), kms_key_id) {
         (None, None) => None,

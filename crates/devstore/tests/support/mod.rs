@@ -11,6 +11,7 @@
 //! - [`upload_case`]: one random upload, checked end to end (status, `ETag`,
 //!   `Location`, and the stored bytes read back from the data directory).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::BTreeMap;

@@ -21,6 +21,8 @@
 //! be reproduced: `--replay jpeg:123456` regenerates it, saves it and runs it.
 //! Commands and figures: docs/fuzzing.md.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 mod alloc;
 mod mutate;
 mod seeds;
@@ -70,52 +72,49 @@ enum Verdict {
 
 struct Target {
     name: &'static str,
-    check: fn(&[u8]) -> Verdict,
+    check: Check,
     /// Applied to half of the mutated inputs.
     repair: Option<fn(&mut [u8])>,
 }
 
+/// What a target runs on each input.
+#[derive(Clone, Copy)]
+enum Check {
+    Sniff,
+    Image(Format),
+    Document(Format),
+}
+
+impl Check {
+    fn run(self, bytes: &[u8]) -> Verdict {
+        match self {
+            Check::Sniff => sniff(bytes),
+            Check::Image(format) => image(format, bytes),
+            Check::Document(format) => document(format, bytes),
+        }
+    }
+}
+
+const fn target(name: &'static str, check: Check) -> Target {
+    Target {
+        name,
+        check,
+        repair: None,
+    }
+}
+
 const TARGETS: [Target; 8] = [
+    target("sniff", Check::Sniff),
+    target("jpeg", Check::Image(Format::Jpeg)),
     Target {
-        name: "sniff",
-        check: sniff,
-        repair: None,
-    },
-    Target {
-        name: "jpeg",
-        check: jpeg,
-        repair: None,
-    },
-    Target {
-        name: "png",
-        check: png,
         repair: Some(fix_png_crcs),
+        ..target("png", Check::Image(Format::Png))
     },
-    Target {
-        name: "webp",
-        check: webp,
-        repair: None,
-    },
-    Target {
-        name: "csv",
-        check: csv,
-        repair: None,
-    },
-    Target {
-        name: "json",
-        check: json,
-        repair: None,
-    },
-    Target {
-        name: "pdf",
-        check: pdf,
-        repair: None,
-    },
-    Target {
-        name: "zip",
-        check: zip,
-        repair: None,
-    },
+    target("webp", Check::Image(Format::WebP)),
+    target("csv", Check::Document(Format::Csv)),
+    target("json", Check::Document(Format::Json)),
+    target("pdf", Check::Document(Format::Pdf)),
+    target("zip", Check::Document(Format::Zip)),
 ];
 
 /// Image limits small enough that decoding stays fast and the decoder's
@@ -165,39 +164,11 @@ fn image(format: Format, bytes: &[u8]) -> Verdict {
     }
 }
 
-fn jpeg(bytes: &[u8]) -> Verdict {
-    image(Format::Jpeg, bytes)
-}
-
-fn png(bytes: &[u8]) -> Verdict {
-    image(Format::Png, bytes)
-}
-
-fn webp(bytes: &[u8]) -> Verdict {
-    image(Format::WebP, bytes)
-}
-
 fn document(format: Format, bytes: &[u8]) -> Verdict {
     match check_document(format, Cursor::new(bytes), &limits()) {
         Ok(()) => Verdict::Accepted,
         Err(_) => Verdict::Refused,
     }
-}
-
-fn csv(bytes: &[u8]) -> Verdict {
-    document(Format::Csv, bytes)
-}
-
-fn json(bytes: &[u8]) -> Verdict {
-    document(Format::Json, bytes)
-}
-
-fn pdf(bytes: &[u8]) -> Verdict {
-    document(Format::Pdf, bytes)
-}
-
-fn zip(bytes: &[u8]) -> Verdict {
-    document(Format::Zip, bytes)
 }
 
 struct Options {
@@ -370,7 +341,7 @@ fn run(target_index: usize, iteration: u64, input: &[u8]) -> Run {
     RUNNING_SINCE.store(now_ms(), Relaxed);
     let baseline = alloc::start();
     let started = Instant::now();
-    let verdict = panic::catch_unwind(AssertUnwindSafe(|| (TARGETS[target_index].check)(input)));
+    let verdict = panic::catch_unwind(AssertUnwindSafe(|| TARGETS[target_index].check.run(input)));
     let elapsed = started.elapsed();
     let peak = alloc::peak_since(baseline);
     RUNNING_SINCE.store(0, Relaxed);

@@ -79,6 +79,13 @@ fn pdf_from(objects: &[Vec<u8>]) -> Vec<u8> {
     pdf(&objects.iter().map(Vec::as_slice).collect::<Vec<_>>())
 }
 
+/// The one-page PDF under `catalog`, with `action` as object 6.
+fn pdf_with_action(catalog: &[u8], action: &[u8]) -> Vec<u8> {
+    let mut objects = page_objects(catalog);
+    objects.push(action.to_vec());
+    pdf_from(&objects)
+}
+
 /// A one-page PDF that opens at a destination (allowed).
 pub fn pdf_ok() -> Vec<u8> {
     pdf_from(&page_objects(
@@ -88,24 +95,24 @@ pub fn pdf_ok() -> Vec<u8> {
 
 /// A PDF that runs JavaScript when opened.
 pub fn pdf_with_javascript() -> Vec<u8> {
-    let mut objects = page_objects(b"<< /Type /Catalog /Pages 2 0 R /OpenAction 6 0 R >>");
-    objects.push(b"<< /Type /Action /S /JavaScript /JS (app.alert('pwned')) >>".to_vec());
-    pdf_from(&objects)
+    pdf_with_action(
+        b"<< /Type /Catalog /Pages 2 0 R /OpenAction 6 0 R >>",
+        b"<< /Type /Action /S /JavaScript /JS (app.alert('pwned')) >>",
+    )
 }
 
 /// Like [`pdf_with_javascript`], with the names hex-escaped and no
 /// `/OpenAction` (triggered from a page's additional actions instead).
 pub fn pdf_with_escaped_javascript() -> Vec<u8> {
-    let mut objects = page_objects(b"<< /Type /Catalog /Pages 2 0 R >>");
-    objects.push(b"<< /S /J#61va#53cript /J#53 (app.alert('pwned')) >>".to_vec());
-    pdf_from(&objects)
+    pdf_with_action(
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /S /J#61va#53cript /J#53 (app.alert('pwned')) >>",
+    )
 }
 
 /// A PDF with a launch action that starts a program.
 pub fn pdf_with_launch() -> Vec<u8> {
-    let mut objects = page_objects(b"<< /Type /Catalog /Pages 2 0 R >>");
-    objects.push(b"<< /S /Launch /F (cmd.exe) >>".to_vec());
-    pdf_from(&objects)
+    pdf_with_action(b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /S /Launch /F (cmd.exe) >>")
 }
 
 /// The "no active content" bypass, as reported: a `/Filter` name followed by

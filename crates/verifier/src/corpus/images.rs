@@ -35,45 +35,35 @@ pub fn pixels(width: u32, height: u32, channels: usize, noise: u8, seed: u64) ->
     out
 }
 
+/// Writes `width` x `height` of [`pixels`] in `color` through `encoder`.
+fn encode(encoder: impl ImageEncoder, width: u32, height: u32, color: ExtendedColorType, noise: u8, seed: u64) {
+    let channels = usize::from(color.channel_count());
+    encoder
+        .write_image(&pixels(width, height, channels, noise, seed), width, height, color)
+        .expect("encode the image");
+}
+
 /// A baseline JPEG (JFIF, no metadata).
 pub fn jpeg(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, 90)
-        .write_image(
-            &pixels(width, height, 3, noise, 7),
-            width,
-            height,
-            ExtendedColorType::Rgb8,
-        )
-        .expect("encode JPEG");
+    let encoder = JpegEncoder::new_with_quality(&mut out, 90);
+    encode(encoder, width, height, ExtendedColorType::Rgb8, noise, 7);
     out
 }
 
 /// A PNG (RGBA, no metadata).
 pub fn png(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    PngEncoder::new(&mut out)
-        .write_image(
-            &pixels(width, height, 4, noise, 11),
-            width,
-            height,
-            ExtendedColorType::Rgba8,
-        )
-        .expect("encode PNG");
+    let encoder = PngEncoder::new(&mut out);
+    encode(encoder, width, height, ExtendedColorType::Rgba8, noise, 11);
     out
 }
 
 /// A lossless WebP (simple format: a single VP8L chunk, no metadata).
 pub fn webp(width: u32, height: u32, noise: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    WebPEncoder::new_lossless(&mut out)
-        .write_image(
-            &pixels(width, height, 4, noise, 13),
-            width,
-            height,
-            ExtendedColorType::Rgba8,
-        )
-        .expect("encode WebP");
+    let encoder = WebPEncoder::new_lossless(&mut out);
+    encode(encoder, width, height, ExtendedColorType::Rgba8, noise, 13);
     out
 }
 
@@ -198,11 +188,18 @@ pub fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
 
 /// A noisy JPEG of at least `min_len` bytes, with the full metadata set.
 pub fn large_jpeg(min_len: usize) -> Vec<u8> {
-    let mut side = 512u32;
+    at_least(min_len, 512, |side| {
+        splice_jpeg(&jpeg(side, side, 255), &metadata_segments(1))
+    })
+}
+
+/// The first `image(side)` of at least `min_len` bytes, from `side` up by a
+/// tenth at a time.
+fn at_least(min_len: usize, mut side: u32, image: impl Fn(u32) -> Vec<u8>) -> Vec<u8> {
     loop {
-        let jpeg = splice_jpeg(&jpeg(side, side, 255), &metadata_segments(1));
-        if jpeg.len() >= min_len {
-            return jpeg;
+        let bytes = image(side);
+        if bytes.len() >= min_len {
+            return bytes;
         }
         side += side / 10;
     }
@@ -282,14 +279,9 @@ pub fn png_with_orientation(orientation: u16) -> Vec<u8> {
 
 /// A noisy PNG of at least `min_len` bytes, with the full metadata set.
 pub fn large_png(min_len: usize) -> Vec<u8> {
-    let mut side = 256u32;
-    loop {
-        let png = splice_png(&png(side, side, 255), &png_metadata_chunks(1));
-        if png.len() >= min_len {
-            return png;
-        }
-        side += side / 10;
-    }
+    at_least(min_len, 256, |side| {
+        splice_png(&png(side, side, 255), &png_metadata_chunks(1))
+    })
 }
 
 /// A tiny, well-formed PNG whose header claims `width` x `height` pixels
@@ -364,14 +356,7 @@ pub fn webp_with_orientation(orientation: u16) -> Vec<u8> {
 
 /// A noisy WebP of at least `min_len` bytes, with EXIF and XMP.
 pub fn large_webp(min_len: usize) -> Vec<u8> {
-    let mut side = 256u32;
-    loop {
-        let webp = webp_with_chunks(side, side, 255, 1);
-        if webp.len() >= min_len {
-            return webp;
-        }
-        side += side / 10;
-    }
+    at_least(min_len, 256, |side| webp_with_chunks(side, side, 255, 1))
 }
 
 /// An HTML page (to be declared as an image).

@@ -304,29 +304,16 @@ mod tests {
             code(run(ExportFormat::Csv, |s| feed_csv(&b"a,b\n1\n"[..], s))),
             "ragged_rows"
         );
-        assert_eq!(
-            code(run(ExportFormat::Csv, |s| feed_json(&b"[{\"a\":1},{\"b\":2}]"[..], s))),
-            "ragged_rows"
-        );
-        assert_eq!(
-            code(run(ExportFormat::Csv, |s| feed_json(&b"[{\"a\":1},"[..], s))),
-            "unparsable_source"
-        );
-        assert_eq!(
-            code(run(ExportFormat::Csv, |s| feed_json(&b"[1, 2]"[..], s))),
-            "unparsable_source"
-        );
-        assert_eq!(
-            code(run(ExportFormat::Csv, |s| feed_json(&b"[]"[..], s))),
-            "empty_source"
-        );
-        assert_eq!(
-            code(run(ExportFormat::Csv, |s| feed_json(&b"  "[..], s))),
-            "empty_source"
-        );
-        assert_eq!(
-            code(run(ExportFormat::Csv, |s| feed_json(&b"\"x\""[..], s))),
-            "unparsable_source"
-        );
+        for (source, expected) in [
+            (&b"[{\"a\":1},{\"b\":2}]"[..], "ragged_rows"),
+            (&b"[{\"a\":1},"[..], "unparsable_source"),
+            (&b"[1, 2]"[..], "unparsable_source"),
+            (&b"[]"[..], "empty_source"),
+            (&b"  "[..], "empty_source"),
+            (&b"\"x\""[..], "unparsable_source"),
+        ] {
+            let result = run(ExportFormat::Csv, |s| feed_json(source, s));
+            assert_eq!(code(result), expected, "{}", String::from_utf8_lossy(source));
+        }
     }
 }
