@@ -146,8 +146,6 @@ pub const CHECKS: [&str; 11] = [
 /// Connects to the configured store (starting the embedded one over
 /// `DATA_DIR` when no S3 store is configured) and runs every check.
 pub async fn run(settings: &Settings) -> Result<Report, String> {
-    // reqwest's rustls has no provider of its own; the process may already have one.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let connected = connect(settings, Embedded::Start).await.map_err(|e| e.to_string())?;
     let store_name = match &settings.store.backend {
         StoreBackend::Embedded { data_dir, .. } => format!("embedded (DATA_DIR {})", data_dir.display()),

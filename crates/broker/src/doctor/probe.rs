@@ -3,7 +3,8 @@
 //! The round trip signs with the API's own signer and uploads the way a
 //! browser does, with an `Origin`, so the answer also shows which CORS headers
 //! the store really sends. Presigned URLs are never put into a report: HTTP
-//! errors are shown without their URL.
+//! errors are shown without their URL. The client is the API's own HTTPS
+//! client (hyper over rustls, [`broker_api::auth::jwks::https_connector`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,11 +15,16 @@ use broker_core::profile::Profile;
 use broker_core::record::ObjectRecord;
 use broker_core::store::{PresignedUpload, Store, StoreError};
 use broker_core::{ObjectKey, StagedUpload, TenantId, UploadId};
-use reqwest::Method;
-use reqwest::header::{
+use bytes::Bytes;
+use http::header::{
     ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
-    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, DATE, HeaderMap, ORIGIN,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_TYPE, DATE, HeaderMap, HeaderName, ORIGIN,
 };
+use http::{Method, Request};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use super::verdict::{Preflight, UploadCors};
 
@@ -28,8 +34,13 @@ const ANY_ORIGIN_PROBE: &str = "https://doctor.invalid";
 const TENANT: &str = "doctor";
 const BODY: &[u8] = b"checked,by\nupload-broker,doctor\n";
 
+/// How long one request may take, answer included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of an answer's body that is read (S3 errors are small).
+const MAX_ANSWER: usize = 1024 * 1024;
+
 pub(super) struct Probes {
-    http: reqwest::Client,
+    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     bucket_url: String,
     origins: Vec<String>,
 }
@@ -50,12 +61,8 @@ pub(super) struct RoundTrip {
 
 impl Probes {
     pub fn new(bucket_url: &str, origins: &AllowedOrigins) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("no HTTP client: {e}"))?;
+        let connector = broker_api::auth::jwks::https_connector()?;
+        let http = Client::builder(TokioExecutor::new()).build(connector);
         let origins = match origins {
             AllowedOrigins::Any => vec![ANY_ORIGIN_PROBE.to_owned()],
             AllowedOrigins::List(list) => list.clone(),
@@ -120,41 +127,39 @@ impl Probes {
             .await
             .map_err(|e| format!("signing: {e}"))?;
         let origin = self.origins.first().cloned().unwrap_or_else(|| ANY_ORIGIN_PROBE.to_owned());
-        let (method, request) = match &signed {
+        let (method, url, mut headers, body) = match &signed {
             PresignedUpload::Post(post) => {
-                let mut form = reqwest::multipart::Form::new();
-                for (name, value) in &post.fields {
-                    form = form.text(name.clone(), value.clone());
-                }
-                let file = reqwest::multipart::Part::bytes(BODY)
-                    .file_name("doctor.csv")
-                    .mime_str(CSV.mime)
-                    .map_err(|e| e.to_string())?;
-                ("POST", self.http.post(&post.url).multipart(form.part("file", file)))
+                let (content_type, body) = multipart_form(&post.fields);
+                let headers = vec![(CONTENT_TYPE, content_type)];
+                ("POST", post.url.as_str(), headers, body)
             }
             PresignedUpload::Put(put) => {
                 found.signed_headers = put.headers.keys().cloned().collect();
-                let mut request = self.http.put(&put.url).body(BODY);
+                let mut headers = Vec::new();
                 for (name, value) in &put.headers {
-                    request = request.header(name, value);
+                    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+                    headers.push((name, value.clone()));
                 }
-                ("PUT", request)
+                ("PUT", put.url.as_str(), headers, Bytes::from_static(BODY))
             }
         };
-        let response = request
-            .header(ORIGIN, &origin)
-            .send()
+        headers.push((ORIGIN, origin.clone()));
+        let method_value = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let response = self
+            .send(method_value, url, &headers, body)
             .await
-            .map_err(|e| format!("{method} upload: {}", e.without_url()))?;
-        let status = response.status();
+            .map_err(|e| format!("{method} upload: {e}"))?;
         found.upload_cors = Some(UploadCors {
-            origin,
-            allow_origin: header(response.headers(), ACCESS_CONTROL_ALLOW_ORIGIN),
-            expose: header(response.headers(), ACCESS_CONTROL_EXPOSE_HEADERS),
+            origin: origin.clone(),
+            allow_origin: header(&response.headers, ACCESS_CONTROL_ALLOW_ORIGIN),
+            expose: header(&response.headers, ACCESS_CONTROL_EXPOSE_HEADERS),
         });
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(format!("{method} upload answered {status}: {}", s3_code(&body)));
+        if !(200..300).contains(&response.status) {
+            return Err(format!(
+                "{method} upload answered {}: {}",
+                response.status,
+                s3_code(&response.body)
+            ));
         }
 
         let head = store.head(key).await.map_err(|e| format!("HEAD: {e}"))?;
@@ -165,36 +170,32 @@ impl Probes {
         if ObjectRecord::from_metadata(&head.metadata) != record {
             return Err("HEAD does not return the signed metadata record".into());
         }
-        found.anonymous_get = Some(self.status_of(self.http.get(self.object_url(key))).await);
+        found.anonymous_get = Some(
+            self.send(Method::GET, &self.object_url(key), &[], Bytes::new())
+                .await
+                .map(|a| a.status),
+        );
 
         let url = store
             .presign_get(key, "attachment; filename=\"doctor.csv\"", CSV.mime)
             .await
             .map_err(|e| format!("presigning a GET: {e}"))?;
         let response = self
-            .http
-            .get(&url)
-            .header(ORIGIN, &found.upload_cors.as_ref().map(|c| c.origin.clone()).unwrap_or_default())
-            .send()
+            .send(Method::GET, &url, &[(ORIGIN, origin)], Bytes::new())
             .await
-            .map_err(|e| format!("presigned GET: {}", e.without_url()))?;
-        let get_status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("presigned GET: {}", e.without_url()))?;
-        if !get_status.is_success() {
+            .map_err(|e| format!("presigned GET: {e}"))?;
+        if !(200..300).contains(&response.status) {
             return Err(format!(
-                "presigned GET answered {get_status}: {}",
-                s3_code(&String::from_utf8_lossy(&bytes))
+                "presigned GET answered {}: {}",
+                response.status,
+                s3_code(&response.body)
             ));
         }
-        if bytes.as_ref() != BODY {
+        if response.body.as_bytes() != BODY {
             return Err("the presigned GET returned other bytes than were uploaded".into());
         }
         Ok(format!(
-            "signed a {method}, uploaded {size} bytes ({}), HEAD matched size and record, presigned GET returned them",
-            status.as_u16()
+            "signed a {method}, uploaded {size} bytes, HEAD matched size and record, presigned GET returned them"
         ))
     }
 
@@ -218,22 +219,18 @@ impl Probes {
                 } else {
                     Vec::new()
                 };
-                let mut request = self
-                    .http
-                    .request(Method::OPTIONS, &url)
-                    .header(ORIGIN, origin)
-                    .header(ACCESS_CONTROL_REQUEST_METHOD, method);
+                let mut request = vec![(ORIGIN, origin.clone()), (ACCESS_CONTROL_REQUEST_METHOD, method.to_owned())];
                 if !headers.is_empty() {
-                    request = request.header(ACCESS_CONTROL_REQUEST_HEADERS, headers.join(","));
+                    request.push((ACCESS_CONTROL_REQUEST_HEADERS, headers.join(",")));
                 }
-                let answer = request.send().await.map_err(|e| e.without_url().to_string());
+                let answer = self.send(Method::OPTIONS, &url, &request, Bytes::new()).await;
                 preflights.push(match answer {
                     Ok(response) => Preflight {
                         origin: origin.clone(),
                         method,
-                        status: Ok(response.status().as_u16()),
-                        allow_origin: header(response.headers(), ACCESS_CONTROL_ALLOW_ORIGIN),
-                        allow_methods: header(response.headers(), ACCESS_CONTROL_ALLOW_METHODS),
+                        status: Ok(response.status),
+                        allow_origin: header(&response.headers, ACCESS_CONTROL_ALLOW_ORIGIN),
+                        allow_methods: header(&response.headers, ACCESS_CONTROL_ALLOW_METHODS),
                     },
                     Err(e) => Preflight {
                         origin: origin.clone(),
@@ -250,21 +247,18 @@ impl Probes {
 
     /// The status of an unsigned listing of the bucket.
     pub async fn anonymous_list(&self) -> Result<u16, String> {
-        self.status_of(self.http.get(format!("{}/", self.bucket_url))).await
+        let url = format!("{}/", self.bucket_url);
+        self.send(Method::GET, &url, &[], Bytes::new()).await.map(|a| a.status)
     }
 
     /// The store's clock minus ours, in seconds, from the `Date` of an
     /// unsigned request (any answer carries one), against the middle of the request.
     pub async fn clock_skew(&self) -> Result<i64, String> {
         let sent = SystemTime::now();
-        let response = self
-            .http
-            .head(format!("{}/", self.bucket_url))
-            .send()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
+        let url = format!("{}/", self.bucket_url);
+        let response = self.send(Method::HEAD, &url, &[], Bytes::new()).await?;
         let received = SystemTime::now();
-        let date = header(response.headers(), DATE).ok_or("the store sent no Date header")?;
+        let date = header(&response.headers, DATE).ok_or("the store sent no Date header")?;
         let store_time = DateTime::from_str(&date, DateTimeFormat::HttpDate)
             .map_err(|e| format!("unreadable Date {date:?}: {e}"))?
             .secs();
@@ -277,13 +271,71 @@ impl Probes {
         Ok(store_time - ours.round() as i64)
     }
 
-    async fn status_of(&self, request: reqwest::RequestBuilder) -> Result<u16, String> {
-        request
-            .send()
+    /// One request; errors never carry the URL (it may be presigned).
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, String)],
+        body: Bytes,
+    ) -> Result<HttpAnswer, String> {
+        let mut request = Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|_| "not a valid request (URL or header)".to_owned())?;
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| format!("{e}"))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_ANSWER)
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?
+                .to_bytes();
+            Ok(HttpAnswer {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            })
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
-            .map(|r| r.status().as_u16())
-            .map_err(|e| e.without_url().to_string())
+            .map_err(|_| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
     }
+}
+
+struct HttpAnswer {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+/// A `multipart/form-data` body of `fields` then the test file, last as S3
+/// requires; returns its content type and bytes.
+fn multipart_form(fields: &std::collections::BTreeMap<String, String>) -> (String, Bytes) {
+    let boundary = format!(
+        "upload-broker-doctor-{}",
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
+    );
+    let mut body = Vec::with_capacity(4096);
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"doctor.csv\"\r\n\
+             Content-Type: {}\r\n\r\n",
+            CSV.mime
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(BODY);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), Bytes::from(body))
 }
 
 /// A fresh staging key for the test object: lifecycle rules and `cleanup`
@@ -299,7 +351,7 @@ fn test_key(store: &Store) -> Result<ObjectKey, String> {
     Ok(store.layout().staging_key(&upload))
 }
 
-fn header(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+fn header(headers: &HeaderMap, name: HeaderName) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
