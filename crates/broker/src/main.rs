@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use broker_core::Settings;
 use upload_broker::{Shutdown, System, cleanup, doctor, migrate, telemetry, worker};
 
-const USAGE: &str = "usage: upload-broker [serve | worker | cleanup | doctor [--json] | migrate [--dry-run] [--source-bucket NAME]]
+const USAGE: &str =
+    "usage: upload-broker [serve | worker | cleanup | doctor [--json] | migrate [--dry-run] [--source-bucket NAME]]
 
   serve     run the HTTP API (default); with S3_ENABLED unset it also runs the
             embedded S3-compatible store

@@ -119,9 +119,11 @@ enum Outcome {
 /// bucket into the configured one; `progress` gets one line per object.
 pub async fn run(settings: &Settings, options: &Options, mut progress: impl FnMut(String)) -> Result<Report, String> {
     if matches!(settings.store.backend, StoreBackend::Embedded { .. }) {
-        return Err("migrate copies DATA_DIR into the S3 bucket configured with S3_ENABLED=true \
+        return Err(
+            "migrate copies DATA_DIR into the S3 bucket configured with S3_ENABLED=true \
                     (and S3_ENDPOINT, S3_REGION, S3_BUCKET); S3_ENABLED is not set"
-            .into());
+                .into(),
+        );
     }
     let source_dir = settings.data_dir.join(&options.source_bucket);
     if !source_dir.is_dir() {
@@ -171,7 +173,11 @@ async fn copy_all(
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| format!("listing the embedded store: {}", broker_core::store::classify(e)))?;
-        let keys: Vec<String> = page.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+        let keys: Vec<String> = page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
         let mut outcomes = futures_util::stream::iter(keys)
             .map(|key| async move {
                 let outcome = copy_one(source, target, &key, dry_run).await;
@@ -184,7 +190,10 @@ async fn copy_all(
             match outcome {
                 Outcome::Copied(bytes) => {
                     report.copied.add(bytes);
-                    progress(format!("{:<10} {bytes:>12}  {shown}", if dry_run { "would copy" } else { "copied" }));
+                    progress(format!(
+                        "{:<10} {bytes:>12}  {shown}",
+                        if dry_run { "would copy" } else { "copied" }
+                    ));
                 }
                 Outcome::Skipped(bytes) => {
                     report.skipped.add(bytes);
@@ -212,7 +221,10 @@ async fn copy_one(source: &Store, target: &Store, raw_key: &str, dry_run: bool) 
 }
 
 async fn copy_object(source: &Store, target: &Store, key: &ObjectKey, dry_run: bool) -> Result<Outcome, String> {
-    let head = source.head(key).await.map_err(|e| format!("HEAD in the embedded store: {e}"))?;
+    let head = source
+        .head(key)
+        .await
+        .map_err(|e| format!("HEAD in the embedded store: {e}"))?;
     let existing = match target.head(key).await {
         Ok(existing) => Some(existing),
         Err(StoreError::NotFound) => None,
@@ -232,7 +244,10 @@ async fn copy_object(source: &Store, target: &Store, key: &ObjectKey, dry_run: b
 
     let mut metadata = head.metadata.clone();
     metadata.insert(CHECKSUM_FIELD.to_owned(), digest.sha256.clone());
-    let body = source.get(key).await.map_err(|e| format!("GET in the embedded store: {e}"))?;
+    let body = source
+        .get(key)
+        .await
+        .map_err(|e| format!("GET in the embedded store: {e}"))?;
     let options = PutOptions {
         content_type: head.content_type.as_deref().unwrap_or("application/octet-stream"),
         content_disposition: head.content_disposition.as_deref().unwrap_or(""),
@@ -280,7 +295,10 @@ struct Digest {
 /// Hashes the object as it streams by, chunk by chunk.
 async fn digest(source: &Store, key: &ObjectKey, size: u64) -> Result<Digest, String> {
     use sha2::Digest as _;
-    let mut body = source.get(key).await.map_err(|e| format!("GET in the embedded store: {e}"))?;
+    let mut body = source
+        .get(key)
+        .await
+        .map_err(|e| format!("GET in the embedded store: {e}"))?;
     let (mut sha256, mut md5) = (sha2::Sha256::new(), md5::Md5::new());
     let mut read = 0u64;
     while let Some(chunk) = body
@@ -296,14 +314,11 @@ async fn digest(source: &Store, key: &ObjectKey, size: u64) -> Result<Digest, St
         return Err(format!("read {read} bytes, the listing said {size}"));
     }
     Ok(Digest {
-        sha256: sha256
-            .finalize()
-            .iter()
-            .fold(String::with_capacity(64), |mut hex, b| {
-                use std::fmt::Write as _;
-                let _ = write!(hex, "{b:02x}");
-                hex
-            }),
+        sha256: sha256.finalize().iter().fold(String::with_capacity(64), |mut hex, b| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{b:02x}");
+            hex
+        }),
         md5_base64: BASE64.encode(md5.finalize()),
     })
 }
@@ -349,7 +364,10 @@ mod tests {
         };
         assert_eq!(verify(&original, &copy, "abc"), Ok(()));
         assert!(verify(&original, &copy, "abd").is_err());
-        let shorter = ObjectHead { size: 2, ..copy.clone() };
+        let shorter = ObjectHead {
+            size: 2,
+            ..copy.clone()
+        };
         assert!(verify(&original, &shorter, "abc").is_err());
         let mut other_tenant = copy.clone();
         other_tenant.metadata.insert("tenant".into(), "evil".into());

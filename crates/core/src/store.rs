@@ -637,7 +637,9 @@ impl CredentialSource {
                     refresh_margin: REFRESH_MARGIN,
                 });
             }
-            CredentialSource::Missing => return Err(StoreError::Unavailable("no AWS credentials are configured".into())),
+            CredentialSource::Missing => {
+                return Err(StoreError::Unavailable("no AWS credentials are configured".into()));
+            }
             CredentialSource::Chain { provider, .. } => provider
                 .provide_credentials()
                 .await

@@ -155,7 +155,9 @@ pub async fn run(settings: &Settings) -> Result<Report, String> {
         } => endpoint.clone(),
         StoreBackend::External { endpoint: None, .. } => format!("AWS S3 ({})", settings.store.region),
     };
-    let bucket_url = connected.endpoint.post_url(&settings.store.bucket, &settings.store.region);
+    let bucket_url = connected
+        .endpoint
+        .post_url(&settings.store.bucket, &settings.store.region);
     let checks = diagnose(&connected.store, &bucket_url, &settings.allowed_origins).await;
     if let Some(devstore) = connected.devstore {
         devstore.shutdown().await;
@@ -234,7 +236,10 @@ fn describe_credentials(info: &CredentialInfo) -> String {
 
 async fn bucket_check(store: &Store) -> Check {
     let (status, detail) = match store.ping().await {
-        Ok(()) => (Status::Pass, format!("{} exists and answers HeadBucket", store.bucket())),
+        Ok(()) => (
+            Status::Pass,
+            format!("{} exists and answers HeadBucket", store.bucket()),
+        ),
         Err(StoreError::NotFound) => (Status::Fail, format!("{} does not exist", store.bucket())),
         Err(e) => (Status::Fail, format!("{} is not reachable: {e}", store.bucket())),
     };
@@ -259,7 +264,12 @@ async fn cors_check(store: &Store, probes: &Probes, round_trip: &RoundTrip) -> C
 async fn public_access_block_check(store: &Store) -> Check {
     let name = "public-access-block";
     match answer(
-        store.client().get_public_access_block().bucket(store.bucket()).send().await,
+        store
+            .client()
+            .get_public_access_block()
+            .bucket(store.bucket())
+            .send()
+            .await,
         &["NoSuchPublicAccessBlockConfiguration"],
     ) {
         Answer::Yes(output) => {
@@ -268,7 +278,10 @@ async fn public_access_block_check(store: &Store) -> Check {
                 ("BlockPublicAcls", config.and_then(|c| c.block_public_acls())),
                 ("IgnorePublicAcls", config.and_then(|c| c.ignore_public_acls())),
                 ("BlockPublicPolicy", config.and_then(|c| c.block_public_policy())),
-                ("RestrictPublicBuckets", config.and_then(|c| c.restrict_public_buckets())),
+                (
+                    "RestrictPublicBuckets",
+                    config.and_then(|c| c.restrict_public_buckets()),
+                ),
             ];
             let off: Vec<&str> = settings
                 .iter()
@@ -292,7 +305,12 @@ async fn public_access_block_check(store: &Store) -> Check {
 
 async fn public_read_check(store: &Store, probes: &Probes, round_trip: &RoundTrip) -> Check {
     let policy_public = match answer(
-        store.client().get_bucket_policy_status().bucket(store.bucket()).send().await,
+        store
+            .client()
+            .get_bucket_policy_status()
+            .bucket(store.bucket())
+            .send()
+            .await,
         &["NoSuchBucketPolicy"],
     ) {
         Answer::Yes(output) => Answer::Yes(output.policy_status().and_then(|s| s.is_public()).unwrap_or(false)),
@@ -350,7 +368,12 @@ fn encryption_check(store: &Store, round_trip: &RoundTrip) -> Check {
 async fn versioning_check(store: &Store) -> Check {
     let name = "versioning";
     match answer(
-        store.client().get_bucket_versioning().bucket(store.bucket()).send().await,
+        store
+            .client()
+            .get_bucket_versioning()
+            .bucket(store.bucket())
+            .send()
+            .await,
         &[],
     ) {
         Answer::Yes(output) => match output.status().map(|s| s.as_str()) {

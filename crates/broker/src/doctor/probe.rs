@@ -126,7 +126,11 @@ impl Probes {
             .presign_upload(key, CSV.mime, profile.max_bytes, Some(size), &record)
             .await
             .map_err(|e| format!("signing: {e}"))?;
-        let origin = self.origins.first().cloned().unwrap_or_else(|| ANY_ORIGIN_PROBE.to_owned());
+        let origin = self
+            .origins
+            .first()
+            .cloned()
+            .unwrap_or_else(|| ANY_ORIGIN_PROBE.to_owned());
         let (method, url, mut headers, body) = match &signed {
             PresignedUpload::Post(post) => {
                 let (content_type, body) = multipart_form(&post.fields);
@@ -219,7 +223,10 @@ impl Probes {
                 } else {
                     Vec::new()
                 };
-                let mut request = vec![(ORIGIN, origin.clone()), (ACCESS_CONTROL_REQUEST_METHOD, method.to_owned())];
+                let mut request = vec![
+                    (ORIGIN, origin.clone()),
+                    (ACCESS_CONTROL_REQUEST_METHOD, method.to_owned()),
+                ];
                 if !headers.is_empty() {
                     request.push((ACCESS_CONTROL_REQUEST_HEADERS, headers.join(",")));
                 }
@@ -317,7 +324,10 @@ struct HttpAnswer {
 fn multipart_form(fields: &std::collections::BTreeMap<String, String>) -> (String, Bytes) {
     let boundary = format!(
         "upload-broker-doctor-{}",
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
     );
     let mut body = Vec::with_capacity(4096);
     for (name, value) in fields {

@@ -139,7 +139,9 @@ pub fn cors(facts: &CorsFacts, origins: &[String], mode: UploadMode) -> Check {
         }
         Answer::Missing(_) => problems.push("the bucket has no CORS configuration".into()),
         Answer::Unanswered(reason) => {
-            note = Some(format!("the rules could not be read ({reason}), judged by the store's answers"));
+            note = Some(format!(
+                "the rules could not be read ({reason}), judged by the store's answers"
+            ));
         }
     }
     for preflight in &facts.preflights {
@@ -235,17 +237,17 @@ pub fn public_read(
         Answer::Missing(_) => "no bucket policy".to_owned(),
         Answer::Unanswered(reason) => format!("not readable ({reason})"),
     };
-    let mut describe = |what: &str, probe: &Option<Result<u16, String>>| match probe {
+    let mut describe = |what: &str, label: &str, probe: &Option<Result<u16, String>>| match probe {
         Some(Ok(status @ 200..=299)) => {
             problems.push(format!("anyone can {what} (an unsigned request answered {status})"));
-            format!("{what}: {status}")
+            format!("{label}: {status}")
         }
-        Some(Ok(status)) => format!("unsigned {what} refused ({status})"),
-        Some(Err(e)) => format!("unsigned {what} not answered ({e})"),
-        None => format!("unsigned {what} not tried (the round trip failed)"),
+        Some(Ok(status)) => format!("{label}: refused ({status})"),
+        Some(Err(e)) => format!("{label}: no answer ({e})"),
+        None => format!("{label}: not tried (the round trip failed)"),
     };
-    let list = describe("list the bucket", &Some(anonymous_list));
-    let read = describe("read an object", &anonymous_get);
+    let list = describe("list the bucket", "unsigned listing", &Some(anonymous_list));
+    let read = describe("read an object", "unsigned GET of the test object", &anonymous_get);
     if problems.is_empty() {
         Check::new("public-read", Status::Pass, format!("{list}; {read}; policy: {policy}"))
     } else {
@@ -509,15 +511,28 @@ mod tests {
         let no_expose = rule(&[APP], &["GET", "POST"], &["*"], &[]);
         let check = judge(Answer::Yes(vec![no_expose]), UploadMode::Post);
         assert_eq!(check.status, Status::Fail);
-        assert!(check.detail.contains("does not expose ETag, Location"), "{}", check.detail);
+        assert!(
+            check.detail.contains("does not expose ETag, Location"),
+            "{}",
+            check.detail
+        );
 
         let no_put_headers = rule(&[APP], &["GET", "PUT"], &["authorization"], &["ETag", "Location"]);
         let check = judge(Answer::Yes(vec![no_put_headers]), UploadMode::Put);
         assert!(check.detail.contains("with the headers"), "{}", check.detail);
 
-        let other_origin = rule(&["https://other.example"], &["GET", "POST"], &["*"], &["ETag", "Location"]);
+        let other_origin = rule(
+            &["https://other.example"],
+            &["GET", "POST"],
+            &["*"],
+            &["ETag", "Location"],
+        );
         let check = judge(Answer::Yes(vec![other_origin]), UploadMode::Post);
-        assert!(check.detail.contains("no rule lets https://app.example POST"), "{}", check.detail);
+        assert!(
+            check.detail.contains("no rule lets https://app.example POST"),
+            "{}",
+            check.detail
+        );
 
         let check = judge(Answer::Missing("NoSuchCORSConfiguration".into()), UploadMode::Post);
         assert_eq!(check.status, Status::Fail);
@@ -543,8 +558,16 @@ mod tests {
         };
         let check = cors(&facts, &[APP.to_owned()], UploadMode::Post);
         assert_eq!(check.status, Status::Fail);
-        assert!(check.detail.contains("a GET preflight from https://app.example is refused (HTTP 403)"));
-        assert!(check.detail.contains("the POST answer does not expose Location"), "{}", check.detail);
+        assert!(
+            check
+                .detail
+                .contains("a GET preflight from https://app.example is refused (HTTP 403)")
+        );
+        assert!(
+            check.detail.contains("the POST answer does not expose Location"),
+            "{}",
+            check.detail
+        );
     }
 
     #[test]
@@ -586,11 +609,19 @@ mod tests {
             lifecycle_rule("staging", "staging/", Some(1), Some(1)),
             lifecycle_rule("abort", "", None, Some(1)),
         ];
-        assert_eq!(lifecycle(&Answer::Yes(deploy.clone()), &layout, ttl).status, Status::Pass);
+        assert_eq!(
+            lifecycle(&Answer::Yes(deploy.clone()), &layout, ttl).status,
+            Status::Pass
+        );
 
         let prefixed = KeyLayout::new("prod").expect("layout");
         let check = lifecycle(&Answer::Yes(deploy), &prefixed, ttl);
-        assert_eq!(check.status, Status::Warn, "the rule misses prod/staging/: {}", check.detail);
+        assert_eq!(
+            check.status,
+            Status::Warn,
+            "the rule misses prod/staging/: {}",
+            check.detail
+        );
         assert!(check.detail.contains("no rule expires prod/staging/"));
 
         let staging_only = vec![lifecycle_rule("staging", "staging/", Some(1), Some(1))];
@@ -641,7 +672,10 @@ mod tests {
             expiry: None,
             refresh_margin: margin,
         };
-        assert_eq!(presign_ttl(&long_lived, Duration::from_secs(3600), now).status, Status::Pass);
+        assert_eq!(
+            presign_ttl(&long_lived, Duration::from_secs(3600), now).status,
+            Status::Pass
+        );
         let session = CredentialInfo {
             temporary: true,
             expiry: Some(now + Duration::from_secs(3000)),
@@ -650,6 +684,9 @@ mod tests {
         let check = presign_ttl(&session, Duration::from_secs(3600), now);
         assert_eq!(check.status, Status::Warn);
         assert!(check.detail.contains("as little as 300 s"), "{}", check.detail);
-        assert_eq!(presign_ttl(&session, Duration::from_secs(300), now).status, Status::Pass);
+        assert_eq!(
+            presign_ttl(&session, Duration::from_secs(300), now).status,
+            Status::Pass
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! and on the embedded store.
 
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration,
-    LifecycleRule, LifecycleRuleFilter,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter,
 };
 use broker_testkit::garage::Garage;
 use serde_json::Value;
@@ -48,7 +48,12 @@ async fn apply_deploy_lifecycle(garage: &Garage) {
         )
         .send()
         .await
-        .unwrap_or_else(|e| panic!("PutBucketLifecycleConfiguration: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "PutBucketLifecycleConfiguration: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        });
 }
 
 fn statuses(report: &Value) -> Vec<(String, String, String)> {
@@ -93,7 +98,10 @@ async fn doctor_passes_on_a_correct_garage_bucket() {
         assert_eq!(report["uploadMode"], mode);
         assert_eq!(checks.len(), 11, "{checks:#?}");
         for (name, status, detail) in &checks {
-            assert!(status == "pass" || status == "warn", "{mode}: {name} {status}: {detail}");
+            assert!(
+                status == "pass" || status == "warn",
+                "{mode}: {name} {status}: {detail}"
+            );
         }
         for name in [
             "credentials",
@@ -136,7 +144,10 @@ async fn doctor_fails_and_names_cors_on_a_bucket_without_it() {
         .find(|l| l.contains(" cors "))
         .unwrap_or_else(|| panic!("no cors line in\n{table}"));
     assert!(cors_line.starts_with("FAIL"), "{cors_line}");
-    assert!(cors_line.contains("CORS: the bucket has no CORS configuration"), "{cors_line}");
+    assert!(
+        cors_line.contains("CORS: the bucket has no CORS configuration"),
+        "{cors_line}"
+    );
     assert!(table.contains("pass  round-trip"), "{table}");
     assert!(table.ends_with("failed\n") && table.contains(", 1 failed"), "{table}");
 
@@ -149,7 +160,10 @@ async fn doctor_fails_and_names_cors_on_a_bucket_without_it() {
     let (_, status, detail) = checks.iter().find(|(n, _, _)| n == "cors").expect("cors");
     assert_eq!(status, "fail");
     assert!(detail.contains("no rule lets https://app.example POST"), "{detail}");
-    assert!(detail.contains("preflight from https://app.example is refused"), "{detail}");
+    assert!(
+        detail.contains("preflight from https://app.example is refused"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]
@@ -160,9 +174,19 @@ async fn doctor_runs_on_the_embedded_store() {
     let report: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", text(&output)));
     let checks = statuses(&report);
-    assert!(report["store"].as_str().is_some_and(|s| s.starts_with("embedded")), "{report}");
+    assert!(
+        report["store"].as_str().is_some_and(|s| s.starts_with("embedded")),
+        "{report}"
+    );
     assert_eq!(output.status.code(), Some(0), "{checks:#?}");
-    for name in ["credentials", "bucket", "round-trip", "cors", "public-read", "clock-skew"] {
+    for name in [
+        "credentials",
+        "bucket",
+        "round-trip",
+        "cors",
+        "public-read",
+        "clock-skew",
+    ] {
         assert_eq!(status_of(&checks, name), "pass", "{name}: {checks:#?}");
     }
     // The embedded store has no lifecycle rules and no Block Public Access.

@@ -23,7 +23,12 @@ async fn fill_embedded_store(data_dir: &str) -> BTreeMap<String, Vec<u8>> {
 
     let photo = corpus::jpeg_with_metadata();
     let signed = app.sign("avatar", "me.jpg", "image/jpeg").await;
-    assert!(post_form(&signed.url, &signed.fields, photo, "image/jpeg").await.status().is_success());
+    assert!(
+        post_form(&signed.url, &signed.fields, photo, "image/jpeg")
+            .await
+            .status()
+            .is_success()
+    );
     let completed = app.session().complete(&signed.object_key).await;
     assert_eq!(completed.status(), 200);
     let completed: Value = completed.json().await.expect("json");
@@ -31,14 +36,24 @@ async fn fill_embedded_store(data_dir: &str) -> BTreeMap<String, Vec<u8>> {
 
     let csv = b"name,amount\nalice,3\n".to_vec();
     let staged = app.sign("file", "data.csv", "text/csv").await;
-    assert!(post_form(&staged.url, &staged.fields, csv.clone(), "text/csv").await.status().is_success());
+    assert!(
+        post_form(&staged.url, &staged.fields, csv.clone(), "text/csv")
+            .await
+            .status()
+            .is_success()
+    );
 
     let direct = "default/uploads/2026/11/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.pdf".to_owned();
     let pdf = corpus::pdf_ok();
-    app.put_object(&direct, &pdf, "application/pdf", "report 2026.pdf").await;
+    app.put_object(&direct, &pdf, "application/pdf", "report 2026.pdf")
+        .await;
 
     for key in [&avatar, &staged.object_key, &direct] {
-        let body = app.store.get(&broker_core::ObjectKey::parse(key).expect("key")).await.expect("get");
+        let body = app
+            .store
+            .get(&broker_core::ObjectKey::parse(key).expect("key"))
+            .await
+            .expect("get");
         objects.insert(key.clone(), body.collect().await.expect("body").to_vec());
     }
     app.stop().await;
@@ -89,7 +104,9 @@ async fn migrate_moves_the_embedded_store_into_garage_once() {
         ..dry_run.clone()
     };
     let mut lines = Vec::new();
-    let report = migrate::run(&settings, &run, |line| lines.push(line)).await.expect("migrates");
+    let report = migrate::run(&settings, &run, |line| lines.push(line))
+        .await
+        .expect("migrates");
     assert_eq!(report.failed, Vec::<(String, String)>::new());
     assert_eq!((report.copied.objects, report.copied.bytes), (3, bytes));
     assert_eq!(report.skipped.objects, 0);
@@ -99,7 +116,11 @@ async fn migrate_moves_the_embedded_store_into_garage_once() {
     let mut keys = listed().await;
     keys.sort();
     assert_eq!(keys, objects.keys().cloned().collect::<Vec<_>>());
-    let source = spawn_app_with(&[("S3_ENABLED", "false"), ("DATA_DIR", data.path().to_str().expect("utf-8"))]).await;
+    let source = spawn_app_with(&[
+        ("S3_ENABLED", "false"),
+        ("DATA_DIR", data.path().to_str().expect("utf-8")),
+    ])
+    .await;
     for (key, body) in &objects {
         let copy = garage
             .client()
@@ -115,7 +136,11 @@ async fn migrate_moves_the_embedded_store_into_garage_once() {
             .await
             .expect("head");
         assert_eq!(copy.content_type(), original.content_type.as_deref(), "{key}");
-        assert_eq!(copy.content_disposition(), original.content_disposition.as_deref(), "{key}");
+        assert_eq!(
+            copy.content_disposition(),
+            original.content_disposition.as_deref(),
+            "{key}"
+        );
         let metadata = copy.metadata().cloned().unwrap_or_default();
         assert_eq!(
             ObjectRecord::from_metadata(&metadata),
@@ -136,7 +161,9 @@ async fn migrate_moves_the_embedded_store_into_garage_once() {
     let out = text(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
     assert!(
-        out.contains(&format!("copied 0 objects (0 bytes), skipped 3 ({bytes} bytes, already there), failed 0")),
+        out.contains(&format!(
+            "copied 0 objects (0 bytes), skipped 3 ({bytes} bytes, already there), failed 0"
+        )),
         "{out}"
     );
 
