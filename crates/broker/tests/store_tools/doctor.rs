@@ -111,6 +111,7 @@ async fn doctor_passes_on_a_correct_garage_bucket() {
             "public-read",
             "lifecycle",
             "encryption",
+            "versioning",
             "clock-skew",
             "presign-ttl",
         ] {
