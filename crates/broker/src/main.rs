@@ -5,14 +5,17 @@
 //! upload-broker serve      the API; starts the embedded store when S3_ENABLED is not true
 //! upload-broker worker     consumes export jobs from Redis (scale by running more)
 //! upload-broker cleanup    deletes staging objects older than TTL + grace
+//! upload-broker doctor     checks the configured bucket (--json for a machine)
+//! upload-broker migrate    copies DATA_DIR's embedded store into the S3 bucket (--dry-run)
 //! ```
 
 use std::process::ExitCode;
 
 use broker_core::Settings;
-use upload_broker::{Shutdown, System, cleanup, telemetry, worker};
+use upload_broker::{Shutdown, System, cleanup, doctor, migrate, telemetry, worker};
 
-const USAGE: &str = "usage: upload-broker [serve | worker | cleanup]
+const USAGE: &str =
+    "usage: upload-broker [serve | worker | cleanup | doctor [--json] | migrate [--dry-run] [--source-bucket NAME]]
 
   serve     run the HTTP API (default); with S3_ENABLED unset it also runs the
             embedded S3-compatible store
@@ -20,28 +23,67 @@ const USAGE: &str = "usage: upload-broker [serve | worker | cleanup]
             like, on any host; SIGTERM drains running jobs gracefully
   cleanup   delete staging objects older than S3_PRESIGN_TTL + CLEANUP_GRACE
             seconds (default 3600), for stores without lifecycle rules
+  doctor    check the configured bucket: credentials, a real upload round
+            trip, CORS, public access, lifecycle, encryption, versioning,
+            clock skew, URL lifetime; pass/warn/fail as a table, or --json;
+            exits 1 when a check fails
+  migrate   copy the embedded store's objects (DATA_DIR, bucket `uploads` or
+            --source-bucket) into the S3 bucket configured with S3_ENABLED;
+            --dry-run lists what would be copied; a second run skips what is
+            already there; exits 1 when an object could not be copied
 
 Configuration comes from the environment and .env; see .env.example.";
 
 fn main() -> ExitCode {
-    let command = std::env::args().nth(1);
-    match command.as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flags: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match args.first().map(String::as_str) {
         None | Some("serve") => run(serve),
         Some("cleanup") => run(cleanup),
         Some("worker") => run(work),
+        Some("doctor") => match flags.as_slice() {
+            [] => report(|settings| diagnose(settings, false)),
+            ["--json"] => report(|settings| diagnose(settings, true)),
+            _ => usage_error(&args),
+        },
+        Some("migrate") => match migrate::Options::parse(&flags) {
+            Ok(options) => report(|settings| copy(settings, options)),
+            Err(e) => {
+                eprintln!("{e}\n\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
+        Some(_) => usage_error(&args),
     }
+}
+
+fn usage_error(args: &[String]) -> ExitCode {
+    eprintln!("unknown command {:?}\n\n{USAGE}", args.join(" "));
+    ExitCode::from(2)
 }
 
 fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
     telemetry::init();
+    execute(command)
+}
+
+/// A command whose output is its report on stdout (a table or JSON), so no
+/// log lines are mixed into it: `Ok(false)` is a report of failures (exit 1).
+fn report<F: Future<Output = Result<bool, String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
+    execute(|settings| async move {
+        match command(settings).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(String::new()),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+fn execute<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -59,7 +101,9 @@ fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) ->
     match runtime.block_on(command(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            if !e.is_empty() {
+                eprintln!("{e}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -78,4 +122,20 @@ async fn cleanup(settings: Settings) -> Result<(), String> {
     let report = cleanup::run(settings).await?;
     println!("deleted {} stale staging objects, kept {}", report.deleted, report.kept);
     Ok(())
+}
+
+async fn diagnose(settings: Settings, json: bool) -> Result<bool, String> {
+    let report = doctor::run(&settings).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        println!("{}", report.table());
+    }
+    Ok(report.ok)
+}
+
+async fn copy(settings: Settings, options: migrate::Options) -> Result<bool, String> {
+    let report = migrate::run(&settings, &options, |line| println!("{line}")).await?;
+    println!("{}", report.summary(options.dry_run));
+    Ok(report.failed.is_empty())
 }

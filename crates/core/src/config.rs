@@ -36,6 +36,9 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub struct Settings {
     /// Where the HTTP API listens (`BIND_ADDR`).
     pub bind: SocketAddr,
+    /// `DATA_DIR`: the embedded store's objects and the SQLite queue; also
+    /// what `upload-broker migrate` copies from once `S3_ENABLED` is set.
+    pub data_dir: PathBuf,
     pub store: StoreSettings,
     /// `REDIS_URL`: may carry a password, hence a secret.
     pub redis_url: Option<Secret>,
@@ -118,6 +121,7 @@ impl Settings {
 
         Settings {
             bind,
+            data_dir,
             store,
             redis_url,
             allowed_origins,

@@ -256,6 +256,11 @@ impl KeyLayout {
         })
     }
 
+    /// Everything the broker writes lives under this prefix (`S3_PREFIX/`, or empty).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Everything browsers write lives under this prefix (for lifecycle rules and cleanup).
     pub fn staging_prefix(&self) -> String {
         format!("{}{STAGING}/", self.prefix)

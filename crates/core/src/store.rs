@@ -53,6 +53,7 @@ pub enum PresignedUpload {
 #[derive(Debug, Clone)]
 pub struct PutOptions<'a> {
     pub content_type: &'a str,
+    /// Empty: no `Content-Disposition` (an object copied as it was).
     pub content_disposition: &'a str,
     /// `x-amz-meta-*` values (ASCII), names without the prefix.
     pub metadata: HashMap<String, String>,
@@ -72,8 +73,25 @@ pub struct Listed {
 pub struct ObjectHead {
     pub size: u64,
     pub content_type: Option<String>,
+    pub content_disposition: Option<String>,
+    /// `x-amz-server-side-encryption` as the store reports it (`AES256`, `aws:kms`).
+    pub server_side_encryption: Option<String>,
     /// `x-amz-meta-*` values, names without the prefix.
     pub metadata: HashMap<String, String>,
+}
+
+/// Where the signing credentials come from and how long they hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialInfo {
+    /// `S3_ACCESS_KEY`, or the default AWS chain.
+    pub source: &'static str,
+    /// A session token comes with them (STS, SSO, an instance role).
+    pub temporary: bool,
+    /// When temporary credentials stop working; `None` for long-lived keys.
+    pub expiry: Option<SystemTime>,
+    /// Credentials rotate this long before `expiry`, so a URL signed just
+    /// before the rotation lives at least this long.
+    pub refresh_margin: Duration,
 }
 
 pub struct Store {
@@ -266,6 +284,8 @@ impl Store {
         Ok(ObjectHead {
             size: head.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
             content_type: head.content_type().map(str::to_owned),
+            content_disposition: head.content_disposition().map(str::to_owned),
+            server_side_encryption: head.server_side_encryption().map(|sse| sse.as_str().to_owned()),
             metadata: head.metadata().cloned().unwrap_or_default(),
         })
     }
@@ -285,6 +305,40 @@ impl Store {
 
     /// Writes a whole object, with server-side encryption when configured.
     pub async fn put(&self, key: &ObjectKey, body: ByteStream, options: PutOptions<'_>) -> Result<(), StoreError> {
+        self.put_request(key, body, options).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// [`Store::put`] of a body of exactly `size` bytes whose MD5 is
+    /// `content_md5` (base64): the store refuses the write (`BadDigest`) when
+    /// what arrives differs, so a streamed copy is proven end to end.
+    pub async fn put_checked(
+        &self,
+        key: &ObjectKey,
+        body: ByteStream,
+        size: u64,
+        content_md5: &str,
+        options: PutOptions<'_>,
+    ) -> Result<(), StoreError> {
+        let length = i64::try_from(size).map_err(|_| StoreError::Refused {
+            code: "EntityTooLarge".into(),
+            message: format!("{size} bytes"),
+        })?;
+        self.put_request(key, body, options)
+            .content_length(length)
+            .content_md5(content_md5)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    fn put_request(
+        &self,
+        key: &ObjectKey,
+        body: ByteStream,
+        options: PutOptions<'_>,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
         let mut request = self
             .client
             .put_object()
@@ -292,7 +346,9 @@ impl Store {
             .key(key.as_str())
             .body(body)
             .content_type(options.content_type)
-            .content_disposition(options.content_disposition)
+            .set_content_disposition(
+                (!options.content_disposition.is_empty()).then(|| options.content_disposition.to_owned()),
+            )
             .set_metadata(Some(options.metadata));
         if options.create_only {
             request = request.if_none_match("*");
@@ -303,8 +359,7 @@ impl Store {
                 request = request.ssekms_key_id(key_id);
             }
         }
-        request.send().await.map_err(classify)?;
-        Ok(())
+        request
     }
 
     /// Starts a multipart upload with the object's final headers (and
@@ -439,6 +494,16 @@ impl Store {
         Ok(listed)
     }
 
+    /// Where the signing credentials come from and until when they hold.
+    pub async fn credential_info(&self) -> Result<CredentialInfo, StoreError> {
+        self.credentials.info().await
+    }
+
+    /// The server-side encryption every write asks for (`S3_SSE`).
+    pub fn encryption(&self) -> Option<&Encryption> {
+        self.encryption.as_ref()
+    }
+
     /// Readiness: the bucket answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.client
@@ -558,6 +623,34 @@ impl CredentialSource {
                 Ok(signing)
             }
         }
+    }
+}
+
+impl CredentialSource {
+    async fn info(&self) -> Result<CredentialInfo, StoreError> {
+        let fresh = match self {
+            CredentialSource::Static(_) => {
+                return Ok(CredentialInfo {
+                    source: "S3_ACCESS_KEY",
+                    temporary: false,
+                    expiry: None,
+                    refresh_margin: REFRESH_MARGIN,
+                });
+            }
+            CredentialSource::Missing => {
+                return Err(StoreError::Unavailable("no AWS credentials are configured".into()));
+            }
+            CredentialSource::Chain { provider, .. } => provider
+                .provide_credentials()
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("credentials could not be loaded: {e}")))?,
+        };
+        Ok(CredentialInfo {
+            source: "the default AWS credential chain",
+            temporary: fresh.session_token().is_some(),
+            expiry: fresh.expiry(),
+            refresh_margin: REFRESH_MARGIN,
+        })
     }
 }
 
