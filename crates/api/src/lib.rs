@@ -7,6 +7,8 @@ pub mod auth;
 pub mod error;
 pub mod exports;
 mod hex;
+pub mod metrics;
+pub mod request;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -7,12 +7,14 @@
 //!   and its in-process worker, and the HTTP API, under one [`shutdown`];
 //! * [`worker`]: export workers fed by Redis;
 //! * [`cleanup`]: removes abandoned staging objects;
-//! * [`telemetry`]: logging, shared by all of them.
+//! * [`telemetry`]: logging, shared by all of them;
+//! * [`metrics`]: the Prometheus recorder and `/metrics`, for `serve` and `worker`.
 //!
 //! Tests start the whole system through the same [`serve::System`] (see the
 //! `broker-testkit` crate), so what they prove is what `main.rs` runs.
 
 pub mod cleanup;
+pub mod metrics;
 pub mod serve;
 pub mod shutdown;
 pub mod store;

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
 }
 
 fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
-    telemetry::init();
+    // The configuration first: it says how to log (LOG_FORMAT).
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -49,6 +49,7 @@ fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) ->
             return ExitCode::from(2);
         }
     };
+    telemetry::init(settings.telemetry.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -262,7 +262,8 @@ impl Store {
             .key(key.as_str())
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("head_object")?;
         Ok(ObjectHead {
             size: head.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
             content_type: head.content_type().map(str::to_owned),
@@ -279,7 +280,8 @@ impl Store {
             .key(key.as_str())
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("get_object")?;
         Ok(object.body)
     }
 
@@ -303,7 +305,7 @@ impl Store {
                 request = request.ssekms_key_id(key_id);
             }
         }
-        request.send().await.map_err(classify)?;
+        request.send().await.map_err(classify).observed("put_object")?;
         Ok(())
     }
 
@@ -325,7 +327,11 @@ impl Store {
                 request = request.ssekms_key_id(key_id);
             }
         }
-        let output = request.send().await.map_err(classify)?;
+        let output = request
+            .send()
+            .await
+            .map_err(classify)
+            .observed("create_multipart_upload")?;
         output
             .upload_id()
             .map(str::to_owned)
@@ -353,7 +359,8 @@ impl Store {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("upload_part")?;
         output.e_tag().map(str::to_owned).ok_or_else(|| StoreError::Refused {
             code: "NoETag".into(),
             message: format!("UploadPart {number} returned no ETag"),
@@ -380,7 +387,8 @@ impl Store {
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("complete_multipart_upload")?;
         Ok(())
     }
 
@@ -395,6 +403,7 @@ impl Store {
             .send()
             .await
             .map_err(classify)
+            .observed("abort_multipart_upload")
         {
             Ok(_) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e),
@@ -411,6 +420,7 @@ impl Store {
             .send()
             .await
             .map_err(classify)
+            .observed("delete_object")
         {
             Ok(_) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e),
@@ -428,7 +438,7 @@ impl Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(classify)?;
+            let page = page.map_err(classify).observed("list_objects_v2")?;
             listed.extend(page.contents().iter().filter_map(|object| {
                 Some(Listed {
                     key: object.key()?.to_owned(),
@@ -446,7 +456,8 @@ impl Store {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("head_bucket")?;
         Ok(())
     }
 
@@ -460,11 +471,32 @@ impl Store {
                     .bucket(&self.bucket)
                     .send()
                     .await
-                    .map_err(classify)?;
+                    .map_err(classify)
+                    .observed("create_bucket")?;
                 Ok(())
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Counts every call to the store by operation and outcome
+/// (`upload_broker_store_requests_total`).
+trait Observed {
+    fn observed(self, op: &'static str) -> Self;
+}
+
+impl<T> Observed for Result<T, StoreError> {
+    fn observed(self, op: &'static str) -> Self {
+        let outcome = match &self {
+            Ok(_) => "ok",
+            Err(StoreError::NotFound) => "not_found",
+            Err(StoreError::AlreadyExists) => "already_exists",
+            Err(StoreError::Unavailable(_)) => "unavailable",
+            Err(StoreError::Refused { .. }) => "refused",
+        };
+        crate::metrics::store_request(op, outcome);
+        self
     }
 }
 
