@@ -11,6 +11,7 @@
 
 use broker_core::disposition::attachment;
 use broker_core::keys::NotExportSource;
+use broker_core::metrics::{self, ExportStatus};
 use broker_core::profile::EXPORTS_AREA;
 use broker_core::store::Store;
 use broker_core::{Area, ObjectKey};
@@ -271,7 +272,12 @@ pub async fn submit(
         idempotency,
     };
     match service.exports.submit(request).await {
-        Ok(submitted) => Ok((submitted.record, submitted.replayed)),
+        Ok(submitted) => {
+            if !submitted.replayed {
+                metrics::export(submitted.record.format.as_str(), ExportStatus::Queued);
+            }
+            Ok((submitted.record, submitted.replayed))
+        }
         Err(SubmitError::IdempotencyConflict) => Err(ApiError::IdempotencyKeyReused),
         Err(SubmitError::TooManyQueued(limit)) => Err(ApiError::TooManyQueuedExports(limit)),
         Err(SubmitError::QueuedInputTooLarge(limit)) => Err(ApiError::QueuedExportsTooLarge(limit)),
@@ -371,7 +377,10 @@ pub async fn cancel(
     job_id: &str,
 ) -> Result<JobView, ApiError> {
     match service.exports.cancel(&caller.tenant, parse_job_id(job_id)?).await? {
-        CancelOutcome::Cancelled(record) => view(store, *record).await,
+        CancelOutcome::Cancelled(record) => {
+            metrics::export(record.format.as_str(), ExportStatus::Cancelled);
+            view(store, *record).await
+        }
         CancelOutcome::NotFound => Err(ApiError::JobNotFound),
         CancelOutcome::NotCancellable(status) => Err(ApiError::NotCancellable(status.as_str())),
     }

@@ -10,8 +10,8 @@ use std::future::Future;
 use std::net::TcpListener;
 
 use actix_cors::Cors;
-use actix_web::dev::{Server, Service};
-use actix_web::{App, HttpServer, http, web};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, http, middleware, web};
 use broker_core::Settings;
 use broker_core::config::AllowedOrigins;
 use broker_core::store::Store;
@@ -65,20 +65,13 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(exports.clone())
                 .app_data(readiness.clone())
-                .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|e, _| json_error(e, JSON_LIMIT).into()))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_LIMIT)
+                        .error_handler(|e, _| json_error(e, JSON_LIMIT).into()),
+                )
                 .wrap(cors(&origins))
-                .wrap_fn(|request, service| {
-                    let method = request.method().clone();
-                    // The path only: query strings could carry tokens.
-                    let path = request.path().to_owned();
-                    let started = std::time::Instant::now();
-                    let response = service.call(request);
-                    async move {
-                        let response = response.await?;
-                        tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
-                        Ok(response)
-                    }
-                })
+                .wrap(middleware::from_fn(crate::request::traced))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
@@ -98,20 +91,26 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let mut server = std::pin::pin!(self.server);
-        tokio::select! {
-            result = &mut server => return result,
-            () = shutdown => {}
-        }
-        tracing::info!("the API stops taking requests");
-        // The stop command is sent now; the server future, polled below,
-        // carries it out (in-flight requests get `SHUTDOWN_TIMEOUT_SECS`).
-        let stopped = handle.stop(true);
-        let result = server.await;
-        stopped.await;
-        result
+        serve_until("the API", self.server, shutdown).await
     }
+}
+
+/// Serves `server` until `shutdown` resolves, then lets in-flight requests
+/// finish (`SHUTDOWN_TIMEOUT_SECS`).
+pub(crate) async fn serve_until(what: &str, server: Server, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let handle = server.handle();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => return result,
+        () = shutdown => {}
+    }
+    tracing::info!("{what} stops taking requests");
+    // The stop command is sent now; the server future, polled below,
+    // carries it out.
+    let stopped = handle.stop(true);
+    let result = server.await;
+    stopped.await;
+    result
 }
 
 fn cors(origins: &AllowedOrigins) -> Cors {
@@ -124,7 +123,12 @@ fn cors(origins: &AllowedOrigins) -> Cors {
             http::header::AUTHORIZATION,
             http::header::HeaderName::from_static("idempotency-key"),
         ])
-        // A browser client can then back off on 429 and see why a call was refused.
-        .expose_headers([http::header::RETRY_AFTER, http::header::WWW_AUTHENTICATE])
+        // A browser client can then back off on 429, see why a call was
+        // refused, and quote the request id to support.
+        .expose_headers([
+            http::header::RETRY_AFTER,
+            http::header::WWW_AUTHENTICATE,
+            crate::request::REQUEST_ID,
+        ])
         .max_age(3600)
 }

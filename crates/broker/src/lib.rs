@@ -9,13 +9,15 @@
 //! * [`cleanup`]: removes abandoned staging objects;
 //! * [`doctor`]: checks the configured bucket the way browsers and the API use it;
 //! * [`migrate`]: copies the embedded store's objects into the configured S3 bucket;
-//! * [`telemetry`]: logging, shared by all of them.
+//! * [`telemetry`]: logging, shared by all of them;
+//! * [`metrics`]: the Prometheus recorder and `/metrics`, for `serve` and `worker`.
 //!
 //! Tests start the whole system through the same [`serve::System`] (see the
 //! `broker-testkit` crate), so what they prove is what `main.rs` runs.
 
 pub mod cleanup;
 pub mod doctor;
+pub mod metrics;
 pub mod migrate;
 pub mod serve;
 pub mod shutdown;

@@ -67,14 +67,13 @@ fn usage_error(args: &[String]) -> ExitCode {
 }
 
 fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
-    telemetry::init();
-    execute(command)
+    execute(true, command)
 }
 
 /// A command whose output is its report on stdout (a table or JSON), so no
 /// log lines are mixed into it: `Ok(false)` is a report of failures (exit 1).
 fn report<F: Future<Output = Result<bool, String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
-    execute(|settings| async move {
+    execute(false, |settings| async move {
         match command(settings).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(String::new()),
@@ -83,7 +82,9 @@ fn report<F: Future<Output = Result<bool, String>>>(command: impl FnOnce(Setting
     })
 }
 
-fn execute<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
+/// Reads the configuration first (it says how to log: `LOG_FORMAT`), then
+/// starts logging when `logs`, then runs `command` on a runtime.
+fn execute<F: Future<Output = Result<(), String>>>(logs: bool, command: impl FnOnce(Settings) -> F) -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -91,6 +92,9 @@ fn execute<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings
             return ExitCode::from(2);
         }
     };
+    if logs {
+        telemetry::init(settings.telemetry.log_format);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -3,10 +3,11 @@
 //! [`System::build`] wires, in order: the store (starting the embedded one
 //! when `S3_ENABLED` is unset), the export queue (Redis when `REDIS_URL` is
 //! set, otherwise SQLite under `DATA_DIR` with an export worker in this
-//! process), and the HTTP API over both. [`System::run`] serves until the one
-//! [`Shutdown`] fires, then stops the parts in dependency order: the API stops
-//! taking requests while the in-process worker drains, and the embedded store
-//! goes last, because both write to it.
+//! process), the HTTP API over both, and the metrics server beside it
+//! (`METRICS_BIND_ADDR`). [`System::run`] serves until the one [`Shutdown`]
+//! fires, then stops the parts in dependency order: the API and the metrics
+//! server stop taking requests while the in-process worker drains, and the
+//! embedded store goes last, because both write to it.
 
 use broker_api::Application;
 use broker_api::startup::StartupError;
@@ -16,6 +17,7 @@ use broker_core::store::Store;
 use broker_devstore::DevStore;
 use broker_jobs::{JobQueue, JobsClient, JobsLifecycle, QueueError};
 
+use crate::metrics::{Metrics, MetricsError};
 use crate::shutdown::Shutdown;
 use crate::store::{Embedded, StoreStartError, connect};
 
@@ -27,6 +29,8 @@ pub enum ServeError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Api(#[from] StartupError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 /// Everything `serve` runs, built but not yet running.
@@ -35,6 +39,8 @@ pub struct System {
     endpoint: StoreEndpoint,
     exports: JobsClient,
     devstore: Option<DevStore>,
+    /// `/metrics`, unless `METRICS_BIND_ADDR` is empty.
+    metrics: Option<Metrics>,
     /// The queue's lifecycle handle and the store client of the in-process
     /// export worker (no `REDIS_URL`), which [`System::run`] starts.
     worker: Option<(JobsLifecycle, Store)>,
@@ -54,8 +60,13 @@ impl System {
         };
         let exports = queue.client();
         let app = Application::build(&settings, connected.store, exports.clone())?;
+        let metrics = match settings.telemetry.metrics_bind {
+            Some(bind) => Some(Metrics::build(bind, Some(exports.clone()))?),
+            None => None,
+        };
         Ok(System {
             app,
+            metrics,
             endpoint: connected.endpoint,
             exports,
             devstore: connected.devstore,
@@ -66,6 +77,11 @@ impl System {
     /// The port the API listens on (the real one when `BIND_ADDR` asks for port 0).
     pub fn api_port(&self) -> u16 {
         self.app.port()
+    }
+
+    /// Where `/metrics` is served (`None` when metrics are off).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(Metrics::addr)
     }
 
     /// How the store is reached, the embedded one included.
@@ -83,9 +99,15 @@ impl System {
         let worker = self
             .worker
             .map(|(jobs, store)| tokio::spawn(broker_worker::run_workers(jobs, store, shutdown.wait())));
+        let metrics = self.metrics.map(|metrics| tokio::spawn(metrics.run(shutdown.clone())));
         let served = self.app.run_until_stopped(shutdown.wait()).await;
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(metrics) = metrics
+            && let Ok(Err(error)) = metrics.await
+        {
+            tracing::warn!(%error, "the metrics server failed");
         }
         if let Some(devstore) = self.devstore {
             devstore.shutdown().await;

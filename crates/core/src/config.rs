@@ -17,6 +17,7 @@ mod auth;
 mod exports;
 mod origins;
 mod store;
+mod telemetry;
 mod verify;
 pub use auth::{
     ApiKey, AuthMode, AuthSettings, CredentialSettings, INSECURE_AUTH_NONE, JwksSettings, JwtSettings, QuotaSettings,
@@ -28,6 +29,7 @@ pub use store::{
     DEFAULT_DEVSTORE_BIND, DEFAULT_PRESIGN_TTL_SECS, Encryption, MAX_PRESIGN_TTL_SECS, StaticCredentials, StoreBackend,
     StoreSettings, UploadMode,
 };
+pub use telemetry::{DEFAULT_METRICS_BIND, LogFormat, TelemetrySettings};
 pub use verify::VerifySettings;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -48,6 +50,8 @@ pub struct Settings {
     pub exports: ExportSettings,
     /// Authentication, rate limits and quotas (see docs/auth.md).
     pub auth: AuthSettings,
+    /// Log format and the metrics address (see docs/operations.md).
+    pub telemetry: TelemetrySettings,
 }
 
 /// Every problem found, one per line.
@@ -118,6 +122,7 @@ impl Settings {
         let exports = exports::parse(env, &data_dir);
 
         let auth = auth::parse(env, bind, &store.backend);
+        let telemetry = telemetry::parse(env);
 
         Settings {
             bind,
@@ -128,6 +133,7 @@ impl Settings {
             verify,
             exports,
             auth,
+            telemetry,
         }
     }
 }

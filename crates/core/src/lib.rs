@@ -24,6 +24,7 @@ pub mod content_type;
 pub mod disposition;
 pub mod endpoint;
 pub mod keys;
+pub mod metrics;
 pub mod post_policy;
 pub mod presigned_put;
 pub mod profile;

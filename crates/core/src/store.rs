@@ -280,7 +280,8 @@ impl Store {
             .key(key.as_str())
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("head_object")?;
         Ok(ObjectHead {
             size: head.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
             content_type: head.content_type().map(str::to_owned),
@@ -299,13 +300,18 @@ impl Store {
             .key(key.as_str())
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("get_object")?;
         Ok(object.body)
     }
 
     /// Writes a whole object, with server-side encryption when configured.
     pub async fn put(&self, key: &ObjectKey, body: ByteStream, options: PutOptions<'_>) -> Result<(), StoreError> {
-        self.put_request(key, body, options).send().await.map_err(classify)?;
+        self.put_request(key, body, options)
+            .send()
+            .await
+            .map_err(classify)
+            .observed("put_object")?;
         Ok(())
     }
 
@@ -329,7 +335,8 @@ impl Store {
             .content_md5(content_md5)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("put_object")?;
         Ok(())
     }
 
@@ -380,7 +387,11 @@ impl Store {
                 request = request.ssekms_key_id(key_id);
             }
         }
-        let output = request.send().await.map_err(classify)?;
+        let output = request
+            .send()
+            .await
+            .map_err(classify)
+            .observed("create_multipart_upload")?;
         output
             .upload_id()
             .map(str::to_owned)
@@ -408,7 +419,8 @@ impl Store {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("upload_part")?;
         output.e_tag().map(str::to_owned).ok_or_else(|| StoreError::Refused {
             code: "NoETag".into(),
             message: format!("UploadPart {number} returned no ETag"),
@@ -435,7 +447,8 @@ impl Store {
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("complete_multipart_upload")?;
         Ok(())
     }
 
@@ -450,6 +463,7 @@ impl Store {
             .send()
             .await
             .map_err(classify)
+            .observed("abort_multipart_upload")
         {
             Ok(_) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e),
@@ -466,6 +480,7 @@ impl Store {
             .send()
             .await
             .map_err(classify)
+            .observed("delete_object")
         {
             Ok(_) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e),
@@ -483,7 +498,7 @@ impl Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(classify)?;
+            let page = page.map_err(classify).observed("list_objects_v2")?;
             listed.extend(page.contents().iter().filter_map(|object| {
                 Some(Listed {
                     key: object.key()?.to_owned(),
@@ -511,7 +526,8 @@ impl Store {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(classify)
+            .observed("head_bucket")?;
         Ok(())
     }
 
@@ -525,11 +541,32 @@ impl Store {
                     .bucket(&self.bucket)
                     .send()
                     .await
-                    .map_err(classify)?;
+                    .map_err(classify)
+                    .observed("create_bucket")?;
                 Ok(())
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Counts every call to the store by operation and outcome
+/// (`upload_broker_store_requests_total`).
+trait Observed {
+    fn observed(self, op: &'static str) -> Self;
+}
+
+impl<T> Observed for Result<T, StoreError> {
+    fn observed(self, op: &'static str) -> Self {
+        let outcome = match &self {
+            Ok(_) => "ok",
+            Err(StoreError::NotFound) => "not_found",
+            Err(StoreError::AlreadyExists) => "already_exists",
+            Err(StoreError::Unavailable(_)) => "unavailable",
+            Err(StoreError::Refused { .. }) => "refused",
+        };
+        crate::metrics::store_request(op, outcome);
+        self
     }
 }
 

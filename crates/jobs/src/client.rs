@@ -194,4 +194,9 @@ impl JobsClient {
     pub async fn ping(&self) -> Result<(), QueueError> {
         self.queue.backend().ping().await
     }
+
+    /// Jobs waiting for a worker (the `export_queue_depth` gauge).
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        self.queue.backend().depth().await
+    }
 }

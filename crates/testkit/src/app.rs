@@ -33,6 +33,8 @@ pub const SECRET_KEY: &str = "test-secret-key-0123456789";
 pub struct TestApp {
     /// `http://127.0.0.1:{port}` of the API.
     pub address: String,
+    /// `http://127.0.0.1:{port}/metrics`, unless `METRICS_BIND_ADDR` is empty.
+    pub metrics_url: Option<String>,
     pub http: reqwest::Client,
     /// A client of the app's store, for checks behind the API's back.
     pub store: Store,
@@ -121,6 +123,9 @@ async fn start(data_dir: &Path, overrides: &[(&str, &str)], garage: Option<Arc<G
     let mut vars: BTreeMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0"),
         ("DEVSTORE_BIND_ADDR", "127.0.0.1:0"),
+        // Every app serves its metrics, on a port of its own (the recorder is
+        // one per process: see `upload_broker::metrics`).
+        ("METRICS_BIND_ADDR", "127.0.0.1:0"),
         ("S3_ACCESS_KEY", ACCESS_KEY),
         ("S3_SECRET_KEY", SECRET_KEY),
         ("DATA_DIR", data_dir.to_str().expect("utf-8 temp path")),
@@ -157,6 +162,7 @@ async fn start(data_dir: &Path, overrides: &[(&str, &str)], garage: Option<Arc<G
 
     let system = System::build(settings.clone()).await.expect("the system builds");
     let address = format!("http://127.0.0.1:{}", system.api_port());
+    let metrics_url = system.metrics_addr().map(|addr| format!("http://{addr}/metrics"));
     let endpoint = system.endpoint().clone();
     let exports = system.exports().clone();
     let store = Store::connect(&settings.store, endpoint.clone()).await;
@@ -166,6 +172,7 @@ async fn start(data_dir: &Path, overrides: &[(&str, &str)], garage: Option<Arc<G
         .then(|| token(DEFAULT_TENANT, DEFAULT_SUBJECT));
     TestApp {
         address,
+        metrics_url,
         http: reqwest::Client::new(),
         store,
         store_endpoint: endpoint.endpoint.clone().unwrap_or_default(),

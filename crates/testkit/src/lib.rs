@@ -15,7 +15,7 @@
 //!   store's form POST, complete, download), form POSTs to the store, and
 //!   the error shapes of the API and of S3;
 //! * [`tokens`]: JWTs for the test issuer;
-//! * [`logs`]: every log line the apps of a test binary wrote.
+//! * [`logs`]: every log line the apps of a test binary wrote, in both formats.
 //!
 //! Nothing here skips: a missing tool makes the test fail with its name.
 
@@ -31,7 +31,7 @@ pub mod workers;
 
 pub use app::{ACCESS_KEY, SECRET_KEY, TestApp, TestStore, spawn_app, spawn_app_with, spawn_app_with_store_down};
 pub use http::{Session, Signed, error_code, post_form, removed, s3_error_code, try_post_form};
-pub use logs::captured_logs;
+pub use logs::{captured_json_logs, captured_logs};
 pub use redis::Redis;
 pub use tokens::{
     AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, claims, hs256, jwt, now, principal, token,

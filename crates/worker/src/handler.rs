@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_core::ObjectKey;
+use broker_core::metrics::{self, ExportStatus};
 use broker_core::store::Store;
 use broker_jobs::job::{ExportJob, JobError, JobStatus};
 use broker_jobs::{Attempt, Standing, StartOutcome, TaskError, TaskHandler};
@@ -72,7 +73,7 @@ async fn deliver(ctx: Arc<JobContext>, job: ExportJob, progress: Arc<Progress>) 
         );
     }
     if let Err(reason) = retry::before_attempt(attempt.lost_workers, &limits) {
-        return fail(&ctx, &attempt, reason).await;
+        return fail(&ctx, &attempt, &job, reason).await;
     }
     info!(attempt = attempt.number, format = job.format.as_str(), "export started");
     let started = Instant::now();
@@ -95,6 +96,8 @@ async fn deliver(ctx: Arc<JobContext>, job: ExportJob, progress: Arc<Progress>) 
             .await?;
             match recorded {
                 Standing::Current => {
+                    metrics::export(job.format.as_str(), ExportStatus::Done);
+                    metrics::export_duration(job.format.as_str(), started.elapsed());
                     info!(
                         rows = exported.rows,
                         bytes = exported.bytes,
@@ -139,7 +142,7 @@ async fn deliver(ctx: Arc<JobContext>, job: ExportJob, progress: Arc<Progress>) 
             }
             Err(TaskError::RunAgain("interrupted; the task will run again".into()))
         }
-        Next::Fail { reason } => fail(&ctx, &attempt, reason).await,
+        Next::Fail { reason } => fail(&ctx, &attempt, &job, reason).await,
         Next::RetryAfter { delay, reason } => {
             warn!(attempt = attempt.number, code = %reason.code, message = %reason.message, retry_in_s = delay.as_secs(), "export attempt failed; retrying");
             retry_later(&ctx, &attempt, &job, &reason, delay).await
@@ -148,9 +151,10 @@ async fn deliver(ctx: Arc<JobContext>, job: ExportJob, progress: Arc<Progress>) 
 }
 
 /// Fails the job for good, and kills the task, if the attempt still owns the job.
-async fn fail(ctx: &JobContext, attempt: &Attempt, reason: JobError) -> Result<(), TaskError> {
+async fn fail(ctx: &JobContext, attempt: &Attempt, job: &ExportJob, reason: JobError) -> Result<(), TaskError> {
     match patiently("failing the job", || ctx.jobs.fail(attempt, &reason)).await? {
         Standing::Current => {
+            metrics::export(job.format.as_str(), ExportStatus::Failed);
             warn!(attempt = attempt.number, code = %reason.code, message = %reason.message, "export failed");
             Err(TaskError::Abort(format!("{}: {}", reason.code, reason.message)))
         }

@@ -46,10 +46,20 @@ impl FromRequest for Caller {
                 tracing::error!("no Auth is registered: every request is refused");
                 return Err(ApiError::Internal.into());
             };
-            auth.authenticate(&request).await.map_err(|failure| {
-                audit::unauthenticated(audit::action_for_path(request.path()), failure.reason());
-                ApiError::from(failure).into()
-            })
+            match auth.authenticate(&request).await {
+                Ok(caller) => {
+                    // The request's span (see `crate::request`) names who it acts for.
+                    tracing::Span::current()
+                        .record("tenant", caller.tenant.as_str())
+                        .record("subject", caller.subject.as_str());
+                    Ok(caller)
+                }
+                Err(failure) => {
+                    broker_core::metrics::auth_failure(failure.reason());
+                    audit::unauthenticated(audit::action_for_path(request.path()), failure.reason());
+                    Err(ApiError::from(failure).into())
+                }
+            }
         })
     }
 }

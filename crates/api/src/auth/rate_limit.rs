@@ -132,6 +132,7 @@ impl RateLimiter {
         if wait.is_zero() {
             Ok(())
         } else {
+            broker_core::metrics::rate_limited(action.as_str());
             Err(ApiError::RateLimited {
                 retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
             })

@@ -14,10 +14,13 @@
 
 use broker_core::disposition::attachment;
 use broker_core::keys::Area;
+use broker_core::metrics::{self, CompleteOutcome};
 use broker_core::record::ObjectRecord;
 use broker_core::store::{ByteStream, ObjectHead, PutOptions, Store, StoreError};
 use broker_core::{ObjectKey, Profile, StagedUpload};
 use broker_verifier::{Format, Rejection, SNIFF_LEN};
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
@@ -122,12 +125,38 @@ pub async fn complete(
         Ok(Area::Staging(upload)) if upload.tenant == caller.tenant => upload,
         _ => return Err(ApiError::ForbiddenKey("completed")),
     };
-    let final_key = store.layout().served_key(&upload);
+    let started = Instant::now();
+    let result = complete_staged(store, verification, quotas, caller, &key, &upload).await;
+    let outcome = match &result {
+        Ok((_, outcome)) => *outcome,
+        Err(ApiError::ForbiddenKey(_)) => CompleteOutcome::Denied,
+        Err(
+            ApiError::Rejected(_)
+            | ApiError::ObjectTooLarge { .. }
+            | ApiError::NotSignedForProfile(_)
+            | ApiError::QuotaExceeded { .. },
+        ) => CompleteOutcome::Refused,
+        Err(_) => CompleteOutcome::Failed,
+    };
+    metrics::upload_completed(upload.profile.name.as_str(), outcome, started.elapsed());
+    result.map(|(response, _)| response)
+}
 
-    let head = match store.head(&key).await {
+/// Completes the caller's staged `upload` at `key`; says how it ended.
+async fn complete_staged(
+    store: &Store,
+    verification: &Verification,
+    quotas: &Quotas,
+    caller: &Caller,
+    key: &ObjectKey,
+    upload: &StagedUpload,
+) -> Result<(CompleteResponse, CompleteOutcome), ApiError> {
+    let final_key = store.layout().served_key(upload);
+
+    let head = match store.head(key).await {
         Ok(head) => head,
         // Already completed (or never uploaded): answer from the final object.
-        Err(StoreError::NotFound) => return completed(store, caller, &final_key).await,
+        Err(StoreError::NotFound) => return earlier(store, caller, &final_key).await,
         Err(e) => return Err(e.into()),
     };
     // Only the principal that signed the upload may complete it. A peer of the
@@ -148,8 +177,8 @@ pub async fn complete(
     // the create-only PUT below cannot refuse a second writer.
     match store.head(&final_key).await {
         Ok(_) => {
-            store.delete(&key).await?;
-            return completed(store, caller, &final_key).await;
+            store.delete(key).await?;
+            return earlier(store, caller, &final_key).await;
         }
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
@@ -172,15 +201,16 @@ pub async fn complete(
         verify_and_promote(store, verification, &account, staged).await
     };
     match outcome {
-        Ok(response) => Ok(response),
+        Ok(response) => Ok((response, CompleteOutcome::Verified)),
         Err(Outcome::AlreadyCompleted) => {
-            store.delete(&key).await?;
-            completed(store, caller, &final_key).await
+            store.delete(key).await?;
+            earlier(store, caller, &final_key).await
         }
         Err(Outcome::Store(e)) => Err(e.into()),
         Err(Outcome::Failed(error)) => Err(error),
         Err(Outcome::Refused(error)) => {
-            store.delete(&key).await?;
+            store.delete(key).await?;
+            metrics::verification_rejected(error.code());
             tracing::info!(object_key = %key, code = error.code(), "upload refused and deleted");
             Err(error)
         }
@@ -321,6 +351,17 @@ async fn verify_and_promote(
         removed,
         filename,
     })
+}
+
+/// [`completed`], as the outcome of a completion that found it done.
+async fn earlier(
+    store: &Store,
+    caller: &Caller,
+    final_key: &ObjectKey,
+) -> Result<(CompleteResponse, CompleteOutcome), ApiError> {
+    completed(store, caller, final_key)
+        .await
+        .map(|response| (response, CompleteOutcome::AlreadyCompleted))
 }
 
 /// The result of an earlier completion, rebuilt from the final object (for its signer only).

@@ -56,6 +56,7 @@ pub async fn download(store: &Store, caller: &Caller, request: &DownloadRequest)
         .unwrap_or_else(|| key.as_str().rsplit('/').next().unwrap_or("download").to_owned());
     let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());
     let url = store.presign_get(&key, &attachment(&filename), &content_type).await?;
+    broker_core::metrics::download_signed();
     Ok(DownloadResponse {
         url,
         expires_in: store.presign_ttl().as_secs(),

@@ -192,6 +192,7 @@ pub async fn sign_plan(store: &Store, caller: &Caller, plan: &UploadPlan) -> Res
     let signed = store
         .presign_upload(&key, plan.content_type.mime, plan.profile.max_bytes, plan.size, &record)
         .await?;
+    broker_core::metrics::upload_signed(plan.profile.name.as_str(), store.upload_mode());
     let (method, url, fields, headers) = match signed {
         PresignedUpload::Post(post) => ("POST", post.url, Some(post.fields), None),
         PresignedUpload::Put(put) => ("PUT", put.url, None, Some(put.headers)),

@@ -5,7 +5,8 @@ use broker_verifier::corpus;
 use serde_json::{Value, json};
 
 use broker_testkit::{
-    JWT_SECRET, SECRET_KEY, captured_logs, claims, hs256, now, post_form, principal, spawn_app_with, token,
+    JWT_SECRET, SECRET_KEY, captured_json_logs, captured_logs, claims, hs256, now, post_form, principal,
+    spawn_app_with, token,
 };
 
 /// The audit lines of one tenant (tests share the log, tenants keep them apart).
@@ -20,6 +21,29 @@ fn audit_lines(tenant: &str) -> Vec<String> {
 
 fn has_line(lines: &[String], parts: &[&str]) -> bool {
     lines.iter().any(|line| parts.iter().all(|part| line.contains(part)))
+}
+
+/// Every line of the JSON log (`LOG_FORMAT=json`), each one JSON object.
+fn json_lines() -> Vec<Value> {
+    captured_json_logs()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}")))
+        .collect()
+}
+
+/// The audit lines of one tenant in the JSON log.
+fn json_audit_lines(tenant: &str) -> Vec<Value> {
+    json_lines()
+        .into_iter()
+        .filter(|l| l["target"] == "audit" && l["tenant"] == tenant)
+        .collect()
+}
+
+/// A JSON audit line with all of these `(field, value)`s.
+fn has_json_line(lines: &[Value], fields: &[(&str, &str)]) -> bool {
+    lines
+        .iter()
+        .any(|line| fields.iter().all(|(field, value)| line[*field] == *value))
 }
 
 #[tokio::test]
@@ -164,9 +188,82 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
         "{acme:?}"
     );
 
-    // Nothing secret anywhere in the log: not the tokens, not their
+    // The same lines in the JSON format, each one object with its fields.
+    let json = json_audit_lines("audited");
+    let (alice_principal, bob_principal) = (principal("alice"), principal("bob"));
+    for (what, fields) in [
+        (
+            "sign",
+            vec![
+                ("action", "sign"),
+                ("subject", alice_principal.as_str()),
+                ("key", signed.object_key.as_str()),
+                ("outcome", "ok"),
+                ("reason", "ok"),
+            ],
+        ),
+        (
+            "complete",
+            vec![
+                ("action", "complete"),
+                ("subject", alice_principal.as_str()),
+                ("key", signed.object_key.as_str()),
+                ("outcome", "ok"),
+            ],
+        ),
+        (
+            "download",
+            vec![
+                ("action", "download"),
+                ("subject", alice_principal.as_str()),
+                ("key", final_key.as_str()),
+                ("outcome", "ok"),
+            ],
+        ),
+        (
+            "export",
+            vec![
+                ("action", "export"),
+                ("subject", alice_principal.as_str()),
+                ("key", job_id),
+                ("outcome", "ok"),
+            ],
+        ),
+        (
+            "a colleague's completion",
+            vec![
+                ("action", "complete"),
+                ("subject", bob_principal.as_str()),
+                ("outcome", "denied"),
+                ("reason", "forbidden_key"),
+            ],
+        ),
+    ] {
+        assert!(
+            has_json_line(&json, &fields),
+            "no JSON audit line for {what} ({fields:?}) in:\n{json:#?}"
+        );
+    }
+    assert!(
+        json.iter()
+            .all(|l| l["request_id"].is_string() && l["route"].is_string()),
+        "audit lines carry their request's id and route: {json:#?}"
+    );
+    assert_eq!(
+        json.iter()
+            .filter(|l| l["action"] == "sign" && l["subject"] == alice_principal.as_str())
+            .count(),
+        1,
+        "one JSON line per action"
+    );
+    assert!(has_json_line(
+        &json_audit_lines("-"),
+        &[("action", "download"), ("outcome", "denied"), ("reason", "expired")]
+    ));
+
+    // Nothing secret anywhere in either log: not the tokens, not their
     // signatures, not the keys, not a presigned URL or form signature.
-    let logs = captured_logs();
+    let logs = captured_logs() + &captured_json_logs();
     let signature_of = |jwt: &str| jwt.rsplit('.').next().expect("signature").to_owned();
     let mut secrets = vec![
         alice_token.clone(),
@@ -257,5 +354,16 @@ async fn request_strings_cannot_forge_log_lines() {
     assert!(
         !logs.lines().any(|line| line.contains(forged)),
         "the forged text appears unescaped"
+    );
+
+    // In JSON every line is still one object, and none is the forged one.
+    let forged_json = json_lines()
+        .into_iter()
+        .filter(|l| l["subject"] == "log-forger")
+        .collect::<Vec<_>>();
+    assert!(forged_json.is_empty(), "forged JSON lines: {forged_json:#?}");
+    assert!(
+        !captured_json_logs().contains("\n2026-01-01T00:00:00"),
+        "a line break from a request reached the JSON log unescaped"
     );
 }

@@ -158,6 +158,9 @@ pub(crate) trait Backend: Send + Sync {
 
     async fn ping(&self) -> Result<(), QueueError>;
 
+    /// Jobs waiting for a worker: queued now or scheduled for a retry.
+    async fn depth(&self) -> Result<u64, QueueError>;
+
     async fn push(&self, task: Task<ExportJob>) -> Result<(), QueueError>;
 
     /// Starts an attempt holding `token` (see [`crate::JobsLifecycle::start_attempt`]).

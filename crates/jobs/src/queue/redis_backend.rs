@@ -369,6 +369,20 @@ impl Backend for RedisQueue {
             .map(drop)
     }
 
+    /// apalis's list of waiting tasks and its set of scheduled ones (retries).
+    /// A cancelled job's task stays there until a worker takes and skips it.
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        let (waiting, scheduled): (u64, u64) = timed(
+            redis::pipe()
+                .llen(self.config.active_jobs_list())
+                .zcard(self.config.scheduled_jobs_set())
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(waiting + scheduled)
+    }
+
     async fn start_attempt(&self, job_id: JobId, token: &str) -> Result<StartOutcome, QueueError> {
         let mut conn = self.conn.clone();
         let mut invocation = START.prepare_invoke();

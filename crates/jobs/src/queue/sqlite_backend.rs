@@ -314,6 +314,16 @@ impl Backend for SqliteQueue {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db).map(drop)
     }
 
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let queued: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM export_jobs WHERE status = 'queued' AND expires_at > ?")
+                .bind(now_i64())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(u64::try_from(queued).unwrap_or(0))
+    }
+
     async fn start_attempt(&self, job_id: JobId, token: &str) -> Result<StartOutcome, QueueError> {
         // Still running: the attempt that set it never ended, so its worker was lost.
         let started = sqlx::query(
