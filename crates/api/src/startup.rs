@@ -17,7 +17,7 @@ use broker_core::config::AllowedOrigins;
 use broker_core::store::Store;
 use broker_jobs::JobsClient;
 
-use crate::error::json_error;
+use crate::error::{json_error, query_error};
 use crate::routes;
 use crate::state::AppState;
 
@@ -51,6 +51,7 @@ impl Application {
         let state = web::Data::new(AppState::new(store, &settings.verify));
         let auth = web::Data::new(crate::auth::Auth::build(settings).map_err(StartupError::Auth)?);
         let readiness = web::Data::new(routes::Readiness::default());
+        let storage = web::Data::new(crate::storage::StorageService::new(&settings.store));
 
         let bind_error = |source| StartupError::Bind {
             addr: settings.bind,
@@ -65,7 +66,9 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(exports.clone())
                 .app_data(readiness.clone())
+                .app_data(storage.clone())
                 .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|e, _| json_error(e, JSON_LIMIT).into()))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
                 .wrap(cors(&origins))
                 .wrap_fn(|request, service| {
                     let method = request.method().clone();

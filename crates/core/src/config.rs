@@ -18,8 +18,8 @@ mod origins;
 mod store;
 mod verify;
 pub use auth::{
-    ApiKey, AuthMode, AuthSettings, CredentialSettings, INSECURE_AUTH_NONE, JwksSettings, JwtSettings, QuotaSettings,
-    RateLimitSettings,
+    AdminClaim, ApiKey, AuthMode, AuthSettings, CredentialSettings, INSECURE_AUTH_NONE, JwksSettings, JwtSettings,
+    QuotaSettings, RateLimitSettings,
 };
 pub use exports::ExportSettings;
 pub use origins::AllowedOrigins;

@@ -206,6 +206,7 @@ mod tests {
         Caller {
             tenant: TenantId::parse(tenant).expect("tenant"),
             subject: subject.into(),
+            admin: false,
         }
     }
 

@@ -3,6 +3,7 @@
 mod demo;
 mod exports;
 mod health;
+mod storage;
 mod uploads;
 
 use actix_web::web;
@@ -13,9 +14,17 @@ pub use health::Readiness;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_only("/uploads/sign", uploads::sign))
         .service(post_only("/uploads/complete", uploads::complete))
-        .service(post_only("/uploads/download", uploads::download))
+        .service(
+            web::resource("/uploads/download")
+                .route(web::post().to(uploads::download))
+                .route(web::get().to(uploads::download_redirect))
+                .default_service(method_not_allowed()),
+        )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .service(get_only("/storage/info", storage::info))
+        .service(get_only("/storage/usage", storage::usage))
+        .service(get_only("/usage", storage::own_usage))
         .configure(demo::configure)
         .configure(exports::configure);
 }
@@ -29,9 +38,23 @@ where
 {
     web::resource(path)
         .route(web::post().to(handler))
-        .default_service(web::to(|| async {
-            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed)
-        }))
+        .default_service(method_not_allowed())
+}
+
+/// A GET route that answers other methods with a JSON 405.
+fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(method_not_allowed())
+}
+
+fn method_not_allowed() -> actix_web::Route {
+    web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) })
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

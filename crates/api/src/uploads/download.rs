@@ -1,5 +1,6 @@
-//! `POST /uploads/download`: a short-lived signed GET, only for served keys the
-//! caller's tenant owns.
+//! `POST /uploads/download` (and its redirecting `GET` form): a short-lived
+//! signed GET, only for served keys the caller's tenant owns; with
+//! `CDN_BASE_URL`, also the CDN URL of a verified avatar (docs/cdn.md).
 
 use broker_core::disposition::attachment;
 use broker_core::keys::Area;
@@ -26,6 +27,9 @@ pub struct DownloadResponse {
     pub filename: String,
     pub content_type: String,
     pub size: u64,
+    /// The object's CDN URL, for a verified avatar when `CDN_BASE_URL` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cdn_url: Option<String>,
 }
 
 impl Audited for DownloadResponse {}
@@ -53,6 +57,7 @@ pub async fn download(store: &Store, caller: &Caller, request: &DownloadRequest)
         filename,
         content_type,
         size: head.size,
+        cdn_url: store.cdn_url(&key),
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod cdn;
 mod complete;
 mod download;
 mod errors;
@@ -11,4 +12,5 @@ mod health;
 mod isolation;
 mod limits;
 mod put_mode;
+mod storage;
 mod store_policy;
