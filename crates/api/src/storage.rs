@@ -54,8 +54,11 @@ pub enum Provider {
 pub struct StorageService {
     provider: Provider,
     usage_ttl: Duration,
-    usage: Mutex<HashMap<Option<TenantId>, Arc<TtlCell<Arc<Usage>>>>>,
+    usage: Mutex<HashMap<Scope, Arc<TtlCell<Arc<Usage>>>>>,
 }
+
+/// What one cached listing covers: one tenant's prefixes, or everything (`None`).
+type Scope = Option<TenantId>;
 
 impl StorageService {
     pub fn new(settings: &StoreSettings) -> Self {

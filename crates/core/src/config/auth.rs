@@ -647,6 +647,66 @@ mod tests {
     }
 
     #[test]
+    fn admins_are_keys_of_their_own_list_or_a_configured_claim() {
+        let settings =
+            parse(&[("ADMIN_API_KEYS", &format!("ops:{HASH}:ops"))]).expect("admin keys alone are a credential source");
+        let AuthMode::Required(credentials) = settings.auth.mode else {
+            panic!("auth is on")
+        };
+        assert_eq!(credentials.api_keys.len(), 1);
+        assert!(credentials.api_keys[0].admin);
+        let both = parse(&[
+            ("API_KEYS", &format!("acme:{HASH}:billing")),
+            ("ADMIN_API_KEYS", &format!("ops:{OTHER_HASH}")),
+        ])
+        .expect("valid");
+        let AuthMode::Required(credentials) = both.auth.mode else {
+            panic!("auth is on")
+        };
+        let admins: Vec<bool> = credentials.api_keys.iter().map(|k| k.admin).collect();
+        assert_eq!(admins, [false, true]);
+        // One hash is one key, whichever list it is in.
+        let text = problems(&[
+            ("API_KEYS", &format!("acme:{HASH}")),
+            ("ADMIN_API_KEYS", &format!("ops:{HASH}")),
+        ]);
+        assert!(text.contains("ADMIN_API_KEYS entry 1: the same key hash"), "{text}");
+
+        let jwt = [
+            ("AUTH_HS256_SECRET", SECRET),
+            ("AUTH_ISSUER", "iss"),
+            ("AUTH_AUDIENCE", "aud"),
+        ];
+        let claim = parse(
+            &[
+                jwt.as_slice(),
+                &[("AUTH_ADMIN_CLAIM", "role"), ("AUTH_ADMIN_VALUE", "admin")],
+            ]
+            .concat(),
+        )
+        .expect("valid");
+        let AuthMode::Required(credentials) = claim.auth.mode else {
+            panic!("auth is on")
+        };
+        assert_eq!(
+            credentials.jwt.and_then(|j| j.admin_claim),
+            Some(AdminClaim {
+                claim: "role".into(),
+                value: "admin".into()
+            })
+        );
+        let text = problems(&[jwt.as_slice(), &[("AUTH_ADMIN_CLAIM", "role")]].concat());
+        assert!(text.contains("together or not at all"), "{text}");
+        let text = problems(&[
+            ("API_KEYS", &format!("acme:{HASH}")),
+            ("AUTH_ADMIN_CLAIM", "role"),
+            ("AUTH_ADMIN_VALUE", "admin"),
+        ]);
+        assert!(text.contains("need JWT authentication"), "{text}");
+        assert!(problems(&[("AUTH_MODE", "none"), ("ADMIN_API_KEYS", &format!("ops:{HASH}"))]).contains("unset one"));
+    }
+
+    #[test]
     fn rate_limits_and_quotas_parse() {
         let settings = parse(&[
             ("AUTH_MODE", "none"),
