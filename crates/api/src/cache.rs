@@ -53,6 +53,13 @@ impl<T: Clone> TtlCell<T> {
     }
 }
 
+impl<T: Clone> TtlCell<T> {
+    /// The last computed value, however old (waiting for one in flight).
+    pub async fn last(&self) -> Option<Computed<T>> {
+        self.last.lock().await.clone()
+    }
+}
+
 /// `at` as RFC 3339 in UTC (`2026-11-29T23:40:00Z`).
 pub fn rfc3339(at: SystemTime) -> String {
     time::OffsetDateTime::from(at)

@@ -41,6 +41,12 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// What the background health round needs (see `routes::refresh_health`).
+    health: (
+        web::Data<AppState>,
+        web::Data<crate::exports::ExportService>,
+        web::Data<routes::Readiness>,
+    ),
 }
 
 impl Application {
@@ -60,6 +66,7 @@ impl Application {
         let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let origins = settings.allowed_origins.clone();
+        let health = (state.clone(), exports.clone(), readiness.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -92,7 +99,7 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .run();
         tracing::info!(port, "broker API listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, health })
     }
 
     pub fn port(&self) -> u16 {
@@ -102,6 +109,8 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let (state, exports, readiness) = self.health;
+        let refresher = AbortOnDrop(tokio::spawn(routes::refresh_health(state, exports, readiness)));
         let mut server = std::pin::pin!(self.server);
         tokio::select! {
             result = &mut server => return result,
@@ -113,7 +122,17 @@ impl Application {
         let stopped = handle.stop(true);
         let result = server.await;
         stopped.await;
+        drop(refresher);
         result
+    }
+}
+
+/// A background task that ends with its owner, whichever way it returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

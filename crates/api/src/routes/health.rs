@@ -98,11 +98,32 @@ impl Readiness {
     }
 }
 
+/// How often a round of checks runs in the background, so `/storage/info`
+/// reports a recent one even when nothing polls `/readyz`.
+pub const HEALTH_REFRESH: Duration = Duration::from_secs(30);
+
+/// Runs a round of checks every [`HEALTH_REFRESH`] (or reuses one `/readyz`
+/// just ran), until the task is dropped.
+pub async fn refresh_health(
+    state: web::Data<AppState>,
+    exports: web::Data<ExportService>,
+    readiness: web::Data<Readiness>,
+) {
+    loop {
+        readiness.checks(|| run_checks(&state, &exports)).await;
+        tokio::time::sleep(HEALTH_REFRESH).await;
+    }
+}
+
 /// The store's health for `/storage/info`: whether the store check of the
-/// last readiness round passed, and when that round ran. Shares the round
-/// (and its period) with `/readyz`, so neither costs a second HEAD.
+/// last readiness round passed, and when that round ran. The rounds are the
+/// ones `/readyz` and [`refresh_health`] run, so `/storage/info` costs no
+/// store call of its own (it runs one round only before the first).
 pub async fn store_health(state: &AppState, exports: &ExportService, readiness: &Readiness) -> (bool, SystemTime) {
-    let round = readiness.checks(|| run_checks(state, exports)).await;
+    let round = match readiness.round.last().await {
+        Some(round) => round,
+        None => readiness.checks(|| run_checks(state, exports)).await,
+    };
     let healthy = round.value.iter().any(|c| c.name == STORE_CHECK && c.ok);
     (healthy, round.at)
 }

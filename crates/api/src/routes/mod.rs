@@ -9,7 +9,7 @@ mod uploads;
 use actix_web::web;
 
 use crate::error::ApiError;
-pub use health::Readiness;
+pub use health::{Readiness, refresh_health};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_only("/uploads/sign", uploads::sign))
