@@ -62,6 +62,8 @@ pub enum ApiError {
     InvalidKey(String),
     #[error("this key cannot be {0} by the caller")]
     ForbiddenKey(&'static str),
+    #[error("this route is for administrators (ADMIN_API_KEYS or the admin claim of a token)")]
+    AdminRequired,
     #[error("the object does not exist")]
     NotFound,
     #[error("no such route")]
@@ -126,6 +128,7 @@ impl ApiError {
             ApiError::SizeRequired => "size_required",
             ApiError::InvalidKey(_) => "invalid_key",
             ApiError::ForbiddenKey(_) => "forbidden_key",
+            ApiError::AdminRequired => "admin_required",
             ApiError::NotFound | ApiError::RouteNotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::StoreUnavailable => "store_unavailable",
@@ -168,7 +171,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::ForbiddenKey(_) => StatusCode::FORBIDDEN,
+            ApiError::ForbiddenKey(_) | ApiError::AdminRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::StoreUnavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -227,6 +230,15 @@ impl From<StoreError> for ApiError {
             }
         }
     }
+}
+
+/// actix's query-string extractor errors, in our shape. The message names
+/// the field and what is wrong with it, never the value sent.
+pub fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::InvalidRequest(match error {
+        actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    })
 }
 
 /// actix's JSON extractor errors, in our shape.

@@ -13,6 +13,7 @@
 //! * [`error`]: the one error enum of the boundary; `hex`: digests as text.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod exports;
 mod hex;
@@ -22,6 +23,7 @@ pub mod request;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod uploads;
 
 pub use startup::Application;

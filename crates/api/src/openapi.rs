@@ -67,6 +67,10 @@ use crate::routes;
         routes::uploads::sign,
         routes::uploads::complete,
         routes::uploads::download,
+        routes::uploads::download_redirect,
+        routes::storage::info,
+        routes::storage::usage,
+        routes::storage::own_usage,
         routes::exports::create,
         routes::exports::get,
         routes::exports::cancel,
@@ -80,6 +84,7 @@ use crate::routes;
     tags(
         (name = "uploads", description = "Sign a browser upload, verify and promote it, download it (docs/api.md)"),
         (name = "exports", description = "CSV and PDF export jobs (docs/exports.md)"),
+        (name = "storage", description = "The store's info and usage (admins), and a tenant's own usage"),
         (name = "health", description = "Liveness and readiness, for anyone"),
         (name = "meta", description = "This document"),
         (name = "demo", description = "The browser demo page and the JS client (docs/js-client.md)"),

@@ -17,7 +17,7 @@ use broker_core::config::AllowedOrigins;
 use broker_core::store::Store;
 use broker_jobs::JobsClient;
 
-use crate::error::json_error;
+use crate::error::{json_error, query_error};
 use crate::routes;
 use crate::state::AppState;
 
@@ -41,6 +41,12 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// What the background health round needs (see `routes::refresh_health`).
+    health: (
+        web::Data<AppState>,
+        web::Data<crate::exports::ExportService>,
+        web::Data<routes::Readiness>,
+    ),
 }
 
 impl Application {
@@ -51,6 +57,7 @@ impl Application {
         let state = web::Data::new(AppState::new(store, &settings.verify));
         let auth = web::Data::new(crate::auth::Auth::build(settings).map_err(StartupError::Auth)?);
         let readiness = web::Data::new(routes::Readiness::default());
+        let storage = web::Data::new(crate::storage::StorageService::new(&settings.store));
 
         let bind_error = |source| StartupError::Bind {
             addr: settings.bind,
@@ -59,17 +66,20 @@ impl Application {
         let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let origins = settings.allowed_origins.clone();
+        let health = (state.clone(), exports.clone(), readiness.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(auth.clone())
                 .app_data(exports.clone())
                 .app_data(readiness.clone())
+                .app_data(storage.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT)
                         .error_handler(|e, _| json_error(e, JSON_LIMIT).into()),
                 )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
                 .wrap(cors(&origins))
                 .wrap(middleware::from_fn(crate::request::traced))
                 .configure(routes::configure)
@@ -82,7 +92,7 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .run();
         tracing::info!(port, "broker API listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, health })
     }
 
     pub fn port(&self) -> u16 {
@@ -91,6 +101,8 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let (state, exports, readiness) = self.health;
+        let _refresher = AbortOnDrop(tokio::spawn(routes::refresh_health(state, exports, readiness)));
         serve_until("the API", self.server, shutdown).await
     }
 }
@@ -111,6 +123,15 @@ pub(crate) async fn serve_until(what: &str, server: Server, shutdown: impl Futur
     let result = server.await;
     stopped.await;
     result
+}
+
+/// A background task that ends with its owner, whichever way it returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn cors(origins: &AllowedOrigins) -> Cors {

@@ -20,8 +20,8 @@ mod store;
 mod telemetry;
 mod verify;
 pub use auth::{
-    ApiKey, AuthMode, AuthSettings, CredentialSettings, INSECURE_AUTH_NONE, JwksSettings, JwtSettings, QuotaSettings,
-    RateLimitSettings,
+    AdminClaim, ApiKey, AuthMode, AuthSettings, CredentialSettings, INSECURE_AUTH_NONE, JwksSettings, JwtSettings,
+    QuotaSettings, RateLimitSettings,
 };
 pub use exports::ExportSettings;
 pub use origins::AllowedOrigins;

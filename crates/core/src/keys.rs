@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::content_type::{CSV, ContentType, JSON};
-use crate::profile::{EXPORTS_AREA, Profile, upload_areas};
+use crate::profile::{EXPORTS_AREA, PROFILES, Profile, upload_areas};
 
 /// The longest key we ever generate is far below this; S3 allows 1024 bytes.
 pub const MAX_KEY_LEN: usize = 512;
@@ -256,9 +256,34 @@ impl KeyLayout {
         })
     }
 
-    /// Everything the broker writes lives under this prefix (`S3_PREFIX/`, or empty).
+    /// `S3_PREFIX` as configured, without slashes (empty when unset).
     pub fn prefix(&self) -> &str {
+        self.prefix.trim_end_matches('/')
+    }
+
+    /// Everything this deployment manages lives under this prefix (the
+    /// prefix with its `/`, or empty): what a listing of all usage covers.
+    pub fn root(&self) -> &str {
         &self.prefix
+    }
+
+    /// Where a tenant's objects live: its served areas, and its staging uploads.
+    pub fn tenant_prefixes(&self, tenant: &TenantId) -> [String; 2] {
+        [
+            format!("{}{tenant}/", self.prefix),
+            format!("{}{tenant}/", self.staging_prefix()),
+        ]
+    }
+
+    /// Where a CDN serving `base` serves `key`: only a verified object of a
+    /// profile marked for the CDN (never staging, never exports).
+    pub fn cdn_url(&self, base: &str, key: &ObjectKey) -> Option<String> {
+        match self.classify(key) {
+            Ok(Area::Served { area, .. }) if PROFILES.iter().any(|p| p.cdn && p.served_area == area) => {
+                Some(format!("{base}/{key}"))
+            }
+            _ => None,
+        }
     }
 
     /// Everything browsers write lives under this prefix (for lifecycle rules and cleanup).
@@ -389,6 +414,29 @@ mod tests {
 
     fn tenant() -> TenantId {
         TenantId::parse("acme").expect("valid tenant")
+    }
+
+    #[test]
+    fn only_verified_objects_of_cdn_profiles_have_a_cdn_url() {
+        let layout = KeyLayout::new("env").expect("layout");
+        let base = "https://cdn.example";
+        let url = |raw: &str| layout.cdn_url(base, &ObjectKey::parse(raw).expect("key"));
+        assert_eq!(
+            url("env/acme/avatars/2026/11/0b5c.png").as_deref(),
+            Some("https://cdn.example/env/acme/avatars/2026/11/0b5c.png")
+        );
+        for none in [
+            "env/acme/uploads/2026/11/0b5c.csv",
+            "env/acme/exports/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11/r.csv",
+            "env/staging/acme/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png",
+            // A tenant named like the area does not make staging servable.
+            "env/staging/avatars/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png",
+            "acme/avatars/2026/11/0b5c.png",
+        ] {
+            assert_eq!(url(none), None, "{none}");
+        }
+        assert_eq!(layout.prefix(), "env");
+        assert_eq!(KeyLayout::new("").expect("layout").prefix(), "");
     }
 
     #[test]

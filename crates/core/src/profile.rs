@@ -37,6 +37,9 @@ pub struct Profile {
     pub max_bytes: u64,
     /// The served area verified objects are promoted to.
     pub served_area: &'static str,
+    /// Its verified objects may be served by a CDN (`CDN_BASE_URL`): public to
+    /// whoever has the URL, so only for objects meant to be shown to anyone.
+    pub cdn: bool,
 }
 
 pub const MIB: u64 = 1024 * 1024;
@@ -48,6 +51,7 @@ pub static PROFILES: &[Profile] = &[
         content_types: &[&JPEG, &PNG, &WEBP],
         max_bytes: 2 * MIB,
         served_area: "avatars",
+        cdn: true,
     },
     // Files of any of these kinds, served from `uploads/`. Called `export`
     // until it was renamed: export *jobs* write to `exports/`, which the old
@@ -59,6 +63,7 @@ pub static PROFILES: &[Profile] = &[
         content_types: &[&CSV, &JSON, &PDF, &ZIP],
         max_bytes: 25 * MIB,
         served_area: "uploads",
+        cdn: false,
     },
 ];
 

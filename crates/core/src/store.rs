@@ -66,6 +66,7 @@ pub struct PutOptions<'a> {
 pub struct Listed {
     pub key: String,
     pub last_modified: Option<SystemTime>,
+    pub size: u64,
 }
 
 /// What a HEAD tells us about an object.
@@ -105,6 +106,9 @@ pub struct Store {
     presign_ttl: Duration,
     encryption: Option<Encryption>,
     upload_mode: UploadMode,
+    /// `S3_ENDPOINT` (or the embedded store's address); `None` for AWS.
+    endpoint: Option<String>,
+    cdn_base_url: Option<String>,
 }
 
 impl Store {
@@ -153,6 +157,8 @@ impl Store {
             presign_ttl: settings.presign_ttl,
             encryption: settings.encryption.clone(),
             upload_mode: settings.upload_mode,
+            endpoint: endpoint.endpoint.clone(),
+            cdn_base_url: settings.cdn_base_url.clone(),
         }
     }
 
@@ -174,6 +180,33 @@ impl Store {
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The endpoint calls go to (`S3_ENDPOINT`, or the embedded store's
+    /// address); `None` when the SDK resolves AWS from the region.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// Whether credentials were found (static ones, or an AWS credential chain).
+    pub fn has_credentials(&self) -> bool {
+        !matches!(self.credentials, CredentialSource::Missing)
+    }
+
+    /// Server-side encryption applied to every write, when configured.
+    pub fn encryption(&self) -> Option<&Encryption> {
+        self.encryption.as_ref()
+    }
+
+    /// Whether `CDN_BASE_URL` is set.
+    pub fn has_cdn(&self) -> bool {
+        self.cdn_base_url.is_some()
+    }
+
+    /// The CDN URL of `key` when `CDN_BASE_URL` is set and the key is a
+    /// verified object of a profile served by the CDN (avatars).
+    pub fn cdn_url(&self, key: &ObjectKey) -> Option<String> {
+        self.layout.cdn_url(self.cdn_base_url.as_deref()?, key)
     }
 
     /// How browsers upload to this store (`S3_UPLOAD_MODE`).
@@ -503,6 +536,7 @@ impl Store {
                 Some(Listed {
                     key: object.key()?.to_owned(),
                     last_modified: object.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                    size: object.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
                 })
             }));
         }
@@ -512,11 +546,6 @@ impl Store {
     /// Where the signing credentials come from and until when they hold.
     pub async fn credential_info(&self) -> Result<CredentialInfo, StoreError> {
         self.credentials.info().await
-    }
-
-    /// The server-side encryption every write asks for (`S3_SSE`).
-    pub fn encryption(&self) -> Option<&Encryption> {
-        self.encryption.as_ref()
     }
 
     /// Readiness: the bucket answers.

@@ -33,6 +33,7 @@ impl ApiKeys {
         found.map(|key| Caller {
             tenant: key.tenant.clone(),
             subject: format!("apikey:{}", key.label),
+            admin: key.admin,
         })
     }
 }
@@ -54,6 +55,7 @@ mod tests {
             tenant: TenantId::parse("acme").expect("tenant"),
             sha256,
             label: "billing".into(),
+            admin: false,
         }]);
         let caller = keys.find("s3cr3t-key").expect("valid key");
         assert_eq!(
@@ -64,5 +66,6 @@ mod tests {
         assert!(keys.find("").is_none());
         let hex: String = sha256.iter().map(|b| format!("{b:02x}")).collect();
         assert!(keys.find(&hex).is_none(), "the hash itself is not a key");
+        assert!(!caller.admin);
     }
 }

@@ -1,4 +1,5 @@
-//! The audit trail: one line per sign, complete, download and export, on the
+//! The audit trail: one line per sign, complete, download, export and
+//! operators' call (storage info and usage), on the
 //! tracing target `audit`, with the tenant, the subject, the object key (or
 //! job id), the outcome and a stable reason:
 //!
@@ -64,6 +65,11 @@ fn record(action: &str, caller: &Caller, key: Option<&str>, error: Option<&ApiEr
     );
 }
 
+/// One audit line for an identified caller refused before the handler ran.
+pub fn refused(action: &str, caller: &Caller, error: &ApiError) {
+    record(action, caller, None, Some(error));
+}
+
 /// One audit line for a request refused before anyone was identified.
 pub fn unauthenticated(action: &str, reason: &str) {
     write(action, "-", "-", None, "denied", reason);
@@ -87,6 +93,9 @@ pub fn action_for_path(path: &str) -> &str {
         "/uploads/sign" => "sign",
         "/uploads/complete" => "complete",
         "/uploads/download" => "download",
+        "/storage/info" => "storage_info",
+        "/storage/usage" => "storage_usage",
+        "/usage" => "usage",
         p if p == "/exports" || p.starts_with("/exports/") => "export",
         other => other,
     }

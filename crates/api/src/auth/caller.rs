@@ -4,7 +4,11 @@
 //! API key; see docs/auth.md). Keys are scoped by the caller's tenant, which
 //! comes only from the credential, never from the request body. With
 //! `AUTH_MODE=none` every caller is the development principal (tenant
-//! `default`, subject `anonymous`).
+//! `default`, subject `anonymous`), and the admin when the broker listens on
+//! loopback only.
+//!
+//! [`Admin`] is the same extractor for the operators' routes: it answers 403
+//! `admin_required` to any caller who is not an admin (see docs/auth.md).
 //!
 //! A request that cannot be authenticated is answered 401 `unauthenticated`
 //! (with `WWW-Authenticate: Bearer`) before its handler runs, and leaves an
@@ -23,7 +27,13 @@ use crate::error::ApiError;
 pub struct Caller {
     pub tenant: TenantId,
     pub subject: String,
+    /// May call the operators' routes (`ADMIN_API_KEYS`, `AUTH_ADMIN_CLAIM`).
+    pub admin: bool,
 }
+
+/// A caller who is an admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin(pub Caller);
 
 impl Caller {
     #[allow(clippy::expect_used, reason = "a constant, valid tenant id")]
@@ -31,6 +41,7 @@ impl Caller {
         Caller {
             tenant: TenantId::parse("default").expect("'default' is a valid tenant"),
             subject: "anonymous".into(),
+            admin: false,
         }
     }
 }
@@ -60,6 +71,25 @@ impl FromRequest for Caller {
                     Err(ApiError::from(failure).into())
                 }
             }
+        })
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(request, payload);
+        let action = audit::action_for_path(request.path()).to_owned();
+        Box::pin(async move {
+            let caller = caller.await?;
+            if caller.admin {
+                return Ok(Admin(caller));
+            }
+            let refused = ApiError::AdminRequired;
+            audit::refused(&action, &caller, &refused);
+            Err(refused.into())
         })
     }
 }

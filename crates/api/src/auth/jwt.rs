@@ -111,9 +111,19 @@ impl JwtVerifier {
             .get("iss")
             .and_then(Value::as_str)
             .ok_or(AuthFailure::MissingClaim)?;
+        let admin = self
+            .settings
+            .admin_claim
+            .as_ref()
+            .is_some_and(|admin| match claims.get(&admin.claim) {
+                Some(Value::String(value)) => *value == admin.value,
+                Some(Value::Array(values)) => values.iter().any(|v| v.as_str() == Some(admin.value.as_str())),
+                _ => false,
+            });
         Ok(Caller {
             tenant,
             subject: format!("jwt:{issuer}#{subject}"),
+            admin,
         })
     }
 }

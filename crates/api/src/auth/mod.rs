@@ -25,7 +25,7 @@ use broker_core::config::{AuthMode, INSECURE_AUTH_NONE, StoreBackend};
 
 use crate::error::ApiError;
 pub use api_keys::ApiKeys;
-pub use caller::Caller;
+pub use caller::{Admin, Caller};
 pub use jwt::JwtVerifier;
 pub use quota::Quotas;
 pub use rate_limit::{Action, RateLimiter};
@@ -41,7 +41,8 @@ pub struct Auth {
 }
 
 enum Mode {
-    Disabled,
+    /// `AUTH_MODE=none`; `local_admin` when only this machine can call.
+    Disabled { local_admin: bool },
     Required {
         jwt: Option<Box<JwtVerifier>>,
         api_keys: ApiKeys,
@@ -139,7 +140,9 @@ impl Auth {
                     "AUTHENTICATION IS DISABLED (AUTH_MODE=none): every request acts as tenant 'default', subject 'anonymous'; \
                      {exposure}. Configure AUTH_HS256_SECRET, AUTH_JWKS_URL or API_KEYS before exposing this broker."
                 );
-                Mode::Disabled
+                Mode::Disabled {
+                    local_admin: settings.bind.ip().is_loopback(),
+                }
             }
             AuthMode::Required(credentials) => Mode::Required {
                 jwt: credentials
@@ -161,7 +164,12 @@ impl Auth {
     /// The principal a request acts for.
     pub async fn authenticate(&self, request: &HttpRequest) -> Result<Caller, AuthFailure> {
         let (jwt, api_keys) = match &self.mode {
-            Mode::Disabled => return Ok(Caller::development()),
+            Mode::Disabled { local_admin } => {
+                return Ok(Caller {
+                    admin: *local_admin,
+                    ..Caller::development()
+                });
+            }
             Mode::Required { jwt, api_keys } => (jwt, api_keys),
         };
         let headers = request.headers();

@@ -6,22 +6,24 @@
 //! store HEAD (and one Redis round trip) per instance per period.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use actix_web::{HttpResponse, web};
 use broker_jobs::BackendKind;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::cache::{Computed, TtlCell};
 use crate::error::{ApiError, ErrorBody};
 use crate::exports::ExportService;
 use crate::openapi::string_enum;
 use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long one round of checks answers `/readyz`.
+const STORE_CHECK: &str = "store";
+/// How long one round of checks answers `/readyz` (and `/storage/info`).
 pub const READY_TTL: Duration = Duration::from_secs(3);
 
 /// `GET /healthz`: `{"status": "ok"}`.
@@ -86,7 +88,7 @@ pub async fn readyz(
     exports: web::Data<ExportService>,
     readiness: web::Data<Readiness>,
 ) -> Result<HttpResponse, ApiError> {
-    let checks = readiness.checks(|| run_checks(&state, &exports)).await;
+    let checks = readiness.checks(|| run_checks(&state, &exports)).await.value;
     let failing: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
     if !failing.is_empty() {
         return Err(ApiError::NotReady(failing));
@@ -110,7 +112,7 @@ async fn run_checks(state: &AppState, exports: &ExportService) -> Vec<Check> {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),
     };
-    let mut checks = vec![judge("store", store)];
+    let mut checks = vec![judge(STORE_CHECK, store)];
     if exports.exports.kind() == BackendKind::Redis {
         let redis = match tokio::time::timeout(CHECK_TIMEOUT, exports.exports.ping()).await {
             Ok(Ok(())) => Ok(()),
@@ -136,32 +138,48 @@ fn judge(name: &'static str, result: Result<(), String>) -> Check {
 /// The last round of checks and when it ran; one round at a time.
 #[derive(Default)]
 pub struct Readiness {
-    last: Mutex<Option<(Instant, Vec<Check>)>>,
-    running: tokio::sync::Mutex<()>,
+    round: TtlCell<Vec<Check>>,
 }
 
 impl Readiness {
     /// The checks of the last [`READY_TTL`], or of a new round of `run`.
-    async fn checks<F: Future<Output = Vec<Check>>>(&self, run: impl FnOnce() -> F) -> Vec<Check> {
-        if let Some(fresh) = self.fresh() {
-            return fresh;
+    async fn checks<F: Future<Output = Vec<Check>>>(&self, run: impl FnOnce() -> F) -> Computed<Vec<Check>> {
+        let round = self.round.get(READY_TTL, || async { Ok::<_, Infallible>(run().await) });
+        match round.await {
+            Ok(round) => round,
+            Err(never) => match never {},
         }
-        let _one_round = self.running.lock().await;
-        // Another request may have run a round while this one waited.
-        if let Some(fresh) = self.fresh() {
-            return fresh;
-        }
-        let checks = run().await;
-        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), checks.clone()));
-        checks
     }
+}
 
-    fn fresh(&self) -> Option<Vec<Check>> {
-        let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        last.as_ref()
-            .filter(|(at, _)| at.elapsed() < READY_TTL)
-            .map(|(_, checks)| checks.clone())
+/// How often a round of checks runs in the background, so `/storage/info`
+/// reports a recent one even when nothing polls `/readyz`.
+pub const HEALTH_REFRESH: Duration = Duration::from_secs(30);
+
+/// Runs a round of checks every [`HEALTH_REFRESH`] (or reuses one `/readyz`
+/// just ran), until the task is dropped.
+pub async fn refresh_health(
+    state: web::Data<AppState>,
+    exports: web::Data<ExportService>,
+    readiness: web::Data<Readiness>,
+) {
+    loop {
+        readiness.checks(|| run_checks(&state, &exports)).await;
+        tokio::time::sleep(HEALTH_REFRESH).await;
     }
+}
+
+/// The store's health for `/storage/info`: whether the store check of the
+/// last readiness round passed, and when that round ran. The rounds are the
+/// ones `/readyz` and [`refresh_health`] run, so `/storage/info` costs no
+/// store call of its own (it runs one round only before the first).
+pub async fn store_health(state: &AppState, exports: &ExportService, readiness: &Readiness) -> (bool, SystemTime) {
+    let round = match readiness.round.last().await {
+        Some(round) => round,
+        None => readiness.checks(|| run_checks(state, exports)).await,
+    };
+    let healthy = round.value.iter().any(|c| c.name == STORE_CHECK && c.ok);
+    (healthy, round.at)
 }
 
 #[cfg(test)]
@@ -181,6 +199,7 @@ mod tests {
         let (a, b) = tokio::join!(readiness.checks(run), readiness.checks(run));
         assert_eq!(a, b);
         assert_eq!(readiness.checks(run).await, a);
+        let a = a.value;
         assert_eq!(
             rounds.load(Ordering::SeqCst),
             1,

@@ -7,20 +7,28 @@
 mod demo;
 pub(crate) mod exports;
 pub(crate) mod health;
+pub(crate) mod storage;
 pub(crate) mod uploads;
 
 use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
-pub use health::Readiness;
+pub use health::{Readiness, refresh_health};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/uploads/sign").route(web::post().to(uploads::sign)))
         .service(resource("/uploads/complete").route(web::post().to(uploads::complete)))
-        .service(resource("/uploads/download").route(web::post().to(uploads::download)))
+        .service(
+            resource("/uploads/download")
+                .route(web::post().to(uploads::download))
+                .route(web::get().to(uploads::download_redirect)),
+        )
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(resource("/openapi.json").route(web::get().to(crate::openapi::openapi_json)))
+        .service(resource("/storage/info").route(web::get().to(storage::info)))
+        .service(resource("/storage/usage").route(web::get().to(storage::usage)))
+        .service(resource("/usage").route(web::get().to(storage::own_usage)))
         .configure(demo::configure)
         .configure(exports::configure);
 }

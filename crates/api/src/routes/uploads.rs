@@ -1,3 +1,4 @@
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use tracing::field::Empty;
 
@@ -89,12 +90,59 @@ pub async fn download(
     caller: Caller,
     body: web::Json<DownloadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let work = async {
-        exports::check_download(&export_service, &state.store, &caller, &body.object_key).await?;
-        uploads::download::download(&state.store, &caller, &body).await
-    };
-    let response = audit::audited("download", &caller, Some(&body.object_key), work).await?;
+    let response = signed_download(&state, &export_service, &caller, &body).await?;
     Ok(HttpResponse::Ok().json(response))
+}
+
+/// The same download, as a redirect to the signed URL
+///
+/// `GET /uploads/download?objectKey=…` answers 302 to the signed GET, so a
+/// link or an image works without JavaScript. The reply is never cached (the
+/// URL expires); its body is the POST form's reply. Same checks and errors as
+/// the POST form.
+#[utoipa::path(
+    get,
+    path = "/uploads/download",
+    operation_id = "downloadRedirect",
+    tag = "uploads",
+    params(DownloadRequest),
+    responses(
+        (status = 302, description = "To the signed URL (`Cache-Control: no-store`)", body = DownloadResponse,
+            headers(("Location" = String, description = "The signed GET"), ("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_key`: `..`, absolute, percent-encoded, over 512 bytes, \
+            characters outside `[A-Za-z0-9._-/]`; `invalid_request`: no `objectKey`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "`forbidden_key`: staging, another tenant, or outside the served areas", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such object", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "download", skip_all, fields(tenant = %caller.tenant, object_key = audit::loggable_key(&query.object_key)))]
+pub async fn download_redirect(
+    state: web::Data<AppState>,
+    export_service: web::Data<ExportService>,
+    caller: Caller,
+    query: web::Query<DownloadRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let response = signed_download(&state, &export_service, &caller, &query).await?;
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, response.url.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(response))
+}
+
+/// Both forms of a download: the same checks and the same audit line.
+async fn signed_download(
+    state: &AppState,
+    export_service: &ExportService,
+    caller: &Caller,
+    request: &DownloadRequest,
+) -> Result<DownloadResponse, ApiError> {
+    let work = async {
+        exports::check_download(export_service, &state.store, caller, &request.object_key).await?;
+        uploads::download::download(&state.store, caller, request).await
+    };
+    audit::audited("download", caller, Some(&request.object_key), work).await
 }
 
 /// Verify a staged upload by content and promote it

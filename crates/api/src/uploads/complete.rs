@@ -64,6 +64,9 @@ pub struct CompleteResponse {
     pub removed: Vec<String>,
     /// The original filename, from the signed record.
     pub filename: String,
+    /// The object's CDN URL, for a verified avatar when `CDN_BASE_URL` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cdn_url: Option<String>,
 }
 
 impl Audited for CompleteResponse {}
@@ -350,6 +353,7 @@ async fn verify_and_promote(
         sha256,
         removed,
         filename,
+        cdn_url: store.cdn_url(final_key),
     })
 }
 
@@ -384,6 +388,7 @@ async fn completed(store: &Store, caller: &Caller, final_key: &ObjectKey) -> Res
         sha256: record.sha256.unwrap_or_default(),
         removed: record.removed,
         filename,
+        cdn_url: store.cdn_url(final_key),
     })
 }
 

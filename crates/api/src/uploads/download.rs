@@ -1,5 +1,6 @@
-//! `POST /uploads/download`: a short-lived signed GET, only for served keys the
-//! caller's tenant owns.
+//! `POST /uploads/download` (and its redirecting `GET` form): a short-lived
+//! signed GET, only for served keys the caller's tenant owns; with
+//! `CDN_BASE_URL`, also the CDN URL of a verified avatar (docs/cdn.md).
 
 use broker_core::disposition::attachment;
 use broker_core::keys::Area;
@@ -7,14 +8,15 @@ use broker_core::record::ObjectRecord;
 use broker_core::store::Store;
 use broker_core::{KeyLayout, ObjectKey};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::auth::audit::Audited;
 use crate::error::ApiError;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct DownloadRequest {
     /// A served key of the caller's tenant (from `POST /uploads/complete`).
     #[schema(
@@ -35,6 +37,9 @@ pub struct DownloadResponse {
     pub filename: String,
     pub content_type: String,
     pub size: u64,
+    /// The object's CDN URL, for a verified avatar when `CDN_BASE_URL` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cdn_url: Option<String>,
 }
 
 impl Audited for DownloadResponse {}
@@ -63,6 +68,7 @@ pub async fn download(store: &Store, caller: &Caller, request: &DownloadRequest)
         filename,
         content_type,
         size: head.size,
+        cdn_url: store.cdn_url(&key),
     })
 }
 

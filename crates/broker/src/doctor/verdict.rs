@@ -328,7 +328,7 @@ pub fn lifecycle(rules: &Answer<Vec<LifecycleRule>>, layout: &KeyLayout, presign
         }
     };
     let staging = layout.staging_prefix();
-    let root = layout.prefix();
+    let root = layout.root();
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let enabled: Vec<(&LifecycleRule, &str)> = rules

@@ -93,3 +93,73 @@ async fn objects_survive_a_restart_of_the_app() {
         .expect("bytes");
     assert_eq!(bytes.as_ref(), b"[1,2,3]");
 }
+
+/// The GET form, without following redirects (as a test of the redirect itself).
+async fn get_download(app: &broker_testkit::TestApp, query: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    app.authorize(client.get(format!("{}/uploads/download?{query}", app.address)))
+        .send()
+        .await
+        .expect("request reaches the API")
+}
+
+#[tokio::test]
+async fn the_get_form_redirects_to_a_url_that_fetches_the_object() {
+    let app = spawn_app().await;
+    let key = "default/uploads/2026/11/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.csv";
+    app.put_object(key, b"id\n1\n", "text/csv", "r.csv").await;
+
+    let response = get_download(&app, &format!("objectKey={key}")).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let location = response.headers()["location"].to_str().expect("ascii").to_owned();
+    let body: Value = response.json().await.expect("the POST form's reply");
+    assert_eq!(body["url"], location.as_str());
+    assert_eq!(body["expiresIn"], 3600);
+
+    let file = reqwest::get(&location).await.expect("the store answers");
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "text/csv");
+    assert_eq!(file.bytes().await.expect("bytes").as_ref(), b"id\n1\n");
+    assert!(
+        !broker_testkit::captured_logs().contains("objectKey="),
+        "query strings are never logged"
+    );
+}
+
+#[tokio::test]
+async fn the_get_form_refuses_exactly_as_the_post_form_does() {
+    let app = spawn_app().await;
+    let signed = app.sign("avatar", "a.png", "image/png").await;
+    let foreign = "acme/uploads/2026/11/5f3a8f0c-1c55-4a53-9b1e-0c5f8a9b2d11.csv";
+    app.put_object(foreign, b"secret", "text/csv", "s.csv").await;
+    for key in [
+        signed.object_key.as_str(),
+        foreign,
+        "default/secrets/2026/11/x.csv",
+        "default/uploads/2026/11/missing.csv",
+        "default/exports/01J9Z8Q4J6R6W5W6T7Y8Z9A0BC/r.csv",
+        "../default/uploads/x",
+        "default//x",
+    ] {
+        let get = error_code(get_download(&app, &format!("objectKey={}", key.replace('/', "%2F"))).await).await;
+        let post = error_code(app.download(key).await).await;
+        assert_eq!(get, post, "{key}");
+    }
+    assert_eq!(
+        error_code(get_download(&app, "").await).await,
+        (400, "invalid_request".into())
+    );
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/uploads/download?objectKey={foreign}", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(error_code(anonymous).await, (401, "unauthenticated".into()));
+}

@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod cdn;
 mod complete;
 mod download;
 mod errors;
@@ -14,4 +15,5 @@ mod isolation;
 mod limits;
 mod openapi;
 mod put_mode;
+mod storage;
 mod store_policy;

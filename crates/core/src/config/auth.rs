@@ -1,5 +1,12 @@
 //! Who may call the API, how often, and how much each tenant may store:
-//! `AUTH_*`, `API_KEYS`, `RATE_LIMIT_*`, `TENANT_QUOTA_BYTES` and `TENANT_QUOTAS`.
+//! `AUTH_*`, `API_KEYS`, `ADMIN_API_KEYS`, `RATE_LIMIT_*`, `TENANT_QUOTA_BYTES`
+//! and `TENANT_QUOTAS`.
+//!
+//! Operators' routes (`/storage/info`, `/storage/usage`) need an admin: a key
+//! of `ADMIN_API_KEYS` (the same `tenant:sha256hex[:label]` form as
+//! `API_KEYS`, so an admin key is also a caller of its tenant), or a JWT whose
+//! `AUTH_ADMIN_CLAIM` holds `AUTH_ADMIN_VALUE`. With `AUTH_MODE=none` the
+//! local caller is the admin only on a loopback `BIND_ADDR`.
 //!
 //! Authentication is on unless `AUTH_MODE=none` says otherwise, explicitly:
 //! with no credential source configured the broker refuses to start, whatever
@@ -46,7 +53,7 @@ pub enum AuthMode {
 #[derive(Debug, Clone)]
 pub struct CredentialSettings {
     pub jwt: Option<JwtSettings>,
-    /// `API_KEYS`: server-to-server keys, each bound to one tenant.
+    /// `API_KEYS` and `ADMIN_API_KEYS`: server-to-server keys, each bound to one tenant.
     pub api_keys: Vec<ApiKey>,
 }
 
@@ -66,6 +73,16 @@ pub struct JwtSettings {
     pub tenant_claim: String,
     /// `AUTH_SUBJECT_CLAIM`: the claim that names the principal.
     pub subject_claim: String,
+    /// `AUTH_ADMIN_CLAIM` / `AUTH_ADMIN_VALUE`: a token is an admin's when this
+    /// claim is the value, or an array holding it; `None`: no token is.
+    pub admin_claim: Option<AdminClaim>,
+}
+
+/// The claim that makes a token an admin's, and the value it must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminClaim {
+    pub claim: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +102,8 @@ pub struct ApiKey {
     pub sha256: [u8; 32],
     /// Names the caller in logs and rate limits (`apikey:{label}`).
     pub label: String,
+    /// From `ADMIN_API_KEYS`: the key may also call the operators' routes.
+    pub admin: bool,
 }
 
 impl fmt::Debug for ApiKey {
@@ -92,6 +111,7 @@ impl fmt::Debug for ApiKey {
         f.debug_struct("ApiKey")
             .field("tenant", &self.tenant)
             .field("label", &self.label)
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +161,9 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
     let hs256_secret = env.string("AUTH_HS256_SECRET").map(Secret::new);
     let jwks_url = env.string("AUTH_JWKS_URL");
     let api_keys_raw = env.string("API_KEYS").map(Secret::new);
+    let admin_keys_raw = env.string("ADMIN_API_KEYS").map(Secret::new);
+    let admin_claim = env.string("AUTH_ADMIN_CLAIM");
+    let admin_value = env.string("AUTH_ADMIN_VALUE");
     let issuers = list(env.string("AUTH_ISSUER"));
     let audiences = list(env.string("AUTH_AUDIENCE"));
     let leeway = env.secs_or("AUTH_LEEWAY", "30");
@@ -159,6 +182,7 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
         ("AUTH_HS256_SECRET", hs256_secret.is_some()),
         ("AUTH_JWKS_URL", jwks_url.is_some()),
         ("API_KEYS", api_keys_raw.is_some()),
+        ("ADMIN_API_KEYS", admin_keys_raw.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
@@ -223,6 +247,14 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
                 for issuer in issuers.iter().filter(|i| i.contains('#')) {
                     env.problem(format!("AUTH_ISSUER values must not contain '#' (got {issuer:?})"));
                 }
+                let admin_claim = match (admin_claim, admin_value) {
+                    (Some(claim), Some(value)) => Some(AdminClaim { claim, value }),
+                    (None, None) => None,
+                    _ => {
+                        env.problem("AUTH_ADMIN_CLAIM and AUTH_ADMIN_VALUE are set together or not at all".into());
+                        None
+                    }
+                };
                 Some(JwtSettings {
                     hs256_secret,
                     jwks: jwks_uri.map(|url| JwksSettings {
@@ -235,13 +267,23 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
                     leeway,
                     tenant_claim,
                     subject_claim,
+                    admin_claim,
                 })
             } else {
+                if admin_claim.is_some() || admin_value.is_some() {
+                    env.problem("AUTH_ADMIN_CLAIM and AUTH_ADMIN_VALUE need JWT authentication (AUTH_HS256_SECRET or AUTH_JWKS_URL)".into());
+                }
                 None
             };
-            let api_keys = api_keys_raw
-                .map(|raw| parse_api_keys(env, raw.expose()))
-                .unwrap_or_default();
+            let mut api_keys = Vec::new();
+            for (name, raw, admin) in [
+                ("API_KEYS", &api_keys_raw, false),
+                ("ADMIN_API_KEYS", &admin_keys_raw, true),
+            ] {
+                if let Some(raw) = raw {
+                    parse_api_keys(env, name, raw.expose(), admin, &mut api_keys);
+                }
+            }
             AuthMode::Required(Box::new(CredentialSettings { jwt, api_keys }))
         }
         Some(other) => {
@@ -330,22 +372,27 @@ fn acceptable_jwks_url(raw: &str) -> Option<http::Uri> {
     acceptable.then_some(uri)
 }
 
-/// `tenant:sha256hex[:label],...`. Problems never quote the value: it is close to a secret.
-fn parse_api_keys<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, raw: &str) -> Vec<ApiKey> {
-    let mut keys = Vec::new();
+/// `tenant:sha256hex[:label],...` of the variable `name`, added to `keys`:
+/// a hash or a tenant's label is unique across `API_KEYS` and `ADMIN_API_KEYS`.
+/// Problems never quote the value: it is close to a secret.
+fn parse_api_keys<F: Fn(&str) -> Option<String>>(
+    env: &mut Reader<'_, F>,
+    name: &str,
+    raw: &str,
+    admin: bool,
+    keys: &mut Vec<ApiKey>,
+) {
     for (index, entry) in raw.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
         let position = index + 1;
         let mut parts = entry.splitn(3, ':');
         let (tenant, hash, label) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());
         let Ok(tenant) = TenantId::parse(tenant) else {
-            env.problem(format!(
-                "API_KEYS entry {position}: the tenant is not a valid tenant id"
-            ));
+            env.problem(format!("{name} entry {position}: the tenant is not a valid tenant id"));
             continue;
         };
         let Some(sha256) = decode_sha256(hash) else {
             env.problem(format!(
-                "API_KEYS entry {position}: expected tenant:sha256hex[:label] with 64 hex digits (the SHA-256 of the key, never the key)"
+                "{name} entry {position}: expected tenant:sha256hex[:label] with 64 hex digits (the SHA-256 of the key, never the key)"
             ));
             continue;
         };
@@ -353,27 +400,31 @@ fn parse_api_keys<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, raw: &
             Some(label) if valid_label(label) => label.to_owned(),
             Some(_) => {
                 env.problem(format!(
-                    "API_KEYS entry {position}: the label must be 1 to 64 of [A-Za-z0-9_-]"
+                    "{name} entry {position}: the label must be 1 to 64 of [A-Za-z0-9_-]"
                 ));
                 continue;
             }
             None => hash[..12].to_ascii_lowercase(),
         };
         if keys.iter().any(|k: &ApiKey| k.sha256 == sha256) {
-            env.problem(format!("API_KEYS entry {position}: the same key hash appears twice"));
+            env.problem(format!("{name} entry {position}: the same key hash appears twice"));
             continue;
         }
         // The label is the key's principal (`apikey:{label}`): two keys with one
         // label would sign, complete and be rate-limited as one.
         if keys.iter().any(|k| k.tenant == tenant && k.label == label) {
             env.problem(format!(
-                "API_KEYS entry {position}: another key of this tenant has the same label"
+                "{name} entry {position}: another key of this tenant has the same label"
             ));
             continue;
         }
-        keys.push(ApiKey { tenant, sha256, label });
+        keys.push(ApiKey {
+            tenant,
+            sha256,
+            label,
+            admin,
+        });
     }
-    keys
 }
 
 fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
@@ -595,6 +646,66 @@ mod tests {
         }
         // A label names a key within its tenant.
         assert!(parse(&[("API_KEYS", &format!("acme:{HASH}:billing,globex:{OTHER_HASH}:billing"))]).is_ok());
+    }
+
+    #[test]
+    fn admins_are_keys_of_their_own_list_or_a_configured_claim() {
+        let settings =
+            parse(&[("ADMIN_API_KEYS", &format!("ops:{HASH}:ops"))]).expect("admin keys alone are a credential source");
+        let AuthMode::Required(credentials) = settings.auth.mode else {
+            panic!("auth is on")
+        };
+        assert_eq!(credentials.api_keys.len(), 1);
+        assert!(credentials.api_keys[0].admin);
+        let both = parse(&[
+            ("API_KEYS", &format!("acme:{HASH}:billing")),
+            ("ADMIN_API_KEYS", &format!("ops:{OTHER_HASH}")),
+        ])
+        .expect("valid");
+        let AuthMode::Required(credentials) = both.auth.mode else {
+            panic!("auth is on")
+        };
+        let admins: Vec<bool> = credentials.api_keys.iter().map(|k| k.admin).collect();
+        assert_eq!(admins, [false, true]);
+        // One hash is one key, whichever list it is in.
+        let text = problems(&[
+            ("API_KEYS", &format!("acme:{HASH}")),
+            ("ADMIN_API_KEYS", &format!("ops:{HASH}")),
+        ]);
+        assert!(text.contains("ADMIN_API_KEYS entry 1: the same key hash"), "{text}");
+
+        let jwt = [
+            ("AUTH_HS256_SECRET", SECRET),
+            ("AUTH_ISSUER", "iss"),
+            ("AUTH_AUDIENCE", "aud"),
+        ];
+        let claim = parse(
+            &[
+                jwt.as_slice(),
+                &[("AUTH_ADMIN_CLAIM", "role"), ("AUTH_ADMIN_VALUE", "admin")],
+            ]
+            .concat(),
+        )
+        .expect("valid");
+        let AuthMode::Required(credentials) = claim.auth.mode else {
+            panic!("auth is on")
+        };
+        assert_eq!(
+            credentials.jwt.and_then(|j| j.admin_claim),
+            Some(AdminClaim {
+                claim: "role".into(),
+                value: "admin".into()
+            })
+        );
+        let text = problems(&[jwt.as_slice(), &[("AUTH_ADMIN_CLAIM", "role")]].concat());
+        assert!(text.contains("together or not at all"), "{text}");
+        let text = problems(&[
+            ("API_KEYS", &format!("acme:{HASH}")),
+            ("AUTH_ADMIN_CLAIM", "role"),
+            ("AUTH_ADMIN_VALUE", "admin"),
+        ]);
+        assert!(text.contains("need JWT authentication"), "{text}");
+        assert!(problems(&[("AUTH_MODE", "none"), ("ADMIN_API_KEYS", &format!("ops:{HASH}"))]).contains("unset one"));
     }
 
     #[test]

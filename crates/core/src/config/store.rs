@@ -1,6 +1,7 @@
-//! Where objects live and how browsers reach them: `S3_*`, `DEVSTORE_BIND_ADDR`
-//! and `CLEANUP_GRACE`. With `S3_ENABLED` unset the broker runs its embedded
-//! store; with it, an external one whose region and bucket must be named.
+//! Where objects live and how browsers reach them: `S3_*`, `DEVSTORE_BIND_ADDR`,
+//! `CLEANUP_GRACE`, `CDN_BASE_URL` and `STORAGE_USAGE_TTL`. With `S3_ENABLED`
+//! unset the broker runs its embedded store; with it, an external one whose
+//! region and bucket must be named.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,6 +31,11 @@ pub struct StoreSettings {
     pub upload_mode: UploadMode,
     pub layout: KeyLayout,
     pub encryption: Option<Encryption>,
+    /// `CDN_BASE_URL`: where a CDN serves the objects of the profiles marked
+    /// for it (avatars), without a trailing `/`; see docs/cdn.md.
+    pub cdn_base_url: Option<String>,
+    /// `STORAGE_USAGE_TTL`: how long one listing answers `/storage/usage` and `/usage`.
+    pub usage_ttl: Duration,
 }
 
 /// How browsers send a file to the store.
@@ -111,6 +117,16 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, data
     };
     let sse = env.string("S3_SSE");
     let kms_key_id = env.string("S3_SSE_KMS_KEY_ID");
+    let cdn_base_url = env.string("CDN_BASE_URL").and_then(|raw| {
+        let base = cdn_base_url(&raw);
+        if base.is_none() {
+            env.problem(format!(
+                "CDN_BASE_URL must be an http(s):// URL without user:password@, query or fragment (got {raw:?})"
+            ));
+        }
+        base
+    });
+    let usage_ttl = env.secs_or("STORAGE_USAGE_TTL", "60");
     let devstore_bind = env.parse_or(
         "DEVSTORE_BIND_ADDR",
         DEFAULT_DEVSTORE_BIND,
@@ -196,7 +212,19 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, data
         upload_mode,
         layout,
         encryption,
+        cdn_base_url,
+        usage_ttl,
     }
+}
+
+/// The base of CDN URLs, without a trailing `/`: object keys are appended to it.
+fn cdn_base_url(raw: &str) -> Option<String> {
+    let uri: http::Uri = raw.parse().ok()?;
+    let fine = matches!(uri.scheme_str(), Some("https" | "http"))
+        && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
+        && uri.query().is_none()
+        && !raw.contains('#');
+    fine.then(|| raw.trim_end_matches('/').to_owned())
 }
 
 fn valid_bucket_name(name: &str) -> bool {
@@ -224,5 +252,24 @@ mod tests {
             })
         );
         assert!(parse(&[("S3_SSE", "AES256"), ("S3_SSE_KMS_KEY_ID", "k")]).is_err());
+    }
+
+    #[test]
+    fn the_cdn_base_url_is_a_plain_http_url() {
+        let cdn = |raw: &str| parse(&[("CDN_BASE_URL", raw)]).map(|s| s.store.cdn_base_url);
+        assert_eq!(
+            cdn("https://cdn.example/assets/").expect("valid"),
+            Some("https://cdn.example/assets".into())
+        );
+        assert_eq!(parse(&[]).expect("valid").store.cdn_base_url, None);
+        for bad in [
+            "cdn.example",
+            "ftp://cdn.example",
+            "https://u:p@cdn.example",
+            "https://cdn.example/?a=1",
+            "https://cdn.example/#x",
+        ] {
+            assert!(cdn(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,0 +1,101 @@
+//! The operators' routes (`/storage/info`, `/storage/usage`, for admins) and
+//! a tenant's own usage (`/usage`); the work is in [`crate::storage`].
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+use super::health::{Readiness, store_health};
+use crate::auth::{Admin, Auth, Caller, audit};
+use crate::error::{ApiError, ErrorBody};
+use crate::exports::ExportService;
+use crate::openapi::Unauthenticated;
+use crate::state::AppState;
+use crate::storage::{self, OwnUsage, PageQuery, StorageInfo, StorageService, UsagePage};
+
+/// The configured store and its health (admins)
+///
+/// `healthy` and `lastCheck` come from the last background readiness round;
+/// the reply names no credential and no internal error text.
+#[utoipa::path(
+    get,
+    path = "/storage/info",
+    operation_id = "storageInfo",
+    tag = "storage",
+    responses(
+        (status = 200, description = "The store's provider, settings, capabilities and health", body = StorageInfo),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "`admin_required`: the caller is not an admin (`ADMIN_API_KEYS`, the admin JWT claim, or `AUTH_MODE=none` on loopback)", body = ErrorBody),
+    )
+)]
+pub async fn info(
+    state: web::Data<AppState>,
+    exports: web::Data<ExportService>,
+    readiness: web::Data<Readiness>,
+    service: web::Data<StorageService>,
+    Admin(caller): Admin,
+) -> Result<HttpResponse, ApiError> {
+    let work = async {
+        let (healthy, last_check) = store_health(&state, &exports, &readiness).await;
+        Ok(storage::info(&service, &state.store, healthy, last_check))
+    };
+    let info = audit::audited("storage_info", &caller, None, work).await?;
+    Ok(no_store(info))
+}
+
+/// Bytes and objects per tenant and area (admins)
+///
+/// Counted by listing the bucket, one listing per `STORAGE_USAGE_TTL`,
+/// paginated by tenant id.
+#[utoipa::path(
+    get,
+    path = "/storage/usage",
+    operation_id = "storageUsage",
+    tag = "storage",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of tenants", body = UsagePage),
+        (status = 400, description = "`invalid_request`: a bad `limit` or `cursor`, or an unknown parameter", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "`admin_required`: the caller is not an admin (`ADMIN_API_KEYS`, the admin JWT claim, or `AUTH_MODE=none` on loopback)", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn usage(
+    state: web::Data<AppState>,
+    service: web::Data<StorageService>,
+    Admin(caller): Admin,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let work = storage::usage_page(&service, &state.store, &query);
+    let page = audit::audited("storage_usage", &caller, None, work).await?;
+    Ok(no_store(page))
+}
+
+/// The caller's own tenant: bytes and objects per area, and its quota
+#[utoipa::path(
+    get,
+    path = "/usage",
+    operation_id = "ownUsage",
+    tag = "storage",
+    responses(
+        (status = 200, description = "The caller's tenant", body = OwnUsage),
+        (status = 401, response = Unauthenticated),
+        (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn own_usage(
+    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
+    service: web::Data<StorageService>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let work = storage::own_usage(&service, &state.store, &auth.quotas, &caller);
+    let usage = audit::audited("usage", &caller, None, work).await?;
+    Ok(no_store(usage))
+}
+
+fn no_store(body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
