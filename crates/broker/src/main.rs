@@ -41,7 +41,8 @@ fn main() -> ExitCode {
 }
 
 fn run<F: Future<Output = Result<(), String>>>(command: impl FnOnce(Settings) -> F) -> ExitCode {
-    telemetry::init();
+    // Held to the end of `run`: queued log lines are written before exit.
+    let _log_writer = telemetry::init();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
