@@ -92,9 +92,8 @@ fn execute<F: Future<Output = Result<(), String>>>(logs: bool, command: impl FnO
             return ExitCode::from(2);
         }
     };
-    if logs {
-        telemetry::init(settings.telemetry.log_format);
-    }
+    // Held to the end: queued log lines are written before exit.
+    let _log_writer = logs.then(|| telemetry::init(settings.telemetry.log_format));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

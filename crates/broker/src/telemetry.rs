@@ -14,6 +14,7 @@ use std::io::IsTerminal as _;
 use broker_core::config::LogFormat;
 use serde_json::{Map, Value};
 use tracing::{Event, Subscriber};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
@@ -30,13 +31,24 @@ pub const LOG_FILTER_VAR: &str = "RUST_LOG";
 pub const DEFAULT_LOG_FILTER: &str = "info,s3s=warn,s3s_fs=warn,aws_config=warn,aws_smithy_runtime=warn,hyper=warn";
 
 /// Logs to stdout in `format`, filtered by [`LOG_FILTER_VAR`] (default [`DEFAULT_LOG_FILTER`]).
-pub fn init(format: LogFormat) {
+///
+/// Lines are written by a thread of their own: a request formats its lines
+/// and hands them over instead of waiting on the stdout lock and a `write`
+/// per line (issue 15: the audit line of every authenticated request). No line
+/// is dropped: when the hand-over queue is full, the request waits. Keep the
+/// returned guard until exit; dropping it writes what is still queued.
+pub fn init(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_env(LOG_FILTER_VAR).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let colours = std::io::stdout().is_terminal();
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stdout());
     tracing_subscriber::registry()
         .with(filter)
-        .with(layer(format, std::io::stdout, colours))
+        .with(layer(format, writer, colours))
         .init();
+    guard
 }
 
 /// The formatting layer of `format`, writing to `writer` (the test harness

@@ -7,19 +7,33 @@
 //! decodable image and not just a plausible header. JPEG decoders pad a
 //! truncated scan instead of failing, so the container structure (segment
 //! and chunk lengths, CRCs, an end marker) is checked by the stripper's parser
-//! before decoding.
+//! too; both must pass.
+//!
+//! [`verify_image`] does both and keeps the stripped copy: once the header is
+//! within limits, the stripper's parse (which is also the strip that is
+//! served) runs on a second thread while this one decodes, so a completion
+//! pays for the slower of the two, not their sum. Every check still runs to
+//! the end, and a malformed container is reported before a decode failure, as
+//! when they ran in sequence.
 
 use std::io::Cursor;
 
 use image::{ImageError, ImageFormat, ImageReader};
 
-use crate::{Format, Limits, Rejection, check_type, strip_metadata};
+use crate::{Format, Limits, Rejection, Stripped, check_type, strip_metadata};
 
 /// Dimensions of a verified image, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageInfo {
     pub width: u32,
     pub height: u32,
+}
+
+/// A verified image and its metadata-free copy, from [`verify_image`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedImage {
+    pub info: ImageInfo,
+    pub stripped: Stripped,
 }
 
 /// Largest decoded size of one pixel among the formats we decode (RGBA16).
@@ -29,6 +43,12 @@ const DECODER_SLACK: u64 = 64 << 20;
 
 /// Verifies that `bytes` is a real `format` image within `limits`.
 pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Rejection> {
+    verify_image(format, bytes, limits).map(|verified| verified.info)
+}
+
+/// Verifies that `bytes` is a real `format` image within `limits`, and
+/// strips its metadata (see [`strip_metadata`]) in the same pass.
+pub fn verify_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<VerifiedImage, Rejection> {
     let image_format = match format {
         Format::Jpeg => ImageFormat::Jpeg,
         Format::Png => ImageFormat::Png,
@@ -53,21 +73,40 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
     if width > limits.max_image_side || height > limits.max_image_side || pixels > limits.max_image_pixels {
         return Err(Rejection::DimensionsTooLarge { width, height });
     }
-    // The container must be well formed: chunk lengths and CRCs, segment
-    // lengths, an end marker. The stripper's parser is the judge, so anything
-    // that passes here can also be stripped.
-    strip_metadata(format, bytes)?;
 
     let mut decode_limits = image::Limits::default();
     decode_limits.max_image_width = Some(limits.max_image_side);
     decode_limits.max_image_height = Some(limits.max_image_side);
     decode_limits.max_alloc = Some(pixels.saturating_mul(MAX_BYTES_PER_PIXEL).saturating_add(DECODER_SLACK));
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
-    reader.limits(decode_limits);
-    reader
-        .decode()
-        .map_err(|e| decode_rejection(e, Some((width, height))))?;
-    Ok(ImageInfo { width, height })
+    let decode = || {
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
+        reader.limits(decode_limits);
+        reader
+            .decode()
+            .map(drop)
+            .map_err(|e| decode_rejection(e, Some((width, height))))
+    };
+    // The container must be well formed: chunk lengths and CRCs, segment
+    // lengths, an end marker. The stripper's parser is the judge, so anything
+    // that passes here can also be stripped; its verdict comes first.
+    let (stripped, decoded) = std::thread::scope(|scope| {
+        let strip = std::thread::Builder::new()
+            .name("verify-strip".into())
+            .spawn_scoped(scope, || strip_metadata(format, bytes));
+        let decoded = decode();
+        let stripped = match strip {
+            Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to spare: strip on this one.
+            Err(_) => strip_metadata(format, bytes),
+        };
+        (stripped, decoded)
+    });
+    let stripped = stripped?;
+    decoded?;
+    Ok(VerifiedImage {
+        info: ImageInfo { width, height },
+        stripped,
+    })
 }
 
 fn decode_rejection(error: ImageError, dims: Option<(u32, u32)>) -> Rejection {

@@ -9,7 +9,8 @@
 //!    real type with the type the upload was signed for.
 //! 2. [`check_image`] reads image dimensions from the header first (refusing
 //!    decompression bombs without allocating), then fully decodes under
-//!    `image::Limits` to prove the pixels are real.
+//!    `image::Limits` to prove the pixels are real. [`verify_image`] does the
+//!    same and returns the stripped copy of step 3, stripped while it decodes.
 //! 3. [`strip_metadata`] removes EXIF/GPS/XMP/IPTC/comments/thumbnails and any
 //!    trailing bytes from avatar images *losslessly*: segments are dropped or
 //!    copied byte for byte, the pixels are never re-encoded.
@@ -37,7 +38,7 @@ pub mod corpus;
 
 pub use document::check_document;
 pub use format::Format;
-pub use image_check::{ImageInfo, check_image};
+pub use image_check::{ImageInfo, VerifiedImage, check_image, verify_image};
 pub use limits::Limits;
 pub use rejection::Rejection;
 pub use sniff::{SNIFF_LEN, check_type, detect};

@@ -24,6 +24,9 @@ pub struct JwtVerifier {
     hs256: Option<DecodingKey>,
     jwks: Option<Jwks>,
     settings: JwtSettings,
+    /// The claim checks of each accepted algorithm, built once: they only
+    /// depend on the settings.
+    validations: [(Algorithm, Validation); 3],
 }
 
 impl JwtVerifier {
@@ -34,6 +37,8 @@ impl JwtVerifier {
                 .as_ref()
                 .map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
             jwks: settings.jwks.as_ref().map(Jwks::new).transpose()?,
+            validations: [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256]
+                .map(|algorithm| (algorithm, validation(settings, algorithm))),
             settings: settings.clone(),
         })
     }
@@ -48,11 +53,12 @@ impl JwtVerifier {
         if header.crit.is_some() {
             return Err(AuthFailure::Malformed);
         }
+        let pinned;
         let key = match header.alg {
-            Algorithm::HS256 => self.hs256.clone().ok_or(AuthFailure::AlgorithmNotAccepted)?,
+            Algorithm::HS256 => self.hs256.as_ref().ok_or(AuthFailure::AlgorithmNotAccepted)?,
             Algorithm::RS256 | Algorithm::ES256 => {
                 let jwks = self.jwks.as_ref().ok_or(AuthFailure::AlgorithmNotAccepted)?;
-                let pinned = jwks
+                pinned = jwks
                     .key_for(header.kid.as_deref(), header.alg)
                     .await
                     .map_err(|miss| match miss {
@@ -60,11 +66,16 @@ impl JwtVerifier {
                         KeyMiss::Unavailable => AuthFailure::KeysUnavailable,
                     })?;
                 debug_assert_eq!(pinned.algorithm, header.alg);
-                pinned.key
+                &pinned.key
             }
             _ => return Err(AuthFailure::AlgorithmNotAccepted),
         };
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation(header.alg))
+        let validation = self
+            .validations
+            .iter()
+            .find_map(|(algorithm, validation)| (*algorithm == header.alg).then_some(validation))
+            .ok_or(AuthFailure::AlgorithmNotAccepted)?;
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthFailure::Expired,
                 ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
@@ -77,19 +88,6 @@ impl JwtVerifier {
             })?
             .claims;
         self.caller(&claims)
-    }
-
-    /// One algorithm: the one the key was pinned to.
-    fn validation(&self, algorithm: Algorithm) -> Validation {
-        let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&self.settings.issuers);
-        validation.set_audience(&self.settings.audiences);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.validate_aud = true;
-        validation.leeway = self.settings.leeway.as_secs();
-        validation
     }
 
     /// The principal is named by source and issuer, `jwt:{iss}#{sub}`: a
@@ -126,6 +124,19 @@ impl JwtVerifier {
             admin,
         })
     }
+}
+
+/// One algorithm: the one the key was pinned to.
+fn validation(settings: &JwtSettings, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.set_issuer(&settings.issuers);
+    validation.set_audience(&settings.audiences);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.validate_aud = true;
+    validation.leeway = settings.leeway.as_secs();
+    validation
 }
 
 /// The `alg` a token's header names, when the header is JSON at all.

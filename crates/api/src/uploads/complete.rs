@@ -275,14 +275,16 @@ async fn verify_and_promote(
         bytes.reserve(usize::try_from(head.size).unwrap_or(0).saturating_sub(bytes.len()));
         body.read_all_into(&mut bytes).await?;
         let (limits, budget) = (verification.limits, verification.budget);
-        let stripped = tokio::task::spawn_blocking(move || {
+        // Off the async runtime's threads: the decode, the strip (beside it,
+        // see `verify_image`) and the hash of what will be served.
+        let (stripped, sha256) = tokio::task::spawn_blocking(move || {
             budget.check(format, &bytes)?;
-            broker_verifier::check_image(format, &bytes, &limits)?;
-            broker_verifier::strip_metadata(format, &bytes)
+            let stripped = broker_verifier::verify_image(format, &bytes, &limits)?.stripped;
+            let sha256 = hex(&Sha256::digest(&stripped.bytes));
+            Ok::<_, Rejection>((stripped, sha256))
         })
         .await
         .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
-        let sha256 = hex(&Sha256::digest(&stripped.bytes));
         let removed: Vec<String> = stripped.removed.iter().map(|r| r.as_str().to_owned()).collect();
         let size = stripped.bytes.len() as u64;
         (ByteStream::from(stripped.bytes), size, sha256, removed)
