@@ -17,28 +17,16 @@ import time
 import urllib.request
 import uuid
 
-import boto3
-from botocore.config import Config
 from PIL import Image
 
 BROKER = os.environ["BROKER_URL"]
 BASELINE = os.environ["BASELINE_URL"]
-BUCKET = os.environ["STORE_BUCKET"]
 ROUNDS = int(os.environ.get("ROUNDS", "15"))
 
-s3 = boto3.client(
-    "s3",
-    endpoint_url=os.environ["STORE_URL"],
-    aws_access_key_id=os.environ["STORE_ACCESS_KEY"],
-    aws_secret_access_key=os.environ["STORE_SECRET_KEY"],
-    region_name=os.environ.get("STORE_REGION", "us-east-1"),
-    config=Config(
-        s3={"addressing_style": "path"},
-        signature_version="s3v4",
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    ),
-)
+# The same store client as the baseline app (same environment), for staging
+# its inputs and for the plain GET+PUT floor.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "python-baseline"))
+from app import BUCKET, s3  # noqa: E402
 
 
 def photo(width, height, seed):

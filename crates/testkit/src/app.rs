@@ -144,15 +144,7 @@ async fn start(data_dir: &Path, overrides: &[(&str, &str)], garage: Option<Arc<G
         }
     }
     if let Some(garage) = &garage {
-        for (k, v) in [
-            ("S3_ENABLED", "true"),
-            ("S3_ENDPOINT", garage.endpoint()),
-            ("S3_FORCE_PATH_STYLE", "true"),
-            ("S3_REGION", garage.region()),
-            ("S3_BUCKET", garage.bucket()),
-            ("S3_ACCESS_KEY", garage.access_key()),
-            ("S3_SECRET_KEY", garage.secret_key()),
-        ] {
+        for (k, v) in garage.broker_vars() {
             vars.insert(k.to_owned(), v.to_owned());
         }
     }

@@ -149,6 +149,19 @@ impl Garage {
         &self.secret_key
     }
 
+    /// The broker's configuration of this store as its S3 bucket.
+    pub fn broker_vars(&self) -> [(&'static str, &str); 7] {
+        [
+            ("S3_ENABLED", "true"),
+            ("S3_ENDPOINT", self.endpoint()),
+            ("S3_FORCE_PATH_STYLE", "true"),
+            ("S3_REGION", self.region()),
+            ("S3_BUCKET", self.bucket()),
+            ("S3_ACCESS_KEY", self.access_key()),
+            ("S3_SECRET_KEY", self.secret_key()),
+        ]
+    }
+
     /// An aws-sdk-s3 client for this store, with this instance's key.
     pub fn client(&self) -> &Client {
         &self.client

@@ -39,15 +39,7 @@ pub fn base_vars(data_dir: &Path) -> BTreeMap<String, String> {
 /// [`base_vars`] with `garage` as the configured S3 store.
 pub fn garage_vars(garage: &Garage, data_dir: &Path) -> BTreeMap<String, String> {
     let mut vars = base_vars(data_dir);
-    for (k, v) in [
-        ("S3_ENABLED", "true"),
-        ("S3_ENDPOINT", garage.endpoint()),
-        ("S3_FORCE_PATH_STYLE", "true"),
-        ("S3_REGION", garage.region()),
-        ("S3_BUCKET", garage.bucket()),
-        ("S3_ACCESS_KEY", garage.access_key()),
-        ("S3_SECRET_KEY", garage.secret_key()),
-    ] {
+    for (k, v) in garage.broker_vars() {
         vars.insert(k.to_owned(), v.to_owned());
     }
     vars
