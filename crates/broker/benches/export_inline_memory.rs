@@ -9,10 +9,17 @@
 //! The per-tenant caps on queued input are lifted for the run (one tenant
 //! sends everything).
 //!
-//! `cargo bench -p upload-broker --bench export_inline_memory [-- --requests 30]`
+//! `BROKER_BIN` names the binary to measure (the current release build by
+//! default). `BROKER_BIN_BEFORE`, if set, names another one (an older build)
+//! that is measured first with the same burst, in the same run, and the
+//! after/before ratios are printed: the machine is shared and noisy, so two
+//! figures are only compared when they come from one run.
+//!
+//! `[BROKER_BIN_BEFORE=path] cargo bench -p upload-broker --bench export_inline_memory [-- --requests 30]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,12 +36,38 @@ fn main() {
             requests = args.next().and_then(|n| n.parse().ok()).unwrap_or(requests);
         }
     }
+    let after = std::env::var_os("BROKER_BIN").map_or_else(|| PathBuf::from(BINARY), PathBuf::from);
+    let before = std::env::var_os("BROKER_BIN_BEFORE").map(PathBuf::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(burst(requests));
+    runtime.block_on(async {
+        let before = match &before {
+            Some(binary) => Some(burst(binary, "before", requests).await),
+            None => None,
+        };
+        let after = burst(&after, "after", requests).await;
+        if let Some(before) = before {
+            println!(
+                "after/before: peak RSS growth {:.2}x ({:.1} MiB vs {:.1} MiB), growth per request {:.1}x vs {:.1}x the body",
+                after.growth_mib / before.growth_mib,
+                after.growth_mib,
+                before.growth_mib,
+                after.per_request_bodies,
+                before.per_request_bodies
+            );
+        }
+    });
+}
+
+/// What one burst cost the API.
+struct Growth {
+    /// Peak RSS minus RSS before the burst.
+    growth_mib: f64,
+    /// That growth per request, in bodies.
+    per_request_bodies: f64,
 }
 
 /// A body of exactly `MAX_INLINE_BYTES`: one column, rows of `[0]`.
@@ -73,12 +106,13 @@ impl Drop for Serve {
     }
 }
 
-async fn burst(requests: usize) {
+/// Runs `binary serve`, sends it the burst and reports what it cost.
+async fn burst(binary: &std::path::Path, name: &str, requests: usize) -> Growth {
     let redis = Redis::start();
     let data_dir = tempfile::TempDir::new().expect("temp dir");
     let port = free_port();
     let serve = Serve(
-        Command::new(BINARY)
+        Command::new(binary)
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -136,11 +170,13 @@ async fn burst(requests: usize) {
     let peak = status_kib(&serve.0, "VmHWM:");
     let mib = |kib: u64| kib as f64 / 1024.0;
     let body_mib = body.len() as f64 / (1024.0 * 1024.0);
-    let per_request = mib(peak.saturating_sub(before)) / requests as f64;
+    let growth_mib = mib(peak.saturating_sub(before));
+    let per_request = growth_mib / requests as f64;
     println!(
-        "{requests} parallel inline exports of {body_mib:.1} MiB ({} rows of [0]) in {:.1} s: \
+        "{name} ({}): {requests} parallel inline exports of {body_mib:.1} MiB ({} rows of [0]) in {:.1} s: \
          answers {answers:?}; API RSS {:.1} MiB before, peak {:.1} MiB; \
-         growth {:.1} MiB per request = {:.1}x the body",
+         growth {growth_mib:.1} MiB, {:.1} MiB per request = {:.1}x the body",
+        binary.display(),
         (body.len() - 60) / 4,
         elapsed.as_secs_f64(),
         mib(before),
@@ -148,4 +184,8 @@ async fn burst(requests: usize) {
         per_request,
         per_request / body_mib
     );
+    Growth {
+        growth_mib,
+        per_request_bodies: per_request / body_mib,
+    }
 }

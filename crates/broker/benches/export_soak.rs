@@ -14,10 +14,13 @@
 //! reported as lost. The process exits non-zero if any job failed or was lost.
 //!
 //! `cargo bench -p upload-broker --bench export_soak -- --cycles 20 [--jobs 60]`
+//! (`BROKER_BIN` names another `upload-broker` binary for the workers, for
+//! example a copy, so that a build during the run cannot replace it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -124,7 +127,8 @@ fn main() {
 }
 
 async fn soak(options: Options) -> bool {
-    let mut stack = Stack::start(BINARY.as_ref()).await;
+    let binary = std::env::var_os("BROKER_BIN").map_or_else(|| PathBuf::from(BINARY), PathBuf::from);
+    let mut stack = Stack::start(&binary).await;
     put_source(&stack).await;
     let mut workers = [stack.start_worker(&[]), stack.start_worker(&[])];
     let mut total = Tally::default();

@@ -1,7 +1,8 @@
 //! Export workers as real processes (`upload-broker worker`) sharing a real
 //! redis-server: killed with SIGKILL mid-job, stopped with SIGTERM or SIGSTOP,
-//! Redis restarted under them, several at once; and one worker in this process
-//! given a second delivery of a running job. The API runs in this process with
+//! Redis restarted under them, several at once, killed under one job past its
+//! limit of lost workers; and one worker in this process given a second
+//! delivery of a running job. The API runs in this process with
 //! its embedded store; the workers reach that store as an S3 endpoint.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
@@ -75,6 +76,65 @@ async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_ru
     assert_eq!(objects, [format!("default/exports/{job_id}/big.pdf")]);
     let text = extract_text(&stack.app.fetch_output(&job).await.1);
     assert!(text.contains("79999"), "the last row is in the PDF");
+}
+
+/// Waits until `job_id` runs attempt `attempt` with progress (or has ended), then SIGKILLs `worker`.
+async fn kill_during_attempt(stack: &mut Stack, worker: usize, job_id: &str, attempt: u64) -> Value {
+    let job = stack
+        .wait_until(job_id, &format!("running attempt {attempt}"), |j| {
+            (j["attempts"] == attempt && j["progress"]["rows"].as_u64().unwrap_or(0) > 0)
+                || j["status"] == "failed"
+                || j["status"] == "done"
+        })
+        .await;
+    stack.workers[worker].child.kill().expect("SIGKILL");
+    let _ = stack.workers[worker].child.wait();
+    job
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_workers_have_a_limit_of_their_own_apart_from_the_attempts_of_transient_failures() {
+    let mut stack = Stack::start(BINARY.as_ref()).await;
+    // One attempt for transient failures, one lost worker tolerated.
+    let limits = [("EXPORT_MAX_ATTEMPTS", "1"), ("EXPORT_MAX_LOST_WORKERS", "1")];
+    let first = stack.start_worker(&limits);
+    let job_id = stack.submit(&slow_job(80_000)).await;
+    kill_during_attempt(&mut stack, first, &job_id, 1).await;
+
+    // A lost worker does not use up the one attempt: the job runs again.
+    let second = stack.start_worker(&limits);
+    let job = kill_during_attempt(&mut stack, second, &job_id, 2).await;
+    assert_eq!(
+        job["status"],
+        "running",
+        "a lost worker is not a failed attempt: {job}
+{}",
+        stack.worker_log(second)
+    );
+
+    // A second lost worker is one more than the limit: a job that kills its workers fails.
+    let third = stack.start_worker(&limits);
+    let job = stack
+        .wait_until(&job_id, "ended", |j| j["status"] == "done" || j["status"] == "failed")
+        .await;
+    assert_eq!(
+        job["status"],
+        "failed",
+        "{job}
+{}",
+        stack.worker_log(third)
+    );
+    assert_eq!(job["error"]["code"], "too_many_attempts", "{job}");
+    assert_eq!(job["error"]["message"], "the job's worker was lost 2 times", "{job}");
+    assert_eq!(job["attempts"], 3, "{job}");
+    assert!(
+        stack
+            .app
+            .keys_under(&format!("default/exports/{job_id}/"))
+            .await
+            .is_empty(),
+        "no object"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -197,18 +197,78 @@ async fn retry_later(
 /// failed delete. If every try fails the object stays in the store, but the
 /// API never signs a download for a job that is not done.
 async fn remove_output(store: &Store, key: &ObjectKey) {
+    if !delete_with_retries(key, || store.delete(key)).await {
+        tracing::error!(%key, "could not delete a cancelled export's output; it stays, never signed");
+    }
+}
+
+/// Runs `delete` until it succeeds, at most [`DELETE_TRIES`] times, pausing
+/// [`DELETE_PAUSE`] (doubled each time) after a failure; whether it succeeded.
+async fn delete_with_retries<E, F, Fut>(key: &ObjectKey, mut delete: F) -> bool
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
     let mut pause = DELETE_PAUSE;
     for attempt in 1..=DELETE_TRIES {
-        match store.delete(key).await {
-            Ok(()) => return,
-            Err(error) if attempt < DELETE_TRIES => {
-                warn!(%key, %error, attempt, "could not delete a cancelled export's output; trying again");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
+        match delete().await {
+            Ok(()) => return true,
             Err(error) => {
-                tracing::error!(%key, %error, "could not delete a cancelled export's output; it stays, never signed");
+                warn!(%key, %error, attempt, "could not delete a cancelled export's output");
+                if attempt < DELETE_TRIES {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
             }
         }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ObjectKey {
+        ObjectKey::parse("acme/exports/01M83ZAXYNVFVE1NPVFNNVXZG7/a.csv").expect("key")
+    }
+
+    /// A delete that fails its first `failures` calls; counts the calls.
+    fn flaky(
+        failures: u32,
+        calls: &std::cell::Cell<u32>,
+    ) -> impl FnMut() -> std::future::Ready<Result<(), String>> + '_ {
+        move || {
+            calls.set(calls.get() + 1);
+            std::future::ready(if calls.get() <= failures {
+                Err("503 SlowDown".to_owned())
+            } else {
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_delete_of_a_cancelled_output_is_tried_again() {
+        let calls = std::cell::Cell::new(0);
+        let started = tokio::time::Instant::now();
+        assert!(delete_with_retries(&key(), flaky(2, &calls)).await);
+        assert_eq!(calls.get(), 3, "two failures, then the delete that works");
+        assert_eq!(started.elapsed(), DELETE_PAUSE * 3, "0.5 s, then 1 s");
+
+        let calls = std::cell::Cell::new(0);
+        assert!(delete_with_retries(&key(), flaky(0, &calls)).await);
+        assert_eq!(calls.get(), 1, "no second delete after one that worked");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delete_that_keeps_failing_is_given_up_after_the_last_try() {
+        let calls = std::cell::Cell::new(0);
+        let started = tokio::time::Instant::now();
+        assert!(!delete_with_retries(&key(), flaky(u32::MAX, &calls)).await);
+        assert_eq!(calls.get(), DELETE_TRIES);
+        // 0.5 + 1 + 2 + 4 s between the five tries, none after the last.
+        assert_eq!(started.elapsed(), Duration::from_millis(7_500));
     }
 }
