@@ -41,12 +41,12 @@ elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
 
 echo "== cargo test (workspace, embedded store)"
 started=$(date +%s)
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 echo "== embedded store: $(elapsed "$started")"
 
 echo "== cargo test (the whole system against Garage)"
 started=$(date +%s)
-BROKER_TEST_STORE=garage cargo test --locked -p upload-broker --tests
+BROKER_TEST_STORE=garage cargo test --locked --no-fail-fast -p upload-broker --tests
 echo "== Garage: $(elapsed "$started")"
 
 echo "== fuzzing the verifier (short run)"

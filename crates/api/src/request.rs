@@ -46,7 +46,7 @@ pub async fn traced(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = request_id(request.headers().get(&REQUEST_ID));
-    // The route's pattern (`/exports/{job_id}`), not the path: bounded and safe.
+    // The route's pattern (`/exports/{jobId}`), not the path: bounded and safe.
     let route = request.match_pattern().unwrap_or_else(|| "-".to_owned());
     let span = tracing::info_span!(
         "request",

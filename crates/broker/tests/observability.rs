@@ -314,7 +314,7 @@ async fn json_logs_are_one_object_per_line_with_the_request_context_and_no_query
         .iter()
         .find(|l| l["message"] == "request")
         .unwrap_or_else(|| panic!("no request line for {request_id}: {ours:#?}"));
-    assert_eq!(request_line["route"], "/exports/{job_id}", "{request_line}");
+    assert_eq!(request_line["route"], "/exports/{jobId}", "{request_line}");
     assert_eq!(request_line["method"], "GET");
     assert_eq!(request_line["tenant"], "json-tenant");
     assert_eq!(request_line["subject"], principal("json-user"));
