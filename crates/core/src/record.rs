@@ -29,6 +29,9 @@ pub mod field {
     pub const SHA256: &str = "sha256";
     /// What stripping removed, comma-separated.
     pub const REMOVED: &str = "removed";
+    /// A nonce of the completion that wrote the served object, so a write
+    /// retried after it landed can tell its own object from another's.
+    pub const COMPLETION: &str = "completion";
 }
 
 /// RFC 5987 `attr-char`: everything else is percent-encoded, so a stored
@@ -68,6 +71,8 @@ pub struct ObjectRecord {
     pub sha256: Option<String>,
     /// Empty when nothing was removed (or nothing was recorded).
     pub removed: Vec<String>,
+    /// Set on served objects: which completion wrote it ([`field::COMPLETION`]).
+    pub completion: Option<String>,
 }
 
 impl ObjectRecord {
@@ -97,13 +102,14 @@ impl ObjectRecord {
                 .get(field::REMOVED)
                 .map(|r| r.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default(),
+            completion: plain(field::COMPLETION),
         }
     }
 
     /// The `x-amz-meta-*` pairs (names without the prefix, ASCII values) of
     /// every field that is set, in a stable order.
     pub fn to_metadata(&self) -> Vec<(&'static str, String)> {
-        let mut pairs = Vec::with_capacity(6);
+        let mut pairs = Vec::with_capacity(7);
         let mut push = |name, value: Option<String>| {
             if let Some(value) = value {
                 pairs.push((name, value));
@@ -114,6 +120,7 @@ impl ObjectRecord {
         push(field::FILENAME, self.filename.as_deref().map(encode_text));
         push(field::SUBJECT, self.subject.as_deref().map(encode_text));
         push(field::SHA256, self.sha256.clone());
+        push(field::COMPLETION, self.completion.clone());
         if !self.removed.is_empty() {
             pairs.push((field::REMOVED, self.removed.join(",")));
         }
@@ -153,6 +160,7 @@ mod tests {
         let mut record = ObjectRecord::signed("avatar", "acme", "my photo.jpg", "apikey:billing\nx");
         record.sha256 = Some("ab".repeat(32));
         record.removed = vec!["exif".into(), "gps".into()];
+        record.completion = Some("0193c0de".into());
         let metadata: HashMap<String, String> = record
             .to_metadata()
             .into_iter()

@@ -312,6 +312,7 @@ async fn verify_and_promote(
         subject: Some(account.caller.subject.clone()),
         sha256: Some(sha256.clone()),
         removed: removed.clone(),
+        completion: Some(uuid::Uuid::new_v4().simple().to_string()),
     };
     let metadata = served
         .to_metadata()
@@ -335,8 +336,13 @@ async fn verify_and_promote(
             other => Outcome::Failed(other),
         })?;
     if let Err(e) = store.put(final_key, payload, options).await {
-        account.quotas.refund(store, &upload.tenant, charge).await;
-        return Err(e.into());
+        // A create-only write the store refuses because the object exists may
+        // be this very write, retried by the SDK after it landed and its
+        // answer was lost: then the object is ours and stays charged.
+        if !(matches!(e, StoreError::AlreadyExists) && wrote_it(store, final_key, &served).await) {
+            account.quotas.refund(store, &upload.tenant, charge).await;
+            return Err(e.into());
+        }
     }
     drop(spool_guard);
     store.delete(key).await?;
@@ -357,6 +363,17 @@ async fn verify_and_promote(
         filename,
         cdn_url: store.cdn_url(final_key),
     })
+}
+
+/// Whether the object at `final_key` is the one `served` describes, written
+/// by this completion (its nonce), rather than by a concurrent one.
+async fn wrote_it(store: &Store, final_key: &ObjectKey, served: &ObjectRecord) -> bool {
+    match store.head(final_key).await {
+        Ok(head) => {
+            served.completion.is_some() && ObjectRecord::from_metadata(&head.metadata).completion == served.completion
+        }
+        Err(_) => false,
+    }
 }
 
 /// [`completed`], as the outcome of a completion that found it done.

@@ -1,7 +1,11 @@
 //! Rate limits (per subject, in-process or shared through Redis) and storage
 //! quotas (reached exactly, enforced again at completion with the real size).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use broker_testkit::{Redis, Session, TestApp, error_code, post_form, principal, spawn_app_with};
 
@@ -333,4 +337,98 @@ async fn concurrent_completes_of_one_upload_charge_the_quota_once() {
         code(sign_sized(&alice, Some(FIRST.len() as u64 + 1)).await).await,
         quota_exceeded()
     );
+}
+
+/// A loopback TCP proxy to `upstream` that swallows the store's answer to the
+/// first create-only PUT (`If-None-Match: *`) once the store has written it,
+/// and closes the connection: the SDK sees a lost answer and retries a write
+/// that already landed. Returns its URL and how many answers it swallowed.
+async fn losing_the_first_create_only_answer(upstream: &str) -> (String, Arc<AtomicUsize>) {
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let swallowed = Arc::new(AtomicUsize::new(0));
+    let armed = Arc::new(AtomicBool::new(true));
+    let counter = swallowed.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (armed, counter) = (armed.clone(), counter.clone());
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let doomed = Arc::new(AtomicBool::new(false));
+                let marked = doomed.clone();
+                let requests = tokio::spawn(async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    let mut tail = String::new();
+                    while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                        let seen = format!("{tail}{}", String::from_utf8_lossy(&buf[..n])).to_ascii_lowercase();
+                        if seen.contains("if-none-match: *") && armed.swap(false, Ordering::SeqCst) {
+                            marked.store(true, Ordering::SeqCst);
+                        }
+                        tail = seen
+                            .chars()
+                            .rev()
+                            .take(32)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect();
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    if doomed.load(Ordering::SeqCst) {
+                        // The store has answered the create-only PUT: it landed.
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        break;
+                    }
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                requests.abort();
+            });
+        }
+    });
+    (url, swallowed)
+}
+
+/// L6: an SDK retry of a promotion that had landed meets the store's 412
+/// (the object is there); the completion must see that the object is its own
+/// write and keep the quota charge, not refund it as a lost race would.
+#[tokio::test]
+async fn a_retried_promotion_that_had_landed_keeps_its_quota_charge() {
+    // The embedded store in every run: it honours `If-None-Match: *` on PUT
+    // (Garage ignores it, so there a retried write simply succeeds again).
+    let store = spawn_app_with(&[("S3_ENABLED", "false")]).await;
+    let (proxy, swallowed) = losing_the_first_create_only_answer(&store.store_endpoint).await;
+    let quota = (2 * FIRST.len()).to_string();
+    let app = store
+        .spawn_sibling(&[("S3_ENDPOINT", proxy.as_str()), ("TENANT_QUOTA_BYTES", quota.as_str())])
+        .await;
+    let alice = app.as_user("acme", "alice");
+
+    let response = upload_and_complete(&alice, FIRST.len(), FIRST).await;
+    assert_eq!(response.status(), 200);
+    let done: Value = response.json().await.expect("json");
+    assert_eq!(
+        swallowed.load(Ordering::SeqCst),
+        1,
+        "the store's answer to the promotion was lost once"
+    );
+    assert!(app.object_exists(done["objectKey"].as_str().expect("key")).await);
+    // Still charged: only what is left of the quota fits.
+    assert_eq!(
+        code(sign_sized(&alice, Some(FIRST.len() as u64 + 1)).await).await,
+        quota_exceeded(),
+        "the retried write's 412 refunded an object that is stored"
+    );
+    assert_eq!(sign_sized(&alice, Some(FIRST.len() as u64)).await.status(), 200);
 }
