@@ -305,6 +305,21 @@ impl<'a> FileWriter<'a> {
         self.clean_tmp = false;
         Ok(())
     }
+
+    /// PATCHED (upload-broker, see PATCHED.md): [`FileWriter::done`] only if
+    /// nothing is at the destination, atomically (a hard link fails on an
+    /// existing name); `false` when something is. The temporary file goes
+    /// with `self`.
+    pub(crate) async fn done_if_absent(self) -> Result<bool> {
+        if let Some(final_dir_path) = self.dest_path().parent() {
+            fs::create_dir_all(&final_dir_path).await?;
+        }
+        match fs::hard_link(&self.tmp_path, self.dest_path()).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 impl Drop for FileWriter<'_> {

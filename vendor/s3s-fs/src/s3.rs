@@ -760,7 +760,16 @@ impl S3 for FileSystem {
         });
 
         let size = copy_bytes(stream, file_writer.writer()).await?;
-        file_writer.done().await?;
+        // PATCHED (upload-broker, see PATCHED.md): `If-None-Match: *` is
+        // decided when the object appears, not only before the body is read,
+        // so of two concurrent create-only writes exactly one succeeds.
+        if if_none_match.as_ref().is_some_and(ETagCondition::is_any) {
+            if !file_writer.done_if_absent().await? {
+                return Err(s3_error!(PreconditionFailed, "Object already exists"));
+            }
+        } else {
+            file_writer.done().await?;
+        }
 
         let md5_sum = hex(md5_hash.finalize());
 

@@ -4,6 +4,8 @@
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
+use broker_core::ObjectKey;
+use broker_core::store::{PutOptions, StoreError};
 use broker_testkit::{error_code, removed, spawn_app, spawn_app_with};
 
 async fn fetch(url: &str) -> Vec<u8> {
@@ -283,6 +285,56 @@ async fn completing_twice_or_concurrently_gives_one_object_and_the_same_answer()
     }
     let served = app.store.list("default/avatars/").await.expect("list");
     assert_eq!(served.len(), 1, "exactly one final object");
+}
+
+/// Two API instances over one embedded store complete the same upload at
+/// once (L6): the store's create-only write must let exactly one of them
+/// write, or both would be charged. Concurrent create-only PUTs of one key,
+/// each a different body: one wins, the others get `AlreadyExists`, and the
+/// object is the winner's bytes.
+#[tokio::test]
+async fn concurrent_create_only_writes_to_the_embedded_store_let_exactly_one_win() {
+    // The embedded store in every run (Garage ignores `If-None-Match`).
+    let app = spawn_app_with(&[("S3_ENABLED", "false")]).await;
+    for round in 0..5 {
+        let key = ObjectKey::parse(&format!("default/uploads/2026/11/race-{round}.csv")).expect("key");
+        let writes = (0..8u8).map(|writer| {
+            let (store, key) = (&app.store, &key);
+            async move {
+                let options = PutOptions {
+                    content_type: "text/csv",
+                    content_disposition: "",
+                    metadata: std::collections::HashMap::new(),
+                    create_only: true,
+                };
+                let body = vec![b'a' + writer; 1 << 20];
+                (writer, store.put(key, body.into(), options).await)
+            }
+        });
+        let results = futures_util::future::join_all(writes).await;
+        let winners: Vec<u8> = results.iter().filter(|(_, r)| r.is_ok()).map(|(w, _)| *w).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|(_, r)| matches!(r, Ok(()) | Err(StoreError::AlreadyExists))),
+            "{results:?}"
+        );
+        let stored = app
+            .store
+            .get(&key)
+            .await
+            .expect("get")
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert_eq!(stored.len(), 1 << 20);
+        assert!(
+            stored.iter().all(|b| *b == b'a' + winners[0]),
+            "round {round}: the winner's bytes"
+        );
+    }
 }
 
 #[tokio::test]
