@@ -26,7 +26,7 @@ use ulid::Ulid;
 
 use crate::JobId;
 use crate::job::{ExportJob, JobError, JobStatus, now};
-use crate::queue::{BackendKind, JobQueue, QueueError};
+use crate::queue::{BackendKind, JobQueue, QueueError, WorkerSpec};
 
 /// One attempt at a job, as [`JobsLifecycle::start_attempt`] recorded it.
 /// Every later transition takes it, and happens only while it is the job's
@@ -210,7 +210,14 @@ impl JobsLifecycle {
     ) -> Result<(), QueueError> {
         self.queue
             .backend()
-            .run_worker(name, self.settings().concurrency, handler, Box::pin(stop))
+            .run_worker(
+                WorkerSpec {
+                    name,
+                    concurrency: self.settings().concurrency,
+                    handler,
+                },
+                Box::pin(stop),
+            )
             .await
     }
 }

@@ -140,8 +140,6 @@ pub(crate) type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// One backend: its status records, its tasks, its workers.
 #[async_trait::async_trait]
 pub(crate) trait Backend: Send + Sync {
-    fn kind(&self) -> BackendKind;
-
     /// Stores a new job's record, inline rows and idempotency key, in one
     /// step with the check of the tenant's queued limits. If the key is
     /// taken, or a limit would be passed, stores nothing.
@@ -193,20 +191,45 @@ pub(crate) trait Backend: Send + Sync {
     /// Runs one apalis worker named `name` over this backend's storage, handing
     /// every task to `handler`, until `stop` resolves (`Ok`) or the worker
     /// loses its queue (`Err`).
-    async fn run_worker(
-        &self,
-        name: &str,
-        concurrency: usize,
-        handler: Arc<dyn TaskHandler>,
-        stop: StopSignal,
-    ) -> Result<(), QueueError>;
+    async fn run_worker(&self, worker: WorkerSpec<'_>, stop: StopSignal) -> Result<(), QueueError>;
 }
+
+/// What one apalis worker runs: its name, how many tasks at once, and the
+/// handler every task goes to.
+pub(crate) struct WorkerSpec<'a> {
+    pub name: &'a str,
+    pub concurrency: usize,
+    pub handler: Arc<dyn TaskHandler>,
+}
+
+/// The body of [`Backend::run_worker`] for an apalis storage: the same code
+/// for both backends, over storage types whose bounds apalis would have a
+/// generic function spell out at length.
+macro_rules! run_apalis_worker {
+    ($storage:expr, $worker:expr, $stop:expr) => {{
+        let WorkerSpec { name, concurrency, handler } = $worker;
+        let stop = $stop;
+        apalis::prelude::WorkerBuilder::new(name)
+            .backend($storage)
+            .data($crate::lifecycle::SharedHandler(handler))
+            .concurrency(concurrency)
+            .build($crate::lifecycle::deliver)
+            .run_until(async move {
+                stop.await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+            .map_err(QueueError::unavailable)
+    }};
+}
+pub(crate) use run_apalis_worker;
 
 /// One connection to the queue, from which the API's [`JobsClient`] and the
 /// workers' [`JobsLifecycle`] are made. Cheap to clone: clones share it.
 #[derive(Clone)]
 pub struct JobQueue {
     backend: Arc<dyn Backend>,
+    kind: BackendKind,
     settings: ExportSettings,
 }
 
@@ -225,6 +248,7 @@ impl JobQueue {
     pub fn redis(url: &Secret, settings: &ExportSettings) -> Result<Self, QueueError> {
         Ok(JobQueue {
             backend: Arc::new(redis_backend::RedisQueue::new(url, settings)?),
+            kind: BackendKind::Redis,
             settings: settings.clone(),
         })
     }
@@ -234,6 +258,7 @@ impl JobQueue {
     pub async fn sqlite(settings: &ExportSettings) -> Result<Self, QueueError> {
         Ok(JobQueue {
             backend: Arc::new(sqlite_backend::SqliteQueue::open(settings).await?),
+            kind: BackendKind::Sqlite,
             settings: settings.clone(),
         })
     }
@@ -253,7 +278,7 @@ impl JobQueue {
     }
 
     pub fn kind(&self) -> BackendKind {
-        self.backend.kind()
+        self.kind
     }
 
     pub(crate) fn backend(&self) -> &dyn Backend {

@@ -15,10 +15,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilderExt};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use broker_core::config::ExportSettings;
 use broker_core::{Secret, TenantId};
@@ -26,10 +26,10 @@ use redis::aio::ConnectionManagerConfig;
 use redis::{AsyncCommands, Script, ScriptInvocation};
 
 use super::poll::Interval;
-use super::{Backend, BackendKind, Created, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal};
+use super::{Backend, Created, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal, WorkerSpec, run_apalis_worker};
 use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
-use crate::lifecycle::{Attempt, SharedHandler, Standing, StartOutcome, TaskHandler, deliver};
+use crate::lifecycle::{Attempt, Standing, StartOutcome};
 
 #[derive(Clone)]
 pub(crate) struct RedisQueue {
@@ -252,6 +252,19 @@ impl RedisQueue {
     }
 
     /// Runs a script made by [`owned_transition`].
+    /// A transition script of the live `attempt`, with its first keys and
+    /// argument: KEYS[1] the job's hash, KEYS[2] its inline rows (when
+    /// `with_input`), ARGV[1] the attempt's token.
+    fn attempt_invocation<'a>(&self, script: &'a Script, attempt: &Attempt, with_input: bool) -> ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(self.job_key(attempt.job_id));
+        if with_input {
+            invocation.key(self.input_key(attempt.job_id));
+        }
+        invocation.arg(&attempt.token);
+        invocation
+    }
+
     async fn transition(&self, invocation: ScriptInvocation<'_>) -> Result<Standing, QueueError> {
         let mut conn = self.conn.clone();
         let reply: Option<String> = timed(invocation.invoke_async(&mut conn)).await?;
@@ -265,10 +278,6 @@ impl RedisQueue {
 
 #[async_trait::async_trait]
 impl Backend for RedisQueue {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Redis
-    }
-
     async fn create(&self, record: &NewRecord<'_>) -> Result<Created, QueueError> {
         let job = record.job;
         let now = now().to_string();
@@ -403,57 +412,32 @@ impl Backend for RedisQueue {
     }
 
     async fn progress(&self, attempt: &Attempt, rows: u64) -> Result<Standing, QueueError> {
-        let mut invocation = PROGRESS.prepare_invoke();
-        invocation
-            .key(self.job_key(attempt.job_id))
-            .arg(&attempt.token)
-            .arg(rows)
-            .arg(now());
+        let mut invocation = self.attempt_invocation(&PROGRESS, attempt, false);
+        invocation.arg(rows).arg(now());
         self.transition(invocation).await
     }
 
     async fn finish(&self, attempt: &Attempt, object_key: &str, rows: u64) -> Result<Standing, QueueError> {
-        let mut invocation = FINISH.prepare_invoke();
-        invocation
-            .key(self.job_key(attempt.job_id))
-            .key(self.input_key(attempt.job_id))
-            .arg(&attempt.token)
-            .arg(object_key)
-            .arg(rows)
-            .arg(now());
+        let mut invocation = self.attempt_invocation(&FINISH, attempt, true);
+        invocation.arg(object_key).arg(rows).arg(now());
         self.transition(invocation).await
     }
 
     async fn fail(&self, attempt: &Attempt, error: &JobError) -> Result<Standing, QueueError> {
-        let mut invocation = FAIL.prepare_invoke();
-        invocation
-            .key(self.job_key(attempt.job_id))
-            .key(self.input_key(attempt.job_id))
-            .arg(&attempt.token)
-            .arg(&error.code)
-            .arg(&error.message)
-            .arg(now());
+        let mut invocation = self.attempt_invocation(&FAIL, attempt, true);
+        invocation.arg(&error.code).arg(&error.message).arg(now());
         self.transition(invocation).await
     }
 
     async fn retry_later(&self, attempt: &Attempt, error: &JobError, retry_at: u64) -> Result<Standing, QueueError> {
-        let mut invocation = RETRY.prepare_invoke();
-        invocation
-            .key(self.job_key(attempt.job_id))
-            .arg(&attempt.token)
-            .arg(&error.code)
-            .arg(&error.message)
-            .arg(now())
-            .arg(retry_at);
+        let mut invocation = self.attempt_invocation(&RETRY, attempt, false);
+        invocation.arg(&error.code).arg(&error.message).arg(now()).arg(retry_at);
         self.transition(invocation).await
     }
 
     async fn release(&self, attempt: &Attempt) -> Result<Standing, QueueError> {
-        let mut invocation = RELEASE.prepare_invoke();
-        invocation
-            .key(self.job_key(attempt.job_id))
-            .arg(&attempt.token)
-            .arg(now());
+        let mut invocation = self.attempt_invocation(&RELEASE, attempt, false);
+        invocation.arg(now());
         self.transition(invocation).await
     }
 
@@ -496,24 +480,8 @@ impl Backend for RedisQueue {
         self.storage().push_task(task).await.map_err(QueueError::unavailable)
     }
 
-    async fn run_worker(
-        &self,
-        name: &str,
-        concurrency: usize,
-        handler: Arc<dyn TaskHandler>,
-        stop: StopSignal,
-    ) -> Result<(), QueueError> {
-        WorkerBuilder::new(name)
-            .backend(self.worker_storage())
-            .data(SharedHandler(handler))
-            .concurrency(concurrency)
-            .build(deliver)
-            .run_until(async move {
-                stop.await;
-                Ok::<(), std::io::Error>(())
-            })
-            .await
-            .map_err(QueueError::unavailable)
+    async fn run_worker(&self, worker: WorkerSpec<'_>, stop: StopSignal) -> Result<(), QueueError> {
+        run_apalis_worker!(self.worker_storage(), worker, stop)
     }
 }
 

@@ -1,10 +1,9 @@
 //! The embedded backend: apalis-sqlite and the status records in one file.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilderExt};
 use apalis_sqlite::{Config, SqliteStorage};
 use broker_core::TenantId;
 use broker_core::config::ExportSettings;
@@ -12,10 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::poll::Interval;
-use super::{Backend, BackendKind, Created, NewRecord, POLL_INTERVAL, QueueError, StopSignal};
+use super::{Backend, Created, NewRecord, POLL_INTERVAL, QueueError, StopSignal, WorkerSpec, run_apalis_worker};
 use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
-use crate::lifecycle::{Attempt, SharedHandler, Standing, StartOutcome, TaskHandler, deliver};
+use crate::lifecycle::{Attempt, Standing, StartOutcome};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS export_jobs (
@@ -181,10 +180,6 @@ impl SqliteQueue {
 
 #[async_trait::async_trait]
 impl Backend for SqliteQueue {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Sqlite
-    }
-
     async fn create(&self, record: &NewRecord<'_>) -> Result<Created, QueueError> {
         let job = record.job;
         let now = now_i64();
@@ -458,24 +453,8 @@ impl Backend for SqliteQueue {
         self.storage().push_task(task).await.map_err(QueueError::unavailable)
     }
 
-    async fn run_worker(
-        &self,
-        name: &str,
-        concurrency: usize,
-        handler: Arc<dyn TaskHandler>,
-        stop: StopSignal,
-    ) -> Result<(), QueueError> {
-        WorkerBuilder::new(name)
-            .backend(self.worker_storage())
-            .data(SharedHandler(handler))
-            .concurrency(concurrency)
-            .build(deliver)
-            .run_until(async move {
-                stop.await;
-                Ok::<(), std::io::Error>(())
-            })
-            .await
-            .map_err(QueueError::unavailable)
+    async fn run_worker(&self, worker: WorkerSpec<'_>, stop: StopSignal) -> Result<(), QueueError> {
+        run_apalis_worker!(self.worker_storage(), worker, stop)
     }
 }
 
