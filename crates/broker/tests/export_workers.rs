@@ -40,29 +40,50 @@ async fn wait_for_progress(stack: &Stack, job_id: &str) {
     stack.wait_until(job_id, "running with progress", writing).await;
 }
 
+/// The keys under the output prefix of `job_id`.
+async fn outputs(stack: &Stack, job_id: &str) -> Vec<String> {
+    stack.app.keys_under(&format!("default/exports/{job_id}/")).await
+}
+
+/// A stack with one worker (index returned) that has written some rows of an
+/// 80,000-row [`slow_job`] (id returned).
+async fn slow_job_under_way() -> (Stack, usize, String) {
+    let mut stack = Stack::start(BINARY.as_ref()).await;
+    let worker = stack.start_worker(&[]);
+    let job_id = stack.submit(&slow_job(80_000)).await;
+    wait_for_progress(&stack, &job_id).await;
+    (stack, worker, job_id)
+}
+
 /// Waits until the job is done or failed, and returns it.
 async fn wait_until_ended(stack: &Stack, job_id: &str) -> Value {
     let ended = |j: &Value| j["status"] == "done" || j["status"] == "failed";
     stack.wait_until(job_id, "done", ended).await
 }
 
+/// Asserts that [`slow_job`] `job_id` is done, that its output prefix holds
+/// exactly its one PDF (`why` says why that matters), and that the PDF's
+/// text has the last row, `last_row`; returns the job.
+async fn assert_done_with_one_pdf(stack: &Stack, job_id: &str, last_row: &str, why: &str) -> Value {
+    let job = stack.job(job_id).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let objects = outputs(stack, job_id).await;
+    assert_eq!(objects, [format!("default/exports/{job_id}/big.pdf")], "{why}");
+    let text = extract_text(&stack.app.fetch_output(&job).await.1);
+    assert!(text.contains(last_row), "the last row is in the PDF");
+    job
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_runs_again() {
-    let mut stack = Stack::start(BINARY.as_ref()).await;
-    let first = stack.start_worker(&[]);
-    let job_id = stack.submit(&slow_job(80_000)).await;
-    wait_for_progress(&stack, &job_id).await;
+    let (mut stack, first, job_id) = slow_job_under_way().await;
 
     stack.workers[first].child.kill().expect("SIGKILL");
     let _ = stack.workers[first].child.wait();
     let job = stack.job(&job_id).await;
     assert_eq!(job["status"], "running", "nobody told the record: {job}");
     assert!(
-        stack
-            .app
-            .keys_under(&format!("default/exports/{job_id}/"))
-            .await
-            .is_empty(),
+        outputs(&stack, &job_id).await.is_empty(),
         "no partial object after SIGKILL"
     );
 
@@ -70,12 +91,9 @@ async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_ru
     let second = stack.start_worker(&[]);
     let job = wait_until_ended(&stack, &job_id).await;
     assert_eq!(job["status"], "done", "{job}\n{}", stack.worker_log(second));
+    let job = assert_done_with_one_pdf(&stack, &job_id, "79999", "exactly one object").await;
     assert_eq!(job["attempts"], 2, "the killed attempt counts: {job}");
     assert_eq!(job["progress"]["rows"], 80_000);
-    let objects = stack.app.keys_under(&format!("default/exports/{job_id}/")).await;
-    assert_eq!(objects, [format!("default/exports/{job_id}/big.pdf")]);
-    let text = extract_text(&stack.app.fetch_output(&job).await.1);
-    assert!(text.contains("79999"), "the last row is in the PDF");
 }
 
 /// Waits until `job_id` runs attempt `attempt` with progress (or has ended), then SIGKILLs `worker`.
@@ -128,11 +146,7 @@ async fn lost_workers_have_a_limit_of_their_own_apart_from_the_attempts_of_trans
     assert_eq!(job["error"]["message"], "the job's worker was lost 2 times", "{job}");
     assert_eq!(job["attempts"], 3, "{job}");
     assert!(
-        stack
-            .app
-            .keys_under(&format!("default/exports/{job_id}/"))
-            .await
-            .is_empty(),
+        outputs(&stack, &job_id).await.is_empty(),
         "no object"
     );
 }
@@ -177,11 +191,7 @@ async fn past_the_drain_timeout_a_job_is_handed_back_and_finished_by_another_wor
         stack.worker_log(worker)
     );
     assert!(
-        stack
-            .app
-            .keys_under(&format!("default/exports/{job_id}/"))
-            .await
-            .is_empty()
+        outputs(&stack, &job_id).await.is_empty()
     );
 
     stack.start_worker(&[]);
@@ -315,25 +325,13 @@ async fn a_second_delivery_of_a_running_job_leaves_its_output_in_place() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(workers);
-    let job = stack.job(&job_id).await;
-    assert_eq!(job["status"], "done", "{job}");
+    let job = assert_done_with_one_pdf(&stack, &job_id, "3999", "the output survives").await;
     assert_eq!(job["attempts"], 2, "both deliveries started an attempt: {job}");
-    let objects = stack.app.keys_under(&format!("default/exports/{job_id}/")).await;
-    assert_eq!(
-        objects,
-        [format!("default/exports/{job_id}/big.pdf")],
-        "the output survives"
-    );
-    let text = extract_text(&stack.app.fetch_output(&job).await.1);
-    assert!(text.contains("3999"), "the last row is in the PDF");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_past_its_heartbeats_leaves_the_output_of_the_one_that_took_over() {
-    let mut stack = Stack::start(BINARY.as_ref()).await;
-    let stalled = stack.start_worker(&[]);
-    let job_id = stack.submit(&slow_job(80_000)).await;
-    wait_for_progress(&stack, &job_id).await;
+    let (mut stack, stalled, job_id) = slow_job_under_way().await;
     // Silent past 1 s × 3 missed heartbeats: the other worker takes the job over.
     signal(&stack.workers[stalled].child, "STOP");
     let successor = stack.start_worker(&[]);
@@ -352,14 +350,5 @@ async fn a_worker_stopped_past_its_heartbeats_leaves_the_output_of_the_one_that_
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let job = stack.job(&job_id).await;
-    assert_eq!(job["status"], "done", "{job}");
-    let objects = stack.app.keys_under(&format!("default/exports/{job_id}/")).await;
-    assert_eq!(
-        objects,
-        [format!("default/exports/{job_id}/big.pdf")],
-        "exactly one object"
-    );
-    let text = extract_text(&stack.app.fetch_output(&job).await.1);
-    assert!(text.contains("79999"), "the last row is in the PDF");
+    assert_done_with_one_pdf(&stack, &job_id, "79999", "exactly one object").await;
 }

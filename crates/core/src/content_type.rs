@@ -15,34 +15,19 @@ pub struct ContentType {
     pub extension: &'static str,
 }
 
-pub static JPEG: ContentType = ContentType {
-    mime: "image/jpeg",
-    extension: "jpg",
-};
-pub static PNG: ContentType = ContentType {
-    mime: "image/png",
-    extension: "png",
-};
-pub static WEBP: ContentType = ContentType {
-    mime: "image/webp",
-    extension: "webp",
-};
-pub static CSV: ContentType = ContentType {
-    mime: "text/csv",
-    extension: "csv",
-};
-pub static JSON: ContentType = ContentType {
-    mime: "application/json",
-    extension: "json",
-};
-pub static PDF: ContentType = ContentType {
-    mime: "application/pdf",
-    extension: "pdf",
-};
-pub static ZIP: ContentType = ContentType {
-    mime: "application/zip",
-    extension: "zip",
-};
+impl ContentType {
+    const fn new(mime: &'static str, extension: &'static str) -> Self {
+        ContentType { mime, extension }
+    }
+}
+
+pub static JPEG: ContentType = ContentType::new("image/jpeg", "jpg");
+pub static PNG: ContentType = ContentType::new("image/png", "png");
+pub static WEBP: ContentType = ContentType::new("image/webp", "webp");
+pub static CSV: ContentType = ContentType::new("text/csv", "csv");
+pub static JSON: ContentType = ContentType::new("application/json", "json");
+pub static PDF: ContentType = ContentType::new("application/pdf", "pdf");
+pub static ZIP: ContentType = ContentType::new("application/zip", "zip");
 
 /// Every type, once.
 pub static CONTENT_TYPES: [&ContentType; 7] = [&JPEG, &PNG, &WEBP, &CSV, &JSON, &PDF, &ZIP];
