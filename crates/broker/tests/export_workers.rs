@@ -145,10 +145,7 @@ async fn lost_workers_have_a_limit_of_their_own_apart_from_the_attempts_of_trans
     assert_eq!(job["error"]["code"], "too_many_attempts", "{job}");
     assert_eq!(job["error"]["message"], "the job's worker was lost 2 times", "{job}");
     assert_eq!(job["attempts"], 3, "{job}");
-    assert!(
-        outputs(&stack, &job_id).await.is_empty(),
-        "no object"
-    );
+    assert!(outputs(&stack, &job_id).await.is_empty(), "no object");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,9 +187,7 @@ async fn past_the_drain_timeout_a_job_is_handed_back_and_finished_by_another_wor
         "handed back: {job}\n{}",
         stack.worker_log(worker)
     );
-    assert!(
-        outputs(&stack, &job_id).await.is_empty()
-    );
+    assert!(outputs(&stack, &job_id).await.is_empty());
 
     stack.start_worker(&[]);
     let job = stack.wait_until(&job_id, "done", |j| j["status"] == "done").await;

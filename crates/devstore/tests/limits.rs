@@ -10,10 +10,18 @@ use support::{Announce, MAX_FILE, MIB, TestStore, Transport, post_form, read_res
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn limits(change: impl FnOnce(&mut ConnectionLimits)) -> ConnectionLimits {
+/// A store as the broker starts it, but for the connection limits `change` makes.
+async fn store_with(change: impl FnOnce(&mut ConnectionLimits)) -> TestStore {
     let mut limits = ConnectionLimits::default();
     change(&mut limits);
-    limits
+    TestStore::start_with(MAX_FILE + FORM_OVERHEAD, limits).await
+}
+
+/// A connection to `store` that has sent `bytes` (nothing, for a silent one).
+async fn connect(store: &TestStore, bytes: &[u8]) -> TcpStream {
+    let mut connection = TcpStream::connect(store.addr()).await.expect("connects");
+    connection.write_all(bytes).await.expect("writes");
+    connection
 }
 
 /// How long until the peer closes `connection` (whatever it sends first).
@@ -79,25 +87,25 @@ async fn a_signed_form_above_its_policy_maximum_is_refused() {
 #[tokio::test]
 async fn unfinished_request_heads_are_closed_after_the_header_timeout() {
     let timeout = Duration::from_secs(1);
-    let store = TestStore::start_with(MAX_FILE + FORM_OVERHEAD, limits(|l| l.header_read_timeout = timeout)).await;
+    let store = store_with(|l| l.header_read_timeout = timeout).await;
 
-    let mut loris = TcpStream::connect(store.addr()).await.expect("connects");
-    loris
-        .write_all(b"POST /uploads HTTP/1.1\r\nHost: store\r\nContent-Type: multipart/form-da")
-        .await
-        .expect("writes");
-    let mut silent = TcpStream::connect(store.addr()).await.expect("connects");
+    let mut loris = connect(
+        &store,
+        b"POST /uploads HTTP/1.1\r\nHost: store\r\nContent-Type: multipart/form-da",
+    )
+    .await;
+    let mut silent = connect(&store, b"").await;
 
     for connection in [&mut loris, &mut silent] {
         let elapsed = closed_after(connection, Duration::from_secs(10)).await;
         assert!(elapsed < Duration::from_secs(5), "closed only after {elapsed:?}");
     }
     // Closed by the timeout, not at once: a fresh connection is still served.
-    let mut fresh = TcpStream::connect(store.addr()).await.expect("connects");
-    fresh
-        .write_all(b"GET /uploads HTTP/1.1\r\nHost: store\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("writes");
+    let mut fresh = connect(
+        &store,
+        b"GET /uploads HTTP/1.1\r\nHost: store\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let answer = read_response(&mut fresh).await.expect("an answer");
     assert_eq!(answer.status, 403, "{}", answer.text());
 }
@@ -106,9 +114,8 @@ async fn unfinished_request_heads_are_closed_after_the_header_timeout() {
 #[tokio::test]
 async fn the_header_timeout_is_not_cut_short() {
     let timeout = Duration::from_secs(2);
-    let store = TestStore::start_with(MAX_FILE + FORM_OVERHEAD, limits(|l| l.header_read_timeout = timeout)).await;
-    let mut loris = TcpStream::connect(store.addr()).await.expect("connects");
-    loris.write_all(b"POST /uploads HTTP/1.1\r\n").await.expect("writes");
+    let store = store_with(|l| l.header_read_timeout = timeout).await;
+    let mut loris = connect(&store, b"POST /uploads HTTP/1.1\r\n").await;
     let elapsed = closed_after(&mut loris, Duration::from_secs(10)).await;
     assert!(
         elapsed >= timeout - Duration::from_millis(100),
@@ -121,15 +128,13 @@ async fn the_header_timeout_is_not_cut_short() {
 #[tokio::test]
 async fn a_stalled_body_is_refused_after_the_idle_timeout() {
     let idle = Duration::from_secs(1);
-    let store = TestStore::start_with(MAX_FILE + FORM_OVERHEAD, limits(|l| l.body_idle_timeout = idle)).await;
-    let mut client = TcpStream::connect(store.addr()).await.expect("connects");
-    client
-        .write_all(
-            b"POST /uploads HTTP/1.1\r\nHost: store\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+    let store = store_with(|l| l.body_idle_timeout = idle).await;
+    let mut client = connect(
+        &store,
+        b"POST /uploads HTTP/1.1\r\nHost: store\r\nContent-Type: multipart/form-data; boundary=b\r\n\
               Content-Length: 100000\r\nConnection: close\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk",
-        )
-        .await
-        .expect("writes");
+    )
+    .await;
     let started = Instant::now();
     let answer = tokio::time::timeout(Duration::from_secs(10), read_response(&mut client))
         .await
@@ -148,12 +153,10 @@ async fn a_stalled_body_is_refused_after_the_idle_timeout() {
 /// Beyond `max_connections`, a connection is not served until a slot frees.
 #[tokio::test]
 async fn connections_beyond_the_cap_wait_for_a_free_slot() {
-    let store = TestStore::start_with(MAX_FILE + FORM_OVERHEAD, limits(|l| l.max_connections = 2)).await;
+    let store = store_with(|l| l.max_connections = 2).await;
     let mut holders = Vec::new();
     for _ in 0..2 {
-        let mut holder = TcpStream::connect(store.addr()).await.expect("connects");
-        holder.write_all(b"GET /uploads HTTP/1.1\r\n").await.expect("writes");
-        holders.push(holder);
+        holders.push(connect(&store, b"GET /uploads HTTP/1.1\r\n").await);
     }
     let mut third = TcpStream::connect(store.addr()).await.expect("the kernel queues it");
     third

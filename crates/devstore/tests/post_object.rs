@@ -6,8 +6,8 @@ mod support;
 
 use futures_util::StreamExt as _;
 use support::{
-    BUCKET, Case, Content, Framing, MAX_FILE, MIB, ORIGIN, TestStore, Transport, etag_of, log_uniform, post_form,
-    upload_case,
+    Answer, BUCKET, Case, Content, Framing, MAX_FILE, MIB, ORIGIN, TestStore, Transport, etag_of, log_uniform,
+    post_form, upload_case,
 };
 
 /// Random content, sizes from 1 byte to 25 MiB, random boundaries (reqwest's,
@@ -152,19 +152,26 @@ async fn a_successful_post_answers_204_with_etag_and_location() {
     assert_eq!(store.stored(key).expect("stored"), file);
 }
 
+/// POSTs `file` to `key` of a new store with a form whose policy allows, and
+/// which asks for, `success_action_status` `status`; asserts that status.
+async fn post_with_success_status(key: &str, status: u16, file: &[u8]) -> (TestStore, Answer) {
+    let store = TestStore::start().await;
+    let post = store.sign_with(key, MAX_FILE, &[("success_action_status", &status.to_string())]);
+    let answer = post_form(&store, &reqwest::Client::new(), &post, file, &Transport::Reqwest)
+        .await
+        .expect("the store answers");
+    assert_eq!(answer.status, status, "{}", answer.body);
+    (store, answer)
+}
+
 /// `success_action_status=201`, when the policy allows it, answers S3's
 /// `PostResponse` XML.
 #[tokio::test]
 async fn success_action_status_201_answers_the_post_response_document() {
-    let store = TestStore::start().await;
     let key = "staging/acme/export/report.csv";
-    let post = store.sign_with(key, MAX_FILE, &[("success_action_status", "201")]);
     let file = b"a,b\n1,2\n".to_vec();
-    let answer = post_form(&store, &reqwest::Client::new(), &post, &file, &Transport::Reqwest)
-        .await
-        .expect("the store answers");
+    let (store, answer) = post_with_success_status(key, 201, &file).await;
 
-    assert_eq!(answer.status, 201, "{}", answer.body);
     let etag = etag_of(&file);
     let location = store.object_url(key);
     assert_eq!(answer.etag.as_deref(), Some(etag.as_str()));
@@ -181,15 +188,10 @@ async fn success_action_status_201_answers_the_post_response_document() {
 /// `success_action_status=200` answers an empty `200`, still with the headers.
 #[tokio::test]
 async fn success_action_status_200_answers_empty() {
-    let store = TestStore::start().await;
     let key = "staging/acme/export/empty-answer.json";
-    let post = store.sign_with(key, MAX_FILE, &[("success_action_status", "200")]);
     let file = b"{}".to_vec();
-    let answer = post_form(&store, &reqwest::Client::new(), &post, &file, &Transport::Reqwest)
-        .await
-        .expect("the store answers");
+    let (store, answer) = post_with_success_status(key, 200, &file).await;
 
-    assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body, "");
     assert_eq!(answer.etag, Some(etag_of(&file)));
     assert_eq!(answer.location, Some(store.object_url(key)));

@@ -105,6 +105,26 @@ impl Table {
             serde_json::json!({"format": "csv", "filename": "b.csv", "columns": self.columns, "rows": self.rows});
         serde_json::to_vec(&body).expect("json")
     }
+
+    /// The rows as a CSV file, written by the csv crate alone into a buffer of `capacity` bytes.
+    fn csv(&self, capacity: usize) -> Vec<u8> {
+        let mut writer = csv::Writer::from_writer(Vec::with_capacity(capacity));
+        writer.write_record(&self.columns).expect("header");
+        for row in &self.rows {
+            writer.write_record(row).expect("row");
+        }
+        writer.into_inner().expect("flush")
+    }
+}
+
+/// One line of the report: the raw csv crate's time and the export path's, and their ratio.
+fn print_ratio(label: &str, (raw, raw_note): (Duration, &str), (path, ours, ours_note): (&str, Duration, &str)) {
+    println!(
+        "{label}: raw csv crate {:>7.0} ms{raw_note} | {path} {:>7.0} ms{ours_note} | ratio {:.2}x",
+        raw.as_secs_f64() * 1e3,
+        ours.as_secs_f64() * 1e3,
+        ours.as_secs_f64() / raw.as_secs_f64()
+    );
 }
 
 fn throughput() {
@@ -115,34 +135,19 @@ fn throughput() {
     };
     let body = data.inline_body();
 
-    let (raw, raw_bytes) = median(3, || {
-        let mut writer = csv::Writer::from_writer(Vec::with_capacity(64 << 20));
-        writer.write_record(&data.columns).expect("header");
-        for row in &data.rows {
-            writer.write_record(row).expect("row");
-        }
-        writer.into_inner().expect("flush").len()
-    });
+    let (raw, raw_bytes) = median(3, || data.csv(64 << 20).len());
     let (ours, (rows, bytes)) = median(3, || {
         export_path(ExportFormat::Csv, |sink| feed_inline(&body, sink).expect("rows"))
     });
     assert_eq!(rows, rows_n as u64);
-    println!(
-        "csv rows->file   1M x 8: raw csv crate {:>7.0} ms ({raw_bytes} B) | export path from the stored body {:>7.0} ms ({bytes} B) | ratio {:.2}x",
-        raw.as_secs_f64() * 1e3,
-        ours.as_secs_f64() * 1e3,
-        ours.as_secs_f64() / raw.as_secs_f64()
+    print_ratio(
+        "csv rows->file   1M x 8",
+        (raw, &format!(" ({raw_bytes} B)")),
+        ("export path from the stored body", ours, &format!(" ({bytes} B)")),
     );
 
     // From a CSV source: parse + write, both sides.
-    let source = {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record(&data.columns).expect("header");
-        for row in &data.rows {
-            writer.write_record(row).expect("row");
-        }
-        writer.into_inner().expect("flush")
-    };
+    let source = data.csv(0);
     drop((data, body));
     let (raw, _) = median(3, || {
         let mut reader = csv::Reader::from_reader(&source[..]);
@@ -158,12 +163,7 @@ fn throughput() {
         export_path(ExportFormat::Csv, |sink| feed_csv(&source[..], sink).expect("rows"))
     });
     assert_eq!(rows, rows_n as u64);
-    println!(
-        "csv source->file 1M x 8: raw csv crate {:>7.0} ms | export path {:>7.0} ms | ratio {:.2}x",
-        raw.as_secs_f64() * 1e3,
-        ours.as_secs_f64() * 1e3,
-        ours.as_secs_f64() / raw.as_secs_f64()
-    );
+    print_ratio("csv source->file 1M x 8", (raw, ""), ("export path", ours, ""));
 
     // PDF: pages/s for 10,000 rows, against CSV of the same rows.
     let data = Table {

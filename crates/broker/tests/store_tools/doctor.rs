@@ -178,7 +178,12 @@ async fn doctor_runs_on_the_embedded_store() {
     assert_eq!(output.status.code(), Some(0), "{checks:#?}");
     // The embedded store has no lifecycle rules and no Block Public Access.
     let warned = ["lifecycle", "public-access-block"];
-    assert_statuses(&checks, &warned, &["encryption", "versioning", "presign-ttl"], "embedded");
+    assert_statuses(
+        &checks,
+        &warned,
+        &["encryption", "versioning", "presign-ttl"],
+        "embedded",
+    );
 }
 
 #[tokio::test]

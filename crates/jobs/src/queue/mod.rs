@@ -207,7 +207,11 @@ pub(crate) struct WorkerSpec<'a> {
 /// generic function spell out at length.
 macro_rules! run_apalis_worker {
     ($storage:expr, $worker:expr, $stop:expr) => {{
-        let WorkerSpec { name, concurrency, handler } = $worker;
+        let WorkerSpec {
+            name,
+            concurrency,
+            handler,
+        } = $worker;
         let stop = $stop;
         apalis::prelude::WorkerBuilder::new(name)
             .backend($storage)

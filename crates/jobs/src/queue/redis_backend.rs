@@ -26,7 +26,9 @@ use redis::aio::ConnectionManagerConfig;
 use redis::{AsyncCommands, Script, ScriptInvocation};
 
 use super::poll::Interval;
-use super::{Backend, Created, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal, WorkerSpec, run_apalis_worker};
+use super::{
+    Backend, Created, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal, WorkerSpec, run_apalis_worker,
+};
 use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
 use crate::lifecycle::{Attempt, Standing, StartOutcome};
