@@ -370,12 +370,7 @@ fn the_bucket_policy_denies_every_request_without_tls() {
     assert_eq!(deny["Effect"], "Deny");
     assert_eq!(deny["Principal"], "*");
     assert_eq!(deny["Action"], "s3:*");
-    let resources: BTreeSet<&str> = deny["Resource"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let resources: BTreeSet<&str> = broker_testkit::strings(&deny["Resource"], "resources");
     let bucket_objects = format!("{BUCKET_ARN}/*");
     assert_eq!(resources, BTreeSet::from([BUCKET_ARN, bucket_objects.as_str()]));
 }

@@ -223,12 +223,7 @@ async fn metrics_are_off_when_the_address_is_empty() {
     let _default_port = std::net::TcpListener::bind(broker_core::config::DEFAULT_METRICS_BIND);
     let app = spawn_app_with(&[("METRICS_BIND_ADDR", "")]).await;
     assert_eq!(app.metrics_url, None);
-    let health = app
-        .http
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
 }
 

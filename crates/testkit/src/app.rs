@@ -72,16 +72,26 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 /// [`spawn_app`] configured for a store nobody listens on; also returns that
 /// store's URL.
 pub async fn spawn_app_with_store_down() -> (TestApp, String) {
-    let closed = format!("http://127.0.0.1:{}", crate::free_port());
-    let app = spawn_app_with(&[
+    let closed = closed_endpoint();
+    let app = spawn_app_with(&store_vars_for(&closed)).await;
+    (app, closed)
+}
+
+/// The URL of a loopback port nobody listens on.
+pub fn closed_endpoint() -> String {
+    format!("http://127.0.0.1:{}", crate::free_port())
+}
+
+/// The variables of an S3-compatible store at `endpoint` (path-style,
+/// bucket `uploads`), as an operator would set them.
+pub fn store_vars_for(endpoint: &str) -> Vec<(&'static str, &str)> {
+    vec![
         ("S3_ENABLED", "true"),
         ("S3_REGION", "us-east-1"),
         ("S3_BUCKET", "uploads"),
-        ("S3_ENDPOINT", closed.as_str()),
+        ("S3_ENDPOINT", endpoint),
         ("S3_FORCE_PATH_STYLE", "true"),
-    ])
-    .await;
-    (app, closed)
+    ]
 }
 
 /// Which store the apps of this test run use.

@@ -111,9 +111,14 @@ pub async fn try_post_form(
 
 /// The kinds of metadata a completion's answer says were removed.
 pub fn removed(body: &Value) -> Vec<&str> {
-    body["removed"]
+    strings(&body["removed"], "removed")
+}
+
+/// The strings of the JSON array `value` (`what` names it if it is not an array).
+pub fn strings<'a, C: FromIterator<&'a str>>(value: &'a Value, what: &str) -> C {
+    value
         .as_array()
-        .expect("removed")
+        .unwrap_or_else(|| panic!("{what}: not an array: {value}"))
         .iter()
         .filter_map(Value::as_str)
         .collect()

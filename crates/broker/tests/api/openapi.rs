@@ -12,12 +12,7 @@ use broker_testkit::spawn_app;
 async fn openapi_json_is_the_generated_document_and_lists_every_route() {
     let app = spawn_app().await;
     // No credential: the document is public.
-    let response = app
-        .http
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let response = app.get("/openapi.json").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"].to_str().expect("ASCII"),

@@ -177,12 +177,7 @@ async fn storage_info_has_the_health_shape_and_no_secret() {
     assert_eq!(info["region"], app.store.region());
     assert_eq!(info["endpoint"], app.store_endpoint.as_str());
     assert_eq!((&info["uploadMode"], &info["prefix"]), (&json!("post"), &json!("")));
-    let capabilities: Vec<&str> = info["capabilities"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let capabilities: Vec<&str> = broker_testkit::strings(&info["capabilities"], "capabilities");
     assert!(
         capabilities.contains(&"presigned_post") && capabilities.contains(&"multipart"),
         "{capabilities:?}"
@@ -199,18 +194,10 @@ async fn storage_info_has_the_health_shape_and_no_secret() {
 
 #[tokio::test]
 async fn storage_info_says_unhealthy_without_saying_why() {
-    let closed = format!("http://127.0.0.1:{}", broker_testkit::free_port());
-    let app = app_with_admins(&[
-        ("S3_ENABLED", "true"),
-        ("S3_REGION", "us-east-1"),
-        ("S3_BUCKET", "uploads"),
-        ("S3_ENDPOINT", closed.as_str()),
-        ("S3_FORCE_PATH_STYLE", "true"),
-        ("S3_PREFIX", "prod"),
-        ("S3_UPLOAD_MODE", "put"),
-        ("S3_SSE", "AES256"),
-    ])
-    .await;
+    let closed = broker_testkit::closed_endpoint();
+    let mut vars = broker_testkit::store_vars_for(&closed);
+    vars.extend([("S3_PREFIX", "prod"), ("S3_UPLOAD_MODE", "put"), ("S3_SSE", "AES256")]);
+    let app = app_with_admins(&vars).await;
     let info = admin_get(&app, "/storage/info").await;
     assert_eq!(info["healthy"], false);
     assert_eq!(info["configured"], true);

@@ -75,11 +75,8 @@ async fn the_store_refuses_an_empty_body() {
     let app = spawn_app().await;
     let signed = app.sign("avatar", "me.png", "image/png").await;
     let response = post_form(&signed.url, &signed.fields, Vec::new(), "image/png").await;
-    assert_eq!(
-        s3_error_code(response).await,
-        expected(&app, (400, "EntityTooSmall"), (400, "InvalidRequest"))
-    );
-    assert!(!app.object_exists(&signed.object_key).await, "nothing is stored");
+    let refused = expected(&app, (400, "EntityTooSmall"), (400, "InvalidRequest"));
+    assert_refused(&app, response, refused, &signed.object_key).await;
 }
 
 #[tokio::test]
@@ -90,15 +87,13 @@ async fn the_store_refuses_another_content_type_or_another_key() {
     let mut fields = signed.fields.clone();
     fields.insert("Content-Type".into(), "text/html".into());
     let refused = expected(&app, (400, "InvalidPolicyDocument"), (400, "InvalidRequest"));
-    let answer = s3_error_code(post_form(&signed.url, &fields, b"<script>".to_vec(), "text/html").await).await;
-    assert_eq!(answer, refused);
-    assert!(!app.object_exists(&signed.object_key).await, "nothing is stored");
+    let response = post_form(&signed.url, &fields, b"<script>".to_vec(), "text/html").await;
+    assert_refused(&app, response, refused.clone(), &signed.object_key).await;
 
     let mut fields = signed.fields.clone();
     fields.insert("key".into(), "default/avatars/2026/01/planted.png".into());
-    let answer = s3_error_code(post_form(&signed.url, &fields, vec![1u8; 10], "image/png").await).await;
-    assert_eq!(answer, refused);
-    assert!(!app.object_exists("default/avatars/2026/01/planted.png").await);
+    let response = post_form(&signed.url, &fields, vec![1u8; 10], "image/png").await;
+    assert_refused(&app, response, refused, "default/avatars/2026/01/planted.png").await;
 }
 
 #[tokio::test]
@@ -132,11 +127,8 @@ async fn the_store_refuses_an_expired_policy() {
     assert_eq!(signed.body["expiresIn"], 1);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let response = post_form(&signed.url, &signed.fields, vec![7u8; 10], "image/png").await;
-    assert_eq!(
-        s3_error_code(response).await,
-        expected(&app, (403, "AccessDenied"), (400, "InvalidRequest"))
-    );
-    assert!(!app.object_exists(&signed.object_key).await, "nothing is stored");
+    let refused = expected(&app, (403, "AccessDenied"), (400, "InvalidRequest"));
+    assert_refused(&app, response, refused, &signed.object_key).await;
 }
 
 /// s3s alone would refuse an `x-amz-date` older than 15 minutes; the embedded
@@ -176,6 +168,13 @@ fn expected(app: &TestApp, embedded: (u16, &str), garage: (u16, &str)) -> (u16, 
         TestStore::Garage => garage,
     };
     (status, code.to_owned())
+}
+
+/// Asserts that the store refused the upload with `refused` (status and S3
+/// code) and stored nothing at `key`.
+async fn assert_refused(app: &TestApp, response: reqwest::Response, refused: (u16, String), key: &str) {
+    assert_eq!(s3_error_code(response).await, refused);
+    assert!(!app.object_exists(key).await, "nothing is stored");
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
