@@ -122,62 +122,53 @@ impl RowShape {
 
 impl<'de> Deserialize<'de> for RowShape {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RowsVisitor;
-        impl<'de> Visitor<'de> for RowsVisitor {
-            type Value = RowShape;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of rows")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RowShape, A::Error> {
-                let mut shape = RowShape::default();
-                let ignore = |_: Cell<'de>| Ok::<(), std::convert::Infallible>(());
-                while let Some(width) = seq.next_element_seed(RowSeed(ignore))? {
-                    shape.rows += 1;
-                    match shape.first_width {
-                        None => shape.first_width = Some(width),
-                        Some(first) if first != width && shape.first_odd.is_none() => {
-                            shape.first_odd = Some((shape.rows, width));
-                        }
-                        Some(_) => {}
-                    }
+        deserializer.deserialize_seq(RowShape::default())
+    }
+}
+
+/// The shape so far, taking in the rows after it.
+impl<'de> Visitor<'de> for RowShape {
+    type Value = RowShape;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of rows")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<RowShape, A::Error> {
+        while let Some(width) = seq.next_element_seed(RowSeed(|_: Cell<'de>| {}))? {
+            self.rows += 1;
+            match self.first_width {
+                None => self.first_width = Some(width),
+                Some(first) if first != width && self.first_odd.is_none() => {
+                    self.first_odd = Some((self.rows, width));
                 }
-                Ok(shape)
+                Some(_) => {}
             }
         }
-        deserializer.deserialize_seq(RowsVisitor)
+        Ok(self)
     }
 }
 
 /// One row: hands each cell to the function, returns the row's width.
 struct RowSeed<F>(F);
 
-impl<'de, F, E> DeserializeSeed<'de> for RowSeed<F>
-where
-    F: FnMut(Cell<'de>) -> Result<(), E>,
-    E: fmt::Display,
-{
+impl<'de, F: FnMut(Cell<'de>)> DeserializeSeed<'de> for RowSeed<F> {
     type Value = usize;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        struct CellsVisitor<F>(F);
-        impl<'de, F, E> Visitor<'de> for CellsVisitor<F>
-        where
-            F: FnMut(Cell<'de>) -> Result<(), E>,
-            E: fmt::Display,
-        {
-            type Value = usize;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a row: an array of cells")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<usize, A::Error> {
-                let mut width = 0;
-                while let Some(cell) = seq.next_element::<Cell<'de>>()? {
-                    (self.0)(cell).map_err(de::Error::custom)?;
-                    width += 1;
-                }
-                Ok(width)
-            }
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Cell<'de>)> Visitor<'de> for RowSeed<F> {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a row: an array of cells")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<usize, A::Error> {
+        let mut width = 0;
+        while let Some(cell) = seq.next_element::<Cell<'de>>()? {
+            (self.0)(cell);
+            width += 1;
         }
-        deserializer.deserialize_seq(CellsVisitor(self.0))
+        Ok(width)
     }
 }
 
@@ -202,7 +193,7 @@ pub fn columns(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
 /// Reads the rows of a stored request body, handing each to `row` as text,
 /// one at a time: nothing but one row is built. (The columns may come after
 /// the rows, so [`columns`] reads them in a pass of its own.)
-pub fn for_each_row<E, R>(body: &[u8], row: R) -> Result<(), InlineError<E>>
+pub fn for_each_row<E, R>(body: &[u8], mut row: R) -> Result<(), InlineError<E>>
 where
     R: FnMut(&[String]) -> Result<(), E>,
 {
@@ -210,7 +201,7 @@ where
     let mut cells: Vec<String> = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let visitor = BodyVisitor {
-        on_row: row,
+        on_row: &mut row,
         cells: &mut cells,
         failure: &mut failure,
     };
@@ -222,16 +213,13 @@ where
 }
 
 /// The body's top-level object: `rows` is streamed, every other field skipped.
-struct BodyVisitor<'c, F, E> {
-    on_row: F,
+struct BodyVisitor<'c, E> {
+    on_row: &'c mut dyn FnMut(&[String]) -> Result<(), E>,
     cells: &'c mut Vec<String>,
     failure: &'c mut Option<E>,
 }
 
-impl<'de, F, E> Visitor<'de> for BodyVisitor<'_, F, E>
-where
-    F: FnMut(&[String]) -> Result<(), E>,
-{
+impl<'de, E> Visitor<'de> for BodyVisitor<'_, E> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an export request")
@@ -248,22 +236,16 @@ where
     }
 }
 
-struct RowsSeed<'v, 'c, F, E>(&'v mut BodyVisitor<'c, F, E>);
+struct RowsSeed<'v, 'c, E>(&'v mut BodyVisitor<'c, E>);
 
-impl<'de, F, E> DeserializeSeed<'de> for RowsSeed<'_, '_, F, E>
-where
-    F: FnMut(&[String]) -> Result<(), E>,
-{
+impl<'de, E> DeserializeSeed<'de> for RowsSeed<'_, '_, E> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de, F, E> Visitor<'de> for RowsSeed<'_, '_, F, E>
-where
-    F: FnMut(&[String]) -> Result<(), E>,
-{
+impl<'de, E> Visitor<'de> for RowsSeed<'_, '_, E> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of rows")
@@ -277,7 +259,6 @@ where
                 let mut text = String::new();
                 cell.write_to(&mut text);
                 cells.push(text);
-                Ok::<(), std::convert::Infallible>(())
             }))?;
             if read.is_none() {
                 return Ok(());
