@@ -7,6 +7,7 @@
 
 use std::io::Cursor;
 
+use broker_verifier::Removed::{Comment, Exif, Gps, Iptc, Other, Text, Thumbnail, Timestamp, TrailingData, Xmp};
 use broker_verifier::corpus::{
     self, ICC_MARKER, SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP,
     TRAILING_SCRIPT,
@@ -64,6 +65,15 @@ fn exif_fields(bytes: &[u8]) -> Vec<(exif::Tag, exif::In, Option<u32>)> {
     }
 }
 
+/// Asserts that `stripped` removed exactly `removed`, carries no secret and
+/// no EXIF field, and shows the pixels of `original`.
+fn assert_clean(format: Format, original: &[u8], stripped: &Stripped, removed: &[Removed]) {
+    assert_eq!(stripped.removed, removed);
+    assert_no_secrets(&stripped.bytes);
+    assert_eq!(exif_fields(&stripped.bytes), []);
+    assert_same_pixels(format, original, &stripped.bytes);
+}
+
 #[test]
 fn corpus_originals_really_carry_the_metadata() {
     for (format, bytes) in [
@@ -85,22 +95,12 @@ fn corpus_originals_really_carry_the_metadata() {
 fn jpeg_metadata_is_removed_losslessly() {
     let original = corpus::jpeg_with_metadata();
     let stripped = strip(Format::Jpeg, &original);
-    assert_eq!(
-        stripped.removed,
-        [
-            Removed::Exif,
-            Removed::Gps,
-            Removed::Xmp,
-            Removed::Iptc,
-            Removed::Comment,
-            Removed::Thumbnail,
-            Removed::Timestamp,
-            Removed::Other
-        ]
+    assert_clean(
+        Format::Jpeg,
+        &original,
+        &stripped,
+        &[Exif, Gps, Xmp, Iptc, Comment, Thumbnail, Timestamp, Other],
     );
-    assert_no_secrets(&stripped.bytes);
-    assert_eq!(exif_fields(&stripped.bytes), []);
-    assert_same_pixels(Format::Jpeg, &original, &stripped.bytes);
 
     let jpeg = img_parts::jpeg::Jpeg::from_bytes(Bytes::from(stripped.bytes.clone())).expect("parses");
     let markers: Vec<u8> = jpeg.segments().iter().map(|s| s.marker()).collect();
@@ -216,20 +216,12 @@ fn only_orientation_survives_when_not_upright() {
 fn png_metadata_is_removed_losslessly() {
     let original = corpus::png_with_metadata();
     let stripped = strip(Format::Png, &original);
-    assert_eq!(
-        stripped.removed,
-        [
-            Removed::Exif,
-            Removed::Gps,
-            Removed::Xmp,
-            Removed::Text,
-            Removed::Timestamp,
-            Removed::Other
-        ]
+    assert_clean(
+        Format::Png,
+        &original,
+        &stripped,
+        &[Exif, Gps, Xmp, Text, Timestamp, Other],
     );
-    assert_no_secrets(&stripped.bytes);
-    assert_eq!(exif_fields(&stripped.bytes), []);
-    assert_same_pixels(Format::Png, &original, &stripped.bytes);
     let png = img_parts::png::Png::from_bytes(Bytes::from(stripped.bytes)).expect("parses");
     let kinds: Vec<[u8; 4]> = png.chunks().iter().map(|c| c.kind()).collect();
     assert_eq!(kinds.first(), Some(b"IHDR"));
@@ -250,20 +242,12 @@ fn webp_metadata_is_removed_losslessly() {
         Format::WebP,
         &[original.clone(), TRAILING_SCRIPT.as_bytes().to_vec()].concat(),
     );
-    assert_eq!(
-        stripped.removed,
-        [
-            Removed::Exif,
-            Removed::Gps,
-            Removed::Xmp,
-            Removed::Thumbnail,
-            Removed::Timestamp,
-            Removed::TrailingData
-        ]
+    assert_clean(
+        Format::WebP,
+        &original,
+        &stripped,
+        &[Exif, Gps, Xmp, Thumbnail, Timestamp, TrailingData],
     );
-    assert_no_secrets(&stripped.bytes);
-    assert_eq!(exif_fields(&stripped.bytes), []);
-    assert_same_pixels(Format::WebP, &original, &stripped.bytes);
     let webp = img_parts::webp::WebP::from_bytes(Bytes::from(stripped.bytes.clone())).expect("parses");
     let ids: Vec<[u8; 4]> = webp.chunks().iter().map(|c| c.id()).collect();
     assert_eq!(ids, [*b"VP8X", *b"VP8L"]);

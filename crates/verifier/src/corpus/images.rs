@@ -178,7 +178,7 @@ fn metadata_segments(orientation: u16) -> Vec<Vec<u8>> {
 /// extended XMP, ICC profile, MPF, APP12, Photoshop/IPTC, Adobe APP14 and a
 /// comment.
 pub fn jpeg_with_metadata() -> Vec<u8> {
-    splice_jpeg(&jpeg(64, 48, 32), &metadata_segments(1))
+    jpeg_with_orientation(1)
 }
 
 /// Like [`jpeg_with_metadata`] but with EXIF Orientation `orientation`.
@@ -269,7 +269,7 @@ fn png_metadata_chunks(orientation: u16) -> Vec<Vec<u8>> {
 /// A PNG with gAMA and pHYs (kept), eXIf (Make/Model/DateTime/GPS), tEXt,
 /// zTXt, iTXt (XMP), tIME and a private chunk.
 pub fn png_with_metadata() -> Vec<u8> {
-    splice_png(&png(40, 30, 64), &png_metadata_chunks(1))
+    png_with_orientation(1)
 }
 
 /// Like [`png_with_metadata`] but with eXIf Orientation `orientation`.

@@ -335,24 +335,25 @@ mod tests {
         scan(Cursor::new(pdf), OBJECT_STREAM_BUDGET).map_err(|r| r.code())
     }
 
+    /// `{head}{length of data}{tail}`, the data, then `after`.
+    fn with_length(head: &str, tail: &str, data: &[u8], after: &[u8]) -> Vec<u8> {
+        [format!("{head}{}{tail}", data.len()).as_bytes(), data, after].concat()
+    }
+
     fn object_stream(dict: &str, data: &[u8]) -> Vec<u8> {
-        [
-            format!("1 0 obj << {dict} /Length {} >> stream\r\n", data.len()).as_bytes(),
+        with_length(
+            &format!("1 0 obj << {dict} /Length "),
+            " >> stream\r\n",
             data,
             b"\nendstream endobj",
-        ]
-        .concat()
+        )
     }
 
     #[test]
     fn stream_data_is_skipped_by_its_length() {
         let content = b"BT (/JS) Tj /AA gs ( ET";
-        let pdf = [
-            format!("1 0 obj << /Length {} >> stream\n", content.len()).as_bytes(),
-            content,
-            b"\nendstream endobj 2 0 obj << /Type /Catalog >> endobj",
-        ]
-        .concat();
+        let catalog = b"\nendstream endobj 2 0 obj << /Type /Catalog >> endobj";
+        let pdf = with_length("1 0 obj << /Length ", " >> stream\n", content, catalog);
         assert_eq!(code(&pdf), Ok(()), "content stream data is not objects");
         let after = [&pdf[..], b" 3 0 obj << /AA 5 0 R >> endobj"].concat();
         assert_eq!(code(&after), Err("unsafe_content"), "the lexer resumes after endstream");
@@ -361,12 +362,12 @@ mod tests {
     #[test]
     fn binary_data_containing_endstream_is_skipped_whole() {
         let data = b"\x00endstream /JS (\xFF";
-        let pdf = [
-            format!("<< /Length {} /Filter /FlateDecode >> stream\r\n", data.len()).as_bytes(),
+        let pdf = with_length(
+            "<< /Length ",
+            " /Filter /FlateDecode >> stream\r\n",
             data,
             b"\r\nendstream",
-        ]
-        .concat();
+        );
         assert_eq!(code(&pdf), Ok(()));
     }
 
