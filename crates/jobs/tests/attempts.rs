@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use broker_core::{Secret, Settings, TenantId};
 use broker_jobs::job::{ExportFormat, ExportJob, JobError, JobRecord, JobSource, JobStatus};
-use broker_jobs::{Attempt, JobId, JobQueue, NewExport, NewSource, Standing, StartOutcome, SubmitError};
+use broker_jobs::{
+    Attempt, BackendKind, JobId, JobQueue, JobsLifecycle, NewExport, NewSource, Standing, StartOutcome, SubmitError,
+};
 use broker_testkit::Redis;
 use tempfile::TempDir;
 
@@ -100,11 +102,25 @@ async fn start(queue: &JobQueue, job_id: JobId) -> Attempt {
     }
 }
 
+/// A one-row inline job with its first attempt started, and the handles the
+/// tests drive it through.
+struct Started {
+    kind: BackendKind,
+    jobs: JobsLifecycle,
+    job: ExportJob,
+    first: Attempt,
+}
+
 /// Submits a one-row inline job and starts its first attempt.
-async fn started(queue: &JobQueue) -> (ExportJob, Attempt) {
+async fn started(queue: &JobQueue) -> Started {
     let job = submit(queue).await;
-    let attempt = start(queue, job.job_id).await;
-    (job, attempt)
+    let first = start(queue, job.job_id).await;
+    Started {
+        kind: queue.kind(),
+        jobs: queue.lifecycle(),
+        job,
+        first,
+    }
 }
 
 async fn record(queue: &JobQueue, job_id: JobId) -> JobRecord {
@@ -130,9 +146,7 @@ fn error() -> JobError {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_attempts_only_the_later_moves_the_job() {
     for queue in &backends().await.queues {
-        let kind = queue.kind();
-        let jobs = queue.lifecycle();
-        let (job, first) = started(queue).await;
+        let Started { kind, jobs, job, first } = started(queue).await;
         assert_eq!((first.number, first.lost_workers), (1, 0), "{kind}");
         // A second delivery while the first still runs.
         let second = start(queue, job.job_id).await;
@@ -171,9 +185,7 @@ async fn of_two_attempts_only_the_later_moves_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_lost_workers_and_interruptions_are_counted_apart() {
     for queue in &backends().await.queues {
-        let kind = queue.kind();
-        let jobs = queue.lifecycle();
-        let (job, first) = started(queue).await;
+        let Started { kind, jobs, job, first } = started(queue).await;
         let retry = jobs.retry_later(&first, &job, &error(), Duration::ZERO).await;
         assert_eq!(retry.expect("retry"), Standing::Current, "{kind}");
         assert_eq!(status(queue, job.job_id).await, JobStatus::Queued, "{kind}");
@@ -206,9 +218,12 @@ async fn failures_lost_workers_and_interruptions_are_counted_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_ends_the_running_attempt() {
     for queue in &backends().await.queues {
-        let kind = queue.kind();
-        let jobs = queue.lifecycle();
-        let (job, attempt) = started(queue).await;
+        let Started {
+            kind,
+            jobs,
+            job,
+            first: attempt,
+        } = started(queue).await;
         queue.client().cancel(&tenant(), job.job_id).await.expect("cancel");
         let cancelled = Standing::Ended(Some(JobStatus::Cancelled));
         assert_eq!(jobs.progress(&attempt, 1).await.expect("progress"), cancelled, "{kind}");

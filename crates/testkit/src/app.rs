@@ -340,17 +340,11 @@ impl TestApp {
     }
 
     pub async fn job(&self, job_id: &str) -> reqwest::Response {
-        self.authorize(self.http.get(format!("{}/exports/{job_id}", self.address)))
-            .send()
-            .await
-            .expect("request reaches the API")
+        self.session().job(job_id).await
     }
 
     pub async fn cancel_job(&self, job_id: &str) -> reqwest::Response {
-        self.authorize(self.http.delete(format!("{}/exports/{job_id}", self.address)))
-            .send()
-            .await
-            .expect("request reaches the API")
+        self.session().cancel_job(job_id).await
     }
 
     /// Submits and returns the job id (asserting 202 queued).

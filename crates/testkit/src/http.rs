@@ -35,6 +35,20 @@ impl Session<'_> {
         self.authorize(request).send().await.expect("request reaches the API")
     }
 
+    /// A request of `method` to an API path, with no body.
+    pub async fn send(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        let request = self.app.http.request(method, format!("{}{path}", self.app.address));
+        self.authorize(request).send().await.expect("request reaches the API")
+    }
+
+    pub async fn job(&self, job_id: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, &format!("/exports/{job_id}")).await
+    }
+
+    pub async fn cancel_job(&self, job_id: &str) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, &format!("/exports/{job_id}")).await
+    }
+
     pub async fn sign(&self, kind: &str, filename: &str, content_type: &str) -> Signed {
         let response = self
             .post_json(

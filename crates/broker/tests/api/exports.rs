@@ -7,7 +7,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use broker_testkit::{Redis, error_code, free_port, pdf_tool, spawn_app, spawn_app_with};
+use broker_testkit::{Redis, TestApp, error_code, free_port, pdf_tool, spawn_app, spawn_app_with};
+
+/// An app whose jobs go through a redis-server of its own (returned: it
+/// stops when dropped), with `vars` set as well.
+async fn app_with_redis(vars: &[(&str, &str)]) -> (Redis, TestApp) {
+    let redis = Redis::start();
+    let url = redis.url();
+    let mut all = vec![("REDIS_URL", url.as_str())];
+    all.extend_from_slice(vars);
+    let app = spawn_app_with(&all).await;
+    (redis, app)
+}
+
+/// The smallest export: one CSV cell.
+fn one_row_csv() -> Value {
+    json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]})
+}
 
 fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()
@@ -239,11 +255,7 @@ async fn bad_requests_get_json_errors() {
             "{job_id}"
         );
     }
-    let put = app
-        .authorize(app.http.put(format!("{}/exports", app.address)))
-        .send()
-        .await
-        .expect("sent");
+    let put = app.session().send(reqwest::Method::PUT, "/exports").await;
     assert_eq!(error_code(put).await, (405, "method_not_allowed".into()));
 }
 
@@ -266,7 +278,7 @@ async fn the_inline_bound_is_far_above_the_json_limit_of_other_routes() {
 #[tokio::test]
 async fn an_idempotency_key_returns_the_existing_job() {
     let app = spawn_app().await;
-    let body = json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]});
+    let body = one_row_csv();
     let post = |body: &Value, key: &str| {
         app.authorize(app.http.post(format!("{}/exports", app.address)))
             .header("idempotency-key", key)
@@ -298,9 +310,7 @@ async fn an_idempotency_key_returns_the_existing_job() {
 #[tokio::test]
 async fn jobs_and_their_status_survive_a_restart_of_the_all_in_one_app() {
     let app = spawn_app().await;
-    let job_id = app
-        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
-        .await;
+    let job_id = app.submit(&one_row_csv()).await;
     let done = app.wait_for(&job_id, &["done"], LONG).await;
     let app = app.restart().await;
     let job = app.wait_for(&job_id, &["done"], LONG).await;
@@ -311,13 +321,7 @@ async fn jobs_and_their_status_survive_a_restart_of_the_all_in_one_app() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_the_api_only_enqueues_and_a_worker_exports() {
-    let redis = Redis::start();
-    let app = spawn_app_with(&[
-        ("REDIS_URL", &redis.url()),
-        ("EXPORT_HEARTBEAT", "1"),
-        ("EXPORT_MISSED_HEARTBEATS", "3"),
-    ])
-    .await;
+    let (_redis, app) = app_with_redis(&[("EXPORT_HEARTBEAT", "1"), ("EXPORT_MISSED_HEARTBEATS", "3")]).await;
     let job_id = app
         .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a", "b"], "rows": [["=x", "2"]]}))
         .await;
@@ -348,13 +352,10 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_exports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_and_running_jobs_can_be_cancelled() {
-    let redis = Redis::start();
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url())]).await;
+    let (_redis, app) = app_with_redis(&[]).await;
 
     // Queued (no worker yet): cancelled at once.
-    let queued = app
-        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
-        .await;
+    let queued = app.submit(&one_row_csv()).await;
     let response = app.cancel_job(&queued).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
@@ -398,9 +399,7 @@ async fn queued_and_running_jobs_can_be_cancelled() {
 async fn without_redis_new_exports_get_503_queue_unavailable() {
     let url = format!("redis://127.0.0.1:{}", free_port());
     let app = spawn_app_with(&[("REDIS_URL", &url)]).await;
-    let response = app
-        .export(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
-        .await;
+    let response = app.export(&one_row_csv()).await;
     assert_eq!(error_code(response).await, (503, "queue_unavailable".into()));
     assert_eq!(
         error_code(app.job("01M83ZAXYNVFVE1NPVFNNVXZG7").await).await,
@@ -416,22 +415,12 @@ async fn without_redis_new_exports_get_503_queue_unavailable() {
 #[tokio::test]
 async fn jobs_of_one_tenant_are_invisible_to_another() {
     let app = spawn_app().await;
-    let job_id = app
-        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
-        .await;
+    let job_id = app.submit(&one_row_csv()).await;
     app.wait_for(&job_id, &["done"], LONG).await;
     let other = app.as_user("globex", "mallory");
-    let get = other
-        .authorize(app.http.get(format!("{}/exports/{job_id}", app.address)))
-        .send()
-        .await
-        .expect("sent");
+    let get = other.job(&job_id).await;
     assert_eq!(error_code(get).await, (404, "job_not_found".into()));
-    let delete = other
-        .authorize(app.http.delete(format!("{}/exports/{job_id}", app.address)))
-        .send()
-        .await
-        .expect("sent");
+    let delete = other.cancel_job(&job_id).await;
     assert_eq!(error_code(delete).await, (404, "job_not_found".into()));
     // Another tenant's verified upload is not a valid source either.
     let key = "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.csv";
@@ -455,14 +444,11 @@ async fn jobs_of_one_tenant_are_invisible_to_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_with_backoff_then_fail_with_the_reason() {
-    let redis = Redis::start();
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url())]).await;
+    let (_redis, app) = app_with_redis(&[]).await;
     // A worker whose store is down: every attempt fails transiently.
     let dead_store = format!("http://127.0.0.1:{}", free_port());
     let _worker = app.start_worker_with(&[("S3_ENDPOINT", &dead_store)]);
-    let job_id = app
-        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
-        .await;
+    let job_id = app.submit(&one_row_csv()).await;
 
     let retrying = app.wait_for(&job_id, &["queued"], LONG).await;
     let started = Instant::now();
@@ -486,12 +472,9 @@ async fn transient_failures_are_retried_with_backoff_then_fail_with_the_reason()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_of_a_job_that_is_not_done_is_never_signed() {
-    let redis = Redis::start();
     // No worker: the job stays queued until it is cancelled.
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url())]).await;
-    let job_id = app
-        .submit(&json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]}))
-        .await;
+    let (_redis, app) = app_with_redis(&[]).await;
+    let job_id = app.submit(&one_row_csv()).await;
     // An object at the job's key, as a worker leaves it when its upload
     // completes as the job is cancelled and the delete that follows fails.
     let key = format!("default/exports/{job_id}/a.csv");
@@ -516,16 +499,14 @@ async fn the_key_of_a_job_that_is_not_done_is_never_signed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_can_queue_only_so_many_jobs_and_so_much_input() {
-    let redis = Redis::start();
     // No worker: jobs stay queued.
-    let app = spawn_app_with(&[
-        ("REDIS_URL", &redis.url()),
+    let (_redis, app) = app_with_redis(&[
         ("EXPORT_MAX_QUEUED_JOBS", "2"),
         ("EXPORT_MAX_INLINE_BYTES", "2000"),
         ("EXPORT_MAX_QUEUED_BYTES", "3000"),
     ])
     .await;
-    let small = json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]});
+    let small = one_row_csv();
     let queued = [app.submit(&small).await, app.submit(&small).await];
     let response = app.export(&small).await;
     assert_eq!(error_code(response).await, (429, "too_many_queued_exports".into()));
