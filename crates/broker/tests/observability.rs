@@ -39,6 +39,12 @@ async fn scrape_until(url: &str, ready: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// Scrapes until a `format` export is counted as done, then returns the text.
+async fn scrape_once_exported(url: &str, format: &str) -> String {
+    let done = [("format", format), ("status", "done")];
+    scrape_until(url, |text| sample(text, "upload_broker_exports_total", &done).is_some()).await
+}
+
 /// The value of the sample `name{labels}` (labels in any order), if present.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines().find_map(|line| {
@@ -110,68 +116,33 @@ async fn metrics_count_uploads_downloads_exports_and_refusals() {
     assert_eq!(job["status"], "done", "{job}");
 
     // The worker counts the job once its record says done: the API may see it first.
-    let text = scrape_until(&metrics_url, |text| {
-        sample(
-            text,
-            "upload_broker_exports_total",
-            &[("format", "csv"), ("status", "done")],
-        )
-        .is_some()
-    })
-    .await;
+    let text = scrape_once_exported(&metrics_url, "csv").await;
     let m = |name: &str| format!("upload_broker_{name}");
-    assert_sample(
-        &text,
-        &m("uploads_signed_total"),
-        &[("profile", "avatar"), ("mode", "post")],
-        2.0,
-    );
-    // `export` is a former name of the `file` profile: labels carry the canonical name.
-    assert_sample(
-        &text,
-        &m("uploads_signed_total"),
-        &[("profile", "file"), ("mode", "post")],
-        3.0,
-    );
-    assert_sample(
-        &text,
-        &m("uploads_completed_total"),
-        &[("profile", "avatar"), ("outcome", "verified")],
-        1.0,
-    );
-    assert_sample(
-        &text,
-        &m("uploads_completed_total"),
-        &[("profile", "avatar"), ("outcome", "refused")],
-        1.0,
-    );
-    assert_sample(
-        &text,
-        &m("verification_rejections_total"),
-        &[("reason", "type_mismatch")],
-        1.0,
-    );
-    assert_sample(&text, &m("downloads_signed_total"), &[], 1.0);
-    assert_sample(
-        &text,
-        &m("auth_failures_total"),
-        &[("reason", "missing_credentials")],
-        1.0,
-    );
-    assert_sample(&text, &m("rate_limited_total"), &[("route", "sign")], 1.0);
-    assert_sample(
-        &text,
-        &m("exports_total"),
-        &[("format", "csv"), ("status", "queued")],
-        1.0,
-    );
-    assert_sample(
-        &text,
-        &m("exports_total"),
-        &[("format", "csv"), ("status", "done")],
-        1.0,
-    );
-    assert_sample(&text, &m("export_duration_seconds_count"), &[("format", "csv")], 1.0);
+    let counted: [(&str, &[(&str, &str)], f64); 11] = [
+        ("uploads_signed_total", &[("profile", "avatar"), ("mode", "post")], 2.0),
+        // `export` is a former name of the `file` profile: labels carry the canonical name.
+        ("uploads_signed_total", &[("profile", "file"), ("mode", "post")], 3.0),
+        (
+            "uploads_completed_total",
+            &[("profile", "avatar"), ("outcome", "verified")],
+            1.0,
+        ),
+        (
+            "uploads_completed_total",
+            &[("profile", "avatar"), ("outcome", "refused")],
+            1.0,
+        ),
+        ("verification_rejections_total", &[("reason", "type_mismatch")], 1.0),
+        ("downloads_signed_total", &[], 1.0),
+        ("auth_failures_total", &[("reason", "missing_credentials")], 1.0),
+        ("rate_limited_total", &[("route", "sign")], 1.0),
+        ("exports_total", &[("format", "csv"), ("status", "queued")], 1.0),
+        ("exports_total", &[("format", "csv"), ("status", "done")], 1.0),
+        ("export_duration_seconds_count", &[("format", "csv")], 1.0),
+    ];
+    for (name, labels, expected) in counted {
+        assert_sample(&text, &m(name), labels, expected);
+    }
     // The queue depth is read at each scrape (its value is tested with Redis below).
     assert!(sample(&text, &m("export_queue_depth"), &[]).is_some(), "{text}");
 
@@ -352,15 +323,7 @@ async fn a_worker_process_logs_json_and_serves_its_own_metrics() {
         .await;
     assert_eq!(job["status"], "done", "{job}");
 
-    let text = scrape_until(&format!("http://{address}/metrics"), |text| {
-        sample(
-            text,
-            "upload_broker_exports_total",
-            &[("format", "pdf"), ("status", "done")],
-        )
-        .is_some()
-    })
-    .await;
+    let text = scrape_once_exported(&format!("http://{address}/metrics"), "pdf").await;
     assert_sample(
         &text,
         "upload_broker_exports_total",

@@ -370,6 +370,15 @@ async fn spawn_jwks_app(jwks: &JwksServer, extra: &[(&str, &str)]) -> TestApp {
     spawn_app_with(&vars).await
 }
 
+/// A JWKS publishing `key` and an app refetching it at most every
+/// `min_refresh` seconds, which has accepted a token signed with `key`.
+async fn accepting(key: &RsaKey, min_refresh: &str) -> (JwksServer, TestApp) {
+    let jwks = JwksServer::start(vec![key.jwk()]).await;
+    let app = spawn_jwks_app(&jwks, &[("AUTH_JWKS_MIN_REFRESH", min_refresh)]).await;
+    assert_eq!(sign_as(&app, Some(&key.sign(&claims("acme", "alice")))).await.0, 200);
+    (jwks, app)
+}
+
 #[tokio::test]
 async fn rs256_and_es256_tokens_verify_against_the_jwks() {
     let [rsa, _] = rsa_keys();
@@ -475,10 +484,7 @@ async fn an_hs256_token_signed_with_the_rsa_public_key_is_refused() {
 #[tokio::test]
 async fn a_rotated_key_is_fetched_on_first_sight_and_the_old_one_stops_working() {
     let [old, new] = rsa_keys();
-    let jwks = JwksServer::start(vec![old.jwk()]).await;
-    let app = spawn_jwks_app(&jwks, &[("AUTH_JWKS_MIN_REFRESH", "0")]).await;
-
-    assert_eq!(sign_as(&app, Some(&old.sign(&claims("acme", "alice")))).await.0, 200);
+    let (jwks, app) = accepting(old, "0").await;
     assert_eq!(jwks.fetches(), 1);
 
     // The IdP rotates: the new key is published, tokens signed with it arrive.
@@ -502,9 +508,7 @@ async fn a_rotated_key_is_fetched_on_first_sight_and_the_old_one_stops_working()
 #[tokio::test]
 async fn unknown_kids_cannot_make_the_broker_hammer_the_idp() {
     let [known, unknown] = rsa_keys();
-    let jwks = JwksServer::start(vec![known.jwk()]).await;
-    let app = spawn_jwks_app(&jwks, &[("AUTH_JWKS_MIN_REFRESH", "300")]).await;
-    assert_eq!(sign_as(&app, Some(&known.sign(&claims("acme", "alice")))).await.0, 200);
+    let (jwks, app) = accepting(known, "300").await;
     for subject in ["a", "b", "c", "d", "e"] {
         assert_eq!(
             sign_as(&app, Some(&unknown.sign(&claims("acme", subject)))).await,
