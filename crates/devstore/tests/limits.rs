@@ -10,6 +10,14 @@ use support::{Announce, MAX_FILE, MIB, TestStore, Transport, post_form, read_res
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// A request head cut off in a header line.
+const UNFINISHED_HEAD: &[u8] = b"POST /uploads HTTP/1.1\r\nHost: store\r\nContent-Type: multipart/form-da";
+
+/// A whole request head, then the first bytes of a body announced as 100,000.
+const STALLED_BODY: &[u8] =
+    b"POST /uploads HTTP/1.1\r\nHost: store\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+    Content-Length: 100000\r\nConnection: close\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk";
+
 /// A store as the broker starts it, but for the connection limits `change` makes.
 async fn store_with(change: impl FnOnce(&mut ConnectionLimits)) -> TestStore {
     let mut limits = ConnectionLimits::default();
@@ -89,11 +97,7 @@ async fn unfinished_request_heads_are_closed_after_the_header_timeout() {
     let timeout = Duration::from_secs(1);
     let store = store_with(|l| l.header_read_timeout = timeout).await;
 
-    let mut loris = connect(
-        &store,
-        b"POST /uploads HTTP/1.1\r\nHost: store\r\nContent-Type: multipart/form-da",
-    )
-    .await;
+    let mut loris = connect(&store, UNFINISHED_HEAD).await;
     let mut silent = connect(&store, b"").await;
 
     for connection in [&mut loris, &mut silent] {
@@ -129,12 +133,7 @@ async fn the_header_timeout_is_not_cut_short() {
 async fn a_stalled_body_is_refused_after_the_idle_timeout() {
     let idle = Duration::from_secs(1);
     let store = store_with(|l| l.body_idle_timeout = idle).await;
-    let mut client = connect(
-        &store,
-        b"POST /uploads HTTP/1.1\r\nHost: store\r\nContent-Type: multipart/form-data; boundary=b\r\n\
-              Content-Length: 100000\r\nConnection: close\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk",
-    )
-    .await;
+    let mut client = connect(&store, STALLED_BODY).await;
     let started = Instant::now();
     let answer = tokio::time::timeout(Duration::from_secs(10), read_response(&mut client))
         .await

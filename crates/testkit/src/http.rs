@@ -138,6 +138,12 @@ pub fn strings<'a, C: FromIterator<&'a str>>(value: &'a Value, what: &str) -> C 
         .collect()
 }
 
+/// Asserts that `response` is the API's error `code` with `status`
+/// (`context` names the case).
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str, context: &str) {
+    assert_eq!(error_code(response).await, (status, code.to_owned()), "{context}");
+}
+
 /// The status and `<Code>` of an S3 XML error body.
 pub async fn s3_error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use broker_core::ObjectKey;
 use broker_core::store::{PutOptions, StoreError};
-use broker_testkit::{error_code, removed, spawn_app, spawn_app_with};
+use broker_testkit::{assert_error, error_code, removed, spawn_app, spawn_app_with};
 
 async fn fetch(url: &str) -> Vec<u8> {
     let response = reqwest::get(url).await.expect("the store answers");
@@ -348,11 +348,7 @@ async fn completion_refuses_foreign_missing_and_malformed_keys() {
         ("default/avatars/2026/11/x.png", 403, "forbidden_key"),
         ("staging/../x", 400, "invalid_key"),
     ] {
-        assert_eq!(
-            error_code(app.complete(key).await).await,
-            (status, code.into()),
-            "{key}"
-        );
+        assert_error(app.complete(key).await, status, code, key).await;
     }
 }
 

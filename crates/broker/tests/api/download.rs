@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use broker_testkit::{error_code, post_form, spawn_app};
+use broker_testkit::{assert_error, error_code, post_form, spawn_app};
 
 #[tokio::test]
 async fn a_served_object_downloads_with_its_original_name() {
@@ -70,11 +70,7 @@ async fn staging_and_other_tenants_and_missing_objects_are_not_served() {
         ("default//x", 400, "invalid_key"),
         (long.as_str(), 400, "invalid_key"),
     ] {
-        assert_eq!(
-            error_code(app.download(key).await).await,
-            (status, code.into()),
-            "{key}"
-        );
+        assert_error(app.download(key).await, status, code, key).await;
     }
 }
 

@@ -256,12 +256,7 @@ fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        push_chunk(&mut out, kind, data);
-        out
-    }
+    use crate::corpus::png_chunk as chunk;
 
     fn png(chunks: &[Vec<u8>]) -> Vec<u8> {
         [SIGNATURE.to_vec(), chunks.concat()].concat()

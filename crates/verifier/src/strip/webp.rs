@@ -199,23 +199,7 @@ fn push_frame(out: &mut Vec<u8>, frame: &[u8], removed: &mut RemovedSet) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        push_chunk(&mut out, kind, data);
-        out
-    }
-
-    fn riff(chunks: &[Vec<u8>]) -> Vec<u8> {
-        let body = chunks.concat();
-        [
-            b"RIFF".to_vec(),
-            ((body.len() + 4) as u32).to_le_bytes().to_vec(),
-            b"WEBP".to_vec(),
-            body,
-        ]
-        .concat()
-    }
+    use crate::corpus::{riff_chunk as chunk, riff_webp as riff};
 
     fn vp8x(flags: u8) -> Vec<u8> {
         chunk(b"VP8X", &[flags, 0, 0, 0, 0, 0, 0, 0, 0, 0])
