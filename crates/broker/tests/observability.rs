@@ -39,6 +39,9 @@ async fn scrape_until(url: &str, ready: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// A counter's name (without the prefix), labels and expected value.
+type Counted<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
 /// Scrapes until a `format` export is counted as done, then returns the text.
 async fn scrape_once_exported(url: &str, format: &str) -> String {
     let done = [("format", format), ("status", "done")];
@@ -118,7 +121,7 @@ async fn metrics_count_uploads_downloads_exports_and_refusals() {
     // The worker counts the job once its record says done: the API may see it first.
     let text = scrape_once_exported(&metrics_url, "csv").await;
     let m = |name: &str| format!("upload_broker_{name}");
-    let counted: [(&str, &[(&str, &str)], f64); 11] = [
+    let counted: [Counted; 11] = [
         ("uploads_signed_total", &[("profile", "avatar"), ("mode", "post")], 2.0),
         // `export` is a former name of the `file` profile: labels carry the canonical name.
         ("uploads_signed_total", &[("profile", "file"), ("mode", "post")], 3.0),

@@ -26,6 +26,7 @@ async fn store_with(change: impl FnOnce(&mut ConnectionLimits)) -> TestStore {
 }
 
 /// A connection to `store` that has sent `bytes` (nothing, for a silent one).
+#[allow(clippy::expect_used, reason = "test helper")]
 async fn connect(store: &TestStore, bytes: &[u8]) -> TcpStream {
     let mut connection = TcpStream::connect(store.addr()).await.expect("connects");
     connection.write_all(bytes).await.expect("writes");

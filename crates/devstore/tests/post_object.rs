@@ -154,6 +154,7 @@ async fn a_successful_post_answers_204_with_etag_and_location() {
 
 /// POSTs `file` to `key` of a new store with a form whose policy allows, and
 /// which asks for, `success_action_status` `status`; asserts that status.
+#[allow(clippy::expect_used, reason = "test helper")]
 async fn post_with_success_status(key: &str, status: u16, file: &[u8]) -> (TestStore, Answer) {
     let store = TestStore::start().await;
     let post = store.sign_with(key, MAX_FILE, &[("success_action_status", &status.to_string())]);
