@@ -6,57 +6,12 @@
 //! Its own test binary, with one test: the allocator below counts every
 //! allocation of the process, and the app runs in this process.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use broker_testkit::{error_code, spawn_app};
 use broker_verifier::corpus;
-
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only sizes are counted.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = unsafe { System.alloc(layout) };
-        if !pointer.is_null() {
-            grew(layout.size());
-        }
-        pointer
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let pointer = unsafe { System.alloc_zeroed(layout) };
-        if !pointer.is_null() {
-            grew(layout.size());
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(pointer, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = unsafe { System.realloc(pointer, layout, new_size) };
-        if !moved.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-            grew(new_size);
-        }
-        moved
-    }
-}
+use broker_verifier::corpus::alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// A well-formed, 100-byte PNG whose header declares `width`×`height` RGBA at
 /// 16 bits per channel, with almost no image data.
@@ -78,10 +33,9 @@ async fn a_deep_image_within_the_dimension_limits_is_refused_before_it_is_decode
     let bomb = png_rgba16_claiming(8192, 4882);
     let staging = app.upload("avatar", "deep.png", "image/png", bomb).await;
 
-    let before = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = alloc::start();
     let refused = error_code(app.complete(&staging).await).await;
-    let grown = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    let grown = alloc::peak_since(before);
 
     assert_eq!(refused, (422, "dimensions_too_large".into()));
     assert!(

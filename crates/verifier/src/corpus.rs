@@ -8,9 +8,13 @@
 //!
 //! The `SECRET_*` strings are planted in metadata so tests can prove they are
 //! gone after stripping by searching the output bytes.
+//!
+//! [`alloc`] is a counting global allocator, for the tests and the fuzzer
+//! that measure the peak heap use of a check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+pub mod alloc;
 mod documents;
 mod images;
 

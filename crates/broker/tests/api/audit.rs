@@ -46,6 +46,16 @@ fn has_json_line(lines: &[Value], fields: &[(&str, &str)]) -> bool {
         .any(|line| fields.iter().all(|(field, value)| line[*field] == *value))
 }
 
+/// The fields of the audit line of `subject`'s successful `action` on `key`.
+fn ok_line<'a>(action: &'a str, subject: &'a str, key: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("action", action),
+        ("subject", subject),
+        ("key", key),
+        ("outcome", "ok"),
+    ]
+}
+
 #[tokio::test]
 async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
     let api_keys = crate::auth::api_keys_setting();
@@ -194,41 +204,15 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
     for (what, fields) in [
         (
             "sign",
-            vec![
-                ("action", "sign"),
-                ("subject", alice_principal.as_str()),
-                ("key", signed.object_key.as_str()),
-                ("outcome", "ok"),
-                ("reason", "ok"),
-            ],
+            [
+                ok_line("sign", &alice_principal, &signed.object_key),
+                vec![("reason", "ok")],
+            ]
+            .concat(),
         ),
-        (
-            "complete",
-            vec![
-                ("action", "complete"),
-                ("subject", alice_principal.as_str()),
-                ("key", signed.object_key.as_str()),
-                ("outcome", "ok"),
-            ],
-        ),
-        (
-            "download",
-            vec![
-                ("action", "download"),
-                ("subject", alice_principal.as_str()),
-                ("key", final_key.as_str()),
-                ("outcome", "ok"),
-            ],
-        ),
-        (
-            "export",
-            vec![
-                ("action", "export"),
-                ("subject", alice_principal.as_str()),
-                ("key", job_id),
-                ("outcome", "ok"),
-            ],
-        ),
+        ("complete", ok_line("complete", &alice_principal, &signed.object_key)),
+        ("download", ok_line("download", &alice_principal, &final_key)),
+        ("export", ok_line("export", &alice_principal, job_id)),
         (
             "a colleague's completion",
             vec![

@@ -23,7 +23,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-mod alloc;
 mod mutate;
 mod seeds;
 
@@ -35,6 +34,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use broker_verifier::corpus::alloc;
 use broker_verifier::{Format, Limits, check_document, check_image, check_type, detect, strip_metadata};
 
 use self::mutate::{Rng, fix_png_crcs, mutate};

@@ -2,9 +2,10 @@
 //! the peak.
 //!
 //! The verifier promises bounded memory. On a machine with plenty of memory
-//! an input that makes it allocate 2 GiB still "works". So the fuzzer measures
-//! the peak heap use of every input against a limit, instead of waiting for
-//! the allocator to fail.
+//! an input that makes it allocate 2 GiB still "works". So the fuzzer (and
+//! the broker's decode-budget test) measures the peak heap use of every input
+//! against a limit, instead of waiting for the allocator to fail. Install it
+//! with `#[global_allocator] static A: Counting = Counting;`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
