@@ -28,7 +28,7 @@ DATA="$(mktemp -d)"
 export STORE_URL="http://127.0.0.1:$STORE_PORT" STORE_BUCKET=uploads STORE_REGION=us-east-1
 export STORE_ACCESS_KEY="bench$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 export STORE_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
-AUTH_MODE=none RATE_LIMIT_RATE=0 RUST_LOG="${RUST_LOG:-info}" \
+AUTH_MODE=none RATE_LIMIT_RATE=0 RUST_LOG="${RUST_LOG:-info}" METRICS_BIND_ADDR= \
 S3_ACCESS_KEY="$STORE_ACCESS_KEY" S3_SECRET_KEY="$STORE_SECRET_KEY" \
 BIND_ADDR="127.0.0.1:$API_PORT" DEVSTORE_BIND_ADDR="127.0.0.1:$STORE_PORT" DATA_DIR="$DATA" \
   "$BIN" serve >"$DATA.broker.log" 2>&1 &

@@ -18,7 +18,7 @@ fi
 BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-API_PORT="$(free_port)"; STORE_PORT="$(free_port)"
+API_PORT="$(free_port)"; STORE_PORT="$(free_port)"; METRICS_PORT="$(free_port)"
 DATA="$(mktemp -d)"
 # Signing is measured as production runs it: an HS256 bearer token verified on
 # every request. Rate limiting is off (one subject, thousands of requests a second).
@@ -32,7 +32,8 @@ signature = hmac.new(sys.argv[1].encode(), f"{header}.{claims}".encode(), hashli
 print(f"{header}.{claims}.{b64(signature)}")
 PY
 )"
-AUTH_HS256_SECRET="$BENCH_SECRET" AUTH_ISSUER=bench AUTH_AUDIENCE=bench RATE_LIMIT_RATE=0 \
+# Metrics stay on, as by default, on a port of their own.
+AUTH_HS256_SECRET="$BENCH_SECRET" AUTH_ISSUER=bench AUTH_AUDIENCE=bench RATE_LIMIT_RATE=0 METRICS_BIND_ADDR="127.0.0.1:$METRICS_PORT" \
 BIND_ADDR="127.0.0.1:$API_PORT" DEVSTORE_BIND_ADDR="127.0.0.1:$STORE_PORT" DATA_DIR="$DATA" "$BIN" serve >/dev/null 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT

@@ -6,6 +6,17 @@
 //! nothing else. `none`, every other algorithm, and an HS256 token when no
 //! secret is configured are refused before any signature check, so a token
 //! "signed" with the RSA public key as an HMAC secret never verifies.
+//!
+//! An HS256 token that verified is remembered by its exact text until it
+//! expires: a client sends the same token with every request, and its
+//! verdict cannot change while the process runs (the secret, the issuers
+//! and audiences are fixed at start-up; only time passes, and `exp` is
+//! checked again on every use). JWKS tokens are verified every time: their
+//! key can leave the JWKS.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use broker_core::TenantId;
 use broker_core::config::JwtSettings;
@@ -27,6 +38,44 @@ pub struct JwtVerifier {
     /// The claim checks of each accepted algorithm, built once: they only
     /// depend on the settings.
     validations: [(Algorithm, Validation); 3],
+    verified: Verified,
+}
+
+/// HS256 tokens that verified: the caller each names and the last second
+/// (`exp` plus the leeway) it is valid in.
+#[derive(Default)]
+struct Verified(Mutex<HashMap<Box<str>, (Caller, u64)>>);
+
+/// The most tokens remembered; past it, expired ones are forgotten, then all.
+const VERIFIED_MAX: usize = 10_000;
+
+impl Verified {
+    fn get(&self, token: &str, now: u64) -> Option<Caller> {
+        let mut verified = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match verified.get(token) {
+            Some((caller, valid_until)) if now <= *valid_until => Some(caller.clone()),
+            Some(_) => {
+                verified.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&self, token: &str, caller: &Caller, valid_until: u64, now: u64) {
+        let mut verified = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_MAX {
+            verified.retain(|_, (_, until)| now <= *until);
+            if verified.len() >= VERIFIED_MAX {
+                verified.clear();
+            }
+        }
+        verified.insert(token.into(), (caller.clone(), valid_until));
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl JwtVerifier {
@@ -40,10 +89,15 @@ impl JwtVerifier {
             validations: [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256]
                 .map(|algorithm| (algorithm, validation(settings, algorithm))),
             settings: settings.clone(),
+            verified: Verified::default(),
         })
     }
 
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthFailure> {
+        let now = unix_now();
+        if let Some(caller) = self.verified.get(token, now) {
+            return Ok(caller);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| match declared_algorithm(token) {
             // `none`, `HS512`, `PS256`, ...: named, but not one the broker accepts.
             Some(_) => AuthFailure::AlgorithmNotAccepted,
@@ -87,7 +141,15 @@ impl JwtVerifier {
                 _ => AuthFailure::Malformed,
             })?
             .claims;
-        self.caller(&claims)
+        let caller = self.caller(&claims)?;
+        // `exp` is required and was checked (an integer; a fraction is not remembered).
+        if header.alg == Algorithm::HS256
+            && let Some(exp) = claims.get("exp").and_then(Value::as_u64)
+        {
+            let valid_until = exp.saturating_add(self.settings.leeway.as_secs());
+            self.verified.insert(token, &caller, valid_until, now);
+        }
+        Ok(caller)
     }
 
     /// The principal is named by source and issuer, `jwt:{iss}#{sub}`: a
@@ -153,4 +215,78 @@ fn declared_algorithm(token: &str) -> Option<String> {
 /// Three base64url segments: a JWS compact serialisation, not an API key.
 pub fn looks_like_jwt(credential: &str) -> bool {
     credential.split('.').count() == 3
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use broker_core::secret::Secret;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+
+    const SECRET: &str = "unit-test-secret-unit-test-secret-0123";
+
+    fn verifier() -> JwtVerifier {
+        JwtVerifier::new(&JwtSettings {
+            hs256_secret: Some(Secret::new(SECRET)),
+            jwks: None,
+            issuers: vec!["https://id.example".into()],
+            audiences: vec!["broker".into()],
+            leeway: Duration::ZERO,
+            tenant_claim: "tenant".into(),
+            subject_claim: "sub".into(),
+            admin_claim: None,
+        })
+        .expect("verifier")
+    }
+
+    fn token(exp: u64, secret: &str) -> String {
+        let claims = json!({"iss": "https://id.example", "aud": "broker", "sub": "alice", "tenant": "acme", "exp": exp});
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+            .expect("token")
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_still_refused_once_it_expires() {
+        let verifier = verifier();
+        let token = token(unix_now() + 1, SECRET);
+        let caller = verifier.verify(&token).await.expect("a valid token");
+        assert_eq!(caller.subject, "jwt:https://id.example#alice");
+        assert_eq!(verifier.verified.get(&token, unix_now()), Some(caller.clone()), "remembered");
+        assert_eq!(verifier.verify(&token).await, Ok(caller));
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(verifier.verify(&token).await, Err(AuthFailure::Expired));
+        assert_eq!(verifier.verified.get(&token, unix_now()), None, "forgotten");
+    }
+
+    #[tokio::test]
+    async fn only_tokens_that_verified_are_remembered() {
+        let verifier = verifier();
+        let forged = token(unix_now() + 3600, "another-secret-another-secret-0123456");
+        for _ in 0..2 {
+            assert_eq!(verifier.verify(&forged).await, Err(AuthFailure::BadSignature));
+        }
+        let expired = token(unix_now() - 10, SECRET);
+        assert_eq!(verifier.verify(&expired).await, Err(AuthFailure::Expired));
+        assert!(verifier.verified.0.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn the_remembered_tokens_are_bounded() {
+        let verified = Verified::default();
+        let caller = Caller::development();
+        for n in 0..VERIFIED_MAX {
+            verified.insert(&format!("t{n}"), &caller, if n % 2 == 0 { 10 } else { 100 }, 5);
+        }
+        // Full: at 50 the expired half is forgotten first.
+        verified.insert("new", &caller, 100, 50);
+        let kept = verified.0.lock().expect("lock").len();
+        assert_eq!(kept, VERIFIED_MAX / 2 + 1);
+        assert_eq!(verified.get("t1", 50), Some(caller.clone()));
+        assert_eq!(verified.get("t0", 50), None);
+        assert_eq!(verified.get("t1", 101), None);
+    }
 }

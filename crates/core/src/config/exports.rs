@@ -63,7 +63,7 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, data
         max_lost_workers: env.parse_or("EXPORT_MAX_LOST_WORKERS", "5", "a whole number"),
         max_queued_jobs: env.parse_or("EXPORT_MAX_QUEUED_JOBS", "100", "a whole number of at least 1"),
         max_queued_bytes: env.parse_or("EXPORT_MAX_QUEUED_BYTES", "104857600", "a number of bytes"),
-        max_pdf_pages: env.parse_or("EXPORT_MAX_PDF_PAGES", "5000", "a whole number of at least 1"),
+        max_pdf_pages: env.parse_or("EXPORT_MAX_PDF_PAGES", "2500", "a whole number of at least 1"),
         concurrency: env.parse_or("EXPORT_CONCURRENCY", "2", "a whole number of at least 1"),
         status_ttl: env.secs_or("EXPORT_STATUS_TTL", "604800"),
         retry_base: env.secs_or("EXPORT_RETRY_BASE", "5"),
@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(exports.max_lost_workers, 5);
         assert_eq!(exports.max_queued_jobs, 100);
         assert_eq!(exports.max_queued_bytes, 100 * 1024 * 1024);
-        assert_eq!(exports.max_pdf_pages, 5000);
+        assert_eq!(exports.max_pdf_pages, 2500);
         assert_eq!(exports.orphan_timeout(), Duration::from_secs(30));
         assert_eq!(exports.sqlite_path, PathBuf::from("/var/lib/broker/exports.sqlite3"));
         let err = parse(&[
