@@ -8,7 +8,7 @@ signed record (16 MiB parts, as a finished browser multipart upload leaves
 it), resets the broker's peak RSS (`/proc/<pid>/clear_refs`, 5), calls
 `POST /uploads/complete` and reads the peak (`VmHWM`).
 
-The files: a 25 MiB CSV of the `file` profile (the largest upload before the
+The files: a 24 MiB CSV of the `file` profile (the largest upload before the
 `document` profile: the baseline), and a CSV (checked in one pass as it
 streams in) and a stored ZIP (spooled to disk, then checked) of SIZE_MIB.
 Target: peak RSS <= 128 MiB during the completion of 1 GiB.
@@ -103,7 +103,8 @@ def run_store(store, files):
     garage = None
     if store == "garage":
         garage, info = start_garage()
-        env.update(S3_ENABLED="true", S3_ENDPOINT=info["endpoint"], S3_REGION=info["region"], S3_BUCKET=info["bucket"],
+        # AUTH_MODE=none with an external store must be acknowledged (loopback only here).
+        env.update(AUTH_MODE_NONE_I_UNDERSTAND_THIS_IS_INSECURE="true", S3_ENABLED="true", S3_ENDPOINT=info["endpoint"], S3_REGION=info["region"], S3_BUCKET=info["bucket"],
                    S3_FORCE_PATH_STYLE="true", S3_ACCESS_KEY=info["accessKey"], S3_SECRET_KEY=info["secretKey"])
         endpoint, region, bucket = info["endpoint"], info["region"], info["bucket"]
     else:
@@ -117,6 +118,8 @@ def run_store(store, files):
                 urllib.request.urlopen(f"http://{api}/healthz", timeout=1)
                 break
             except Exception:
+                if broker.poll() is not None:
+                    sys.exit(f"the broker exited: {open(data + '.log').read()}")
                 time.sleep(0.1)
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=env["S3_ACCESS_KEY"],
                           aws_secret_access_key=env["S3_SECRET_KEY"],
@@ -159,8 +162,8 @@ def run_store(store, files):
 def main():
     work = tempfile.mkdtemp(prefix="bench-rss-files-", dir=os.environ.get("BENCH_DIR"))
     try:
-        baseline = os.path.join(work, "baseline-25mib.csv")
-        csv_file(baseline, 25 * MIB - 200_000)
+        baseline = os.path.join(work, "baseline-24mib.csv")
+        csv_file(baseline, 24 * MIB)
         big_csv = os.path.join(work, f"ledger-{SIZE_MIB}mib.csv")
         csv_file(big_csv, SIZE_MIB * MIB)
         big_zip = os.path.join(work, f"bundle-{SIZE_MIB}mib.zip")
@@ -175,7 +178,7 @@ def main():
             base = next(r for r in rows if r[0] == store and r[1] == "file")
             for r in rows:
                 if r[0] == store and r[1] == "document":
-                    print(f"{store}: {r[2]} peak {r[6] / MIB:.0f} MiB = {r[6] / base[6]:.2f}x the 25 MiB file's "
+                    print(f"{store}: {r[2]} peak {r[6] / MIB:.0f} MiB = {r[6] / base[6]:.2f}x the 24 MiB file's "
                           f"({base[6] / MIB:.0f} MiB) for {r[3] / base[3]:.0f}x the bytes")
         worst = max(r[6] for r in rows)
         print(f"worst peak: {worst / MIB:.0f} MiB (target <= 128 MiB): {'PASS' if worst <= 128 * MIB else 'FAIL'}")
