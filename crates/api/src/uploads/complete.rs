@@ -18,7 +18,8 @@ use broker_core::metrics::{self, CompleteOutcome};
 use broker_core::record::ObjectRecord;
 use broker_core::store::{ByteStream, ObjectHead, PutOptions, Store, StoreError};
 use broker_core::{ObjectKey, Profile, StagedUpload};
-use broker_verifier::{Format, Rejection, SNIFF_LEN};
+use broker_verifier::{Format, Limits, Rejection, SNIFF_LEN};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,7 @@ pub async fn complete(
         Err(
             ApiError::Rejected(_)
             | ApiError::ObjectTooLarge { .. }
+            | ApiError::ChecksumMismatch { .. }
             | ApiError::NotSignedForProfile(_)
             | ApiError::QuotaExceeded { .. },
         ) => CompleteOutcome::Refused,
@@ -250,7 +252,7 @@ async fn verify_and_promote(
     }
     let filename = record.filename.clone().unwrap_or_else(|| "upload".into());
     // 2. Size, from the HEAD: nothing is read yet.
-    let max = upload.profile.max_bytes;
+    let max = store.uploads().max_bytes(upload.profile);
     if head.size > max {
         return Err(Outcome::Refused(ApiError::ObjectTooLarge { size: head.size, max }));
     }
@@ -258,9 +260,13 @@ async fn verify_and_promote(
         "the signed type has no verifier",
     )))?;
 
-    // 3. The real type from the first bytes, then 4. the deep check.
+    // 3. The real type from the first bytes, then 4. the deep check. Only
+    // the version the HEAD saw is read, and it alone is promoted below.
+    let etag = head.etag.as_deref().ok_or(Outcome::Store(StoreError::Unavailable(
+        "the store sent no ETag for the staged object".into(),
+    )))?;
     let mut body = Body {
-        stream: store.get(key).await?,
+        stream: store.get_version(key, Some(etag)).await?,
         read: 0,
         max,
     };
@@ -268,39 +274,65 @@ async fn verify_and_promote(
     broker_verifier::check_type(format, &sniffed)?;
     let disposition = attachment(&filename);
 
-    // Keeps a spooled document on disk until the upload of it has finished.
-    let mut spool_guard = None;
-    let (payload, size, sha256, removed) = if format.is_image() {
+    let (promotion, size, sha256, removed) = if format.is_image() {
         let mut bytes = sniffed;
         bytes.reserve(usize::try_from(head.size).unwrap_or(0).saturating_sub(bytes.len()));
         body.read_all_into(&mut bytes).await?;
         let (limits, budget) = (verification.limits, verification.budget);
-        // Off the async runtime's threads: the decode, the strip (beside it,
-        // see `verify_image`) and the hash of what will be served.
+        let declared = record.sha256.clone();
+        // Off the async runtime's threads: the declared digest of the stored
+        // bytes, the decode, the strip (beside it, see `verify_image`) and the
+        // hash of what will be served.
         let (stripped, sha256) = tokio::task::spawn_blocking(move || {
+            if let Some(declared) = &declared {
+                check_declared(declared, &hex(&Sha256::digest(&bytes)))?;
+            }
             budget.check(format, &bytes)?;
             let stripped = broker_verifier::verify_image(format, &bytes, &limits)?.stripped;
             let sha256 = hex(&Sha256::digest(&stripped.bytes));
-            Ok::<_, Rejection>((stripped, sha256))
+            Ok::<_, Outcome>((stripped, sha256))
         })
         .await
-        .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
+        .map_err(|_| verifier_failed())??;
         let removed: Vec<String> = stripped.removed.iter().map(|r| r.as_str().to_owned()).collect();
         let size = stripped.bytes.len() as u64;
-        (ByteStream::from(stripped.bytes), size, sha256, removed)
+        (
+            Promotion::Write(ByteStream::from(stripped.bytes)),
+            size,
+            sha256,
+            removed,
+        )
     } else {
-        let spooled = body.spool(sniffed).await?;
         let limits = verification.limits;
-        let file = spooled.file.reopen().map_err(spool_error)?;
-        tokio::task::spawn_blocking(move || broker_verifier::check_document(format, file, &limits))
-            .await
-            .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
-        // The verified bytes themselves are promoted, never a re-read of
-        // staging that a replayed form could have changed meanwhile.
-        let stream = ByteStream::from_path(spooled.file.path()).await.map_err(spool_error)?;
-        let (size, sha256) = (spooled.size, spooled.sha256);
-        spool_guard = Some(spooled.file);
-        (stream, size, sha256, Vec::new())
+        let (size, sha256) = if broker_verifier::checks_in_one_pass(format) {
+            // CSV and JSON: checked as the bytes stream in, hashed on the way.
+            body.check_in_one_pass(sniffed, move |reader| {
+                broker_verifier::check_document_stream(format, reader, &limits)
+            })
+            .await?
+        } else {
+            // PDF and ZIP need to seek: the one streamed read is hashed as
+            // it is spooled to a temporary file, which the check reads and
+            // which is deleted when it is dropped here.
+            let spooled = body.spool(sniffed, verification.spool_dir.as_deref()).await?;
+            // An archive may expand to as much as the profile lets one upload.
+            let limits = Limits {
+                zip_max_uncompressed: limits.zip_max_uncompressed.max(max),
+                ..limits
+            };
+            let file = spooled.file.reopen().map_err(spool_error)?;
+            tokio::task::spawn_blocking(move || broker_verifier::check_document(format, file, &limits))
+                .await
+                .map_err(|_| verifier_failed())??;
+            (spooled.size, spooled.sha256)
+        };
+        if let Some(declared) = &record.sha256 {
+            check_declared(declared, &sha256)?;
+        }
+        // Promoted by a copy inside the store of the very version that was
+        // read (`If-Match` its ETag), never through this process: a replayed
+        // form that changed staging meanwhile makes the copy fail.
+        (Promotion::CopyOf(etag), size, sha256, Vec::new())
     };
 
     // The served object carries the record on (not the tenant: its key says
@@ -335,7 +367,11 @@ async fn verify_and_promote(
             ApiError::QuotaExceeded { .. } => Outcome::Refused(e),
             other => Outcome::Failed(other),
         })?;
-    if let Err(e) = store.put(final_key, payload, options).await {
+    let written = match promotion {
+        Promotion::Write(bytes) => store.put(final_key, bytes, options).await,
+        Promotion::CopyOf(etag) => store.copy(key, etag, final_key, options).await,
+    };
+    if let Err(e) = written {
         // A create-only write the store refuses because the object exists may
         // be this very write, retried by the SDK after it landed and its
         // answer was lost: then the object is ours and stays charged.
@@ -344,7 +380,6 @@ async fn verify_and_promote(
             return Err(e.into());
         }
     }
-    drop(spool_guard);
     store.delete(key).await?;
     tracing::info!(object_key = %final_key, size, removed = %removed.join(","), "upload verified");
 
@@ -363,6 +398,25 @@ async fn verify_and_promote(
         filename,
         cdn_url: store.cdn_url(final_key),
     })
+}
+
+/// How the verified bytes reach the served key.
+enum Promotion<'a> {
+    /// Written by this process: an image's stripped copy.
+    Write(ByteStream),
+    /// Copied inside the store from the staged version with this ETag.
+    CopyOf(&'a str),
+}
+
+/// Refuses stored bytes whose SHA-256 is not the one signed with the upload.
+fn check_declared(declared: &str, actual: &str) -> Result<(), Outcome> {
+    if declared == actual {
+        return Ok(());
+    }
+    Err(Outcome::Refused(ApiError::ChecksumMismatch {
+        declared: declared.to_owned(),
+        actual: actual.to_owned(),
+    }))
 }
 
 /// Whether the object at `final_key` is the one `served` describes, written
@@ -461,10 +515,64 @@ impl Body {
         Ok(())
     }
 
-    /// Copies the rest to a temp file, hashing as it goes: bounded memory for
-    /// documents of any allowed size.
-    async fn spool(mut self, first: Vec<u8>) -> Result<Spooled, Outcome> {
-        let file = tempfile::NamedTempFile::new().map_err(spool_error)?;
+    /// Hands the rest, after `first`, to `check` on a blocking thread as it
+    /// streams in (a few chunks in flight), hashing it on the way: one pass,
+    /// memory bounded by the chunks. Returns the size and SHA-256.
+    async fn check_in_one_pass(
+        mut self,
+        first: Vec<u8>,
+        check: impl FnOnce(ChunkReader) -> Result<(), Rejection> + Send + 'static,
+    ) -> Result<(u64, String), Outcome> {
+        let (chunks, receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let checker = tokio::task::spawn_blocking(move || {
+            check(ChunkReader {
+                receiver,
+                current: bytes::Bytes::new(),
+            })
+        });
+        let mut hasher = Sha256::new();
+        hasher.update(&first);
+        let mut size = first.len() as u64;
+        let mut next = Some(bytes::Bytes::from(first));
+        let mut stopped_early = false;
+        let read = loop {
+            if let Some(chunk) = next.take()
+                && chunks.send(chunk).await.is_err()
+            {
+                stopped_early = true;
+                break Ok(());
+            }
+            match self.next_chunk().await {
+                Ok(Some(chunk)) => {
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    next = Some(chunk);
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        // The end of the stream (or of the read) is the end of the file.
+        drop(chunks);
+        let checked = checker.await.map_err(|_| verifier_failed())?;
+        read?;
+        checked?;
+        // A check that stops reading refuses the file; one that passed
+        // without reading it all would leave the hash short.
+        if stopped_early {
+            return Err(verifier_failed());
+        }
+        Ok((size, hex(&hasher.finalize())))
+    }
+
+    /// Copies the rest to a temp file (in `dir`, else the system's), hashing
+    /// as it goes: bounded memory for documents of any allowed size.
+    async fn spool(mut self, first: Vec<u8>, dir: Option<&Path>) -> Result<Spooled, Outcome> {
+        let file = match dir {
+            Some(dir) => tempfile::NamedTempFile::new_in(dir),
+            None => tempfile::NamedTempFile::new(),
+        }
+        .map_err(spool_error)?;
         let mut writer = tokio::fs::File::from_std(file.reopen().map_err(spool_error)?);
         let mut hasher = Sha256::new();
         let mut size = first.len() as u64;
@@ -482,6 +590,30 @@ impl Body {
             sha256: hex(&hasher.finalize()),
         })
     }
+}
+
+/// A blocking reader of the chunks [`Body::check_in_one_pass`] sends.
+struct ChunkReader {
+    receiver: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+fn verifier_failed() -> Outcome {
+    Outcome::Store(StoreError::Unavailable("the verifier task failed".into()))
 }
 
 fn spool_error(error: impl std::fmt::Display) -> Outcome {
