@@ -13,6 +13,7 @@ mod exports;
 mod health;
 mod isolation;
 mod limits;
+mod multipart;
 mod openapi;
 mod put_mode;
 mod storage;
