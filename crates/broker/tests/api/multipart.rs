@@ -579,3 +579,37 @@ async fn bad_multipart_requests_get_json_errors() {
         .expect("sign");
     assert_eq!(error_code(response).await, (400, "invalid_part_number".to_owned()));
 }
+
+#[tokio::test]
+async fn a_multipart_upload_whose_bytes_are_not_the_declared_sha256_is_refused() {
+    let app = spawn().await;
+    let session = app.session();
+    let data = csv(2);
+    let response = session
+        .post_json(
+            "/uploads/multipart",
+            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv",
+                    "size": data.len(), "sha256": hex_sha256(b"another file")}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.expect("json");
+    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let etags = vec![
+        upload_part(&session, upload_id, &data, 1).await,
+        upload_part(&session, upload_id, &data, 2).await,
+    ];
+    let response = session
+        .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
+        .await;
+    assert_eq!(error_code(response).await, (422, "checksum_mismatch".to_owned()));
+    assert!(!app.object_exists(created["key"].as_str().expect("key")).await, "the upload is deleted");
+
+    let malformed = session
+        .post_json(
+            "/uploads/multipart",
+            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": 10, "sha256": "abc"}),
+        )
+        .await;
+    assert_eq!(error_code(malformed).await, (400, "invalid_checksum".to_owned()));
+}
