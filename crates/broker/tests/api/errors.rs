@@ -9,7 +9,7 @@ async fn sign_refuses_bad_requests_with_stable_codes() {
     let app = spawn_app().await;
     let cases = [
         (
-            json!({"kind": "document", "filename": "a.pdf", "content_type": "application/pdf"}),
+            json!({"kind": "dossier", "filename": "a.pdf", "content_type": "application/pdf"}),
             400,
             "unknown_kind",
         ),
