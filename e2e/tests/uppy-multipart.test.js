@@ -19,7 +19,7 @@ import { buildUppyBundle } from "../uppy/build.js";
 
 const TIMEOUT = 300_000;
 const MiB = 1024 * 1024;
-const PART_SIZE = 16 * MiB;
+const PART_SIZE = 5 * MiB; // Uppy's own choice for this size, and the Companion routes' part size
 const FILE_SIZE = 200 * MiB;
 const PART_COUNT = Math.ceil(FILE_SIZE / PART_SIZE);
 
@@ -46,7 +46,7 @@ for (const store of ["embedded", "garage"]) {
       stack = await startStack({
         store,
         needs: { uppy: true },
-        brokerEnv: { API_KEYS: `${acme.entry},${globex.entry}`, MULTIPART_PART_SIZE: String(PART_SIZE) },
+        brokerEnv: { API_KEYS: `${acme.entry},${globex.entry}` },
         mounts: { "/uppy/": bundle.dir, "/big/": dir },
       });
     });
@@ -74,7 +74,6 @@ for (const store of ["embedded", "garage"]) {
           name: "big.csv",
           type: "text/csv",
           kind: "document",
-          chunkSize: PART_SIZE,
         });
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
         const why = (extra = "") =>
@@ -95,7 +94,8 @@ for (const store of ["embedded", "garage"]) {
         const routes = calls.map((c) => `${c.method} ${c.path.replace(uploadId, "{id}").replace(/\/\d+$/, "/{n}")}`);
         const count = (route) => routes.filter((r) => r === route).length;
         assert.equal(count("POST /s3/multipart"), 1, why("one create"));
-        assert.equal(count("GET /s3/multipart/{id}/{n}"), PART_COUNT, why("one signature per part"));
+        const signed = new Set(calls.map((c) => /^\/s3\/multipart\/[^/]+\/(\d+)$/.exec(c.path)?.[1]).filter(Boolean).map(Number));
+        assert.deepEqual([...signed].sort((a, b) => a - b), Array.from({ length: PART_COUNT }, (_, i) => i + 1), why("a signature for every part"));
         assert.equal(count("POST /s3/multipart/{id}/complete"), 1, why("one complete"));
         assert.equal(count("POST /uploads/complete"), 1, why("then the verification"));
         assert.equal(routes.filter((r) => r.includes("/uploads/sign") || r.includes("/s3/params")).length, 0, why("no single-request signing"));

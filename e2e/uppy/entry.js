@@ -141,12 +141,13 @@ export async function uploadWithUppy({ apiBase, kind, name, type, base64, declar
 /**
  * Uploads one file, fetched from `fileUrl` on the page's origin, with Uppy's own multipart
  * code against the broker's Companion-compatible routes (`endpoint`, with `headers` carrying
- * the credential), then completes it with `POST /uploads/complete`. Uppy picks its part
- * size itself, so `getChunkSize` returns the broker's `MULTIPART_PART_SIZE`.
+ * the credential), then completes it with `POST /uploads/complete`. Uppy chooses the
+ * parts itself (5 MiB for files up to 50 GB), which is the part size of the broker's
+ * Companion routes.
  * Resolves to `{ versions, size, parts, successes, uploadErrors, result, rejected, key,
  * completion, timedOut }`.
  */
-export async function uploadWithUppyCompanion({ apiBase, headers, fileUrl, name, type, kind, chunkSize, timeoutMs = 240_000 }) {
+export async function uploadWithUppyCompanion({ apiBase, headers, fileUrl, name, type, kind, timeoutMs = 240_000 }) {
   const record = { versions, size: null, parts: [], successes: [], uploadErrors: [], result: null, rejected: null, key: null, completion: null, timedOut: false };
   const data = await (await fetch(fileUrl)).blob();
   record.size = data.size;
@@ -155,7 +156,6 @@ export async function uploadWithUppyCompanion({ apiBase, headers, fileUrl, name,
     endpoint: apiBase,
     headers,
     shouldUseMultipart: (file) => file.size > 100 * 1024 * 1024,
-    getChunkSize: () => chunkSize,
     allowedMetaFields: ["kind"],
   });
   uppy.on("s3-multipart:part-uploaded", (_file, part) => record.parts.push(part.PartNumber));
