@@ -49,6 +49,12 @@ pub enum ApiError {
     TooLarge { size: u64, max: u64 },
     #[error("the declared size must be at least 1 byte")]
     EmptyFile,
+    #[error("the file is {size} bytes; above {threshold} bytes, upload it in parts (POST /uploads/multipart)")]
+    MultipartRequired { size: u64, threshold: u64 },
+    #[error("{0}")]
+    InvalidChecksum(broker_core::record::InvalidDigest),
+    #[error("the stored bytes have SHA-256 {actual}, not the {declared} declared when the upload was signed")]
+    ChecksumMismatch { declared: String, actual: String },
     #[error("this store takes presigned PUT uploads, which pin the exact size: send `size` in bytes")]
     SizeRequired,
     #[error("the uploaded object is {size} bytes; this kind allows at most {max} bytes")]
@@ -125,6 +131,9 @@ impl ApiError {
             ApiError::NotSignedForProfile(_) => "not_signed_for_profile",
             ApiError::Rejected(rejection) => rejection.code(),
             ApiError::EmptyFile => "empty_file",
+            ApiError::MultipartRequired { .. } => "multipart_required",
+            ApiError::InvalidChecksum(_) => "invalid_checksum",
+            ApiError::ChecksumMismatch { .. } => "checksum_mismatch",
             ApiError::SizeRequired => "size_required",
             ApiError::InvalidKey(_) => "invalid_key",
             ApiError::ForbiddenKey(_) => "forbidden_key",
@@ -163,13 +172,16 @@ impl ResponseError for ApiError {
             | ApiError::InvalidFilename(_)
             | ApiError::TooLarge { .. }
             | ApiError::EmptyFile
+            | ApiError::MultipartRequired { .. }
+            | ApiError::InvalidChecksum(_)
             | ApiError::SizeRequired
             | ApiError::InvalidKey(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             // The request was fine; the uploaded object is not acceptable.
-            ApiError::ObjectTooLarge { .. } | ApiError::NotSignedForProfile(_) | ApiError::Rejected(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::ObjectTooLarge { .. }
+            | ApiError::NotSignedForProfile(_)
+            | ApiError::ChecksumMismatch { .. }
+            | ApiError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::ForbiddenKey(_) | ApiError::AdminRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,

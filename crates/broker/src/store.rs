@@ -44,10 +44,10 @@ pub async fn connect(settings: &Settings, embedded: Embedded) -> Result<Connecte
                 secret_key: credentials.secret_key.expose().to_owned(),
                 max_signature_age: settings.store.presign_ttl,
                 allowed_origins: settings.allowed_origins.clone(),
-                // The largest file any profile allows, plus the form around it.
+                // The largest file one POST of any profile may carry, plus the form around it.
                 max_post_body: broker_core::profile::PROFILES
                     .iter()
-                    .map(|p| p.max_bytes)
+                    .map(|p| settings.store.uploads.single_request_max(p))
                     .max()
                     .unwrap_or(0)
                     + broker_devstore::FORM_OVERHEAD,

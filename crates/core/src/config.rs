@@ -18,6 +18,7 @@ mod exports;
 mod origins;
 mod store;
 mod telemetry;
+mod uploads;
 mod verify;
 pub use auth::{
     AdminClaim, ApiKey, AuthMode, AuthSettings, CredentialSettings, INSECURE_AUTH_NONE, JwksSettings, JwtSettings,
@@ -30,6 +31,7 @@ pub use store::{
     StoreSettings, UploadMode,
 };
 pub use telemetry::{DEFAULT_METRICS_BIND, LogFormat, TelemetrySettings};
+pub use uploads::{MAX_SINGLE_REQUEST_BYTES, MIN_PART_SIZE, UploadSettings};
 pub use verify::VerifySettings;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";

@@ -33,8 +33,12 @@ pub struct Profile {
     /// The types (from the one table in [`crate::content_type`]) the store
     /// will accept, each with the extension its objects are stored under.
     pub content_types: &'static [&'static ContentType],
-    /// Inclusive upper bound in bytes, pinned in the POST policy.
+    /// Inclusive upper bound in bytes by default. What the broker enforces is
+    /// [`UploadSettings::max_bytes`](crate::config::UploadSettings::max_bytes):
+    /// this, or the value of `max_bytes_var` when it is set.
     pub max_bytes: u64,
+    /// The environment variable that overrides `max_bytes`, if any.
+    pub max_bytes_var: Option<&'static str>,
     /// The served area verified objects are promoted to.
     pub served_area: &'static str,
     /// Its verified objects may be served by a CDN (`CDN_BASE_URL`): public to
@@ -43,6 +47,7 @@ pub struct Profile {
 }
 
 pub const MIB: u64 = 1024 * 1024;
+pub const GIB: u64 = 1024 * MIB;
 
 pub static PROFILES: &[Profile] = &[
     Profile {
@@ -50,6 +55,7 @@ pub static PROFILES: &[Profile] = &[
         aliases: &[],
         content_types: &[&JPEG, &PNG, &WEBP],
         max_bytes: 2 * MIB,
+        max_bytes_var: None,
         served_area: "avatars",
         cdn: true,
     },
@@ -62,7 +68,20 @@ pub static PROFILES: &[Profile] = &[
         aliases: &["export"],
         content_types: &[&CSV, &JSON, &PDF, &ZIP],
         max_bytes: 25 * MIB,
+        max_bytes_var: None,
         served_area: "uploads",
+        cdn: false,
+    },
+    // Large files: above `MULTIPART_THRESHOLD` they are uploaded in parts
+    // (docs/api.md), and completion verifies them streamed (docs/verifier.md).
+    // 5 GiB is the most one CopyObject promotes.
+    Profile {
+        name: ProfileName("document"),
+        aliases: &[],
+        content_types: &[&PDF, &ZIP, &CSV, &JSON],
+        max_bytes: 5 * GIB,
+        max_bytes_var: Some("DOCUMENT_MAX_BYTES"),
+        served_area: "documents",
         cdn: false,
     },
 ];
@@ -126,7 +145,13 @@ mod tests {
             file.mime_list(),
             "text/csv, application/json, application/pdf, application/zip"
         );
-        assert!(Profile::find("document").is_none());
+        let document = Profile::find("document").expect("document profile");
+        assert_eq!(document.max_bytes, 5_368_709_120);
+        assert_eq!(
+            document.mime_list(),
+            "application/pdf, application/zip, text/csv, application/json"
+        );
+        assert!(!document.cdn);
     }
 
     #[test]
@@ -149,7 +174,7 @@ mod tests {
     #[test]
     fn staging_is_not_a_served_area() {
         let areas: Vec<_> = upload_areas().collect();
-        assert_eq!(areas, ["avatars", "uploads"]);
+        assert_eq!(areas, ["avatars", "uploads", "documents"]);
         assert!(!areas.contains(&"staging") && !areas.contains(&EXPORTS_AREA));
     }
 }

@@ -34,6 +34,38 @@ pub mod field {
     pub const COMPLETION: &str = "completion";
 }
 
+/// A SHA-256 digest as a client declares it and the record stores it:
+/// 64 hex digits, kept lowercase.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Sha256Digest(String);
+
+/// Why a declared SHA-256 was refused (the value itself is not repeated).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sha256 must be the file's SHA-256 as 64 hex digits (got {len} characters{})", if *.hex { "" } else { ", not all hex digits" })]
+pub struct InvalidDigest {
+    len: usize,
+    hex: bool,
+}
+
+impl Sha256Digest {
+    /// Parses 64 hex digits (either case).
+    pub fn parse(raw: &str) -> Result<Self, InvalidDigest> {
+        let hex = raw.bytes().all(|b| b.is_ascii_hexdigit());
+        if raw.len() != 64 || !hex {
+            return Err(InvalidDigest {
+                len: raw.chars().count(),
+                hex,
+            });
+        }
+        Ok(Sha256Digest(raw.to_ascii_lowercase()))
+    }
+
+    /// The lowercase hex form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// RFC 5987 `attr-char`: everything else is percent-encoded, so a stored
 /// value is also safe in a `filename*` parameter.
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
@@ -127,6 +159,12 @@ impl ObjectRecord {
         pairs
     }
 
+    /// The record of an upload signed with the client's SHA-256 of the file.
+    pub fn with_sha256(mut self, sha256: Option<&Sha256Digest>) -> Self {
+        self.sha256 = sha256.map(|d| d.as_str().to_owned());
+        self
+    }
+
     /// Whether `subject` signed this object.
     pub fn signed_by(&self, subject: &str) -> bool {
         self.subject.as_deref() == Some(subject)
@@ -170,6 +208,19 @@ mod tests {
         assert_eq!(ObjectRecord::from_metadata(&metadata), record);
         assert!(record.signed_by("apikey:billing\nx"));
         assert!(!record.signed_by("apikey:billing"));
+    }
+
+    #[test]
+    fn a_declared_sha256_is_64_hex_digits_kept_lowercase() {
+        let upper = "AB".repeat(32);
+        let digest = Sha256Digest::parse(&upper).expect("hex");
+        assert_eq!(digest.as_str(), "ab".repeat(32));
+        for bad in ["", "ab", &"ab".repeat(33), &format!("{}zz", "ab".repeat(31)), &"é".repeat(32)] {
+            let err = Sha256Digest::parse(bad).expect_err(bad);
+            assert!(err.to_string().starts_with("sha256 must be"), "{err}");
+        }
+        let record = ObjectRecord::signed("document", "acme", "a.csv", "s").with_sha256(Some(&digest));
+        assert_eq!(record.sha256.as_deref(), Some(digest.as_str()));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 
-use crate::config::{Encryption, StaticCredentials, StoreSettings, UploadMode};
+use crate::config::{Encryption, StaticCredentials, StoreSettings, UploadMode, UploadSettings};
 pub use crate::endpoint::StoreEndpoint;
 use crate::keys::{KeyLayout, ObjectKey};
 use crate::post_policy::{PostPolicy, PresignedPost, SigningCredentials, SigningKeyCache};
@@ -106,6 +106,7 @@ pub struct Store {
     presign_ttl: Duration,
     encryption: Option<Encryption>,
     upload_mode: UploadMode,
+    uploads: UploadSettings,
     /// `S3_ENDPOINT` (or the embedded store's address); `None` for AWS.
     endpoint: Option<String>,
     cdn_base_url: Option<String>,
@@ -157,6 +158,7 @@ impl Store {
             presign_ttl: settings.presign_ttl,
             encryption: settings.encryption.clone(),
             upload_mode: settings.upload_mode,
+            uploads: settings.uploads.clone(),
             endpoint: endpoint.endpoint.clone(),
             cdn_base_url: settings.cdn_base_url.clone(),
         }
@@ -212,6 +214,11 @@ impl Store {
     /// How browsers upload to this store (`S3_UPLOAD_MODE`).
     pub fn upload_mode(&self) -> UploadMode {
         self.upload_mode
+    }
+
+    /// How large uploads may be, and from which size they go in parts.
+    pub fn uploads(&self) -> &UploadSettings {
+        &self.uploads
     }
 
     /// A presigned upload of exactly `key` in the configured mode; pure CPU

@@ -30,7 +30,8 @@ use crate::uploads::sign::{SignRequest, SignResponse};
     responses(
         (status = 200, description = "The URL and form fields (or headers) for an upload straight to the store", body = SignResponse),
         (status = 400, description = "`unknown_kind`, `unsupported_type`, `extension_mismatch`, `invalid_filename`, \
-            `too_large` (declared `size` over the kind's maximum), `empty_file`, `size_required`, \
+            `too_large` (declared `size` over the kind's maximum), `multipart_required` (declared `size` over \
+            `MULTIPART_THRESHOLD`), `invalid_checksum` (`sha256` not 64 hex digits), `empty_file`, `size_required`, \
             `invalid_request` (no `size` although the tenant has a quota), `invalid_json`", body = ErrorBody),
         (status = 401, response = Unauthenticated),
         (status = 403, description = "`quota_exceeded`: the tenant's verified bytes plus `size` would exceed its quota", body = ErrorBody),
@@ -49,7 +50,7 @@ pub async fn sign(
 ) -> Result<HttpResponse, ApiError> {
     let response = audit::audited("sign", &caller, None, async {
         auth.limiter.check(&caller, Action::Sign).await?;
-        let plan = body.plan(state.store.upload_mode())?;
+        let plan = body.plan(state.store.upload_mode(), state.store.uploads())?;
         tracing::Span::current()
             .record("kind", plan.profile.name.as_str())
             .record("content_type", plan.content_type.mime);
@@ -169,6 +170,7 @@ async fn signed_download(
         (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: not `application/json`", body = ErrorBody),
         (status = 422, description = "The upload is refused and deleted: `not_signed_for_profile`, `too_large`, \
+            `checksum_mismatch` (the stored bytes are not the `sha256` signed), \
             `type_mismatch`, `not_an_image`, `dimensions_too_large`, `corrupt_file`, `unsafe_content` (docs/verifier.md)", body = ErrorBody),
         (status = 429, response = RateLimited),
         (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),

@@ -136,6 +136,7 @@ pub async fn complete(
         Err(
             ApiError::Rejected(_)
             | ApiError::ObjectTooLarge { .. }
+            | ApiError::ChecksumMismatch { .. }
             | ApiError::NotSignedForProfile(_)
             | ApiError::QuotaExceeded { .. },
         ) => CompleteOutcome::Refused,
@@ -250,7 +251,7 @@ async fn verify_and_promote(
     }
     let filename = record.filename.clone().unwrap_or_else(|| "upload".into());
     // 2. Size, from the HEAD: nothing is read yet.
-    let max = upload.profile.max_bytes;
+    let max = store.uploads().max_bytes(upload.profile);
     if head.size > max {
         return Err(Outcome::Refused(ApiError::ObjectTooLarge { size: head.size, max }));
     }

@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use broker_core::config::UploadMode;
+use broker_core::config::{UploadMode, UploadSettings};
 use broker_core::content_type::ContentType;
 use broker_core::profile::PROFILES;
-use broker_core::record::ObjectRecord;
+use broker_core::record::{ObjectRecord, Sha256Digest};
 use broker_core::store::{PresignedUpload, Store};
 use broker_core::{Profile, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
@@ -35,9 +35,16 @@ pub struct SignRequest {
     pub content_type: String,
     /// The declared size: optional for POST (an oversized file is then refused
     /// before it is sent), required for PUT, whose URL pins it, and when the
-    /// tenant has a storage quota.
+    /// tenant has a storage quota. Above `MULTIPART_THRESHOLD` the file must be
+    /// uploaded in parts (`multipart_required`); a POST is never signed for more.
     #[schema(minimum = 1)]
     pub size: Option<u64>,
+    /// The SHA-256 of the whole file, 64 hex digits. Signed into the upload's
+    /// record, so the browser cannot change it; completion refuses stored
+    /// bytes with another digest (`checksum_mismatch`).
+    #[serde(default)]
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    pub sha256: Option<String>,
 }
 
 /// `kind` in the OpenAPI document, from the profile table itself.
@@ -53,6 +60,9 @@ fn kind_schema() -> ObjectBuilder {
             profile.mime_list(),
             profile.max_bytes
         ));
+        if let Some(var) = profile.max_bytes_var {
+            description.push_str(&format!(" by default (`{var}`)"));
+        }
         for alias in profile.aliases {
             description.push_str(&format!(" (`{alias}`, its former name, is still accepted)"));
         }
@@ -83,7 +93,8 @@ pub struct SignResponse {
     pub object_key: String,
     /// Seconds until the signature expires.
     pub expires_in: u64,
-    /// The largest body the store accepts for this kind.
+    /// The largest body the store accepts for this upload: the kind's
+    /// maximum, or `MULTIPART_THRESHOLD` when that is smaller.
     pub max_bytes: u64,
 }
 
@@ -105,10 +116,11 @@ pub struct UploadPlan {
     pub content_type: &'static ContentType,
     pub filename: String,
     pub size: Option<u64>,
+    pub sha256: Option<Sha256Digest>,
 }
 
 impl SignRequest {
-    pub fn plan(&self, mode: UploadMode) -> Result<UploadPlan, ApiError> {
+    pub fn plan(&self, mode: UploadMode, uploads: &UploadSettings) -> Result<UploadPlan, ApiError> {
         let profile = Profile::find(&self.kind).ok_or_else(|| {
             let known: Vec<_> = PROFILES.iter().map(|p| p.name.as_str()).collect();
             ApiError::UnknownKind(self.kind.clone(), known.join(", "))
@@ -128,22 +140,26 @@ impl SignRequest {
                 None => format!("{filename:?} has no extension that matches {mime}"),
             }));
         }
+        let (max, threshold) = (uploads.max_bytes(profile), uploads.multipart_threshold);
         match self.size {
             Some(0) => return Err(ApiError::EmptyFile),
-            Some(size) if size > profile.max_bytes => {
-                return Err(ApiError::TooLarge {
-                    size,
-                    max: profile.max_bytes,
-                });
-            }
+            Some(size) if size > max => return Err(ApiError::TooLarge { size, max }),
+            Some(size) if size > threshold => return Err(ApiError::MultipartRequired { size, threshold }),
             None if mode == UploadMode::Put => return Err(ApiError::SizeRequired),
             _ => {}
         }
+        let sha256 = self
+            .sha256
+            .as_deref()
+            .map(Sha256Digest::parse)
+            .transpose()
+            .map_err(ApiError::InvalidChecksum)?;
         Ok(UploadPlan {
             profile,
             content_type,
             filename,
             size: self.size,
+            sha256,
         })
     }
 }
@@ -169,7 +185,7 @@ fn clean_filename(raw: &str) -> Result<String, ApiError> {
 }
 
 pub async fn sign(store: &Store, caller: &Caller, request: &SignRequest) -> Result<SignResponse, ApiError> {
-    sign_plan(store, caller, &request.plan(store.upload_mode())?).await
+    sign_plan(store, caller, &request.plan(store.upload_mode(), store.uploads())?).await
 }
 
 /// Signs a checked request (the route checks rate limits and quotas in between).
@@ -188,9 +204,12 @@ pub async fn sign_plan(store: &Store, caller: &Caller, plan: &UploadPlan) -> Res
         caller.tenant.as_str(),
         &plan.filename,
         &caller.subject,
-    );
+    )
+    .with_sha256(plan.sha256.as_ref());
+    // One POST or PUT never carries more than the multipart threshold.
+    let max_bytes = store.uploads().single_request_max(plan.profile);
     let signed = store
-        .presign_upload(&key, plan.content_type.mime, plan.profile.max_bytes, plan.size, &record)
+        .presign_upload(&key, plan.content_type.mime, max_bytes, plan.size, &record)
         .await?;
     broker_core::metrics::upload_signed(plan.profile.name.as_str(), store.upload_mode());
     let (method, url, fields, headers) = match signed {
@@ -204,7 +223,7 @@ pub async fn sign_plan(store: &Store, caller: &Caller, plan: &UploadPlan) -> Res
         headers,
         object_key: key.to_string(),
         expires_in: store.presign_ttl().as_secs(),
-        max_bytes: plan.profile.max_bytes,
+        max_bytes,
     })
 }
 
@@ -218,6 +237,7 @@ mod tests {
             filename: filename.into(),
             content_type: content_type.into(),
             size,
+            sha256: None,
         }
     }
 
@@ -233,7 +253,11 @@ mod tests {
             ("avatar", "me.jpg", "image/jpeg", Some(10), Put, "ok"),
             ("avatar", "me.jpg", "image/jpeg", None, Put, "size_required"),
             ("avatar", "C:\\Users\\me\\me.PNG", "image/png", None, Post, "ok"),
-            ("document", "a.pdf", "application/pdf", None, Post, "unknown_kind"),
+            ("dossier", "a.pdf", "application/pdf", None, Post, "unknown_kind"),
+            ("document", "a.pdf", "application/pdf", None, Post, "ok"),
+            ("document", "a.zip", "application/zip", Some(104_857_600), Put, "ok"),
+            ("document", "a.zip", "application/zip", Some(104_857_601), Post, "multipart_required"),
+            ("document", "a.zip", "application/zip", Some(5_368_709_121), Post, "too_large"),
             ("avatar", "a.pdf", "application/pdf", None, Post, "unsupported_type"),
             ("avatar", "a.png", "image/jpeg", None, Post, "extension_mismatch"),
             ("avatar", "noext", "image/jpeg", None, Post, "extension_mismatch"),
@@ -244,7 +268,7 @@ mod tests {
             ("export", "d.csv", "text/csv", Some(26_214_400), Post, "ok"),
         ];
         for (kind, filename, content_type, size, mode, expected) in cases {
-            let plan = request(kind, filename, content_type, size).plan(mode);
+            let plan = request(kind, filename, content_type, size).plan(mode, &UploadSettings::default());
             assert_eq!(
                 code(plan),
                 expected,
@@ -256,9 +280,22 @@ mod tests {
     #[test]
     fn the_plan_keeps_only_the_base_name_and_the_bare_type() {
         let plan = request("export", "../../etc/data.json", "application/json; charset=utf-8", None)
-            .plan(UploadMode::Post)
+            .plan(UploadMode::Post, &UploadSettings::default())
             .expect("valid");
         assert_eq!(plan.filename, "data.json");
         assert_eq!(plan.content_type.mime, "application/json");
+    }
+
+    #[test]
+    fn a_declared_sha256_is_parsed_into_the_plan() {
+        let mut signed = request("document", "d.csv", "text/csv", Some(10));
+        signed.sha256 = Some("AB".repeat(32));
+        let plan = signed.plan(UploadMode::Post, &UploadSettings::default()).expect("valid");
+        assert_eq!(plan.sha256.map(|d| d.as_str().to_owned()), Some("ab".repeat(32)));
+        signed.sha256 = Some("ab".repeat(31));
+        assert_eq!(
+            code(signed.plan(UploadMode::Post, &UploadSettings::default())),
+            "invalid_checksum"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Where objects live and how browsers reach them: `S3_*`, `DEVSTORE_BIND_ADDR`,
-//! `CLEANUP_GRACE`, `CDN_BASE_URL` and `STORAGE_USAGE_TTL`. With `S3_ENABLED`
+//! `CLEANUP_GRACE`, `CDN_BASE_URL` and `STORAGE_USAGE_TTL`, and the upload
+//! sizes (`uploads`: `DOCUMENT_MAX_BYTES`, `MULTIPART_*`). With `S3_ENABLED`
 //! unset the broker runs its embedded store; with it, an external one whose
 //! region and bucket must be named.
 
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Reader;
+use super::uploads::{self, UploadSettings};
 use crate::keys::KeyLayout;
 use crate::secret::Secret;
 
@@ -36,6 +38,8 @@ pub struct StoreSettings {
     pub cdn_base_url: Option<String>,
     /// `STORAGE_USAGE_TTL`: how long one listing answers `/storage/usage` and `/usage`.
     pub usage_ttl: Duration,
+    /// How large uploads may be, and from which size they go in parts.
+    pub uploads: UploadSettings,
 }
 
 /// How browsers send a file to the store.
@@ -127,6 +131,7 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, data
         base
     });
     let usage_ttl = env.secs_or("STORAGE_USAGE_TTL", "60");
+    let uploads = uploads::parse(env);
     let devstore_bind = env.parse_or(
         "DEVSTORE_BIND_ADDR",
         DEFAULT_DEVSTORE_BIND,
@@ -214,6 +219,7 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, data
         encryption,
         cdn_base_url,
         usage_ttl,
+        uploads,
     }
 }
 
