@@ -102,6 +102,16 @@ pub enum ApiError {
     SourceNotFound,
     #[error("no export job with this id")]
     JobNotFound,
+    #[error("no multipart upload of the caller with this id")]
+    UploadNotFound,
+    #[error("{0}")]
+    InvalidPartNumber(String),
+    #[error("{0}")]
+    TooManyParts(String),
+    #[error("{0}")]
+    InvalidParts(String),
+    #[error("the multipart upload sessions cannot be read right now; try again shortly")]
+    SessionsUnavailable,
     #[error("the job is {0} and can no longer be cancelled")]
     NotCancellable(&'static str),
     #[error("this Idempotency-Key was already used for a different request")]
@@ -152,6 +162,11 @@ impl ApiError {
             ApiError::InvalidSource(_) => "invalid_source",
             ApiError::SourceNotFound => "source_not_found",
             ApiError::JobNotFound => "job_not_found",
+            ApiError::UploadNotFound => "upload_not_found",
+            ApiError::InvalidPartNumber(_) => "invalid_part_number",
+            ApiError::TooManyParts(_) => "too_many_parts",
+            ApiError::InvalidParts(_) => "invalid_parts",
+            ApiError::SessionsUnavailable => "sessions_unavailable",
             ApiError::NotCancellable(_) => "not_cancellable",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::QueueUnavailable => "queue_unavailable",
@@ -196,7 +211,11 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::SourceNotFound | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::JobNotFound => StatusCode::NOT_FOUND,
+            ApiError::JobNotFound | ApiError::UploadNotFound => StatusCode::NOT_FOUND,
+            ApiError::InvalidPartNumber(_) | ApiError::TooManyParts(_) | ApiError::InvalidParts(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotCancellable(_) => StatusCode::CONFLICT,
             ApiError::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyQueuedExports(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -20,6 +21,8 @@ use broker_jobs::JobsClient;
 use crate::error::{json_error, query_error};
 use crate::routes;
 use crate::state::AppState;
+use crate::uploads::multipart::sessions::RedisSessions;
+use crate::uploads::multipart::{Multipart, SessionRegistry};
 
 /// JSON bodies are small; anything larger is not a sign or download request.
 pub const JSON_LIMIT: usize = 64 * 1024;
@@ -36,6 +39,8 @@ pub enum StartupError {
     },
     #[error("authentication is not usable: {0}")]
     Auth(String),
+    #[error("multipart uploads need a session registry: REDIS_URL, or the embedded one")]
+    NoSessionRegistry,
 }
 
 pub struct Application {
@@ -51,11 +56,25 @@ pub struct Application {
 
 impl Application {
     /// The HTTP server over `store` and the export queue's client handle,
-    /// listening but not yet serving.
-    pub fn build(settings: &Settings, store: Store, exports: JobsClient) -> Result<Self, StartupError> {
+    /// listening but not yet serving. Multipart sessions live in Redis with
+    /// `REDIS_URL` (over the API's one connection), else in `embedded_sessions`
+    /// (the binary's SQLite registry).
+    pub fn build(
+        settings: &Settings,
+        store: Store,
+        exports: JobsClient,
+        embedded_sessions: Option<Arc<dyn SessionRegistry>>,
+    ) -> Result<Self, StartupError> {
         let exports = web::Data::new(crate::exports::ExportService { exports });
         let state = web::Data::new(AppState::new(store, &settings.verify));
-        let auth = web::Data::new(crate::auth::Auth::build(settings).map_err(StartupError::Auth)?);
+        let auth = crate::auth::Auth::build(settings).map_err(StartupError::Auth)?;
+        let sessions: Arc<dyn SessionRegistry> = match (&auth.redis, embedded_sessions) {
+            (Some(redis), _) => Arc::new(RedisSessions::new(redis.clone())),
+            (None, Some(embedded)) => embedded,
+            (None, None) => return Err(StartupError::NoSessionRegistry),
+        };
+        let multipart = web::Data::new(Multipart { sessions });
+        let auth = web::Data::new(auth);
         let readiness = web::Data::new(routes::Readiness::default());
         let storage = web::Data::new(crate::storage::StorageService::new(&settings.store));
 
@@ -74,6 +93,7 @@ impl Application {
                 .app_data(exports.clone())
                 .app_data(readiness.clone())
                 .app_data(storage.clone())
+                .app_data(multipart.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT)

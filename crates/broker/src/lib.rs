@@ -6,7 +6,8 @@
 //! * [`serve`]: the store (or the embedded one, [`store`]), the export queue
 //!   and its in-process worker, and the HTTP API, under one [`shutdown`];
 //! * [`worker`]: export workers fed by Redis;
-//! * [`cleanup`]: removes abandoned staging objects;
+//! * [`cleanup`]: removes abandoned staging objects and multipart uploads;
+//! * [`sessions`]: the embedded (SQLite) registry of multipart sessions;
 //! * [`doctor`]: checks the configured bucket the way browsers and the API use it;
 //! * [`migrate`]: copies the embedded store's objects into the configured S3 bucket;
 //! * [`telemetry`]: logging, shared by all of them;
@@ -20,6 +21,7 @@ pub mod doctor;
 pub mod metrics;
 pub mod migrate;
 pub mod serve;
+pub mod sessions;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -123,7 +123,10 @@ async fn work(settings: Settings) -> Result<(), String> {
 
 async fn cleanup(settings: Settings) -> Result<(), String> {
     let report = cleanup::run(settings).await?;
-    println!("deleted {} stale staging objects, kept {}", report.deleted, report.kept);
+    println!(
+        "deleted {} stale staging objects, kept {}, aborted {} abandoned multipart uploads",
+        report.deleted, report.kept, report.aborted
+    );
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! [`System::build`] wires, in order: the store (starting the embedded one
 //! when `S3_ENABLED` is unset), the export queue (Redis when `REDIS_URL` is
 //! set, otherwise SQLite under `DATA_DIR` with an export worker in this
-//! process), the HTTP API over both, and the metrics server beside it
+//! process), the multipart sessions' registry (SQLite under `DATA_DIR`
+//! without `REDIS_URL`), the HTTP API over them, and the metrics server beside it
 //! (`METRICS_BIND_ADDR`). [`System::run`] serves until the one [`Shutdown`]
 //! fires, then stops the parts in dependency order: the API and the metrics
 //! server stop taking requests while the in-process worker drains, and the
@@ -29,6 +30,8 @@ pub enum ServeError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Api(#[from] StartupError),
+    #[error(transparent)]
+    Sessions(#[from] broker_api::uploads::multipart::RegistryError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
 }
@@ -59,7 +62,12 @@ impl System {
             }
         };
         let exports = queue.client();
-        let app = Application::build(&settings, connected.store, exports.clone())?;
+        // With REDIS_URL the API keeps multipart sessions in Redis itself.
+        let sessions = match &settings.redis_url {
+            Some(_) => None,
+            None => Some(crate::sessions::open(&settings).await?),
+        };
+        let app = Application::build(&settings, connected.store, exports.clone(), sessions)?;
         let metrics = match settings.telemetry.metrics_bind {
             Some(bind) => Some(Metrics::build(bind, Some(exports.clone()))?),
             None => None,

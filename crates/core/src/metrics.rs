@@ -28,6 +28,7 @@ pub mod name {
     pub const STORE_REQUESTS: &str = "upload_broker_store_requests_total";
     pub const RATE_LIMITED: &str = "upload_broker_rate_limited_total";
     pub const AUTH_FAILURES: &str = "upload_broker_auth_failures_total";
+    pub const MULTIPART_UPLOADS: &str = "upload_broker_multipart_uploads_total";
 }
 
 /// Histogram buckets (seconds): a completion reads, checks and rewrites one
@@ -37,6 +38,30 @@ pub const COMPLETE_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 pub const EXPORT_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+
+/// A step of a multipart upload's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultipartEvent {
+    /// Started (CreateMultipartUpload, session recorded).
+    Created,
+    /// Its parts were assembled (CompleteMultipartUpload); verification follows.
+    Assembled,
+    /// Aborted by its principal.
+    Aborted,
+    /// Aborted by `cleanup`: expired or abandoned.
+    Expired,
+}
+
+impl MultipartEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MultipartEvent::Created => "created",
+            MultipartEvent::Assembled => "assembled",
+            MultipartEvent::Aborted => "aborted",
+            MultipartEvent::Expired => "expired",
+        }
+    }
+}
 
 /// How a completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +151,11 @@ pub fn store_request(op: &'static str, outcome: &'static str) {
     counter!(name::STORE_REQUESTS, "op" => op, "outcome" => outcome).increment(1);
 }
 
+/// A multipart upload reached `event`.
+pub fn multipart(event: MultipartEvent) {
+    counter!(name::MULTIPART_UPLOADS, "event" => event.as_str()).increment(1);
+}
+
 /// A request to `route` (the rate-limited action: sign, complete, export) was answered 429.
 pub fn rate_limited(route: &'static str) {
     counter!(name::RATE_LIMITED, "route" => route).increment(1);
@@ -179,5 +209,9 @@ pub fn describe() {
     describe_counter!(
         name::AUTH_FAILURES,
         "Requests that could not be authenticated, by reason."
+    );
+    describe_counter!(
+        name::MULTIPART_UPLOADS,
+        "Multipart uploads by event: created, assembled (then verified like any upload), aborted, expired (cleanup)."
     );
 }

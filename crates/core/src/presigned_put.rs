@@ -86,43 +86,94 @@ impl PutRequest<'_> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain([("content-length", length.as_str())]);
-
-        let identity = Credentials::new(
-            &credentials.access_key,
-            credentials.secret_key.expose(),
-            credentials.session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            "broker-presign",
-        )
-        .into();
-        let mut settings = SigningSettings::default();
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(self.expires_in);
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(self.region)
-            .name("s3")
-            .time(now)
-            .settings(settings)
-            .build()
-            .map_err(|e| PutSignError(e.to_string()))?
-            .into();
-        let request = SignableRequest::new("PUT", &url, signed_headers, SignableBody::UnsignedPayload)
-            .map_err(|e| PutSignError(e.to_string()))?;
-        let (instructions, _signature) = sign(request, &params)
-            .map_err(|e| PutSignError(e.to_string()))?
-            .into_parts();
-        let mut signed = http::Request::builder()
-            .method("PUT")
-            .uri(&url)
-            .body(())
-            .map_err(|e| PutSignError(e.to_string()))?;
-        instructions.apply_to_request_http1x(&mut signed);
-        Ok(PresignedPut {
-            url: signed.uri().to_string(),
-            headers,
-        })
+        let url = presign_url(&url, signed_headers, self.region, self.expires_in, credentials, now)?;
+        Ok(PresignedPut { url, headers })
     }
+}
+
+/// One part of a multipart upload: the URL pins the key, the upload id and
+/// the part number in its signed query (editing any of them breaks the
+/// signature), and the part's exact length when it is known.
+#[derive(Debug)]
+pub struct PartRequest<'a> {
+    pub bucket_url: &'a str,
+    pub region: &'a str,
+    pub key: &'a ObjectKey,
+    /// The store's multipart upload id.
+    pub upload_id: &'a str,
+    pub part_number: u32,
+    /// The exact size the part must have, when known.
+    pub content_length: Option<u64>,
+    /// `x-amz-checksum-sha256` (base64) the store checks the part against.
+    pub checksum_sha256: Option<&'a str>,
+    pub expires_in: Duration,
+}
+
+impl PartRequest<'_> {
+    pub fn sign(&self, credentials: &SigningCredentials, now: SystemTime) -> Result<PresignedPut, PutSignError> {
+        let url = format!(
+            "{}/{}?partNumber={}&uploadId={}",
+            self.bucket_url.trim_end_matches('/'),
+            utf8_percent_encode(self.key.as_str(), PATH),
+            self.part_number,
+            utf8_percent_encode(self.upload_id, NON_ALPHANUMERIC)
+        );
+        let mut headers = BTreeMap::new();
+        if let Some(checksum) = self.checksum_sha256 {
+            headers.insert("x-amz-checksum-sha256".to_owned(), checksum.to_owned());
+        }
+        let length = self.content_length.map(|n| n.to_string());
+        let signed_headers = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(length.as_deref().map(|n| ("content-length", n)));
+        let url = presign_url(&url, signed_headers, self.region, self.expires_in, credentials, now)?;
+        Ok(PresignedPut { url, headers })
+    }
+}
+
+/// A SigV4 query-string signature of a PUT of `url` with `signed_headers`:
+/// the signed URL.
+fn presign_url<'a>(
+    url: &'a str,
+    signed_headers: impl Iterator<Item = (&'a str, &'a str)>,
+    region: &str,
+    expires_in: Duration,
+    credentials: &SigningCredentials,
+    now: SystemTime,
+) -> Result<String, PutSignError> {
+    let identity = Credentials::new(
+        &credentials.access_key,
+        credentials.secret_key.expose(),
+        credentials.session_token.as_ref().map(|t| t.expose().to_owned()),
+        None,
+        "broker-presign",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires_in);
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("s3")
+        .time(now)
+        .settings(settings)
+        .build()
+        .map_err(|e| PutSignError(e.to_string()))?
+        .into();
+    let request = SignableRequest::new("PUT", url, signed_headers, SignableBody::UnsignedPayload)
+        .map_err(|e| PutSignError(e.to_string()))?;
+    let (instructions, _signature) = sign(request, &params)
+        .map_err(|e| PutSignError(e.to_string()))?
+        .into_parts();
+    let mut signed = http::Request::builder()
+        .method("PUT")
+        .uri(url)
+        .body(())
+        .map_err(|e| PutSignError(e.to_string()))?;
+    instructions.apply_to_request_http1x(&mut signed);
+    Ok(signed.uri().to_string())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::config::{Encryption, StaticCredentials, StoreSettings, UploadMode, Up
 pub use crate::endpoint::StoreEndpoint;
 use crate::keys::{KeyLayout, ObjectKey};
 use crate::post_policy::{PostPolicy, PresignedPost, SigningCredentials, SigningKeyCache};
-use crate::presigned_put::{PresignedPut, PutRequest};
+use crate::presigned_put::{PartRequest, PresignedPut, PutRequest};
 use crate::record::ObjectRecord;
 use crate::secret::Secret;
 
@@ -67,6 +67,22 @@ pub struct Listed {
     pub key: String,
     pub last_modified: Option<SystemTime>,
     pub size: u64,
+}
+
+/// A part of a multipart upload, as the store lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    pub number: u32,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone)]
+pub struct OpenUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: Option<SystemTime>,
 }
 
 /// What a HEAD tells us about an object.
@@ -419,7 +435,9 @@ impl Store {
             .bucket(&self.bucket)
             .key(key.as_str())
             .content_type(options.content_type)
-            .content_disposition(options.content_disposition)
+            .set_content_disposition(
+                (!options.content_disposition.is_empty()).then(|| options.content_disposition.to_owned()),
+            )
             .set_metadata(Some(options.metadata));
         if let Some(encryption) = &self.encryption {
             request = request.server_side_encryption(encryption.algorithm().into());
@@ -465,6 +483,95 @@ impl Store {
             code: "NoETag".into(),
             message: format!("UploadPart {number} returned no ETag"),
         })
+    }
+
+    /// A presigned UploadPart of part `part_number` of the multipart upload
+    /// `upload_id` at `key` (see [`PartRequest`]); pure CPU once credentials
+    /// are cached.
+    pub async fn presign_part(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        content_length: Option<u64>,
+        checksum_sha256: Option<&str>,
+    ) -> Result<PresignedPut, StoreError> {
+        let credentials = self.credentials.current().await?;
+        let part = PartRequest {
+            bucket_url: &self.post_url,
+            region: &self.region,
+            key,
+            upload_id,
+            part_number,
+            content_length,
+            checksum_sha256,
+            expires_in: self.presign_ttl,
+        };
+        part.sign(&credentials, SystemTime::now())
+            .map_err(|e| StoreError::Refused {
+                code: "PresignFailed".into(),
+                message: e.to_string(),
+            })
+    }
+
+    /// The parts of a multipart upload the store holds, by part number;
+    /// [`StoreError::NotFound`] when the upload does not exist (any more).
+    pub async fn list_parts(&self, key: &ObjectKey, upload_id: &str) -> Result<Vec<UploadedPart>, StoreError> {
+        let mut parts = Vec::new();
+        let mut pages = self
+            .client
+            .list_parts()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(classify).observed("list_parts")?;
+            parts.extend(page.parts().iter().filter_map(|part| {
+                Some(UploadedPart {
+                    number: u32::try_from(part.part_number()?).ok()?,
+                    etag: part.e_tag()?.to_owned(),
+                    size: part.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                })
+            }));
+        }
+        parts.sort_by_key(|part| part.number);
+        Ok(parts)
+    }
+
+    /// The multipart uploads in progress under `prefix`.
+    pub async fn list_multipart_uploads(&self, prefix: &str) -> Result<Vec<OpenUpload>, StoreError> {
+        let mut uploads = Vec::new();
+        let (mut key_marker, mut upload_id_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(upload_id_marker.take())
+                .send()
+                .await
+                .map_err(classify)
+                .observed("list_multipart_uploads")?;
+            uploads.extend(page.uploads().iter().filter_map(|upload| {
+                Some(OpenUpload {
+                    key: upload.key()?.to_owned(),
+                    upload_id: upload.upload_id()?.to_owned(),
+                    initiated: upload.initiated().and_then(|t| SystemTime::try_from(*t).ok()),
+                })
+            }));
+            if page.is_truncated() != Some(true) {
+                return Ok(uploads);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            upload_id_marker = page.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                return Ok(uploads);
+            }
+        }
     }
 
     /// Makes the object appear, atomically, from the uploaded parts `(number, etag)`.

@@ -1008,11 +1008,19 @@ impl S3 for FileSystem {
         Ok(S3Response::new(output))
     }
 
+    // PATCHED (upload-broker, see PATCHED.md): an unknown upload is
+    // `NoSuchUpload`, and the parts come in order with their ETags, which a
+    // client resuming an upload sends back at completion.
     #[tracing::instrument]
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let ListPartsInput {
             bucket, key, upload_id, ..
         } = req.input;
+
+        let parsed = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(NoSuchUpload))?;
+        if self.verify_upload_id(req.credentials.as_ref(), &parsed).await?.not() {
+            return Err(s3_error!(NoSuchUpload));
+        }
 
         let mut parts: Vec<Part> = Vec::new();
         let mut iter = try_!(fs::read_dir(&self.root).await);
@@ -1030,26 +1038,88 @@ impl S3 for FileSystem {
 
             let Some(part_segment) = name.strip_prefix(&prefix) else { continue };
             let Some(part_number) = part_segment.strip_prefix(".part-") else { continue };
-            let part_number = part_number.parse::<i32>().unwrap();
+            let Ok(part_number) = part_number.parse::<i32>() else { continue };
 
             let file_meta = try_!(entry.metadata().await);
             let last_modified = Timestamp::from(try_!(file_meta.modified()));
             let size = try_!(i64::try_from(file_meta.len()));
 
+            let mut md5_hash = Md5::new();
+            let mut reader = try_!(fs::File::open(entry.path()).await);
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                let nread = try_!(reader.read(&mut buf).await);
+                if nread == 0 {
+                    break;
+                }
+                md5_hash.update(&buf[..nread]);
+            }
+
             let part = Part {
                 last_modified: Some(last_modified),
                 part_number: Some(part_number),
                 size: Some(size),
+                e_tag: Some(ETag::Strong(hex(md5_hash.finalize()))),
                 ..Default::default()
             };
             parts.push(part);
         }
+        parts.sort_by_key(|part| part.part_number);
 
         let output = ListPartsOutput {
             bucket: Some(bucket),
             key: Some(key),
             upload_id: Some(upload_id),
             parts: Some(parts),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    // PATCHED (upload-broker, see PATCHED.md): not implemented upstream. The
+    // uploads in progress of a bucket are its `.upload-{id}` attribute files;
+    // one page holds them all.
+    #[tracing::instrument]
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let ListMultipartUploadsInput { bucket, prefix, .. } = req.input;
+        let encode = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
+        let file_prefix = format!(".bucket-{}.object-", encode(&bucket));
+
+        let mut uploads: Vec<MultipartUpload> = Vec::new();
+        let mut iter = try_!(fs::read_dir(&self.root).await);
+        while let Some(entry) = try_!(iter.next_entry().await) {
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str() else { continue };
+            let Some(rest) = name.strip_prefix(&file_prefix) else { continue };
+            let Some(rest) = rest.strip_suffix(".metadata.json") else { continue };
+            let Some((encoded_key, upload_id)) = rest.split_once(".upload-") else { continue };
+            let Ok(key) = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(encoded_key) else { continue };
+            let Ok(key) = String::from_utf8(key) else { continue };
+            if prefix.as_deref().is_some_and(|p| !key.starts_with(p)) {
+                continue;
+            }
+            let Ok(parsed) = Uuid::parse_str(upload_id) else { continue };
+            if self.verify_upload_id(req.credentials.as_ref(), &parsed).await?.not() {
+                continue;
+            }
+            let initiated = try_!(try_!(entry.metadata().await).modified());
+            uploads.push(MultipartUpload {
+                key: Some(key),
+                upload_id: Some(upload_id.to_owned()),
+                initiated: Some(Timestamp::from(initiated)),
+                ..Default::default()
+            });
+        }
+        uploads.sort_by(|a, b| (&a.key, &a.upload_id).cmp(&(&b.key, &b.upload_id)));
+
+        let output = ListMultipartUploadsOutput {
+            bucket: Some(bucket),
+            prefix,
+            uploads: Some(uploads),
+            is_truncated: Some(false),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -1205,9 +1275,11 @@ impl S3 for FileSystem {
             bucket, key, upload_id, ..
         } = req.input;
 
-        let upload_id = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(InvalidRequest))?;
+        // PATCHED (upload-broker, see PATCHED.md): an unknown upload is
+        // `NoSuchUpload` (404), as on S3, not `AccessDenied`.
+        let upload_id = Uuid::parse_str(&upload_id).map_err(|_| s3_error!(NoSuchUpload))?;
         if self.verify_upload_id(req.credentials.as_ref(), &upload_id).await?.not() {
-            return Err(s3_error!(AccessDenied));
+            return Err(s3_error!(NoSuchUpload));
         }
 
         let _ = self.delete_metadata(&bucket, &key, Some(upload_id));

@@ -97,6 +97,8 @@ pub fn action_for_path(path: &str) -> &str {
         "/storage/usage" => "storage_usage",
         "/usage" => "usage",
         p if p == "/exports" || p.starts_with("/exports/") => "export",
+        "/s3/params" => "sign",
+        p if p.starts_with("/uploads/multipart") || p.starts_with("/s3/multipart") => "multipart",
         other => other,
     }
 }

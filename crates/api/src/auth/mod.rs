@@ -29,7 +29,7 @@ pub use caller::{Admin, Caller};
 pub use jwt::JwtVerifier;
 pub use quota::Quotas;
 pub use rate_limit::{Action, RateLimiter};
-use redis_handle::SharedRedis;
+pub(crate) use redis_handle::SharedRedis;
 
 /// The header server-to-server callers may use instead of `Authorization: Bearer`.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -38,6 +38,9 @@ pub struct Auth {
     mode: Mode,
     pub limiter: RateLimiter,
     pub quotas: Quotas,
+    /// The process's one Redis connection (`REDIS_URL`), shared with the
+    /// multipart sessions.
+    pub(crate) redis: Option<Arc<SharedRedis>>,
 }
 
 enum Mode {
@@ -157,7 +160,8 @@ impl Auth {
         Ok(Auth {
             mode,
             limiter: RateLimiter::new(settings.auth.rate_limit, redis.clone()),
-            quotas: Quotas::new(settings.auth.quotas.clone(), redis),
+            quotas: Quotas::new(settings.auth.quotas.clone(), redis.clone()),
+            redis,
         })
     }
 

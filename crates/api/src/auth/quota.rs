@@ -26,7 +26,7 @@ use broker_core::profile::upload_areas;
 use broker_core::store::{Store, classify};
 use broker_core::{Area, ObjectKey, TenantId};
 
-use super::redis_handle::{REDIS_TIMEOUT, SharedRedis};
+use super::redis_handle::SharedRedis;
 use crate::error::ApiError;
 
 /// A Redis counter is recounted from the store this often, healing any drift
@@ -260,21 +260,7 @@ where
     F: FnOnce(redis::aio::ConnectionManager) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
 {
-    let attempt = async {
-        let connection = redis.connection().await?;
-        call(connection).await
-    };
-    match tokio::time::timeout(REDIS_TIMEOUT, attempt).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => {
-            tracing::warn!(kind = ?e.kind(), detail = e.detail().unwrap_or("no detail"), "the quota counter cannot reach Redis");
-            Err(ApiError::QuotaUnavailable)
-        }
-        Err(_) => {
-            tracing::warn!("the quota counter timed out on Redis");
-            Err(ApiError::QuotaUnavailable)
-        }
-    }
+    redis.call(call).await.map_err(|_| ApiError::QuotaUnavailable)
 }
 
 fn is_served(store: &Store, key: &str) -> bool {

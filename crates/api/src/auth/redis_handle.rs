@@ -1,4 +1,5 @@
-//! One Redis connection shared by the rate limiter and the quota counters,
+//! One Redis connection shared by the rate limiter, the quota counters and
+//! the multipart sessions,
 //! opened on first use (so the API starts while Redis is still coming up) and
 //! reconnected by the connection manager afterwards.
 
@@ -33,5 +34,30 @@ impl SharedRedis {
             })
             .await?;
         Ok(manager.clone())
+    }
+
+    /// One call on the shared connection, bounded by [`REDIS_TIMEOUT`]; a
+    /// failure is logged (never the URL) and returned as its description.
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, String>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let attempt = async {
+            let connection = self.connection().await?;
+            call(connection).await
+        };
+        match tokio::time::timeout(REDIS_TIMEOUT, attempt).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                let detail = format!("{:?}: {}", e.kind(), e.detail().unwrap_or("no detail"));
+                tracing::warn!(%detail, "a Redis call failed");
+                Err(detail)
+            }
+            Err(_) => {
+                tracing::warn!("a Redis call timed out");
+                Err("timed out".into())
+            }
+        }
     }
 }

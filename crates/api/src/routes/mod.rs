@@ -4,9 +4,11 @@
 //! handler gets a `#[utoipa::path]` annotation and a line in `ApiDoc`'s
 //! `paths(..)`, or the route test there fails.
 
+pub(crate) mod companion;
 mod demo;
 pub(crate) mod exports;
 pub(crate) mod health;
+pub(crate) mod multipart;
 pub(crate) mod storage;
 pub(crate) mod uploads;
 
@@ -22,6 +24,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/uploads/download")
                 .route(web::post().to(uploads::download))
                 .route(web::get().to(uploads::download_redirect)),
+        )
+        // `…/complete` before `…/{partNumber}`: the first matching resource answers.
+        .service(resource("/uploads/multipart").route(web::post().to(multipart::create)))
+        .service(resource("/uploads/multipart/{uploadId}/parts").route(web::post().to(multipart::sign_parts)))
+        .service(resource("/uploads/multipart/{uploadId}/complete").route(web::post().to(multipart::complete)))
+        .service(
+            resource("/uploads/multipart/{uploadId}")
+                .route(web::get().to(multipart::status))
+                .route(web::delete().to(multipart::abort)),
+        )
+        .service(resource("/s3/params").route(web::get().to(companion::params)))
+        .service(resource("/s3/multipart").route(web::post().to(companion::create)))
+        .service(resource("/s3/multipart/{uploadId}/complete").route(web::post().to(companion::complete)))
+        .service(resource("/s3/multipart/{uploadId}/{partNumber}").route(web::get().to(companion::sign_part)))
+        .service(
+            resource("/s3/multipart/{uploadId}")
+                .route(web::get().to(companion::list_parts))
+                .route(web::delete().to(companion::abort)),
         )
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))

@@ -48,18 +48,30 @@ pub async fn sign(
     caller: Caller,
     body: web::Json<SignRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let response = audit::audited("sign", &caller, None, async {
-        auth.limiter.check(&caller, Action::Sign).await?;
-        let plan = body.plan(state.store.upload_mode(), state.store.uploads())?;
+    let response = signed_upload(&state, &auth, &caller, &body).await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// A sign and its audit line (`/uploads/sign` and `/s3/params`); the
+/// current span records the checked kind and type.
+pub(crate) async fn signed_upload(
+    state: &AppState,
+    auth: &Auth,
+    caller: &Caller,
+    request: &SignRequest,
+) -> Result<SignResponse, ApiError> {
+    let response = audit::audited("sign", caller, None, async {
+        auth.limiter.check(caller, Action::Sign).await?;
+        let plan = request.plan(state.store.upload_mode(), state.store.uploads())?;
         tracing::Span::current()
             .record("kind", plan.profile.name.as_str())
             .record("content_type", plan.content_type.mime);
-        auth.quotas.check(&state.store, &caller.tenant, body.size).await?;
-        uploads::sign::sign_plan(&state.store, &caller, &plan).await
+        auth.quotas.check(&state.store, &caller.tenant, request.size).await?;
+        uploads::sign::sign_plan(&state.store, caller, &plan).await
     })
     .await?;
     tracing::info!(object_key = %response.object_key, "signed upload");
-    Ok(HttpResponse::Ok().json(response))
+    Ok(response)
 }
 
 /// A short-lived signed GET for a served key

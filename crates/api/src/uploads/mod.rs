@@ -3,5 +3,6 @@
 
 pub mod complete;
 pub mod download;
+pub mod multipart;
 pub mod sign;
 pub mod verification;

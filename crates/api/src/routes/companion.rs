@@ -1,0 +1,378 @@
+//! The Companion-compatible routes `@uppy/aws-s3` 4.x calls when its
+//! `endpoint` option points at the broker: `GET /s3/params` for a single
+//! upload, `/s3/multipart…` for parts. Thin handlers over the same functions
+//! as `/uploads/sign` and `/uploads/multipart…`, authenticated from the
+//! headers Uppy sends (its `headers` option), with the profile from the file's
+//! metadata (`metadata[kind]`, default `document`).
+//!
+//! Differences from Companion, on purpose: every call after create must come
+//! from the principal that created the upload, and the `key` in the query
+//! must be the upload's own (else 404 `upload_not_found`); the multipart
+//! complete does not verify: the client then calls `POST /uploads/complete`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::multipart::{Keyed, audited_abort};
+use crate::auth::{Action, Auth, Caller, audit};
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::{RateLimited, Unauthenticated};
+use crate::state::AppState;
+use crate::uploads::multipart::{self, AbortResponse, COMPANION_PART_SIZE, Multipart};
+use crate::uploads::sign::{SignRequest, SignResponse};
+
+/// The profile of an upload whose metadata names none.
+const DEFAULT_KIND: &str = "document";
+
+/// `GET /s3/params`: what `getUploadParameters` sends.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ParamsQuery {
+    /// The file's name.
+    pub filename: String,
+    /// The file's type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub content_type: String,
+    /// The upload profile (Uppy sends the file's `meta.kind`); default `document`.
+    #[serde(rename = "metadata[kind]")]
+    #[param(rename = "metadata[kind]")]
+    pub kind: Option<String>,
+    /// The size in bytes, when the client adds it to the metadata (PUT mode needs it).
+    #[serde(rename = "metadata[size]")]
+    #[param(rename = "metadata[size]")]
+    pub size: Option<u64>,
+}
+
+/// The file's metadata as Uppy sends it: every value a string.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct Metadata {
+    /// The upload profile; default `document`.
+    pub kind: Option<String>,
+    /// The size in bytes, when the client adds it: it then fixes the part count.
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateRequest {
+    pub filename: String,
+    #[serde(rename = "type")]
+    pub content_type: String,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateResponse {
+    /// The staging key: `POST /uploads/complete` takes it as `objectKey` once the parts are assembled.
+    pub key: String,
+    pub upload_id: String,
+    /// Seconds until the upload expires.
+    pub expires_in: u64,
+}
+
+/// The `key` every call after create repeats.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeyQuery {
+    /// The key `POST /s3/multipart` returned.
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedPartUrl {
+    pub url: String,
+    #[schema(schema_with = put_schema)]
+    pub method: &'static str,
+    pub headers: BTreeMap<String, String>,
+    /// Seconds until the URL expires (Companion's name).
+    pub expires: u64,
+    pub expires_in: u64,
+}
+
+fn put_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::string_enum(&["PUT"])
+}
+
+/// One stored part, in S3's (and Companion's) spelling.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanionPart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "Size")]
+    pub size: u64,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CompletedPart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CompleteRequest {
+    pub parts: Vec<CompletedPart>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteResponse {
+    /// The staging key of the assembled object (not yet verified).
+    pub location: String,
+    /// The same key: send it to `POST /uploads/complete` as `objectKey`.
+    pub key: String,
+    /// Nothing expires: 0.
+    pub expires_in: u64,
+}
+
+fn sign_request(filename: &str, content_type: &str, kind: Option<&str>, size: Option<u64>) -> SignRequest {
+    SignRequest {
+        kind: kind.unwrap_or(DEFAULT_KIND).to_owned(),
+        filename: filename.to_owned(),
+        content_type: content_type.to_owned(),
+        size,
+        sha256: None,
+    }
+}
+
+/// Sign a single upload, Companion style
+///
+/// `/uploads/sign` for `getUploadParameters`: the same checks, the same
+/// answer (`{method: "POST", url, fields}` or `{method: "PUT", url, headers}`, plus `objectKey`).
+#[utoipa::path(
+    get,
+    path = "/s3/params",
+    operation_id = "companionParams",
+    tag = "companion",
+    params(ParamsQuery),
+    responses(
+        (status = 200, description = "As `/uploads/sign`", body = SignResponse),
+        (status = 400, description = "As `/uploads/sign`; `invalid_request` without `filename` or `type`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "`quota_exceeded`", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "sign", skip_all, fields(tenant = %caller.tenant, kind = tracing::field::Empty, content_type = tracing::field::Empty))]
+pub async fn params(
+    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
+    caller: Caller,
+    query: web::Query<ParamsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let request = sign_request(&query.filename, &query.content_type, query.kind.as_deref(), query.size);
+    let response = super::uploads::signed_upload(&state, &auth, &caller, &request).await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// Start a multipart upload, Companion style
+///
+/// `POST /uploads/multipart` for `createMultipartUpload`. Parts are 5 MiB,
+/// `@uppy/aws-s3`'s default; without `metadata.size` the profile's maximum
+/// bounds the part count, and completion checks the total.
+#[utoipa::path(
+    post,
+    path = "/s3/multipart",
+    operation_id = "companionCreateMultipart",
+    tag = "companion",
+    request_body = CreateRequest,
+    responses(
+        (status = 200, description = "The key and the upload id", body = CreateResponse),
+        (status = 400, description = "As `POST /uploads/multipart`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "`quota_exceeded`", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, description = "`store_unavailable`, `quota_unavailable`, `sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %caller.tenant))]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let response = audit::audited("multipart_create", &caller, None, async {
+        auth.limiter.check(&caller, Action::Sign).await?;
+        let size = match body.metadata.size.as_deref().map(str::parse::<u64>) {
+            Some(Ok(size)) => Some(size),
+            Some(Err(_)) => return Err(ApiError::InvalidRequest("metadata.size must be a number of bytes".into())),
+            None => None,
+        };
+        let request = sign_request(&body.filename, &body.content_type, body.metadata.kind.as_deref(), size);
+        let plan = multipart::plan(&request, state.store.uploads())?;
+        auth.quotas.check(&state.store, &caller.tenant, plan.size).await?;
+        multipart::create(&state.store, &multipart, &caller, &plan, COMPANION_PART_SIZE).await
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(CreateResponse {
+        key: response.key,
+        upload_id: response.upload_id,
+        expires_in: response.expires_in,
+    }))
+}
+
+/// Sign one part, Companion style
+#[utoipa::path(
+    get,
+    path = "/s3/multipart/{uploadId}/{partNumber}",
+    operation_id = "companionSignPart",
+    tag = "companion",
+    params(
+        ("uploadId" = String, Path, description = "The upload id"),
+        ("partNumber" = u32, Path, description = "1..=the part count"),
+        KeyQuery,
+    ),
+    responses(
+        (status = 200, description = "A presigned UploadPart", body = SignedPartUrl),
+        (status = 400, description = "`invalid_part_number`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`upload_not_found` (also when `key` is not the upload's)", body = ErrorBody),
+        (status = 503, description = "`sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %caller.tenant))]
+pub async fn sign_part(
+    state: web::Data<AppState>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    query: web::Query<KeyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (upload_id, part_number) = path.into_inner();
+    let part_number: u32 = part_number
+        .parse()
+        .map_err(|_| ApiError::InvalidPartNumber("the part number must be a whole number".into()))?;
+    let owned = multipart::owned(&multipart, &caller, &upload_id, Some(&query.key)).await?;
+    let signed = multipart::sign_parts(&state.store, &owned, &[part_number]).await?;
+    let expires_in = signed.expires_in;
+    let part = signed.parts.into_iter().next().ok_or(ApiError::Internal)?;
+    Ok(HttpResponse::Ok().json(SignedPartUrl {
+        url: part.url,
+        method: part.method,
+        headers: part.headers,
+        expires: expires_in,
+        expires_in,
+    }))
+}
+
+/// The stored parts, Companion style
+///
+/// A bare JSON array (what `listParts` expects), so it carries no `expiresIn`.
+#[utoipa::path(
+    get,
+    path = "/s3/multipart/{uploadId}",
+    operation_id = "companionListParts",
+    tag = "companion",
+    params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
+    responses(
+        (status = 200, description = "The parts the store holds", body = [CompanionPart]),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`upload_not_found`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %caller.tenant))]
+pub async fn list_parts(
+    state: web::Data<AppState>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    upload_id: web::Path<String>,
+    query: web::Query<KeyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let owned = multipart::owned(&multipart, &caller, &upload_id, Some(&query.key)).await?;
+    let status = multipart::status(&state.store, &owned).await?;
+    let parts: Vec<CompanionPart> = status
+        .parts
+        .into_iter()
+        .map(|p| CompanionPart {
+            part_number: p.part_number,
+            size: p.size,
+            etag: p.etag,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(parts))
+}
+
+/// Assemble the parts, Companion style
+///
+/// Checks the parts and calls CompleteMultipartUpload, like `POST
+/// /uploads/multipart/{uploadId}/complete`, but does not verify: send the
+/// returned key to `POST /uploads/complete` next.
+#[utoipa::path(
+    post,
+    path = "/s3/multipart/{uploadId}/complete",
+    operation_id = "companionCompleteMultipart",
+    tag = "companion",
+    params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
+    request_body = CompleteRequest,
+    responses(
+        (status = 200, description = "Assembled in staging", body = CompleteResponse),
+        (status = 400, description = "`invalid_parts`, `invalid_part_number`, `too_large`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`upload_not_found`", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %caller.tenant))]
+pub async fn complete(
+    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    upload_id: web::Path<String>,
+    query: web::Query<KeyQuery>,
+    body: web::Json<CompleteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
+    let response = audit::audited("multipart_complete", &caller, None, async {
+        auth.limiter.check(&caller, Action::Complete).await?;
+        let owned = multipart::owned(&multipart, &caller, &upload_id, Some(&query.key)).await?;
+        multipart::assemble(&state.store, &multipart, &owned, &parts).await?;
+        Ok(Keyed(owned.session.key, ()))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(CompleteResponse {
+        location: response.0.clone(),
+        key: response.0,
+        expires_in: 0,
+    }))
+}
+
+/// Abort, Companion style
+#[utoipa::path(
+    delete,
+    path = "/s3/multipart/{uploadId}",
+    operation_id = "companionAbortMultipart",
+    tag = "companion",
+    params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
+    responses(
+        (status = 200, description = "Aborted", body = AbortResponse),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`upload_not_found`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %caller.tenant))]
+pub async fn abort(
+    state: web::Data<AppState>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    upload_id: web::Path<String>,
+    query: web::Query<KeyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let response = audited_abort(&state, &multipart, &caller, &upload_id, Some(&query.key)).await?;
+    Ok(HttpResponse::Ok().json(response))
+}

@@ -1,0 +1,225 @@
+//! `/uploads/multipart…`: the broker's own multipart routes, thin handlers
+//! over [`crate::uploads::multipart`].
+
+use actix_web::{HttpResponse, web};
+
+use crate::auth::{Action, Auth, Caller, audit};
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::{RateLimited, Unauthenticated};
+use crate::state::AppState;
+use crate::uploads::complete::CompleteResponse;
+use crate::uploads::multipart::{
+    self, AbortResponse, CompleteMultipartRequest, CreateMultipartRequest, CreateMultipartResponse, Multipart,
+    MultipartStatus, SignPartsRequest, SignPartsResponse,
+};
+
+/// Start a multipart upload
+///
+/// Checks the request like `/uploads/sign` (profile, type, extension, name,
+/// size, quota), makes the staging key, starts the store's multipart upload
+/// with the signed object record, and records the session for the caller
+/// (tenant and subject): only they may sign, list, complete or abort it.
+#[utoipa::path(
+    post,
+    path = "/uploads/multipart",
+    operation_id = "createMultipartUpload",
+    tag = "multipart",
+    request_body = CreateMultipartRequest,
+    responses(
+        (status = 201, description = "The upload id, the staging key and the part layout", body = CreateMultipartResponse),
+        (status = 400, description = "`unknown_kind`, `unsupported_type`, `extension_mismatch`, `invalid_filename`, \
+            `too_large` (over the profile's maximum), `empty_file`, `too_many_parts`, `invalid_json`, `invalid_request`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "`quota_exceeded`", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, description = "`store_unavailable`, `quota_unavailable`, `sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %caller.tenant))]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    body: web::Json<CreateMultipartRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let response = audit::audited("multipart_create", &caller, None, async {
+        auth.limiter.check(&caller, Action::Sign).await?;
+        let plan = multipart::plan(&body.sign_request(), state.store.uploads())?;
+        auth.quotas.check(&state.store, &caller.tenant, plan.size).await?;
+        let part_size = state.store.uploads().multipart_part_size;
+        multipart::create(&state.store, &multipart, &caller, &plan, part_size).await
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(response))
+}
+
+/// Sign parts of a multipart upload
+///
+/// Presigned UploadPart URLs (`S3_PRESIGN_TTL`), at most 100 per call, each
+/// bound by its signature to this upload id, key and part number, and to the
+/// part's exact length (every part but the last is `partSize` bytes).
+#[utoipa::path(
+    post,
+    path = "/uploads/multipart/{uploadId}/parts",
+    operation_id = "signMultipartParts",
+    tag = "multipart",
+    params(("uploadId" = String, Path, description = "The upload id `POST /uploads/multipart` returned")),
+    request_body = SignPartsRequest,
+    responses(
+        (status = 200, description = "One URL per part number", body = SignPartsResponse),
+        (status = 400, description = "`invalid_part_number` (none, 0, or above `partCount`), `too_many_parts` \
+            (more than 100), `invalid_json`, `invalid_request`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`upload_not_found`: no such upload of the caller (another principal's \
+            looks the same), or it expired", body = ErrorBody),
+        (status = 503, description = "`sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %caller.tenant))]
+pub async fn sign_parts(
+    state: web::Data<AppState>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    upload_id: web::Path<String>,
+    body: web::Json<SignPartsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let owned = multipart::owned(&multipart, &caller, &upload_id, None).await?;
+    let response = multipart::sign_parts(&state.store, &owned, &body.part_numbers).await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// The parts uploaded so far (resume)
+///
+/// What the store holds for this upload, with each part's ETag, so a client
+/// that lost its state (a reload) uploads only the missing parts.
+#[utoipa::path(
+    get,
+    path = "/uploads/multipart/{uploadId}",
+    operation_id = "getMultipartUpload",
+    tag = "multipart",
+    params(("uploadId" = String, Path, description = "The upload id")),
+    responses(
+        (status = 200, description = "The layout and the stored parts", body = MultipartStatus),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`upload_not_found`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %caller.tenant))]
+pub async fn status(
+    state: web::Data<AppState>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    upload_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let owned = multipart::owned(&multipart, &caller, &upload_id, None).await?;
+    Ok(HttpResponse::Ok().json(multipart::status(&state.store, &owned).await?))
+}
+
+/// Complete a multipart upload, then verify and promote it
+///
+/// Checks the parts against what the store holds (ascending, ETags, every
+/// part but the last exactly `partSize`, the declared size in total), calls
+/// CompleteMultipartUpload, then verifies and promotes the staged object
+/// exactly as `POST /uploads/complete` does, and answers as it does.
+#[utoipa::path(
+    post,
+    path = "/uploads/multipart/{uploadId}/complete",
+    operation_id = "completeMultipartUpload",
+    tag = "multipart",
+    params(("uploadId" = String, Path, description = "The upload id")),
+    request_body = CompleteMultipartRequest,
+    responses(
+        (status = 200, description = "The verified object", body = CompleteResponse),
+        (status = 400, description = "`invalid_parts` (missing, out of order, wrong ETag, wrong sizes), \
+            `invalid_part_number`, `too_large`, `invalid_json`, `invalid_request`", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "`quota_exceeded` (the upload is deleted)", body = ErrorBody),
+        (status = 404, description = "`upload_not_found`", body = ErrorBody),
+        (status = 422, description = "Refused and deleted, as by `/uploads/complete`", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, description = "`store_unavailable`, `quota_unavailable`, `sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %caller.tenant))]
+pub async fn complete(
+    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    upload_id: web::Path<String>,
+    body: web::Json<CompleteMultipartRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
+    let response = audit::audited("multipart_complete", &caller, None, async {
+        auth.limiter.check(&caller, Action::Complete).await?;
+        let owned = multipart::owned(&multipart, &caller, &upload_id, None).await?;
+        let completed = multipart::complete(
+            &state.store,
+            &multipart,
+            &state.verification,
+            &auth.quotas,
+            &caller,
+            &owned,
+            &parts,
+        )
+        .await?;
+        Ok(Keyed(owned.session.key, completed))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(response.1))
+}
+
+/// Abort a multipart upload
+///
+/// Discards the upload and its parts in the store; the upload id is then unknown.
+#[utoipa::path(
+    delete,
+    path = "/uploads/multipart/{uploadId}",
+    operation_id = "abortMultipartUpload",
+    tag = "multipart",
+    params(("uploadId" = String, Path, description = "The upload id")),
+    responses(
+        (status = 200, description = "Aborted", body = AbortResponse),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "`upload_not_found`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %caller.tenant))]
+pub async fn abort(
+    state: web::Data<AppState>,
+    multipart: web::Data<Multipart>,
+    caller: Caller,
+    upload_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let response = audited_abort(&state, &multipart, &caller, &upload_id, None).await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// An abort and its audit line (both route families; `key`: see [`multipart::owned`]).
+pub(crate) async fn audited_abort(
+    state: &AppState,
+    multipart: &Multipart,
+    caller: &Caller,
+    upload_id: &str,
+    key: Option<&str>,
+) -> Result<AbortResponse, ApiError> {
+    let response = audit::audited("multipart_abort", caller, None, async {
+        let owned = multipart::owned(multipart, caller, upload_id, key).await?;
+        let aborted = multipart::abort(&state.store, multipart, &owned).await?;
+        Ok(Keyed(owned.session.key, aborted))
+    })
+    .await?;
+    Ok(response.1)
+}
+
+/// A result and the staging key of the upload it concerns, for the audit line.
+pub(crate) struct Keyed<T>(pub String, pub T);
+
+impl<T> audit::Audited for Keyed<T> {
+    fn created_key(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+}
