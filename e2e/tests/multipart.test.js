@@ -192,7 +192,8 @@ for (const store of ["embedded", "garage"]) {
           parts: listed.body.parts.map(({ partNumber, etag }) => ({ partNumber, etag })),
         });
         assert.equal(complete.status, 404, `an aborted upload cannot be completed: ${JSON.stringify(complete.body)}`);
-        assert.deepEqual(problems, []);
+        // Chromium logs the listing's 404 that the test provoked; nothing else may show.
+        assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), []);
       } finally {
         await context.close();
       }
