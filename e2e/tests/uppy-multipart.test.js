@@ -56,7 +56,7 @@ for (const store of ["embedded", "garage"]) {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    test(`a ${FILE_SIZE / MiB} MiB CSV uploads in ${PART_COUNT} parts, completes, verifies and downloads identical`, { timeout: TIMEOUT }, async () => {
+    test(`a ${FILE_SIZE / MiB} MiB CSV uploads in ${PART_COUNT} parts, completes, verifies and downloads identical`, { timeout: TIMEOUT }, async (t) => {
       const { page, context, problems } = await openPage(stack.browser, `${stack.pageServer.origin}/uppy/index.html`);
       try {
         // Every call Uppy and the page make to the broker (preflights aside).
@@ -78,7 +78,7 @@ for (const store of ["embedded", "garage"]) {
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
         const why = (extra = "") =>
           `${extra}\nUppy record: ${JSON.stringify({ ...record, parts: record.parts.length }, null, 1).slice(0, 4000)}\ncalls: ${JSON.stringify(calls.slice(0, 40))}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
-        console.log(`# ${store}: Uppy uploaded and the broker completed ${FILE_SIZE / MiB} MiB in ${seconds} s`);
+        t.diagnostic(`${store}: Uppy uploaded and the broker completed ${FILE_SIZE / MiB} MiB in ${seconds} s`);
 
         assert.equal(record.size, FILE_SIZE, why("the page read the whole file"));
         assert.equal(record.timedOut, false, why("Uppy's upload() did not settle"));
