@@ -56,9 +56,9 @@ for (const store of ["embedded", "garage"]) {
      * Runs `uploadMultipart` in the page on /big/ledger.csv. With `stopAfter`, the caller's
      * AbortSignal stops it once that many parts are stored. Resolves to a plain record.
      */
-    function runClient(page, { stopAfter = 0, concurrency = 2 } = {}) {
+    function runClient(page, { stopAfter = 0, concurrency = 2, sha256 } = {}) {
       return page.evaluate(
-        async ({ apiBase, stopAfter, concurrency, lastModified }) => {
+        async ({ apiBase, stopAfter, concurrency, lastModified, sha256 }) => {
           const client = await import("/upload-broker.js");
           const blob = await (await fetch("/big/ledger.csv")).blob();
           const file = new File([blob], "ledger.csv", { type: "text/csv", lastModified });
@@ -69,6 +69,7 @@ for (const store of ["embedded", "garage"]) {
               kind: "document",
               apiBase,
               concurrency,
+              sha256,
               signal: controller.signal,
               onSession: (session) => {
                 record.session = session;
@@ -85,7 +86,7 @@ for (const store of ["embedded", "garage"]) {
           record.pending = client.pendingUploads();
           return record;
         },
-        { apiBase: stack.broker.apiOrigin, stopAfter, concurrency, lastModified: LAST_MODIFIED },
+        { apiBase: stack.broker.apiOrigin, stopAfter, concurrency, lastModified: LAST_MODIFIED, sha256 },
       );
     }
 
@@ -103,7 +104,12 @@ for (const store of ["embedded", "garage"]) {
       const why = (extra) => `${extra}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
       try {
         const puts = watchPartPuts(page);
-        const first = await runClient(page, { stopAfter: 3 });
+        const creates = [];
+        page.on("request", (request) => {
+          if (request.method() === "POST" && new URL(request.url()).pathname === "/uploads/multipart") creates.push(JSON.parse(request.postData()));
+        });
+        // sha256: true hashes the file with WebCrypto and sends the digest with the create call.
+        const first = await runClient(page, { stopAfter: 3, sha256: true });
         assert.equal(first.error?.code, "aborted", why(`the first run stops: ${JSON.stringify(first.error)}`));
         assert.equal(first.error.resumable, true, why("and stays resumable"));
         assert.equal(first.session.partCount, PART_COUNT, why(JSON.stringify(first.session)));
@@ -113,6 +119,7 @@ for (const store of ["embedded", "garage"]) {
         assert.equal(first.pending.length, 1, why(`the upload is remembered: ${JSON.stringify(first.pending)}`));
         assert.equal(first.pending[0].uploadId, first.session.uploadId);
         const uploadId = first.session.uploadId;
+        assert.deepEqual(creates, [{ profile: "document", filename: "ledger.csv", contentType: "text/csv", size: FILE_SIZE, sha256 }], "one create, with the file's digest");
 
         // A reload: same browser profile (localStorage), a new document, no state in memory.
         await page.reload();
@@ -123,6 +130,7 @@ for (const store of ["embedded", "garage"]) {
         for (const n of first.parts) assert.ok(putsBefore.includes(n), `part ${n} was PUT before the reload`);
 
         const second = await runClient(page);
+        assert.equal(creates.length, 1, "the resume creates nothing");
         assert.equal(second.error, null, why(`the resume completes: ${JSON.stringify(second.error)}`));
         assert.equal(second.session.uploadId, uploadId, "the same upload is resumed");
         const listed = second.session.uploaded;
