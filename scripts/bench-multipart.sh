@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Multipart benchmark (issue 10): a 1 GiB CSV through the broker's multipart
-# routes (create, parts signed 100 per call, 4 parts in flight, complete with
-# streamed verification and promotion) against a plain `curl -T` presigned PUT
+# routes (create, parts signed 100 per call, 4 parts in flight, each sent with
+# curl, complete with streamed verification and promotion) against a plain `curl -T` presigned PUT
 # of the same bytes to the same store, interleaved in one run, on the embedded
 # store and on Garage 2.5.0. Also reports the broker's peak RSS during completion.
 #   usage: scripts/bench-multipart.sh [embedded|garage|both]   (default both; ROUNDS=2, SIZE_MIB=1024)
@@ -69,8 +69,9 @@ start_broker() {
 }
 stop_broker() { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""; rm -rf "$WORK/data"; }
 
+mkdir -p "$WORK/parts"
 drive() { # drive STORE_NAME
-  BROKER_URL="http://127.0.0.1:$API_PORT" BROKER_PID="$BROKER_PID" BENCH_FILE="$WORK/bench.csv" STORE_NAME="$1" \
+  PARTS_DIR="$WORK/parts" BROKER_URL="http://127.0.0.1:$API_PORT" BROKER_PID="$BROKER_PID" BENCH_FILE="$WORK/bench.csv" STORE_NAME="$1" \
     "$VENV/bin/python" bench/multipart_compare.py
 }
 
