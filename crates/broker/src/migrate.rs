@@ -356,6 +356,7 @@ mod tests {
             content_disposition: None,
             server_side_encryption: None,
             metadata: metadata.clone(),
+            etag: None,
         };
         metadata.insert(CHECKSUM_FIELD.into(), "abc".into());
         let copy = ObjectHead {

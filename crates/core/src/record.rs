@@ -215,7 +215,13 @@ mod tests {
         let upper = "AB".repeat(32);
         let digest = Sha256Digest::parse(&upper).expect("hex");
         assert_eq!(digest.as_str(), "ab".repeat(32));
-        for bad in ["", "ab", &"ab".repeat(33), &format!("{}zz", "ab".repeat(31)), &"é".repeat(32)] {
+        for bad in [
+            "",
+            "ab",
+            &"ab".repeat(33),
+            &format!("{}zz", "ab".repeat(31)),
+            &"é".repeat(32),
+        ] {
             let err = Sha256Digest::parse(bad).expect_err(bad);
             assert!(err.to_string().starts_with("sha256 must be"), "{err}");
         }

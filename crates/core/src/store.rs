@@ -16,6 +16,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption};
 
 use crate::config::{Encryption, StaticCredentials, StoreSettings, UploadMode, UploadSettings};
 pub use crate::endpoint::StoreEndpoint;
@@ -95,6 +96,9 @@ pub struct ObjectHead {
     pub server_side_encryption: Option<String>,
     /// `x-amz-meta-*` values, names without the prefix.
     pub metadata: HashMap<String, String>,
+    /// The version's ETag, quoted as the store sends it: only ever compared
+    /// (`If-Match`), never taken for a content hash (a multipart upload's is `…-N`).
+    pub etag: Option<String>,
 }
 
 /// Where the signing credentials come from and how long they hold.
@@ -344,16 +348,24 @@ impl Store {
             content_disposition: head.content_disposition().map(str::to_owned),
             server_side_encryption: head.server_side_encryption().map(|sse| sse.as_str().to_owned()),
             metadata: head.metadata().cloned().unwrap_or_default(),
+            etag: head.e_tag().map(str::to_owned),
         })
     }
 
     /// The object's body as a stream.
     pub async fn get(&self, key: &ObjectKey) -> Result<ByteStream, StoreError> {
+        self.get_version(key, None).await
+    }
+
+    /// [`Store::get`]; with `etag`, of that version only (`If-Match`: another
+    /// version is [`StoreError::AlreadyExists`], a 412).
+    pub async fn get_version(&self, key: &ObjectKey, etag: Option<&str>) -> Result<ByteStream, StoreError> {
         let object = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key.as_str())
+            .set_if_match(etag.map(str::to_owned))
             .send()
             .await
             .map_err(classify)
@@ -396,6 +408,41 @@ impl Store {
         Ok(())
     }
 
+    /// Copies the version `source_etag` of `source` to `key` inside the store
+    /// (CopyObject, at most 5 GiB), with the type, disposition and metadata
+    /// of `options` instead of the source's, and encryption when configured.
+    /// A source that changed since is [`StoreError::AlreadyExists`] (a 412),
+    /// like an existing `key` under `create_only`.
+    pub async fn copy(
+        &self,
+        source: &ObjectKey,
+        source_etag: &str,
+        key: &ObjectKey,
+        options: PutOptions<'_>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            // Keys are `[A-Za-z0-9._-/]` (ObjectKey), so they need no escaping.
+            .copy_source(format!("{}/{}", self.bucket, source.as_str()))
+            .copy_source_if_match(source_etag)
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(options.content_type)
+            .set_content_disposition(
+                (!options.content_disposition.is_empty()).then(|| options.content_disposition.to_owned()),
+            )
+            .set_metadata(Some(options.metadata))
+            .set_server_side_encryption(self.sse_algorithm())
+            .set_ssekms_key_id(self.sse_kms_key_id());
+        if options.create_only {
+            request = request.if_none_match("*");
+        }
+        request.send().await.map_err(classify).observed("copy_object")?;
+        Ok(())
+    }
+
     fn put_request(
         &self,
         key: &ObjectKey,
@@ -412,17 +459,26 @@ impl Store {
             .set_content_disposition(
                 (!options.content_disposition.is_empty()).then(|| options.content_disposition.to_owned()),
             )
-            .set_metadata(Some(options.metadata));
+            .set_metadata(Some(options.metadata))
+            .set_server_side_encryption(self.sse_algorithm())
+            .set_ssekms_key_id(self.sse_kms_key_id());
         if options.create_only {
             request = request.if_none_match("*");
         }
-        if let Some(encryption) = &self.encryption {
-            request = request.server_side_encryption(encryption.algorithm().into());
-            if let Encryption::Kms { key_id: Some(key_id) } = encryption {
-                request = request.ssekms_key_id(key_id);
-            }
-        }
         request
+    }
+
+    /// `x-amz-server-side-encryption` of every write, when configured.
+    fn sse_algorithm(&self) -> Option<ServerSideEncryption> {
+        self.encryption.as_ref().map(|e| e.algorithm().into())
+    }
+
+    /// `x-amz-server-side-encryption-aws-kms-key-id`, when a KMS key is named.
+    fn sse_kms_key_id(&self) -> Option<String> {
+        match &self.encryption {
+            Some(Encryption::Kms { key_id }) => key_id.clone(),
+            _ => None,
+        }
     }
 
     /// Starts a multipart upload with the object's final headers (and

@@ -18,7 +18,8 @@ use broker_core::metrics::{self, CompleteOutcome};
 use broker_core::record::ObjectRecord;
 use broker_core::store::{ByteStream, ObjectHead, PutOptions, Store, StoreError};
 use broker_core::{ObjectKey, Profile, StagedUpload};
-use broker_verifier::{Format, Rejection, SNIFF_LEN};
+use broker_verifier::{Format, Limits, Rejection, SNIFF_LEN};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -259,9 +260,13 @@ async fn verify_and_promote(
         "the signed type has no verifier",
     )))?;
 
-    // 3. The real type from the first bytes, then 4. the deep check.
+    // 3. The real type from the first bytes, then 4. the deep check. Only
+    // the version the HEAD saw is read, and it alone is promoted below.
+    let etag = head.etag.as_deref().ok_or(Outcome::Store(StoreError::Unavailable(
+        "the store sent no ETag for the staged object".into(),
+    )))?;
     let mut body = Body {
-        stream: store.get(key).await?,
+        stream: store.get_version(key, Some(etag)).await?,
         read: 0,
         max,
     };
@@ -269,39 +274,55 @@ async fn verify_and_promote(
     broker_verifier::check_type(format, &sniffed)?;
     let disposition = attachment(&filename);
 
-    // Keeps a spooled document on disk until the upload of it has finished.
-    let mut spool_guard = None;
-    let (payload, size, sha256, removed) = if format.is_image() {
+    let (promotion, size, sha256, removed) = if format.is_image() {
         let mut bytes = sniffed;
         bytes.reserve(usize::try_from(head.size).unwrap_or(0).saturating_sub(bytes.len()));
         body.read_all_into(&mut bytes).await?;
         let (limits, budget) = (verification.limits, verification.budget);
-        // Off the async runtime's threads: the decode, the strip (beside it,
-        // see `verify_image`) and the hash of what will be served.
+        let declared = record.sha256.clone();
+        // Off the async runtime's threads: the declared digest of the stored
+        // bytes, the decode, the strip (beside it, see `verify_image`) and the
+        // hash of what will be served.
         let (stripped, sha256) = tokio::task::spawn_blocking(move || {
+            if let Some(declared) = &declared {
+                check_declared(declared, &hex(&Sha256::digest(&bytes)))?;
+            }
             budget.check(format, &bytes)?;
             let stripped = broker_verifier::verify_image(format, &bytes, &limits)?.stripped;
             let sha256 = hex(&Sha256::digest(&stripped.bytes));
-            Ok::<_, Rejection>((stripped, sha256))
+            Ok::<_, Outcome>((stripped, sha256))
         })
         .await
         .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
         let removed: Vec<String> = stripped.removed.iter().map(|r| r.as_str().to_owned()).collect();
         let size = stripped.bytes.len() as u64;
-        (ByteStream::from(stripped.bytes), size, sha256, removed)
+        (
+            Promotion::Write(ByteStream::from(stripped.bytes)),
+            size,
+            sha256,
+            removed,
+        )
     } else {
-        let spooled = body.spool(sniffed).await?;
-        let limits = verification.limits;
+        // One streamed read: hashed as it is spooled to a temporary file,
+        // which the deep check reads (ZIP and PDF need to seek) and which is
+        // deleted when it is dropped here. Memory stays bounded by buffers.
+        let spooled = body.spool(sniffed, verification.spool_dir.as_deref()).await?;
+        if let Some(declared) = &record.sha256 {
+            check_declared(declared, &spooled.sha256)?;
+        }
+        // An archive may expand to as much as the profile lets one upload.
+        let limits = Limits {
+            zip_max_uncompressed: verification.limits.zip_max_uncompressed.max(max),
+            ..verification.limits
+        };
         let file = spooled.file.reopen().map_err(spool_error)?;
         tokio::task::spawn_blocking(move || broker_verifier::check_document(format, file, &limits))
             .await
             .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
-        // The verified bytes themselves are promoted, never a re-read of
-        // staging that a replayed form could have changed meanwhile.
-        let stream = ByteStream::from_path(spooled.file.path()).await.map_err(spool_error)?;
-        let (size, sha256) = (spooled.size, spooled.sha256);
-        spool_guard = Some(spooled.file);
-        (stream, size, sha256, Vec::new())
+        // Promoted by a copy inside the store of the very version that was
+        // read (`If-Match` its ETag), never through this process: a replayed
+        // form that changed staging meanwhile makes the copy fail.
+        (Promotion::CopyOf(etag), spooled.size, spooled.sha256, Vec::new())
     };
 
     // The served object carries the record on (not the tenant: its key says
@@ -336,7 +357,11 @@ async fn verify_and_promote(
             ApiError::QuotaExceeded { .. } => Outcome::Refused(e),
             other => Outcome::Failed(other),
         })?;
-    if let Err(e) = store.put(final_key, payload, options).await {
+    let written = match promotion {
+        Promotion::Write(bytes) => store.put(final_key, bytes, options).await,
+        Promotion::CopyOf(etag) => store.copy(key, etag, final_key, options).await,
+    };
+    if let Err(e) = written {
         // A create-only write the store refuses because the object exists may
         // be this very write, retried by the SDK after it landed and its
         // answer was lost: then the object is ours and stays charged.
@@ -345,7 +370,6 @@ async fn verify_and_promote(
             return Err(e.into());
         }
     }
-    drop(spool_guard);
     store.delete(key).await?;
     tracing::info!(object_key = %final_key, size, removed = %removed.join(","), "upload verified");
 
@@ -364,6 +388,25 @@ async fn verify_and_promote(
         filename,
         cdn_url: store.cdn_url(final_key),
     })
+}
+
+/// How the verified bytes reach the served key.
+enum Promotion<'a> {
+    /// Written by this process: an image's stripped copy.
+    Write(ByteStream),
+    /// Copied inside the store from the staged version with this ETag.
+    CopyOf(&'a str),
+}
+
+/// Refuses stored bytes whose SHA-256 is not the one signed with the upload.
+fn check_declared(declared: &str, actual: &str) -> Result<(), Outcome> {
+    if declared == actual {
+        return Ok(());
+    }
+    Err(Outcome::Refused(ApiError::ChecksumMismatch {
+        declared: declared.to_owned(),
+        actual: actual.to_owned(),
+    }))
 }
 
 /// Whether the object at `final_key` is the one `served` describes, written
@@ -462,10 +505,14 @@ impl Body {
         Ok(())
     }
 
-    /// Copies the rest to a temp file, hashing as it goes: bounded memory for
-    /// documents of any allowed size.
-    async fn spool(mut self, first: Vec<u8>) -> Result<Spooled, Outcome> {
-        let file = tempfile::NamedTempFile::new().map_err(spool_error)?;
+    /// Copies the rest to a temp file (in `dir`, else the system's), hashing
+    /// as it goes: bounded memory for documents of any allowed size.
+    async fn spool(mut self, first: Vec<u8>, dir: Option<&Path>) -> Result<Spooled, Outcome> {
+        let file = match dir {
+            Some(dir) => tempfile::NamedTempFile::new_in(dir),
+            None => tempfile::NamedTempFile::new(),
+        }
+        .map_err(spool_error)?;
         let mut writer = tokio::fs::File::from_std(file.reopen().map_err(spool_error)?);
         let mut hasher = Sha256::new();
         let mut size = first.len() as u64;

@@ -256,8 +256,22 @@ mod tests {
             ("dossier", "a.pdf", "application/pdf", None, Post, "unknown_kind"),
             ("document", "a.pdf", "application/pdf", None, Post, "ok"),
             ("document", "a.zip", "application/zip", Some(104_857_600), Put, "ok"),
-            ("document", "a.zip", "application/zip", Some(104_857_601), Post, "multipart_required"),
-            ("document", "a.zip", "application/zip", Some(5_368_709_121), Post, "too_large"),
+            (
+                "document",
+                "a.zip",
+                "application/zip",
+                Some(104_857_601),
+                Post,
+                "multipart_required",
+            ),
+            (
+                "document",
+                "a.zip",
+                "application/zip",
+                Some(5_368_709_121),
+                Post,
+                "too_large",
+            ),
             ("avatar", "a.pdf", "application/pdf", None, Post, "unsupported_type"),
             ("avatar", "a.png", "image/jpeg", None, Post, "extension_mismatch"),
             ("avatar", "noext", "image/jpeg", None, Post, "extension_mismatch"),
@@ -290,7 +304,9 @@ mod tests {
     fn a_declared_sha256_is_parsed_into_the_plan() {
         let mut signed = request("document", "d.csv", "text/csv", Some(10));
         signed.sha256 = Some("AB".repeat(32));
-        let plan = signed.plan(UploadMode::Post, &UploadSettings::default()).expect("valid");
+        let plan = signed
+            .plan(UploadMode::Post, &UploadSettings::default())
+            .expect("valid");
         assert_eq!(plan.sha256.map(|d| d.as_str().to_owned()), Some("ab".repeat(32)));
         signed.sha256 = Some("ab".repeat(31));
         assert_eq!(

@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::io::Cursor;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use broker_core::TenantId;
@@ -38,6 +39,8 @@ const BUDGET_BYTES_PER_PIXEL: u64 = 4;
 /// The verifier's bounds, the decode budget and the slots.
 pub struct Verification {
     pub limits: Limits,
+    /// Where documents are spooled while they are checked (`VERIFY_SPOOL_DIR`).
+    pub spool_dir: Option<PathBuf>,
     pub budget: DecodeBudget,
     pub slots: VerifySlots,
     pub uploads: OnePerUpload,
@@ -53,6 +56,7 @@ impl Verification {
         Verification {
             budget: DecodeBudget::for_limits(&limits),
             limits,
+            spool_dir: verify.spool_dir.clone(),
             slots: VerifySlots::new(verify.concurrency, verify.tenant_concurrency),
             uploads: OnePerUpload::default(),
         }

@@ -123,7 +123,13 @@ impl Probes {
         let record = ObjectRecord::signed(profile.name.as_str(), TENANT, "doctor.csv", "upload-broker doctor");
         let size = BODY.len() as u64;
         let signed = store
-            .presign_upload(key, CSV.mime, store.uploads().single_request_max(profile), Some(size), &record)
+            .presign_upload(
+                key,
+                CSV.mime,
+                store.uploads().single_request_max(profile),
+                Some(size),
+                &record,
+            )
             .await
             .map_err(|e| format!("signing: {e}"))?;
         let origin = self

@@ -12,6 +12,7 @@ mod errors;
 mod exports;
 mod health;
 mod isolation;
+mod large;
 mod limits;
 mod openapi;
 mod put_mode;

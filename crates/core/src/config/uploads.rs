@@ -121,7 +121,11 @@ mod tests {
         assert_eq!(uploads.max_bytes(find("document")), GIB);
         assert_eq!(uploads.single_request_max(find("document")), 10 * MIB);
         assert_eq!(uploads.single_request_max(find("file")), 10 * MIB);
-        assert_eq!(uploads.max_bytes(find("file")), 25 * MIB, "other profiles keep their maximum");
+        assert_eq!(
+            uploads.max_bytes(find("file")),
+            25 * MIB,
+            "other profiles keep their maximum"
+        );
         assert_eq!(uploads.multipart_part_size, 5 * MIB);
     }
 

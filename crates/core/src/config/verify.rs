@@ -1,5 +1,7 @@
 //! Bounds on completion checks: `VERIFY_*`.
 
+use std::path::PathBuf;
+
 use super::Reader;
 
 /// Bounds on completion checks.
@@ -15,6 +17,10 @@ pub struct VerifySettings {
     /// `VERIFY_TENANT_CONCURRENCY`: how many of those one tenant may hold
     /// (default: half, at least 1), so one tenant's burst cannot stall the others.
     pub tenant_concurrency: usize,
+    /// `VERIFY_SPOOL_DIR`: where documents are spooled while they are
+    /// checked (as large as the largest document); the system's temporary
+    /// directory when unset.
+    pub spool_dir: Option<PathBuf>,
 }
 
 pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> VerifySettings {
@@ -28,6 +34,7 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> V
             &(concurrency / 2).max(1).to_string(),
             "a whole number of at least 1",
         ),
+        spool_dir: env.string("VERIFY_SPOOL_DIR").map(PathBuf::from),
     };
     if verify.concurrency == 0 {
         env.problem("VERIFY_CONCURRENCY must be at least 1".into());

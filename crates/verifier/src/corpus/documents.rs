@@ -209,8 +209,18 @@ pub fn pdf_without_trailer() -> Vec<u8> {
 
 /// A ZIP archive from `(name, contents)` entries, deflated.
 pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    zip_with(CompressionMethod::Deflated, entries)
+}
+
+/// An archive of `entries` stored without compression, as large as they are
+/// (quick to build in any size).
+pub fn zip_stored(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    zip_with(CompressionMethod::Stored, entries)
+}
+
+fn zip_with(method: CompressionMethod, entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
-    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    let options = SimpleFileOptions::default().compression_method(method);
     for (name, contents) in entries {
         if name.ends_with('/') {
             writer.add_directory(*name, options).expect("zip directory");
