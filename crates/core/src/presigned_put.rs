@@ -59,6 +59,8 @@ const PATH: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~')
     .remove(b'/');
+/// Unreserved characters stay as they are in a query value.
+const UNRESERVED: &AsciiSet = &PATH.add(b'/');
 
 impl PutRequest<'_> {
     pub fn sign(&self, credentials: &SigningCredentials, now: SystemTime) -> Result<PresignedPut, PutSignError> {
@@ -116,7 +118,7 @@ impl PartRequest<'_> {
             self.bucket_url.trim_end_matches('/'),
             utf8_percent_encode(self.key.as_str(), PATH),
             self.part_number,
-            utf8_percent_encode(self.upload_id, NON_ALPHANUMERIC)
+            utf8_percent_encode(self.upload_id, UNRESERVED)
         );
         let mut headers = BTreeMap::new();
         if let Some(checksum) = self.checksum_sha256 {

@@ -49,7 +49,7 @@ pub struct ParamsQuery {
 
 /// The file's metadata as Uppy sends it: every value a string.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct Metadata {
+pub struct CompanionMetadata {
     /// The upload profile; default `document`.
     pub kind: Option<String>,
     /// The size in bytes, when the client adds it: it then fixes the part count.
@@ -57,17 +57,17 @@ pub struct Metadata {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateRequest {
+pub struct CompanionCreateRequest {
     pub filename: String,
     #[serde(rename = "type")]
     pub content_type: String,
     #[serde(default)]
-    pub metadata: Metadata,
+    pub metadata: CompanionMetadata,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateResponse {
+pub struct CompanionCreateResponse {
     /// The staging key: `POST /uploads/complete` takes it as `objectKey` once the parts are assembled.
     pub key: String,
     pub upload_id: String,
@@ -111,7 +111,7 @@ pub struct CompanionPart {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CompletedPart {
+pub struct CompanionCompletedPart {
     #[serde(rename = "PartNumber")]
     pub part_number: u32,
     #[serde(rename = "ETag")]
@@ -119,13 +119,13 @@ pub struct CompletedPart {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CompleteRequest {
-    pub parts: Vec<CompletedPart>,
+pub struct CompanionCompleteRequest {
+    pub parts: Vec<CompanionCompletedPart>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CompleteResponse {
+pub struct CompanionCompleteResponse {
     /// The staging key of the assembled object (not yet verified).
     pub location: String,
     /// The same key: send it to `POST /uploads/complete` as `objectKey`.
@@ -185,9 +185,9 @@ pub async fn params(
     path = "/s3/multipart",
     operation_id = "companionCreateMultipart",
     tag = "companion",
-    request_body = CreateRequest,
+    request_body = CompanionCreateRequest,
     responses(
-        (status = 200, description = "The key and the upload id", body = CreateResponse),
+        (status = 200, description = "The key and the upload id", body = CompanionCreateResponse),
         (status = 400, description = "As `POST /uploads/multipart`", body = ErrorBody),
         (status = 401, response = Unauthenticated),
         (status = 403, description = "`quota_exceeded`", body = ErrorBody),
@@ -201,7 +201,7 @@ pub async fn create(
     auth: web::Data<Auth>,
     multipart: web::Data<Multipart>,
     caller: Caller,
-    body: web::Json<CreateRequest>,
+    body: web::Json<CompanionCreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let response = audit::audited("multipart_create", &caller, None, async {
         auth.limiter.check(&caller, Action::Sign).await?;
@@ -216,7 +216,7 @@ pub async fn create(
         multipart::create(&state.store, &multipart, &caller, &plan, COMPANION_PART_SIZE).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(CreateResponse {
+    Ok(HttpResponse::Ok().json(CompanionCreateResponse {
         key: response.key,
         upload_id: response.upload_id,
         expires_in: response.expires_in,
@@ -316,9 +316,9 @@ pub async fn list_parts(
     operation_id = "companionCompleteMultipart",
     tag = "companion",
     params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
-    request_body = CompleteRequest,
+    request_body = CompanionCompleteRequest,
     responses(
-        (status = 200, description = "Assembled in staging", body = CompleteResponse),
+        (status = 200, description = "Assembled in staging", body = CompanionCompleteResponse),
         (status = 400, description = "`invalid_parts`, `invalid_part_number`, `too_large`", body = ErrorBody),
         (status = 401, response = Unauthenticated),
         (status = 404, description = "`upload_not_found`", body = ErrorBody),
@@ -334,7 +334,7 @@ pub async fn complete(
     caller: Caller,
     upload_id: web::Path<String>,
     query: web::Query<KeyQuery>,
-    body: web::Json<CompleteRequest>,
+    body: web::Json<CompanionCompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
     let response = audit::audited("multipart_complete", &caller, None, async {
@@ -344,7 +344,7 @@ pub async fn complete(
         Ok(Keyed(owned.session.key, ()))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(CompleteResponse {
+    Ok(HttpResponse::Ok().json(CompanionCompleteResponse {
         location: response.0.clone(),
         key: response.0,
         expires_in: 0,

@@ -14,6 +14,7 @@ mod health;
 mod isolation;
 mod large;
 mod limits;
+mod multipart;
 mod openapi;
 mod put_mode;
 mod storage;

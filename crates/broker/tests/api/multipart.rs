@@ -1,0 +1,536 @@
+//! Multipart uploads through the real flow: create, sign parts, PUT them to
+//! the store as a browser does, list (resume), complete (verify and promote),
+//! abort; bound to the principal that created them; and the Companion routes
+//! `@uppy/aws-s3` calls. Parts are 5 MiB (`MULTIPART_PART_SIZE`), the smallest
+//! S3 (and Garage, and the embedded store) accepts but for the last.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use broker_api::uploads::multipart::SessionRegistry;
+use broker_api::uploads::multipart::sessions::SESSION_LIFETIME;
+use broker_core::store::PutOptions;
+use broker_core::{ObjectKey, Settings};
+use broker_testkit::{Redis, Session, TestApp, error_code, s3_error_code, spawn_app_with};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const PART: usize = 5 * 1024 * 1024;
+
+async fn spawn() -> TestApp {
+    spawn_app_with(&[("MULTIPART_PART_SIZE", "5242880")]).await
+}
+
+/// A valid CSV of a little more than `parts - 1` parts.
+fn csv(parts: usize) -> Vec<u8> {
+    let mut csv = b"id,name,amount\n".to_vec();
+    let target = (parts - 1) * PART + 12_345;
+    let mut i = 0u64;
+    while csv.len() < target {
+        csv.extend_from_slice(format!("{i},name-{i},{}\n", i * 3).as_bytes());
+        i += 1;
+    }
+    csv
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn create(session: &Session<'_>, size: usize) -> Value {
+    let response = session
+        .post_json(
+            "/uploads/multipart",
+            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": size}),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "create refused: {:?}", response.text().await);
+    response.json().await.expect("json")
+}
+
+async fn sign_parts(session: &Session<'_>, upload_id: &str, numbers: &[u32]) -> reqwest::Response {
+    session
+        .post_json(
+            &format!("/uploads/multipart/{upload_id}/parts"),
+            &json!({ "partNumbers": numbers }),
+        )
+        .await
+}
+
+/// Signs part `number` and returns its URL and headers.
+async fn signed_part(session: &Session<'_>, upload_id: &str, number: u32) -> (String, BTreeMap<String, String>) {
+    let response = sign_parts(session, upload_id, &[number]).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert!(body["expiresIn"].as_u64().is_some_and(|s| s > 0));
+    let part = &body["parts"][0];
+    assert_eq!(part["partNumber"], number);
+    assert_eq!(part["method"], "PUT");
+    let headers = serde_json::from_value(part["headers"].clone()).expect("headers");
+    (part["url"].as_str().expect("url").to_owned(), headers)
+}
+
+async fn put(url: &str, headers: &BTreeMap<String, String>, bytes: &[u8]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().put(url).body(bytes.to_vec());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request.send().await.expect("the store answers")
+}
+
+/// PUTs part `number` of `data` and returns its ETag.
+async fn upload_part(session: &Session<'_>, upload_id: &str, data: &[u8], number: u32) -> String {
+    let (url, headers) = signed_part(session, upload_id, number).await;
+    let start = (number as usize - 1) * PART;
+    let response = put(&url, &headers, &data[start..(start + PART).min(data.len())]).await;
+    assert_eq!(response.status(), 200, "part {number} refused: {:?}", response.text().await);
+    response.headers()["etag"].to_str().expect("ascii").to_owned()
+}
+
+fn parts_body(etags: &[String]) -> Value {
+    let parts: Vec<Value> = etags
+        .iter()
+        .enumerate()
+        .map(|(i, etag)| json!({"partNumber": i + 1, "etag": etag}))
+        .collect();
+    json!({ "parts": parts })
+}
+
+async fn open_uploads(app: &TestApp) -> Vec<String> {
+    let prefix = app.store.layout().staging_prefix();
+    app.store
+        .list_multipart_uploads(&prefix)
+        .await
+        .expect("ListMultipartUploads")
+        .into_iter()
+        .map(|upload| upload.upload_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
+    let app = spawn().await;
+    let session = app.session();
+    let data = csv(4);
+    let created = create(&session, data.len()).await;
+    assert_eq!(created["partSize"], PART);
+    assert_eq!(created["partCount"], 4);
+    assert!(created["expiresIn"].as_u64().is_some_and(|s| s > 0));
+    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let key = created["key"].as_str().expect("key");
+    assert!(key.starts_with("staging/default/document/") && key.ends_with(".csv"), "{key}");
+    assert!(open_uploads(&app).await.contains(&upload_id.to_owned()));
+
+    // Two parts, then a "reload": the list says which are there.
+    let mut etags = vec![
+        upload_part(&session, upload_id, &data, 1).await,
+        upload_part(&session, upload_id, &data, 2).await,
+    ];
+    let listed: Value = app
+        .authorize(app.http.get(format!("{}/uploads/multipart/{upload_id}", app.address)))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["partCount"], 4);
+    assert_eq!(listed["key"], key);
+    let parts = listed["parts"].as_array().expect("parts");
+    assert_eq!(parts.len(), 2, "{listed}");
+    for (part, etag) in parts.iter().zip(&etags) {
+        assert_eq!(part["size"], PART);
+        assert_eq!(part["etag"].as_str().map(|e| e.trim_matches('"')), Some(etag.trim_matches('"')));
+    }
+    for number in 3..=4 {
+        etags.push(upload_part(&session, upload_id, &data, number).await);
+    }
+
+    let response = session
+        .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
+        .await;
+    assert_eq!(response.status(), 200, "complete refused: {:?}", response.text().await);
+    let done: Value = response.json().await.expect("json");
+    let served = done["objectKey"].as_str().expect("objectKey");
+    assert!(served.starts_with("default/documents/"), "{served}");
+    assert_eq!(done["size"], data.len());
+    assert_eq!(done["sha256"], hex_sha256(&data));
+    assert_eq!(done["contentType"], "text/csv");
+    assert!(!app.object_exists(key).await, "staging is emptied");
+    assert!(!open_uploads(&app).await.contains(&upload_id.to_owned()));
+
+    let url = done["url"].as_str().expect("url");
+    let downloaded = reqwest::get(url).await.expect("GET").bytes().await.expect("bytes");
+    assert!(downloaded == data, "the downloaded object is the uploaded file");
+
+    // The session is over.
+    let (status, code) = error_code(sign_parts(&session, upload_id, &[1]).await).await;
+    assert_eq!((status, code.as_str()), (404, "upload_not_found"));
+}
+
+#[tokio::test]
+async fn another_principal_cannot_sign_list_complete_or_abort() {
+    let app = spawn().await;
+    let owner = app.session();
+    let data = csv(2);
+    let created = create(&owner, data.len()).await;
+    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let etags = vec![
+        upload_part(&owner, upload_id, &data, 1).await,
+        upload_part(&owner, upload_id, &data, 2).await,
+    ];
+
+    for (tenant, subject) in [("other-tenant", "user-1"), ("default", "user-2")] {
+        let intruder = app.as_user(tenant, subject);
+        let attempts = [
+            sign_parts(&intruder, upload_id, &[1]).await,
+            intruder
+                .authorize(app.http.get(format!("{}/uploads/multipart/{upload_id}", app.address)))
+                .send()
+                .await
+                .expect("list"),
+            intruder
+                .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
+                .await,
+            intruder
+                .authorize(app.http.delete(format!("{}/uploads/multipart/{upload_id}", app.address)))
+                .send()
+                .await
+                .expect("abort"),
+        ];
+        for response in attempts {
+            let (status, code) = error_code(response).await;
+            assert_eq!((status, code.as_str()), (404, "upload_not_found"), "{tenant}/{subject}");
+        }
+        let key = created["key"].as_str().expect("key");
+        let companion = intruder
+            .authorize(app.http.delete(format!("{}/s3/multipart/{upload_id}?key={key}", app.address)))
+            .send()
+            .await
+            .expect("companion abort");
+        assert_eq!(error_code(companion).await, (404, "upload_not_found".to_owned()));
+    }
+    assert!(open_uploads(&app).await.contains(&upload_id.to_owned()), "nothing was aborted");
+
+    let response = owner
+        .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
+        .await;
+    assert_eq!(response.status(), 200, "the owner still completes it");
+}
+
+#[tokio::test]
+async fn a_part_url_is_bound_to_its_upload_part_number_and_length() {
+    let app = spawn().await;
+    let session = app.session();
+    let data = csv(3);
+    let first = create(&session, data.len()).await;
+    let second = create(&session, data.len()).await;
+    let (a, b) = (
+        first["uploadId"].as_str().expect("uploadId"),
+        second["uploadId"].as_str().expect("uploadId"),
+    );
+    let (url, headers) = signed_part(&session, a, 1).await;
+    let part = &data[..PART];
+
+    let encode = |id: &str| {
+        let mut encoded = String::new();
+        for byte in id.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+                encoded.push(byte as char);
+            } else {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        encoded
+    };
+    let other_part = url.replace("partNumber=1&", "partNumber=2&");
+    let other_upload = url.replace(&format!("uploadId={}", encode(a)), &format!("uploadId={}", encode(b)));
+    assert!(other_part != url && other_upload != url, "{url}");
+    for (what, edited, body) in [
+        ("another part number", &other_part, part),
+        ("another upload id", &other_upload, part),
+        ("a shorter part", &url, &part[1..]),
+    ] {
+        refused(&edited, &headers, body, what).await;
+    }
+    assert!(
+        app.store.list_parts(&key_of(&first), a).await.expect("list parts").is_empty(),
+        "nothing reached the upload"
+    );
+    assert!(
+        app.store.list_parts(&key_of(&second), b).await.expect("list parts").is_empty(),
+        "nothing reached the other upload"
+    );
+    let response = put(&url, &headers, part).await;
+    assert_eq!(response.status(), 200, "the URL as signed works");
+}
+
+/// The store refuses the PUT: 403 `SignatureDoesNotMatch` (the embedded
+/// store, AWS) or `AccessDenied` (Garage), which Garage may answer before
+/// reading the body, closing the connection under it.
+async fn refused(url: &str, headers: &BTreeMap<String, String>, body: &[u8], what: &str) {
+    let mut request = reqwest::Client::new().put(url).body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(response) => {
+            let (status, code) = s3_error_code(response).await;
+            assert_eq!(status, 403, "{what}");
+            assert!(matches!(code.as_str(), "SignatureDoesNotMatch" | "AccessDenied"), "{what}: {code}");
+        }
+        Err(error) => assert!(error.is_request() && !error.is_connect(), "{what}: {error}"),
+    }
+}
+
+fn key_of(created: &Value) -> ObjectKey {
+    ObjectKey::parse(created["key"].as_str().expect("key")).expect("a valid key")
+}
+
+#[tokio::test]
+async fn abort_discards_the_upload() {
+    let app = spawn().await;
+    let session = app.session();
+    let data = csv(2);
+    let created = create(&session, data.len()).await;
+    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    upload_part(&session, upload_id, &data, 1).await;
+
+    let response = session
+        .authorize(app.http.delete(format!("{}/uploads/multipart/{upload_id}", app.address)))
+        .send()
+        .await
+        .expect("abort");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["aborted"], true);
+    assert!(body["expiresIn"].is_u64());
+    assert!(!open_uploads(&app).await.contains(&upload_id.to_owned()));
+    let (status, code) = error_code(sign_parts(&session, upload_id, &[2]).await).await;
+    assert_eq!((status, code.as_str()), (404, "upload_not_found"));
+}
+
+/// The app's own multipart session registry, opened as `cleanup` opens it.
+async fn registry(app: &TestApp) -> std::sync::Arc<dyn SessionRegistry> {
+    let settings = Settings::from_lookup(|name| app.vars.get(name).cloned()).expect("settings");
+    upload_broker::sessions::open(&settings).await.expect("registry")
+}
+
+/// `others`: the uploads the app already has open, which expire too.
+async fn cleanup_aborts_abandoned_uploads(app: &TestApp, others: usize) {
+    let session = app.session();
+    let data = csv(2);
+    let created = create(&session, data.len()).await;
+    let upload_id = created["uploadId"].as_str().expect("uploadId").to_owned();
+    upload_part(&session, &upload_id, &data, 1).await;
+    // One the registry never knew (a crash between create and record).
+    let stray_key = ObjectKey::parse(&format!(
+        "{}default/document/0190c3a0-0000-7000-8000-000000000000.csv",
+        app.store.layout().staging_prefix()
+    ))
+    .expect("key");
+    let options = PutOptions {
+        content_type: "text/csv",
+        content_disposition: "",
+        metadata: Default::default(),
+        create_only: false,
+    };
+    let stray = app.store.create_multipart(&stray_key, options).await.expect("create");
+    let sessions = registry(app).await;
+    let grace = Duration::from_secs(3600);
+
+    let now = SystemTime::now();
+    let aborted = upload_broker::cleanup::abort_abandoned(&app.store, &*sessions, now, grace)
+        .await
+        .expect("cleanup");
+    assert_eq!(aborted, 0, "fresh uploads are kept");
+    let open = open_uploads(app).await;
+    assert!(open.contains(&upload_id) && open.contains(&stray), "{open:?}");
+
+    let later = now + SESSION_LIFETIME + grace + Duration::from_secs(60);
+    let aborted = upload_broker::cleanup::abort_abandoned(&app.store, &*sessions, later, grace)
+        .await
+        .expect("cleanup");
+    assert_eq!(aborted, 2 + others);
+    let open = open_uploads(app).await;
+    assert!(!open.contains(&upload_id) && !open.contains(&stray), "{open:?}");
+    assert!(sessions.get(&upload_id).await.expect("registry").is_none(), "the session is forgotten");
+}
+
+#[tokio::test]
+async fn cleanup_aborts_expired_and_unrecorded_uploads() {
+    cleanup_aborts_abandoned_uploads(&spawn().await, 0).await;
+}
+
+#[tokio::test]
+async fn sessions_live_in_redis_when_it_is_configured() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let app = spawn_app_with(&[("MULTIPART_PART_SIZE", "5242880"), ("REDIS_URL", &url)]).await;
+    let data = csv(2);
+    let created = create(&app.session(), data.len()).await;
+    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let client = redis::Client::open(url.as_str()).expect("client");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let stored: Option<String> = redis::cmd("GET")
+        .arg(format!("broker:multipart:{upload_id}"))
+        .query_async(&mut connection)
+        .await
+        .expect("GET");
+    let stored: Value = serde_json::from_str(&stored.expect("the session is in Redis")).expect("json");
+    assert_eq!(stored["tenant"], "default");
+    assert_eq!(stored["key"], created["key"]);
+    let (status, code) = error_code(sign_parts(&app.as_user("default", "user-2"), upload_id, &[1]).await).await;
+    assert_eq!((status, code.as_str()), (404, "upload_not_found"));
+    cleanup_aborts_abandoned_uploads(&app, 1).await;
+}
+
+#[tokio::test]
+async fn companion_routes_round_trip_then_complete_verifies() {
+    let app = spawn().await;
+    let session = app.session();
+    let data = csv(3);
+
+    let response = session
+        .post_json(
+            "/s3/multipart",
+            &json!({"filename": "ledger.csv", "type": "text/csv", "metadata": {"kind": "document", "name": "ledger.csv"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let created: Value = response.json().await.expect("json");
+    let (key, upload_id) = (
+        created["key"].as_str().expect("key"),
+        created["uploadId"].as_str().expect("uploadId"),
+    );
+    let get = |path: String| {
+        let request = app.http.get(format!("{}{path}", app.address));
+        session.authorize(request).send()
+    };
+
+    let mut parts = Vec::new();
+    for number in 1..=3u32 {
+        let response = get(format!("/s3/multipart/{upload_id}/{number}?key={key}")).await.expect("sign");
+        assert_eq!(response.status(), 200);
+        let signed: Value = response.json().await.expect("json");
+        assert!(signed["expires"].as_u64().is_some_and(|s| s > 0));
+        let headers = serde_json::from_value(signed["headers"].clone()).expect("headers");
+        let start = (number as usize - 1) * PART;
+        let body = &data[start..(start + PART).min(data.len())];
+        let response = put(signed["url"].as_str().expect("url"), &headers, body).await;
+        assert_eq!(response.status(), 200);
+        let etag = response.headers()["etag"].to_str().expect("etag").to_owned();
+        parts.push(json!({"PartNumber": number, "ETag": etag}));
+        if number == 2 {
+            let listed: Value = get(format!("/s3/multipart/{upload_id}?key={key}"))
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+            assert_eq!(listed[1]["PartNumber"], 2);
+            assert_eq!(listed[1]["Size"], PART);
+            assert!(listed[1]["ETag"].is_string());
+        }
+    }
+    // The key in the query must be the upload's.
+    let response = get(format!("/s3/multipart/{upload_id}/1?key=staging/default/document/other.csv"))
+        .await
+        .expect("sign");
+    assert_eq!(error_code(response).await, (404, "upload_not_found".to_owned()));
+
+    let response = session
+        .authorize(
+            app.http
+                .post(format!("{}/s3/multipart/{upload_id}/complete?key={key}", app.address))
+                .json(&json!({ "parts": parts })),
+        )
+        .send()
+        .await
+        .expect("complete");
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let assembled: Value = response.json().await.expect("json");
+    assert_eq!(assembled["location"], key);
+    assert!(app.object_exists(key).await, "assembled in staging, not yet verified");
+
+    let response = app.complete(key).await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let done: Value = response.json().await.expect("json");
+    assert_eq!(done["sha256"], hex_sha256(&data));
+    assert!(done["objectKey"].as_str().is_some_and(|k| k.starts_with("default/documents/")));
+}
+
+#[tokio::test]
+async fn companion_params_sign_a_single_upload() {
+    let app = spawn().await;
+    let response = app
+        .authorize(app.http.get(format!(
+            "{}/s3/params?filename=ledger.csv&type=text%2Fcsv&metadata%5Bkind%5D=file",
+            app.address
+        )))
+        .send()
+        .await
+        .expect("params");
+    assert_eq!(response.status(), 200);
+    let signed: Value = response.json().await.expect("json");
+    assert_eq!(signed["method"], "POST");
+    let key = signed["fields"]["key"].as_str().expect("fields.key");
+    assert!(key.starts_with("staging/default/file/"), "{key}");
+    assert!(signed["expiresIn"].as_u64().is_some_and(|s| s > 0));
+}
+
+#[tokio::test]
+async fn bad_multipart_requests_get_json_errors() {
+    let app = spawn().await;
+    let session = app.session();
+    let created = create(&session, 3 * PART).await;
+    let upload_id = created["uploadId"].as_str().expect("uploadId");
+
+    let many: Vec<u32> = (1..=101).collect();
+    for (numbers, expected) in [
+        (vec![0], "invalid_part_number"),
+        (vec![4], "invalid_part_number"),
+        (vec![], "invalid_part_number"),
+        (many, "too_many_parts"),
+    ] {
+        let (status, code) = error_code(sign_parts(&session, upload_id, &numbers).await).await;
+        assert_eq!((status, code.as_str()), (400, expected), "{numbers:?}");
+    }
+    let (status, code) = error_code(sign_parts(&session, "no-such-upload", &[1]).await).await;
+    assert_eq!((status, code.as_str()), (404, "upload_not_found"));
+
+    let too_large = session
+        .post_json(
+            "/uploads/multipart",
+            &json!({"profile": "document", "filename": "big.csv", "contentType": "text/csv", "size": 5_368_709_121_u64}),
+        )
+        .await;
+    assert_eq!(error_code(too_large).await, (400, "too_large".to_owned()));
+    let wrong_type = session
+        .post_json(
+            "/uploads/multipart",
+            &json!({"profile": "document", "filename": "a.jpg", "contentType": "image/jpeg", "size": 10}),
+        )
+        .await;
+    assert_eq!(error_code(wrong_type).await, (400, "unsupported_type".to_owned()));
+
+    // Completing with a part that was never uploaded.
+    let response = session
+        .post_json(
+            &format!("/uploads/multipart/{upload_id}/complete"),
+            &json!({"parts": [{"partNumber": 1, "etag": "\"abc\""}]}),
+        )
+        .await;
+    assert_eq!(error_code(response).await, (400, "invalid_parts".to_owned()));
+    let response = app
+        .authorize(app.http.get(format!(
+            "{}/s3/multipart/{upload_id}/x?key={}",
+            app.address,
+            created["key"].as_str().expect("key")
+        )))
+        .send()
+        .await
+        .expect("sign");
+    assert_eq!(error_code(response).await, (400, "invalid_part_number".to_owned()));
+}
