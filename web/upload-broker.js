@@ -250,9 +250,17 @@ export async function uploadMultipart(file, options = {}) {
   }
   onStage?.("complete");
   const parts = [...session.done].sort(([a], [b]) => a - b).map(([partNumber, etag]) => ({ partNumber, etag }));
-  const result = await callApi(`${multipartPath(session.uploadId)}/complete`, { parts }, { ...apiOptions(options), stage: "complete" });
-  forgetSession(storage, file, options);
-  return result;
+  try {
+    const result = await callApi(`${multipartPath(session.uploadId)}/complete`, { parts }, { ...apiOptions(options), stage: "complete" });
+    forgetSession(storage, file, options);
+    return result;
+  } catch (error) {
+    // A refusal (verification, checksum, unknown upload) ends the upload on the broker: nothing
+    // is left to resume. A network error, a 429 or a 5xx may be retried with the same file.
+    const refused = error instanceof UploadError && error.status >= 400 && error.status < 500 && error.status !== 429;
+    if (refused) forgetSession(storage, file, options);
+    throw error;
+  }
 }
 
 /**

@@ -207,6 +207,27 @@ for (const store of ["embedded", "garage"]) {
       }
     });
 
+    test("a whole-file sha256 that does not match the parts is refused at completion (422 checksum_mismatch), and the upload is gone", { timeout: TIMEOUT }, async () => {
+      const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
+      try {
+        const wrong = sha256.replace(/^./, (c) => (c === "0" ? "1" : "0"));
+        const record = await runClient(page, { sha256: wrong });
+        const why = `${JSON.stringify(record.error)}\n${stack.logs()}`;
+        assert.equal(record.error?.code, "checksum_mismatch", why);
+        assert.equal(record.error.status, 422, why);
+        assert.equal(record.error.stage, "complete", why);
+        assert.equal(record.parts.length, PART_COUNT, "every part was stored before the completion refused them");
+        assert.deepEqual(record.pending, [], "nothing is left to resume");
+        const gone = await brokerCall("GET", `/uploads/multipart/${encodeURIComponent(record.session.uploadId)}`);
+        assert.equal(gone.status, 404, JSON.stringify(gone.body));
+        const staged = await brokerCall("POST", "/uploads/complete", { objectKey: record.session.key });
+        assert.equal(staged.status, 404, `the refused object was deleted: ${JSON.stringify(staged.body)}`);
+        assert.deepEqual(problems.filter((p) => !/status of 422/.test(p)), []);
+      } finally {
+        await context.close();
+      }
+    });
+
     test("the demo page uploads a Document in parts with progress, pauses, and after a reload resumes with the same file", { timeout: TIMEOUT }, async () => {
       const file = path.join(dir, "ledger.csv");
       assert.equal(statSync(file).size, FILE_SIZE);
