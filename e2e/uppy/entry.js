@@ -110,6 +110,18 @@ export async function uploadWithUppy({ apiBase, kind, name, type, base64, declar
 
   const data = new Blob([fromBase64(base64)], { type });
   const fileId = uppy.addFile({ name, type, data, source: "e2e" });
+  const succeeded = await settle(uppy, record, timeoutMs);
+  record.objectKey = uppy.getFile(fileId)?.meta?.objectKey ?? null;
+  if (succeeded) record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.objectKey });
+  uppy.destroy();
+  return record;
+}
+
+/**
+ * Runs `uppy.upload()` for at most `timeoutMs`, noting in `record` how it settled
+ * (`rejected`, `timedOut`, `result`); true when the one file succeeded.
+ */
+async function settle(uppy, record, timeoutMs) {
   let timer;
   const timeout = new Promise((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
@@ -122,20 +134,17 @@ export async function uploadWithUppy({ apiBase, kind, name, type, base64, declar
   } finally {
     clearTimeout(timer);
   }
-  record.objectKey = uppy.getFile(fileId)?.meta?.objectKey ?? null;
   if (outcome === "timeout") {
     record.timedOut = true;
     uppy.cancelAll();
-  } else if (outcome) {
-    record.result = {
-      successful: (outcome.successful ?? []).map((f) => f.name),
-      failed: (outcome.failed ?? []).map((f) => ({ name: f.name, error: String(f.error) })),
-    };
-    const succeeded = record.result.successful.length === 1 && record.result.failed.length === 0;
-    if (succeeded) record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.objectKey });
+    return false;
   }
-  uppy.destroy();
-  return record;
+  if (!outcome) return false;
+  record.result = {
+    successful: (outcome.successful ?? []).map((f) => f.name),
+    failed: (outcome.failed ?? []).map((f) => ({ name: f.name, error: String(f.error) })),
+  };
+  return record.result.successful.length === 1 && record.result.failed.length === 0;
 }
 
 /**
@@ -166,30 +175,10 @@ export async function uploadWithUppyCompanion({ apiBase, headers, fileUrl, name,
     record.successes.push({ file: file?.name, status: response?.status ?? null, location: response?.body?.location ?? null });
   });
   const fileId = uppy.addFile({ name, type, data, meta: { kind }, source: "e2e" });
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
-  });
-  let outcome;
-  try {
-    outcome = await Promise.race([uppy.upload(), timeout]);
-  } catch (error) {
-    record.rejected = String(error?.message ?? error);
-  } finally {
-    clearTimeout(timer);
-  }
+  const succeeded = await settle(uppy, record, timeoutMs);
   record.key = uppy.getFile(fileId)?.s3Multipart?.key ?? null;
-  if (outcome === "timeout") {
-    record.timedOut = true;
-    uppy.cancelAll();
-  } else if (outcome) {
-    record.result = {
-      successful: (outcome.successful ?? []).map((f) => f.name),
-      failed: (outcome.failed ?? []).map((f) => ({ name: f.name, error: String(f.error) })),
-    };
-    if (record.result.successful.length === 1 && record.key) {
-      record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.key }, undefined, headers);
-    }
+  if (succeeded && record.key) {
+    record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.key }, undefined, headers);
   }
   uppy.destroy();
   return record;
