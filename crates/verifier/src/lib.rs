@@ -15,7 +15,8 @@
 //!    trailing bytes from avatar images *losslessly*: segments are dropped or
 //!    copied byte for byte, the pixels are never re-encoded.
 //! 4. [`check_document`] runs deep, streamed checks on documents (CSV, JSON,
-//!    PDF, ZIP) with memory bounded independently of the file size.
+//!    PDF, ZIP) with memory bounded independently of the file size; CSV and
+//!    JSON also in one pass over a stream ([`check_document_stream`]).
 //!
 //! Every failure is a [`Rejection`] whose [`Rejection::code`] is stable and
 //! meant for API clients. No input can make this crate panic.
@@ -36,7 +37,7 @@ mod strip;
 #[cfg(any(test, feature = "corpus"))]
 pub mod corpus;
 
-pub use document::check_document;
+pub use document::{check_document, check_document_stream, checks_in_one_pass};
 pub use format::Format;
 pub use image_check::{ImageInfo, VerifiedImage, check_image, verify_image};
 pub use limits::Limits;

@@ -7,7 +7,7 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::Command;
 
-use broker_verifier::{Format, Limits, check_document, check_type, corpus};
+use broker_verifier::{Format, Limits, check_document, check_document_stream, check_type, checks_in_one_pass, corpus};
 
 fn check(format: Format, bytes: &[u8]) -> Result<(), &'static str> {
     check_document(format, Cursor::new(bytes), &Limits::default()).map_err(|r| r.code())
@@ -42,6 +42,32 @@ fn valid_documents_pass_type_and_deep_checks() {
         assert_eq!(check(format, &bytes), Ok(()), "{format:?}");
         let trickled = check_document(format, Trickle(Cursor::new(bytes)), &Limits::default());
         assert_eq!(trickled, Ok(()), "{format:?} through a trickling reader");
+    }
+}
+
+#[test]
+fn csv_and_json_are_checked_in_one_pass_and_pdf_and_zip_are_not() {
+    let limits = Limits::default();
+    // A trickling reader that cannot seek, as a stream from the store.
+    let stream = |bytes: Vec<u8>| Trickle(Cursor::new(bytes)).take(u64::MAX);
+    let cases = [
+        (Format::Csv, corpus::csv_ok(), Ok(())),
+        (Format::Csv, corpus::csv_ragged(), Err("corrupt_file")),
+        (Format::Csv, corpus::csv_not_utf8(), Err("corrupt_file")),
+        (Format::Json, corpus::json_ok(), Ok(())),
+        (Format::Json, corpus::json_malformed(), Err("corrupt_file")),
+        (Format::Json, corpus::json_too_deep(65), Err("unsafe_content")),
+    ];
+    for (format, bytes, expected) in cases {
+        assert!(checks_in_one_pass(format));
+        assert_eq!(check(format, &bytes), expected, "{format:?} from a file");
+        let streamed = check_document_stream(format, stream(bytes), &limits).map_err(|r| r.code());
+        assert_eq!(streamed, expected, "{format:?} in one pass");
+    }
+    for (format, bytes) in [(Format::Pdf, corpus::pdf_ok()), (Format::Zip, corpus::zip_ok())] {
+        assert!(!checks_in_one_pass(format));
+        let streamed = check_document_stream(format, stream(bytes), &limits).map_err(|r| r.code());
+        assert_eq!(streamed, Err("corrupt_file"), "{format:?} needs to seek");
     }
 }
 

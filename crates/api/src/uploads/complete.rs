@@ -293,7 +293,7 @@ async fn verify_and_promote(
             Ok::<_, Outcome>((stripped, sha256))
         })
         .await
-        .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
+        .map_err(|_| verifier_failed())??;
         let removed: Vec<String> = stripped.removed.iter().map(|r| r.as_str().to_owned()).collect();
         let size = stripped.bytes.len() as u64;
         (
@@ -303,26 +303,36 @@ async fn verify_and_promote(
             removed,
         )
     } else {
-        // One streamed read: hashed as it is spooled to a temporary file,
-        // which the deep check reads (ZIP and PDF need to seek) and which is
-        // deleted when it is dropped here. Memory stays bounded by buffers.
-        let spooled = body.spool(sniffed, verification.spool_dir.as_deref()).await?;
-        if let Some(declared) = &record.sha256 {
-            check_declared(declared, &spooled.sha256)?;
-        }
-        // An archive may expand to as much as the profile lets one upload.
-        let limits = Limits {
-            zip_max_uncompressed: verification.limits.zip_max_uncompressed.max(max),
-            ..verification.limits
+        let limits = verification.limits;
+        let (size, sha256) = if broker_verifier::checks_in_one_pass(format) {
+            // CSV and JSON: checked as the bytes stream in, hashed on the way.
+            body.check_in_one_pass(sniffed, move |reader| {
+                broker_verifier::check_document_stream(format, reader, &limits)
+            })
+            .await?
+        } else {
+            // PDF and ZIP need to seek: the one streamed read is hashed as
+            // it is spooled to a temporary file, which the check reads and
+            // which is deleted when it is dropped here.
+            let spooled = body.spool(sniffed, verification.spool_dir.as_deref()).await?;
+            // An archive may expand to as much as the profile lets one upload.
+            let limits = Limits {
+                zip_max_uncompressed: limits.zip_max_uncompressed.max(max),
+                ..limits
+            };
+            let file = spooled.file.reopen().map_err(spool_error)?;
+            tokio::task::spawn_blocking(move || broker_verifier::check_document(format, file, &limits))
+                .await
+                .map_err(|_| verifier_failed())??;
+            (spooled.size, spooled.sha256)
         };
-        let file = spooled.file.reopen().map_err(spool_error)?;
-        tokio::task::spawn_blocking(move || broker_verifier::check_document(format, file, &limits))
-            .await
-            .map_err(|_| Outcome::Store(StoreError::Unavailable("the verifier task failed".into())))??;
+        if let Some(declared) = &record.sha256 {
+            check_declared(declared, &sha256)?;
+        }
         // Promoted by a copy inside the store of the very version that was
         // read (`If-Match` its ETag), never through this process: a replayed
         // form that changed staging meanwhile makes the copy fail.
-        (Promotion::CopyOf(etag), spooled.size, spooled.sha256, Vec::new())
+        (Promotion::CopyOf(etag), size, sha256, Vec::new())
     };
 
     // The served object carries the record on (not the tenant: its key says
@@ -505,6 +515,56 @@ impl Body {
         Ok(())
     }
 
+    /// Hands the rest, after `first`, to `check` on a blocking thread as it
+    /// streams in (a few chunks in flight), hashing it on the way: one pass,
+    /// memory bounded by the chunks. Returns the size and SHA-256.
+    async fn check_in_one_pass(
+        mut self,
+        first: Vec<u8>,
+        check: impl FnOnce(ChunkReader) -> Result<(), Rejection> + Send + 'static,
+    ) -> Result<(u64, String), Outcome> {
+        let (chunks, receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let checker = tokio::task::spawn_blocking(move || {
+            check(ChunkReader {
+                receiver,
+                current: bytes::Bytes::new(),
+            })
+        });
+        let mut hasher = Sha256::new();
+        hasher.update(&first);
+        let mut size = first.len() as u64;
+        let mut next = Some(bytes::Bytes::from(first));
+        let mut stopped_early = false;
+        let read = loop {
+            if let Some(chunk) = next.take()
+                && chunks.send(chunk).await.is_err()
+            {
+                stopped_early = true;
+                break Ok(());
+            }
+            match self.next_chunk().await {
+                Ok(Some(chunk)) => {
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    next = Some(chunk);
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        // The end of the stream (or of the read) is the end of the file.
+        drop(chunks);
+        let checked = checker.await.map_err(|_| verifier_failed())?;
+        read?;
+        checked?;
+        // A check that stops reading refuses the file; one that passed
+        // without reading it all would leave the hash short.
+        if stopped_early {
+            return Err(verifier_failed());
+        }
+        Ok((size, hex(&hasher.finalize())))
+    }
+
     /// Copies the rest to a temp file (in `dir`, else the system's), hashing
     /// as it goes: bounded memory for documents of any allowed size.
     async fn spool(mut self, first: Vec<u8>, dir: Option<&Path>) -> Result<Spooled, Outcome> {
@@ -530,6 +590,30 @@ impl Body {
             sha256: hex(&hasher.finalize()),
         })
     }
+}
+
+/// A blocking reader of the chunks [`Body::check_in_one_pass`] sends.
+struct ChunkReader {
+    receiver: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+fn verifier_failed() -> Outcome {
+    Outcome::Store(StoreError::Unavailable("the verifier task failed".into()))
 }
 
 fn spool_error(error: impl std::fmt::Display) -> Outcome {

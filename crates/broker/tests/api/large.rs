@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use broker_core::ObjectKey;
 use broker_core::store::PutOptions;
-use broker_testkit::{TestApp, error_code, post_form, spawn_app, spawn_app_with, try_post_form};
+use broker_testkit::{TestApp, TestStore, error_code, post_form, spawn_app, spawn_app_with, try_post_form};
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -279,4 +279,48 @@ async fn a_corrupt_or_mismatched_large_document_is_refused_and_deleted() {
         app.keys_under("default/documents/").await.is_empty(),
         "nothing is served"
     );
+}
+
+/// What the store does with a part's `x-amz-checksum-sha256` (docs/stores.md):
+/// Garage checks it and refuses a wrong one (`InvalidDigest`); the embedded
+/// store takes any. Either way completion checks the whole file's digest.
+#[tokio::test]
+async fn garage_checks_a_parts_sha256_and_the_embedded_store_does_not() {
+    use aws_sdk_s3::error::ProvideErrorMetadata as _;
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    let key = ObjectKey::parse("staging/default/document/checksum-probe.csv").expect("key");
+    let client = app.store.client();
+    let upload = client
+        .create_multipart_upload()
+        .bucket(app.store.bucket())
+        .key(key.as_str())
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .expect("create");
+    let upload_id = upload.upload_id().expect("upload id");
+    let part = b"a,b\n1,2\n".to_vec();
+    let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes));
+    let send = |checksum: String| {
+        client
+            .upload_part()
+            .bucket(app.store.bucket())
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .part_number(1)
+            .checksum_sha256(checksum)
+            .body(part.clone().into())
+            .send()
+    };
+    let wrong = send(base64(b"another part")).await;
+    match app.store_kind() {
+        TestStore::Garage => {
+            let code = wrong.as_ref().err().and_then(|e| e.code());
+            assert_eq!(code, Some("InvalidDigest"), "Garage refuses a wrong part digest");
+        }
+        TestStore::Embedded => assert!(wrong.is_ok(), "the embedded store does not check part digests"),
+    }
+    assert!(send(base64(&part)).await.is_ok(), "a right part digest is taken");
+    app.store.abort_multipart(&key, upload_id).await.expect("abort");
 }
