@@ -4,14 +4,12 @@
 //! `serve` and `cleanup` open the same file.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use broker_api::uploads::multipart::sessions::RedisSessions;
 use broker_api::uploads::multipart::{MultipartSession, RegistryError, SessionRegistry};
 use broker_core::Settings;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS multipart_sessions (
@@ -59,19 +57,9 @@ fn session(row: &SqliteRow) -> MultipartSession {
 impl SqliteSessions {
     /// Opens (or creates) the registry in `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<Self, RegistryError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| RegistryError(format!("cannot create {}: {e}", data_dir.display())))?;
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(db)?
-            .filename(data_dir.join("multipart.sqlite3"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+        let pool = broker_jobs::open_sqlite_pool(&data_dir.join("multipart.sqlite3"))
             .await
-            .map_err(db)?;
+            .map_err(|e| RegistryError(e.to_string()))?;
         for statement in [SCHEMA, INDEX] {
             sqlx::query(statement).execute(&pool).await.map_err(db)?;
         }

@@ -234,4 +234,41 @@ mod tests {
             "browsers set it themselves"
         );
     }
+
+    #[test]
+    fn a_part_url_signs_its_upload_id_part_number_and_length() {
+        let key = ObjectKey::parse("staging/acme/document/0190c3a0-0000-7000-8000-000000000000.zip").expect("key");
+        let part = |upload_id, part_number, content_length| {
+            PartRequest {
+                bucket_url: "http://127.0.0.1:9000/uploads",
+                region: "us-east-1",
+                key: &key,
+                upload_id,
+                part_number,
+                content_length,
+                checksum_sha256: None,
+                expires_in: Duration::from_secs(600),
+            }
+            .sign(
+                &credentials(),
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            )
+            .expect("signs")
+            .url
+        };
+        let signature = |url: &str| url.split("X-Amz-Signature=").nth(1).expect("signature").to_owned();
+        let url = part("a/b+c", 3, Some(5_242_880));
+        assert!(url.contains("?partNumber=3&uploadId=a%2Fb%2Bc&"), "{url}");
+        assert!(url.contains("X-Amz-SignedHeaders=content-length%3Bhost&"), "{url}");
+        let others = [
+            part("a/b+d", 3, Some(5_242_880)),
+            part("a/b+c", 4, Some(5_242_880)),
+            part("a/b+c", 3, Some(5_242_879)),
+        ];
+        for other in others {
+            assert_ne!(signature(&other), signature(&url), "{other}");
+        }
+        let unpinned = part("a/b+c", 3, None);
+        assert!(unpinned.contains("X-Amz-SignedHeaders=host&"), "{unpinned}");
+    }
 }

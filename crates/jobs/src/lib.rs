@@ -33,4 +33,6 @@ mod queue;
 pub use client::{CancelOutcome, Idempotency, JobsClient, NewExport, NewSource, SubmitError, Submitted};
 pub use id::{InvalidJobId, JobId};
 pub use lifecycle::{Attempt, JobsLifecycle, Standing, StartOutcome, TaskError, TaskHandler};
+#[cfg(feature = "sqlite")]
+pub use queue::open_sqlite_pool;
 pub use queue::{BackendKind, JobQueue, QueueError};

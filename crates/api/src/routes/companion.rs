@@ -16,8 +16,8 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::multipart::{Keyed, audited_abort};
-use crate::auth::{Action, Auth, Caller, audit};
+use super::multipart::{audited_abort, audited_create, audited_on_upload};
+use crate::auth::{Action, Auth, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::{RateLimited, Unauthenticated};
 use crate::state::AppState;
@@ -203,19 +203,17 @@ pub async fn create(
     caller: Caller,
     body: web::Json<CompanionCreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let response = audit::audited("multipart_create", &caller, None, async {
-        auth.limiter.check(&caller, Action::Sign).await?;
-        let size = match body.metadata.size.as_deref().map(str::parse::<u64>) {
-            Some(Ok(size)) => Some(size),
-            Some(Err(_)) => return Err(ApiError::InvalidRequest("metadata.size must be a number of bytes".into())),
-            None => None,
-        };
-        let request = sign_request(&body.filename, &body.content_type, body.metadata.kind.as_deref(), size);
-        let plan = multipart::plan(&request, state.store.uploads())?;
-        auth.quotas.check(&state.store, &caller.tenant, plan.size).await?;
-        multipart::create(&state.store, &multipart, &caller, &plan, COMPANION_PART_SIZE).await
-    })
-    .await?;
+    let size = match body.metadata.size.as_deref().map(str::parse::<u64>) {
+        Some(Ok(size)) => Some(size),
+        Some(Err(_)) => {
+            return Err(ApiError::InvalidRequest(
+                "metadata.size must be a number of bytes".into(),
+            ));
+        }
+        None => None,
+    };
+    let request = sign_request(&body.filename, &body.content_type, body.metadata.kind.as_deref(), size);
+    let response = audited_create(&state, &auth, &multipart, &caller, &request, COMPANION_PART_SIZE).await?;
     Ok(HttpResponse::Ok().json(CompanionCreateResponse {
         key: response.key,
         upload_id: response.upload_id,
@@ -337,16 +335,22 @@ pub async fn complete(
     body: web::Json<CompanionCompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
-    let response = audit::audited("multipart_complete", &caller, None, async {
-        auth.limiter.check(&caller, Action::Complete).await?;
-        let owned = multipart::owned(&multipart, &caller, &upload_id, Some(&query.key)).await?;
-        multipart::assemble(&state.store, &multipart, &owned, &parts).await?;
-        Ok(Keyed(owned.session.key, ()))
-    })
+    let (store, multipart) = (&state.store, &**multipart);
+    let limit = Some((&**auth, Action::Complete));
+    let key = Some(query.key.as_str());
+    audited_on_upload(
+        "multipart_complete",
+        limit,
+        multipart,
+        &caller,
+        &upload_id,
+        key,
+        |owned| async move { multipart::assemble(store, multipart, &owned, &parts).await },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(CompanionCompleteResponse {
-        location: response.0.clone(),
-        key: response.0,
+        location: query.key.clone(),
+        key: query.key.clone(),
         expires_in: 0,
     }))
 }

@@ -10,8 +10,9 @@ use crate::state::AppState;
 use crate::uploads::complete::CompleteResponse;
 use crate::uploads::multipart::{
     self, AbortResponse, CompleteMultipartRequest, CreateMultipartRequest, CreateMultipartResponse, Multipart,
-    MultipartStatus, SignPartsRequest, SignPartsResponse,
+    MultipartStatus, Owned, SignPartsRequest, SignPartsResponse,
 };
+use crate::uploads::sign::SignRequest;
 
 /// Start a multipart upload
 ///
@@ -43,14 +44,8 @@ pub async fn create(
     caller: Caller,
     body: web::Json<CreateMultipartRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let response = audit::audited("multipart_create", &caller, None, async {
-        auth.limiter.check(&caller, Action::Sign).await?;
-        let plan = multipart::plan(&body.sign_request(), state.store.uploads())?;
-        auth.quotas.check(&state.store, &caller.tenant, plan.size).await?;
-        let part_size = state.store.uploads().multipart_part_size;
-        multipart::create(&state.store, &multipart, &caller, &plan, part_size).await
-    })
-    .await?;
+    let part_size = state.store.uploads().multipart_part_size;
+    let response = audited_create(&state, &auth, &multipart, &caller, &body.sign_request(), part_size).await?;
     Ok(HttpResponse::Created().json(response))
 }
 
@@ -152,23 +147,14 @@ pub async fn complete(
     body: web::Json<CompleteMultipartRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
-    let response = audit::audited("multipart_complete", &caller, None, async {
-        auth.limiter.check(&caller, Action::Complete).await?;
-        let owned = multipart::owned(&multipart, &caller, &upload_id, None).await?;
-        let completed = multipart::complete(
-            &state.store,
-            &multipart,
-            &state.verification,
-            &auth.quotas,
-            &caller,
-            &owned,
-            &parts,
-        )
-        .await?;
-        Ok(Keyed(owned.session.key, completed))
+    let (store, verification, quotas) = (&state.store, &state.verification, &auth.quotas);
+    let (multipart, caller) = (&**multipart, &caller);
+    let limit = Some((&**auth, Action::Complete));
+    let response = audited_on_upload("multipart_complete", limit, multipart, caller, &upload_id, None, |owned| async move {
+        multipart::complete(store, multipart, verification, quotas, caller, &owned, &parts).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(response.1))
+    Ok(HttpResponse::Ok().json(response))
 }
 
 /// Abort a multipart upload
@@ -198,7 +184,53 @@ pub async fn abort(
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// An abort and its audit line (both route families; `key`: see [`multipart::owned`]).
+/// A create and its audit line (both route families).
+pub(crate) async fn audited_create(
+    state: &AppState,
+    auth: &Auth,
+    multipart: &Multipart,
+    caller: &Caller,
+    request: &SignRequest,
+    part_size: u64,
+) -> Result<CreateMultipartResponse, ApiError> {
+    audit::audited("multipart_create", caller, None, async {
+        auth.limiter.check(caller, Action::Sign).await?;
+        let plan = multipart::plan(request, state.store.uploads())?;
+        auth.quotas.check(&state.store, &caller.tenant, plan.size).await?;
+        multipart::create(&state.store, multipart, caller, &plan, part_size).await
+    })
+    .await
+}
+
+/// `work` on the caller's upload `upload_id` (`key`: see [`multipart::owned`])
+/// after the rate limit `limit`, if any, and its audit line `action`, which
+/// names the upload's staging key (both route families).
+pub(crate) async fn audited_on_upload<T, F, Fut>(
+    action: &str,
+    limit: Option<(&Auth, Action)>,
+    multipart: &Multipart,
+    caller: &Caller,
+    upload_id: &str,
+    key: Option<&str>,
+    work: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(Owned) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let keyed = audit::audited(action, caller, None, async {
+        if let Some((auth, action)) = limit {
+            auth.limiter.check(caller, action).await?;
+        }
+        let owned = multipart::owned(multipart, caller, upload_id, key).await?;
+        let key = owned.session.key.clone();
+        Ok(Keyed(key, work(owned).await?))
+    })
+    .await?;
+    Ok(keyed.1)
+}
+
+/// An abort and its audit line (both route families).
 pub(crate) async fn audited_abort(
     state: &AppState,
     multipart: &Multipart,
@@ -206,17 +238,21 @@ pub(crate) async fn audited_abort(
     upload_id: &str,
     key: Option<&str>,
 ) -> Result<AbortResponse, ApiError> {
-    let response = audit::audited("multipart_abort", caller, None, async {
-        let owned = multipart::owned(multipart, caller, upload_id, key).await?;
-        let aborted = multipart::abort(&state.store, multipart, &owned).await?;
-        Ok(Keyed(owned.session.key, aborted))
-    })
-    .await?;
-    Ok(response.1)
+    let store = &state.store;
+    audited_on_upload(
+        "multipart_abort",
+        None,
+        multipart,
+        caller,
+        upload_id,
+        key,
+        |owned| async move { multipart::abort(store, multipart, &owned).await },
+    )
+    .await
 }
 
 /// A result and the staging key of the upload it concerns, for the audit line.
-pub(crate) struct Keyed<T>(pub String, pub T);
+struct Keyed<T>(String, T);
 
 impl<T> audit::Audited for Keyed<T> {
     fn created_key(&self) -> Option<String> {

@@ -10,7 +10,7 @@ use broker_core::content_type::ContentType;
 use broker_core::profile::PROFILES;
 use broker_core::record::{ObjectRecord, Sha256Digest};
 use broker_core::store::{PresignedUpload, Store};
-use broker_core::{Profile, StagedUpload, UploadId};
+use broker_core::{ObjectKey, Profile, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::ObjectBuilder;
@@ -119,6 +119,28 @@ pub struct UploadPlan {
     pub sha256: Option<Sha256Digest>,
 }
 
+impl UploadPlan {
+    /// A new staging key for this upload by `caller`, and the record the
+    /// object is signed with: its own tamper-proof record of why it was
+    /// signed, and by whom (only this subject may complete it).
+    pub fn staged(&self, store: &Store, caller: &Caller) -> (ObjectKey, ObjectRecord) {
+        let upload = StagedUpload {
+            tenant: caller.tenant.clone(),
+            profile: self.profile,
+            upload_id: UploadId::new(),
+            content_type: self.content_type,
+        };
+        let record = ObjectRecord::signed(
+            self.profile.name.as_str(),
+            caller.tenant.as_str(),
+            &self.filename,
+            &caller.subject,
+        )
+        .with_sha256(self.sha256.as_ref());
+        (store.layout().staging_key(&upload), record)
+    }
+}
+
 impl SignRequest {
     pub fn plan(&self, mode: UploadMode, uploads: &UploadSettings) -> Result<UploadPlan, ApiError> {
         let profile = Profile::find(&self.kind).ok_or_else(|| {
@@ -190,22 +212,7 @@ pub async fn sign(store: &Store, caller: &Caller, request: &SignRequest) -> Resu
 
 /// Signs a checked request (the route checks rate limits and quotas in between).
 pub async fn sign_plan(store: &Store, caller: &Caller, plan: &UploadPlan) -> Result<SignResponse, ApiError> {
-    let upload = StagedUpload {
-        tenant: caller.tenant.clone(),
-        profile: plan.profile,
-        upload_id: UploadId::new(),
-        content_type: plan.content_type,
-    };
-    let key = store.layout().staging_key(&upload);
-    // The object carries its own tamper-proof record of why it was signed,
-    // and by whom: only this subject may complete it.
-    let record = ObjectRecord::signed(
-        plan.profile.name.as_str(),
-        caller.tenant.as_str(),
-        &plan.filename,
-        &caller.subject,
-    )
-    .with_sha256(plan.sha256.as_ref());
+    let (key, record) = plan.staged(store, caller);
     // One POST or PUT never carries more than the multipart threshold.
     let max_bytes = store.uploads().single_request_max(plan.profile);
     let signed = store

@@ -83,7 +83,12 @@ async fn upload_part(session: &Session<'_>, upload_id: &str, data: &[u8], number
     let (url, headers) = signed_part(session, upload_id, number).await;
     let start = (number as usize - 1) * PART;
     let response = put(&url, &headers, &data[start..(start + PART).min(data.len())]).await;
-    assert_eq!(response.status(), 200, "part {number} refused: {:?}", response.text().await);
+    assert_eq!(
+        response.status(),
+        200,
+        "part {number} refused: {:?}",
+        response.text().await
+    );
     response.headers()["etag"].to_str().expect("ascii").to_owned()
 }
 
@@ -118,7 +123,10 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     assert!(created["expiresIn"].as_u64().is_some_and(|s| s > 0));
     let upload_id = created["uploadId"].as_str().expect("uploadId");
     let key = created["key"].as_str().expect("key");
-    assert!(key.starts_with("staging/default/document/") && key.ends_with(".csv"), "{key}");
+    assert!(
+        key.starts_with("staging/default/document/") && key.ends_with(".csv"),
+        "{key}"
+    );
     assert!(open_uploads(&app).await.contains(&upload_id.to_owned()));
 
     // Two parts, then a "reload": the list says which are there.
@@ -140,7 +148,10 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     assert_eq!(parts.len(), 2, "{listed}");
     for (part, etag) in parts.iter().zip(&etags) {
         assert_eq!(part["size"], PART);
-        assert_eq!(part["etag"].as_str().map(|e| e.trim_matches('"')), Some(etag.trim_matches('"')));
+        assert_eq!(
+            part["etag"].as_str().map(|e| e.trim_matches('"')),
+            Some(etag.trim_matches('"'))
+        );
     }
     for number in 3..=4 {
         etags.push(upload_part(&session, upload_id, &data, number).await);
@@ -193,7 +204,10 @@ async fn another_principal_cannot_sign_list_complete_or_abort() {
                 .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
                 .await,
             intruder
-                .authorize(app.http.delete(format!("{}/uploads/multipart/{upload_id}", app.address)))
+                .authorize(
+                    app.http
+                        .delete(format!("{}/uploads/multipart/{upload_id}", app.address)),
+                )
                 .send()
                 .await
                 .expect("abort"),
@@ -204,13 +218,19 @@ async fn another_principal_cannot_sign_list_complete_or_abort() {
         }
         let key = created["key"].as_str().expect("key");
         let companion = intruder
-            .authorize(app.http.delete(format!("{}/s3/multipart/{upload_id}?key={key}", app.address)))
+            .authorize(
+                app.http
+                    .delete(format!("{}/s3/multipart/{upload_id}?key={key}", app.address)),
+            )
             .send()
             .await
             .expect("companion abort");
         assert_eq!(error_code(companion).await, (404, "upload_not_found".to_owned()));
     }
-    assert!(open_uploads(&app).await.contains(&upload_id.to_owned()), "nothing was aborted");
+    assert!(
+        open_uploads(&app).await.contains(&upload_id.to_owned()),
+        "nothing was aborted"
+    );
 
     let response = owner
         .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
@@ -251,14 +271,22 @@ async fn a_part_url_is_bound_to_its_upload_part_number_and_length() {
         ("another upload id", &other_upload, part),
         ("a shorter part", &url, &part[1..]),
     ] {
-        refused(&edited, &headers, body, what).await;
+        refused(edited, &headers, body, what).await;
     }
     assert!(
-        app.store.list_parts(&key_of(&first), a).await.expect("list parts").is_empty(),
+        app.store
+            .list_parts(&key_of(&first), a)
+            .await
+            .expect("list parts")
+            .is_empty(),
         "nothing reached the upload"
     );
     assert!(
-        app.store.list_parts(&key_of(&second), b).await.expect("list parts").is_empty(),
+        app.store
+            .list_parts(&key_of(&second), b)
+            .await
+            .expect("list parts")
+            .is_empty(),
         "nothing reached the other upload"
     );
     let response = put(&url, &headers, part).await;
@@ -277,7 +305,10 @@ async fn refused(url: &str, headers: &BTreeMap<String, String>, body: &[u8], wha
         Ok(response) => {
             let (status, code) = s3_error_code(response).await;
             assert_eq!(status, 403, "{what}");
-            assert!(matches!(code.as_str(), "SignatureDoesNotMatch" | "AccessDenied"), "{what}: {code}");
+            assert!(
+                matches!(code.as_str(), "SignatureDoesNotMatch" | "AccessDenied"),
+                "{what}: {code}"
+            );
         }
         Err(error) => assert!(error.is_request() && !error.is_connect(), "{what}: {error}"),
     }
@@ -297,7 +328,10 @@ async fn abort_discards_the_upload() {
     upload_part(&session, upload_id, &data, 1).await;
 
     let response = session
-        .authorize(app.http.delete(format!("{}/uploads/multipart/{upload_id}", app.address)))
+        .authorize(
+            app.http
+                .delete(format!("{}/uploads/multipart/{upload_id}", app.address)),
+        )
         .send()
         .await
         .expect("abort");
@@ -354,7 +388,10 @@ async fn cleanup_aborts_abandoned_uploads(app: &TestApp, others: usize) {
     assert_eq!(aborted, 2 + others);
     let open = open_uploads(app).await;
     assert!(!open.contains(&upload_id) && !open.contains(&stray), "{open:?}");
-    assert!(sessions.get(&upload_id).await.expect("registry").is_none(), "the session is forgotten");
+    assert!(
+        sessions.get(&upload_id).await.expect("registry").is_none(),
+        "the session is forgotten"
+    );
 }
 
 #[tokio::test]
@@ -410,7 +447,9 @@ async fn companion_routes_round_trip_then_complete_verifies() {
 
     let mut parts = Vec::new();
     for number in 1..=3u32 {
-        let response = get(format!("/s3/multipart/{upload_id}/{number}?key={key}")).await.expect("sign");
+        let response = get(format!("/s3/multipart/{upload_id}/{number}?key={key}"))
+            .await
+            .expect("sign");
         assert_eq!(response.status(), 200);
         let signed: Value = response.json().await.expect("json");
         assert!(signed["expires"].as_u64().is_some_and(|s| s > 0));
@@ -435,9 +474,11 @@ async fn companion_routes_round_trip_then_complete_verifies() {
         }
     }
     // The key in the query must be the upload's.
-    let response = get(format!("/s3/multipart/{upload_id}/1?key=staging/default/document/other.csv"))
-        .await
-        .expect("sign");
+    let response = get(format!(
+        "/s3/multipart/{upload_id}/1?key=staging/default/document/other.csv"
+    ))
+    .await
+    .expect("sign");
     assert_eq!(error_code(response).await, (404, "upload_not_found".to_owned()));
 
     let response = session
@@ -458,7 +499,11 @@ async fn companion_routes_round_trip_then_complete_verifies() {
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let done: Value = response.json().await.expect("json");
     assert_eq!(done["sha256"], hex_sha256(&data));
-    assert!(done["objectKey"].as_str().is_some_and(|k| k.starts_with("default/documents/")));
+    assert!(
+        done["objectKey"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("default/documents/"))
+    );
 }
 
 #[tokio::test]
@@ -533,4 +578,38 @@ async fn bad_multipart_requests_get_json_errors() {
         .await
         .expect("sign");
     assert_eq!(error_code(response).await, (400, "invalid_part_number".to_owned()));
+}
+
+#[tokio::test]
+async fn a_multipart_upload_whose_bytes_are_not_the_declared_sha256_is_refused() {
+    let app = spawn().await;
+    let session = app.session();
+    let data = csv(2);
+    let response = session
+        .post_json(
+            "/uploads/multipart",
+            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv",
+                    "size": data.len(), "sha256": hex_sha256(b"another file")}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.expect("json");
+    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let etags = vec![
+        upload_part(&session, upload_id, &data, 1).await,
+        upload_part(&session, upload_id, &data, 2).await,
+    ];
+    let response = session
+        .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
+        .await;
+    assert_eq!(error_code(response).await, (422, "checksum_mismatch".to_owned()));
+    assert!(!app.object_exists(created["key"].as_str().expect("key")).await, "the upload is deleted");
+
+    let malformed = session
+        .post_json(
+            "/uploads/multipart",
+            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": 10, "sha256": "abc"}),
+        )
+        .await;
+    assert_eq!(error_code(malformed).await, (400, "invalid_checksum".to_owned()));
 }

@@ -34,6 +34,8 @@ mod poll;
 mod redis_backend;
 #[cfg(feature = "sqlite")]
 mod sqlite_backend;
+#[cfg(feature = "sqlite")]
+pub use sqlite_backend::open_pool as open_sqlite_pool;
 
 use std::fmt;
 use std::future::Future;

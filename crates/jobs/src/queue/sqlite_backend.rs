@@ -1,5 +1,6 @@
 //! The embedded backend: apalis-sqlite and the status records in one file.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +84,28 @@ async fn create_tables(pool: &SqlitePool) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// A pool over the SQLite file at `path` (created with its directory when
+/// missing), in WAL mode: what the queue and the binary's other embedded
+/// tables (the multipart sessions) open.
+pub async fn open_pool(path: &Path) -> Result<SqlitePool, QueueError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| QueueError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(db)?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10));
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(db)
+}
+
 #[derive(Clone)]
 pub(crate) struct SqliteQueue {
     pool: SqlitePool,
@@ -103,22 +126,7 @@ fn to_i64(value: u64) -> i64 {
 
 impl SqliteQueue {
     pub(crate) async fn open(settings: &ExportSettings) -> Result<Self, QueueError> {
-        if let Some(dir) = settings.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| QueueError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(db)?
-            .filename(&settings.sqlite_path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(db)?;
+        let pool = open_pool(&settings.sqlite_path).await?;
         SqliteStorage::setup(&pool).await.map_err(QueueError::unavailable)?;
         create_tables(&pool).await?;
         let config = Config::default()

@@ -23,11 +23,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use broker_core::ObjectKey;
 use broker_core::config::{UploadMode, UploadSettings};
 use broker_core::metrics::MultipartEvent;
-use broker_core::record::ObjectRecord;
 use broker_core::store::{PutOptions, Store, StoreError, UploadedPart};
-use broker_core::{ObjectKey, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -232,24 +231,15 @@ pub async fn create(
             "{count} parts of {part_size} bytes; an upload has at most {MAX_PARTS}"
         )));
     }
-    let upload = StagedUpload {
-        tenant: caller.tenant.clone(),
-        profile: plan.profile,
-        upload_id: UploadId::new(),
-        content_type: plan.content_type,
-    };
-    let key = store.layout().staging_key(&upload);
-    let record = ObjectRecord::signed(
-        plan.profile.name.as_str(),
-        caller.tenant.as_str(),
-        &plan.filename,
-        &caller.subject,
-    )
-    .with_sha256(plan.sha256.as_ref());
+    let (key, record) = plan.staged(store, caller);
     let options = PutOptions {
         content_type: plan.content_type.mime,
         content_disposition: "",
-        metadata: record.to_metadata().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        metadata: record
+            .to_metadata()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
         create_only: false,
     };
     let upload_id = store.create_multipart(&key, options).await?;
@@ -304,11 +294,7 @@ fn max_bytes(store: &Store, owned: &Owned) -> u64 {
 }
 
 /// Presigned UploadPart URLs for `part_numbers` of the caller's upload.
-pub async fn sign_parts(
-    store: &Store,
-    owned: &Owned,
-    part_numbers: &[u32],
-) -> Result<SignPartsResponse, ApiError> {
+pub async fn sign_parts(store: &Store, owned: &Owned, part_numbers: &[u32]) -> Result<SignPartsResponse, ApiError> {
     if part_numbers.is_empty() {
         return Err(ApiError::InvalidPartNumber("send at least one part number".into()));
     }
@@ -388,10 +374,15 @@ pub async fn assemble(
         .iter()
         .map(|(number, _)| {
             let part = listed.iter().find(|p| p.number == *number);
-            (i32::try_from(*number).unwrap_or(i32::MAX), part.map(|p| p.etag.clone()).unwrap_or_default())
+            (
+                i32::try_from(*number).unwrap_or(i32::MAX),
+                part.map(|p| p.etag.clone()).unwrap_or_default(),
+            )
         })
         .collect();
-    store.complete_multipart(&owned.key, &owned.session.upload_id, &parts).await?;
+    store
+        .complete_multipart(&owned.key, &owned.session.upload_id, &parts)
+        .await?;
     multipart.sessions.remove(&owned.session.upload_id).await?;
     broker_core::metrics::multipart(MultipartEvent::Assembled);
     Ok(())
@@ -405,19 +396,28 @@ fn bare(etag: &str) -> &str {
 /// The parts a client completes with: ascending, each one the store holds
 /// with that ETag, every one but the last exactly `partSize` bytes, all of
 /// them the declared size (or at most the profile's maximum).
-fn check_parts(owned: &Owned, max_bytes: u64, parts: &[(u32, String)], listed: &[UploadedPart]) -> Result<(), ApiError> {
+fn check_parts(
+    owned: &Owned,
+    max_bytes: u64,
+    parts: &[(u32, String)],
+    listed: &[UploadedPart],
+) -> Result<(), ApiError> {
     let invalid = |message: String| Err(ApiError::InvalidParts(message));
     let count = owned.part_count(max_bytes);
     if parts.is_empty() {
         return invalid("send every part, in ascending order".into());
     }
     if let Some((number, _)) = parts.iter().find(|(n, _)| *n == 0 || u64::from(*n) > count) {
-        return Err(ApiError::InvalidPartNumber(format!("part {number} is outside 1..={count}")));
+        return Err(ApiError::InvalidPartNumber(format!(
+            "part {number} is outside 1..={count}"
+        )));
     }
     let mut total = 0u64;
     for (index, (number, etag)) in parts.iter().enumerate() {
         if u64::from(*number) != index as u64 + 1 {
-            return invalid(format!("part {number} is out of order: parts are numbered 1, 2, 3… without gaps"));
+            return invalid(format!(
+                "part {number} is out of order: parts are numbered 1, 2, 3… without gaps"
+            ));
         }
         let Some(stored) = listed.iter().find(|p| p.number == *number) else {
             return invalid(format!("part {number} was not uploaded"));
@@ -436,7 +436,10 @@ fn check_parts(owned: &Owned, max_bytes: u64, parts: &[(u32, String)], listed: &
     }
     match owned.session.size {
         Some(size) if total != size => invalid(format!("the parts make {total} bytes, not the declared {size}")),
-        None if total > max_bytes => Err(ApiError::TooLarge { size: total, max: max_bytes }),
+        None if total > max_bytes => Err(ApiError::TooLarge {
+            size: total,
+            max: max_bytes,
+        }),
         _ => Ok(()),
     }
 }
@@ -554,8 +557,16 @@ mod tests {
         assert_eq!(code(&swapped, &good), "invalid_parts");
         let wrong_etag = vec![(1, "e1".to_owned()), (2, "nope".to_owned()), (3, "e3".to_owned())];
         assert_eq!(code(&wrong_etag, &good), "invalid_parts");
-        assert_eq!(code(&given(3), &stored(&[5 * MIB, MIB, 5 * MIB])), "invalid_parts", "a short middle part");
-        assert_eq!(code(&given(3), &stored(&[5 * MIB, 5 * MIB])), "invalid_parts", "part 3 missing");
+        assert_eq!(
+            code(&given(3), &stored(&[5 * MIB, MIB, 5 * MIB])),
+            "invalid_parts",
+            "a short middle part"
+        );
+        assert_eq!(
+            code(&given(3), &stored(&[5 * MIB, 5 * MIB])),
+            "invalid_parts",
+            "part 3 missing"
+        );
 
         let unknown_size = owned(None, 5 * MIB);
         let listed = stored(&[5 * MIB, 5 * MIB, 5 * MIB, 5 * MIB, 5 * MIB, 5 * MIB]);

@@ -116,7 +116,11 @@ impl SessionRegistry for RedisSessions {
             .expires_at
             .saturating_sub(unix_secs(SystemTime::now()))
             .saturating_add(KEEP_AFTER_EXPIRY);
-        let (key, id, score) = (record_key(&session.upload_id), session.upload_id.clone(), session.expires_at);
+        let (key, id, score) = (
+            record_key(&session.upload_id),
+            session.upload_id.clone(),
+            session.expires_at,
+        );
         self.call(|mut connection| async move {
             redis::pipe()
                 .atomic()
@@ -133,9 +137,7 @@ impl SessionRegistry for RedisSessions {
     async fn get(&self, upload_id: &str) -> Result<Option<MultipartSession>, RegistryError> {
         let key = record_key(upload_id);
         let json: Option<String> = self
-            .call(|mut connection| async move {
-                redis::cmd("GET").arg(&key).query_async(&mut connection).await
-            })
+            .call(|mut connection| async move { redis::cmd("GET").arg(&key).query_async(&mut connection).await })
             .await?;
         json.map(|json| serde_json::from_str(&json).map_err(|e| RegistryError(e.to_string())))
             .transpose()
