@@ -466,3 +466,51 @@ export async function errorBox(page) {
     };
   });
 }
+
+/**
+ * Writes a valid CSV of exactly `size` bytes (a header, then numbered rows, the last one
+ * padded) to `file`, in chunks, and resolves to its SHA-256 (hex). Big test files are made
+ * this way rather than kept in the repository.
+ */
+export async function writeCsvFile(file, size) {
+  const { createHash } = await import("node:crypto");
+  const { openSync, writeSync, closeSync } = await import("node:fs");
+  const hash = createHash("sha256");
+  const fd = openSync(file, "w");
+  try {
+    let written = 0;
+    let row = 0;
+    const emit = (text) => {
+      const bytes = Buffer.from(text, "utf8");
+      writeSync(fd, bytes);
+      hash.update(bytes);
+      written += bytes.length;
+    };
+    // Rows of 40 bytes, the last one padded (with spaces in its last field) to the exact size.
+    const line = (n, length) => `${n},row ${String(n).padStart(12, "0")},${(n % 997) * 0.25}`.padEnd(length - 1, " ") + "\n";
+    emit("id,name,amount\n");
+    while (written < size) {
+      let chunk = "";
+      while (chunk.length < 1 << 20 && written + chunk.length + 80 <= size) chunk += line(row++, 40);
+      emit(chunk || line(row++, size - written));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest("hex");
+}
+
+/** GETs `url` from Node, streaming: resolves to `{ status, size, sha256 }` of the body. */
+export async function hashDownload(url) {
+  const { createHash } = await import("node:crypto");
+  const response = await fetch(url);
+  const hash = createHash("sha256");
+  let size = 0;
+  if (response.body) {
+    for await (const chunk of response.body) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+  }
+  return { status: response.status, size, sha256: hash.digest("hex") };
+}

@@ -1,4 +1,8 @@
 // Demo page: sign → upload straight to the store → complete, with human error messages.
+// Large files go up in parts (above ?multipartThreshold, or when the broker answers
+// `multipart_required`), with progress across parts, Pause (the upload stays resumable:
+// after a reload, choosing the same file again uploads only the missing parts) and Cancel
+// (the broker aborts the multipart upload).
 //
 // Query parameters:
 //   ?api=http://host:port   the broker's origin (default: this page's origin). Anyone can
@@ -8,17 +12,30 @@
 //   ?delayUploadMs=N        test hook: wait N ms between signing and uploading
 //   ?declareSize=0          test hook: do not declare the size when signing, so the
 //                           store itself enforces the limit
-import { UploadError, sign, uploadToStore, complete } from "./upload-broker.js";
+//   ?multipartThreshold=N   bytes above which the page uploads in parts without asking
+//                           (default: the broker's default, 100 MiB)
+import {
+  DEFAULT_MULTIPART_THRESHOLD,
+  UploadError,
+  abortMultipart,
+  complete,
+  pendingUploads,
+  sign,
+  uploadMultipart,
+  uploadToStore,
+} from "./upload-broker.js";
 
 const params = new URLSearchParams(location.search);
 const api = trustedApi(params.get("api"));
 const apiBase = api.base;
 const delayUploadMs = Math.max(0, Number(params.get("delayUploadMs")) || 0);
 const declareSize = params.get("declareSize") !== "0";
+const multipartThreshold = Number(params.get("multipartThreshold")) || DEFAULT_MULTIPART_THRESHOLD;
 
 const ACCEPT = {
   avatar: ".jpg,.jpeg,.png,.webp,image/jpeg,image/png,image/webp",
   file: ".csv,.json,.pdf,.zip,text/csv,application/json,application/pdf,application/zip",
+  document: ".csv,.json,.pdf,.zip,text/csv,application/json,application/pdf,application/zip",
 };
 
 const REMOVED_LABELS = {
@@ -70,8 +87,11 @@ const $ = (id) => document.getElementById(id);
 const form = $("upload-form");
 const fileInput = $("file-input");
 const uploadButton = $("upload-button");
+const pauseButton = $("pause-button");
 const cancelButton = $("cancel-button");
 let controller = null;
+/** What the user asked of a running multipart upload: null, "pause" or "cancel". */
+let intent = null;
 
 function selectedKind() {
   return form.querySelector('input[name="kind"]:checked')?.value ?? "avatar";
@@ -89,7 +109,7 @@ function formatBytes(bytes) {
 }
 
 function limitFor(kind) {
-  return kind === "file" ? "25 MiB" : "2 MiB";
+  return { file: "25 MiB", document: "5 GiB" }[kind] ?? "2 MiB";
 }
 
 function setStatus(text, percent) {
@@ -111,6 +131,7 @@ function resetOutput() {
   for (const key of ["code", "stage", "storeCode", "status"]) delete $("error").dataset[key];
   $("progress").value = 0;
   $("progress-percent").textContent = "0%";
+  $("parts").textContent = "";
 }
 
 /** Human words for a failure: { title, text }. */
@@ -123,13 +144,13 @@ function describe(error, { kind, file }) {
   switch (code) {
     case "too_large":
       if (stage === "complete") return refused(`it is larger than the ${limit} allowed.`);
-      return { title: "File too large", text: `This file is too large. ${kind === "file" ? "Files" : "Avatars"} can be at most ${limit}${fileSize}.` };
+      return { title: "File too large", text: `This file is too large. ${kind === "avatar" ? "Avatars" : "Files"} can be at most ${limit}${fileSize}.` };
     case "empty_file":
       return { title: "Empty file", text: "This file is empty. Choose a file that has content." };
     case "unsupported_type":
       return {
         title: "Wrong file type",
-        text: kind === "file"
+        text: kind !== "avatar"
           ? "Files must be CSV, JSON, PDF or ZIP."
           : "Avatars must be JPEG, PNG or WebP images.",
       };
@@ -138,7 +159,7 @@ function describe(error, { kind, file }) {
     case "invalid_filename":
       return { title: "Unusable file name", text: "The file name is empty, too long or contains control characters. Rename the file and try again." };
     case "unknown_kind":
-      return { title: "Unknown upload type", text: "This kind of upload is not offered. Choose Avatar or File." };
+      return { title: "Unknown upload type", text: "This kind of upload is not offered. Choose Avatar, File or Document." };
     case "expired":
       return { title: "Link expired", text: "The upload link expired before the file was sent. Please try again." };
     case "type_mismatch":
@@ -163,6 +184,8 @@ function describe(error, { kind, file }) {
       return { title: "Connection problem", text: "We could not reach the upload service. Check your connection and try again." };
     case "aborted":
       return { title: "Upload cancelled", text: "The upload was cancelled. Nothing was saved." };
+    case "checksum_mismatch":
+      return refused("its bytes do not match the checksum sent with it: it changed on the way.");
     case "store_unavailable":
       return { title: "Storage unavailable", text: "Storage is temporarily unavailable. Please try again in a moment." };
     case "untrusted_api":
@@ -211,7 +234,7 @@ function showResult(result, kind) {
     if (src) $("avatar-image").src = src;
     $("avatar-result").hidden = false;
   } else {
-    $("result-title").textContent = "File verified";
+    $("result-title").textContent = kind === "document" ? "Document verified" : "File verified";
     const link = $("download-link");
     const href = webUrl(result.url);
     if (href) {
@@ -236,40 +259,103 @@ function sleep(ms, signal) {
   });
 }
 
+/** Sign, upload and complete in one request; null when the broker wants parts instead. */
+async function uploadInOne(file, options) {
+  setState("signing");
+  setStatus("Requesting an upload link…", 0);
+  let signed;
+  try {
+    signed = await sign(file, options);
+  } catch (error) {
+    if (error instanceof UploadError && error.code === "multipart_required") return null;
+    throw error;
+  }
+  if (delayUploadMs) await sleep(delayUploadMs, options.signal);
+
+  setState("uploading");
+  setStatus(`Uploading ${file.name}…`, 0);
+  await uploadToStore(file, signed, {
+    signal: options.signal,
+    onProgress: ({ percent, loaded, total }) =>
+      setStatus(`Uploading ${file.name}… ${formatBytes(loaded)} of ${formatBytes(total)}`, percent),
+  });
+  setState("verifying");
+  setStatus("Uploaded. Verifying the file…", 100);
+  return complete(signed.objectKey, options);
+}
+
+/** Upload in parts: resumes a remembered upload of the same file. */
+async function uploadInParts(file, options) {
+  setState("uploading");
+  setStatus(`Starting ${file.name} in parts…`, 0);
+  pauseButton.hidden = false;
+  pauseButton.disabled = false;
+  const showParts = (done, partCount) => {
+    $("parts").textContent = `${done} of ${partCount} parts stored`;
+    document.body.dataset.partsDone = String(done);
+  };
+  return uploadMultipart(file, {
+    ...options,
+    onSession: ({ partCount, uploaded }) => {
+      document.body.dataset.resumedParts = String(uploaded.length);
+      showParts(uploaded.length, partCount);
+    },
+    onPart: ({ done, partCount }) => showParts(done, partCount),
+    onProgress: ({ percent, loaded, total }) =>
+      setStatus(`Uploading ${file.name} in parts… ${formatBytes(loaded)} of ${formatBytes(total)}`, percent),
+    onStage: (stage) => {
+      if (stage !== "complete") return;
+      pauseButton.hidden = true;
+      setState("verifying");
+      setStatus("Uploaded. Verifying the file…", 100);
+    },
+  });
+}
+
 async function run(file, kind) {
   controller = new AbortController();
+  intent = null;
   const { signal } = controller;
   const options = { kind, apiBase, signal, declareSize };
   resetOutput();
   uploadButton.disabled = true;
   cancelButton.hidden = false;
   try {
-    setState("signing");
-    setStatus("Requesting an upload link…", 0);
-    const signed = await sign(file, options);
-    if (delayUploadMs) await sleep(delayUploadMs, signal);
-
-    setState("uploading");
-    setStatus(`Uploading ${file.name}…`, 0);
-    await uploadToStore(file, signed, {
-      signal,
-      onProgress: ({ percent, loaded, total }) =>
-        setStatus(`Uploading ${file.name}… ${formatBytes(loaded)} of ${formatBytes(total)}`, percent),
-    });
-    setState("verifying");
-    setStatus("Uploaded. Verifying the file…", 100);
-    const result = await complete(signed.objectKey, options);
+    const result = (file.size > multipartThreshold ? null : await uploadInOne(file, options)) ?? (await uploadInParts(file, options));
     showResult(result, kind);
     setStatus("Done: the file is verified and stored.", 100);
     setState("done");
   } catch (error) {
-    console.warn("upload failed", error);
-    showError(error, { kind, file });
+    if (error?.details?.resumable && intent === "pause") {
+      setStatus(`Paused. Choose ${file.name} again and press Upload to continue.`);
+      setState("paused");
+    } else {
+      // A cancelled multipart upload is aborted on the broker too, so the store drops its parts.
+      if (error?.details?.resumable) await abortMultipart(file, { kind, apiBase }).catch((e) => console.warn("abort failed", e));
+      console.warn("upload failed", error);
+      showError(error, { kind, file });
+    }
   } finally {
     controller = null;
+    pauseButton.hidden = true;
     cancelButton.hidden = true;
     uploadButton.disabled = !fileInput.files?.length;
+    showPending();
   }
+}
+
+/** Lists the unfinished multipart uploads of this broker that this browser remembers. */
+function showPending() {
+  const pending = pendingUploads().filter((p) => p.apiBase === apiBase);
+  $("pending-list").replaceChildren(
+    ...pending.map((p) => {
+      const li = document.createElement("li");
+      li.dataset.uploadId = p.uploadId;
+      li.textContent = `${p.name} (${formatBytes(p.size)}, ${p.kind})`;
+      return li;
+    }),
+  );
+  $("pending").hidden = pending.length === 0;
 }
 
 form.addEventListener("change", (event) => {
@@ -284,7 +370,15 @@ form.addEventListener("submit", (event) => {
   run(file, selectedKind());
 });
 
-cancelButton.addEventListener("click", () => controller?.abort());
+pauseButton.addEventListener("click", () => {
+  intent = "pause";
+  pauseButton.disabled = true;
+  controller?.abort();
+});
+cancelButton.addEventListener("click", () => {
+  intent = "cancel";
+  controller?.abort();
+});
 
 fileInput.accept = ACCEPT[selectedKind()];
 uploadButton.disabled = !fileInput.files?.length;
@@ -294,5 +388,6 @@ if (api.refused) {
   fileInput.disabled = true;
 } else {
   setState("idle");
+  showPending();
 }
 document.documentElement.dataset.ready = "1";

@@ -1,20 +1,23 @@
-// The in-page side of e2e/tests/uppy.test.js, bundled with Uppy by build.js.
+// The in-page side of e2e/tests/uppy.test.js and e2e/tests/uppy-multipart.test.js, bundled
+// with Uppy by build.js.
 //
 // Uppy 4 (@uppy/core + @uppy/aws-s3) sends the file straight to the store with the broker's
 // presigned POST form or presigned PUT, through `getUploadParameters` and
-// `shouldUseMultipart: false`; when Uppy reports success the page calls
-// `POST /uploads/complete`. Only the broker's HTTP API is used here, not web/upload-broker.js:
-// this is the third-party client's path. The test drives it through `window.uppyE2E`.
+// `shouldUseMultipart: false` (`uploadWithUppy`), or, with `endpoint` set to the broker, in
+// parts through the broker's Companion-compatible /s3/* routes (`uploadWithUppyCompanion`);
+// when Uppy reports success the page calls `POST /uploads/complete`. Only the broker's HTTP
+// API is used here, not web/upload-broker.js: this is the third-party client's path. The
+// tests drive it through `window.uppyE2E`.
 import Uppy from "@uppy/core";
 import AwsS3 from "@uppy/aws-s3";
 
 export const versions = { core: Uppy.VERSION, awsS3: AwsS3.VERSION };
 
 /** POSTs JSON to the broker; resolves to `{ status, body }` (parsed JSON, else the text). */
-async function callBroker(apiBase, route, payload, signal) {
+async function callBroker(apiBase, route, payload, signal, headers = {}) {
   const response = await fetch(`${apiBase}${route}`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { ...headers, "Content-Type": "application/json" },
     body: JSON.stringify(payload),
     signal,
   });
@@ -107,6 +110,18 @@ export async function uploadWithUppy({ apiBase, kind, name, type, base64, declar
 
   const data = new Blob([fromBase64(base64)], { type });
   const fileId = uppy.addFile({ name, type, data, source: "e2e" });
+  const succeeded = await settle(uppy, record, timeoutMs);
+  record.objectKey = uppy.getFile(fileId)?.meta?.objectKey ?? null;
+  if (succeeded) record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.objectKey });
+  uppy.destroy();
+  return record;
+}
+
+/**
+ * Runs `uppy.upload()` for at most `timeoutMs`, noting in `record` how it settled
+ * (`rejected`, `timedOut`, `result`); true when the one file succeeded.
+ */
+async function settle(uppy, record, timeoutMs) {
   let timer;
   const timeout = new Promise((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
@@ -119,17 +134,51 @@ export async function uploadWithUppy({ apiBase, kind, name, type, base64, declar
   } finally {
     clearTimeout(timer);
   }
-  record.objectKey = uppy.getFile(fileId)?.meta?.objectKey ?? null;
   if (outcome === "timeout") {
     record.timedOut = true;
     uppy.cancelAll();
-  } else if (outcome) {
-    record.result = {
-      successful: (outcome.successful ?? []).map((f) => f.name),
-      failed: (outcome.failed ?? []).map((f) => ({ name: f.name, error: String(f.error) })),
-    };
-    const succeeded = record.result.successful.length === 1 && record.result.failed.length === 0;
-    if (succeeded) record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.objectKey });
+    return false;
+  }
+  if (!outcome) return false;
+  record.result = {
+    successful: (outcome.successful ?? []).map((f) => f.name),
+    failed: (outcome.failed ?? []).map((f) => ({ name: f.name, error: String(f.error) })),
+  };
+  return record.result.successful.length === 1 && record.result.failed.length === 0;
+}
+
+/**
+ * Uploads one file, fetched from `fileUrl` on the page's origin, with Uppy's own multipart
+ * code against the broker's Companion-compatible routes (`endpoint`, with `headers` carrying
+ * the credential), then completes it with `POST /uploads/complete`. Uppy chooses the
+ * parts itself (5 MiB for files up to 50 GB), which is the part size of the broker's
+ * Companion routes.
+ * Resolves to `{ versions, size, parts, successes, uploadErrors, result, rejected, key,
+ * completion, timedOut }`.
+ */
+export async function uploadWithUppyCompanion({ apiBase, headers, fileUrl, name, type, kind, timeoutMs = 240_000 }) {
+  const record = { versions, size: null, parts: [], successes: [], uploadErrors: [], result: null, rejected: null, key: null, completion: null, timedOut: false };
+  const data = await (await fetch(fileUrl)).blob();
+  record.size = data.size;
+  const uppy = new Uppy({ autoProceed: false });
+  uppy.use(AwsS3, {
+    endpoint: apiBase,
+    headers,
+    shouldUseMultipart: (file) => file.size > 100 * 1024 * 1024,
+    allowedMetaFields: ["kind"],
+  });
+  uppy.on("s3-multipart:part-uploaded", (_file, part) => record.parts.push(part.PartNumber));
+  uppy.on("upload-error", (file, error) => {
+    record.uploadErrors.push({ file: file?.name, message: String(error?.message ?? error), cause: String(error?.cause?.message ?? "") });
+  });
+  uppy.on("upload-success", (file, response) => {
+    record.successes.push({ file: file?.name, status: response?.status ?? null, location: response?.body?.location ?? null });
+  });
+  const fileId = uppy.addFile({ name, type, data, meta: { kind }, source: "e2e" });
+  const succeeded = await settle(uppy, record, timeoutMs);
+  record.key = uppy.getFile(fileId)?.s3Multipart?.key ?? null;
+  if (succeeded && record.key) {
+    record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.key }, undefined, headers);
   }
   uppy.destroy();
   return record;
