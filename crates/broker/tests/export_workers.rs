@@ -20,6 +20,10 @@ use broker_testkit::{LONG, Stack, pdf_tool, signal};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_upload-broker");
 
+/// Rows of [`slow_job`]: about 2,330 pages at 30 rows a page, under the
+/// default `EXPORT_MAX_PDF_PAGES` (2,500), so the job ends `done`.
+const SLOW_ROWS: usize = 70_000;
+
 /// A PDF job that takes a few seconds: long enough to be killed mid-way.
 fn slow_job(rows: usize) -> Value {
     let rows: Vec<Value> = (0..rows)
@@ -50,7 +54,7 @@ async fn outputs(stack: &Stack, job_id: &str) -> Vec<String> {
 async fn slow_job_under_way() -> (Stack, usize, String) {
     let mut stack = Stack::start(BINARY.as_ref()).await;
     let worker = stack.start_worker(&[]);
-    let job_id = stack.submit(&slow_job(80_000)).await;
+    let job_id = stack.submit(&slow_job(SLOW_ROWS)).await;
     wait_for_progress(&stack, &job_id).await;
     (stack, worker, job_id)
 }
@@ -93,7 +97,7 @@ async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_ru
     assert_eq!(job["status"], "done", "{job}\n{}", stack.worker_log(second));
     let job = assert_done_with_one_pdf(&stack, &job_id, "79999", "exactly one object").await;
     assert_eq!(job["attempts"], 2, "the killed attempt counts: {job}");
-    assert_eq!(job["progress"]["rows"], 80_000);
+    assert_eq!(job["progress"]["rows"], SLOW_ROWS);
 }
 
 /// Waits until `job_id` runs attempt `attempt` with progress (or has ended), then SIGKILLs `worker`.
@@ -116,7 +120,7 @@ async fn lost_workers_have_a_limit_of_their_own_apart_from_the_attempts_of_trans
     // One attempt for transient failures, one lost worker tolerated.
     let limits = [("EXPORT_MAX_ATTEMPTS", "1"), ("EXPORT_MAX_LOST_WORKERS", "1")];
     let first = stack.start_worker(&limits);
-    let job_id = stack.submit(&slow_job(80_000)).await;
+    let job_id = stack.submit(&slow_job(SLOW_ROWS)).await;
     kill_during_attempt(&mut stack, first, &job_id, 1).await;
 
     // A lost worker does not use up the one attempt: the job runs again.
@@ -175,7 +179,7 @@ async fn sigterm_lets_the_running_job_finish_before_the_worker_exits() {
 async fn past_the_drain_timeout_a_job_is_handed_back_and_finished_by_another_worker() {
     let mut stack = Stack::start(BINARY.as_ref()).await;
     let worker = stack.start_worker(&[("EXPORT_DRAIN_TIMEOUT", "1")]);
-    let job_id = stack.submit(&slow_job(80_000)).await;
+    let job_id = stack.submit(&slow_job(SLOW_ROWS)).await;
     wait_for_progress(&stack, &job_id).await;
     signal(&stack.workers[worker].child, "TERM");
     let status = stack.workers[worker].child.wait().expect("wait");
