@@ -95,7 +95,7 @@ async fn a_killed_worker_leaves_no_object_and_the_job_completes_once_a_worker_ru
     let second = stack.start_worker(&[]);
     let job = wait_until_ended(&stack, &job_id).await;
     assert_eq!(job["status"], "done", "{job}\n{}", stack.worker_log(second));
-    let job = assert_done_with_one_pdf(&stack, &job_id, "79999", "exactly one object").await;
+    let job = assert_done_with_one_pdf(&stack, &job_id, &(SLOW_ROWS - 1).to_string(), "exactly one object").await;
     assert_eq!(job["attempts"], 2, "the killed attempt counts: {job}");
     assert_eq!(job["progress"]["rows"], SLOW_ROWS);
 }
@@ -349,5 +349,5 @@ async fn a_worker_stopped_past_its_heartbeats_leaves_the_output_of_the_one_that_
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_done_with_one_pdf(&stack, &job_id, "79999", "exactly one object").await;
+    assert_done_with_one_pdf(&stack, &job_id, &(SLOW_ROWS - 1).to_string(), "exactly one object").await;
 }
