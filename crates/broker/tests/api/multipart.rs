@@ -12,6 +12,7 @@ use broker_api::uploads::multipart::sessions::SESSION_LIFETIME;
 use broker_core::store::PutOptions;
 use broker_core::{ObjectKey, Settings};
 use broker_testkit::{Redis, Session, TestApp, error_code, s3_error_code, spawn_app_with};
+use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -38,14 +39,24 @@ fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 async fn create(session: &Session<'_>, size: usize) -> Value {
-    let response = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": size}),
-        )
-        .await;
+    create_with(
+        session,
+        &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": size}),
+    )
+    .await
+}
+
+/// `POST /uploads/multipart` with `body`, which must be accepted (201).
+async fn create_with(session: &Session<'_>, body: &Value) -> Value {
+    let response = session.post_json("/uploads/multipart", body).await;
     assert_eq!(response.status(), 201, "create refused: {:?}", response.text().await);
     response.json().await.expect("json")
+}
+
+/// `POST /uploads/multipart` with `body`, which must be refused with `status` and `code`.
+async fn create_refused(session: &Session<'_>, body: &Value, status: u16, code: &str) {
+    let response = session.post_json("/uploads/multipart", body).await;
+    assert_eq!(error_code(response).await, (status, code.to_owned()), "{body}");
 }
 
 async fn sign_parts(session: &Session<'_>, upload_id: &str, numbers: &[u32]) -> reqwest::Response {
@@ -134,11 +145,9 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
         upload_part(&session, upload_id, &data, 1).await,
         upload_part(&session, upload_id, &data, 2).await,
     ];
-    let listed: Value = app
-        .authorize(app.http.get(format!("{}/uploads/multipart/{upload_id}", app.address)))
-        .send()
+    let listed: Value = session
+        .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
         .await
-        .expect("list")
         .json()
         .await
         .expect("json");
@@ -196,21 +205,14 @@ async fn another_principal_cannot_sign_list_complete_or_abort() {
         let attempts = [
             sign_parts(&intruder, upload_id, &[1]).await,
             intruder
-                .authorize(app.http.get(format!("{}/uploads/multipart/{upload_id}", app.address)))
-                .send()
-                .await
-                .expect("list"),
+                .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
+                .await,
             intruder
                 .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
                 .await,
             intruder
-                .authorize(
-                    app.http
-                        .delete(format!("{}/uploads/multipart/{upload_id}", app.address)),
-                )
-                .send()
-                .await
-                .expect("abort"),
+                .send(Method::DELETE, &format!("/uploads/multipart/{upload_id}"))
+                .await,
         ];
         for response in attempts {
             let (status, code) = error_code(response).await;
@@ -218,13 +220,8 @@ async fn another_principal_cannot_sign_list_complete_or_abort() {
         }
         let key = created["key"].as_str().expect("key");
         let companion = intruder
-            .authorize(
-                app.http
-                    .delete(format!("{}/s3/multipart/{upload_id}?key={key}", app.address)),
-            )
-            .send()
-            .await
-            .expect("companion abort");
+            .send(Method::DELETE, &format!("/s3/multipart/{upload_id}?key={key}"))
+            .await;
         assert_eq!(error_code(companion).await, (404, "upload_not_found".to_owned()));
     }
     assert!(
@@ -328,13 +325,8 @@ async fn abort_discards_the_upload() {
     upload_part(&session, upload_id, &data, 1).await;
 
     let response = session
-        .authorize(
-            app.http
-                .delete(format!("{}/uploads/multipart/{upload_id}", app.address)),
-        )
-        .send()
-        .await
-        .expect("abort");
+        .send(Method::DELETE, &format!("/uploads/multipart/{upload_id}"))
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["aborted"], true);
@@ -440,16 +432,11 @@ async fn companion_routes_round_trip_then_complete_verifies() {
         created["key"].as_str().expect("key"),
         created["uploadId"].as_str().expect("uploadId"),
     );
-    let get = |path: String| {
-        let request = app.http.get(format!("{}{path}", app.address));
-        session.authorize(request).send()
-    };
+    let get = |path: String| async move { session.send(Method::GET, &path).await };
 
     let mut parts = Vec::new();
     for number in 1..=3u32 {
-        let response = get(format!("/s3/multipart/{upload_id}/{number}?key={key}"))
-            .await
-            .expect("sign");
+        let response = get(format!("/s3/multipart/{upload_id}/{number}?key={key}")).await;
         assert_eq!(response.status(), 200);
         let signed: Value = response.json().await.expect("json");
         assert!(signed["expires"].as_u64().is_some_and(|s| s > 0));
@@ -463,7 +450,6 @@ async fn companion_routes_round_trip_then_complete_verifies() {
         if number == 2 {
             let listed: Value = get(format!("/s3/multipart/{upload_id}?key={key}"))
                 .await
-                .expect("list")
                 .json()
                 .await
                 .expect("json");
@@ -477,19 +463,15 @@ async fn companion_routes_round_trip_then_complete_verifies() {
     let response = get(format!(
         "/s3/multipart/{upload_id}/1?key=staging/default/document/other.csv"
     ))
-    .await
-    .expect("sign");
+    .await;
     assert_eq!(error_code(response).await, (404, "upload_not_found".to_owned()));
 
     let response = session
-        .authorize(
-            app.http
-                .post(format!("{}/s3/multipart/{upload_id}/complete?key={key}", app.address))
-                .json(&json!({ "parts": parts })),
+        .post_json(
+            &format!("/s3/multipart/{upload_id}/complete?key={key}"),
+            &json!({ "parts": parts }),
         )
-        .send()
-        .await
-        .expect("complete");
+        .await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let assembled: Value = response.json().await.expect("json");
     assert_eq!(assembled["location"], key);
@@ -510,13 +492,12 @@ async fn companion_routes_round_trip_then_complete_verifies() {
 async fn companion_params_sign_a_single_upload() {
     let app = spawn().await;
     let response = app
-        .authorize(app.http.get(format!(
-            "{}/s3/params?filename=ledger.csv&type=text%2Fcsv&metadata%5Bkind%5D=file",
-            app.address
-        )))
-        .send()
-        .await
-        .expect("params");
+        .session()
+        .send(
+            Method::GET,
+            "/s3/params?filename=ledger.csv&type=text%2Fcsv&metadata%5Bkind%5D=file",
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let signed: Value = response.json().await.expect("json");
     assert_eq!(signed["method"], "POST");
@@ -545,20 +526,18 @@ async fn bad_multipart_requests_get_json_errors() {
     let (status, code) = error_code(sign_parts(&session, "no-such-upload", &[1]).await).await;
     assert_eq!((status, code.as_str()), (404, "upload_not_found"));
 
-    let too_large = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "big.csv", "contentType": "text/csv", "size": 5_368_709_121_u64}),
-        )
-        .await;
-    assert_eq!(error_code(too_large).await, (400, "too_large".to_owned()));
-    let wrong_type = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "a.jpg", "contentType": "image/jpeg", "size": 10}),
-        )
-        .await;
-    assert_eq!(error_code(wrong_type).await, (400, "unsupported_type".to_owned()));
+    for (body, code) in [
+        (
+            json!({"profile": "document", "filename": "big.csv", "contentType": "text/csv", "size": 5_368_709_121_u64}),
+            "too_large",
+        ),
+        (
+            json!({"profile": "document", "filename": "a.jpg", "contentType": "image/jpeg", "size": 10}),
+            "unsupported_type",
+        ),
+    ] {
+        create_refused(&session, &body, 400, code).await;
+    }
 
     // Completing with a part that was never uploaded.
     let response = session
@@ -568,15 +547,10 @@ async fn bad_multipart_requests_get_json_errors() {
         )
         .await;
     assert_eq!(error_code(response).await, (400, "invalid_parts".to_owned()));
-    let response = app
-        .authorize(app.http.get(format!(
-            "{}/s3/multipart/{upload_id}/x?key={}",
-            app.address,
-            created["key"].as_str().expect("key")
-        )))
-        .send()
-        .await
-        .expect("sign");
+    let key = created["key"].as_str().expect("key");
+    let response = session
+        .send(Method::GET, &format!("/s3/multipart/{upload_id}/x?key={key}"))
+        .await;
     assert_eq!(error_code(response).await, (400, "invalid_part_number".to_owned()));
 }
 
@@ -585,15 +559,12 @@ async fn a_multipart_upload_whose_bytes_are_not_the_declared_sha256_is_refused()
     let app = spawn().await;
     let session = app.session();
     let data = csv(2);
-    let response = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv",
-                    "size": data.len(), "sha256": hex_sha256(b"another file")}),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await.expect("json");
+    let created = create_with(
+        &session,
+        &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv",
+                "size": data.len(), "sha256": hex_sha256(b"another file")}),
+    )
+    .await;
     let upload_id = created["uploadId"].as_str().expect("uploadId");
     let etags = vec![
         upload_part(&session, upload_id, &data, 1).await,
@@ -603,13 +574,11 @@ async fn a_multipart_upload_whose_bytes_are_not_the_declared_sha256_is_refused()
         .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
         .await;
     assert_eq!(error_code(response).await, (422, "checksum_mismatch".to_owned()));
-    assert!(!app.object_exists(created["key"].as_str().expect("key")).await, "the upload is deleted");
+    assert!(
+        !app.object_exists(created["key"].as_str().expect("key")).await,
+        "the upload is deleted"
+    );
 
-    let malformed = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": 10, "sha256": "abc"}),
-        )
-        .await;
-    assert_eq!(error_code(malformed).await, (400, "invalid_checksum".to_owned()));
+    let malformed = json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": 10, "sha256": "abc"});
+    create_refused(&session, &malformed, 400, "invalid_checksum").await;
 }
