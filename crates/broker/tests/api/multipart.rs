@@ -46,6 +46,13 @@ async fn create(session: &Session<'_>, size: usize) -> Value {
     .await
 }
 
+/// A CSV of `parts` parts and its started multipart upload.
+async fn started(session: &Session<'_>, parts: usize) -> (Vec<u8>, Value) {
+    let data = csv(parts);
+    let created = create(session, data.len()).await;
+    (data, created)
+}
+
 /// `POST /uploads/multipart` with `body`, which must be accepted (201).
 async fn create_with(session: &Session<'_>, body: &Value) -> Value {
     let response = session.post_json("/uploads/multipart", body).await;
@@ -89,6 +96,20 @@ async fn put(url: &str, headers: &BTreeMap<String, String>, bytes: &[u8]) -> req
     request.send().await.expect("the store answers")
 }
 
+/// PUTs parts `numbers` of `data`, one after the other, and returns their ETags.
+async fn upload_parts(
+    session: &Session<'_>,
+    upload_id: &str,
+    data: &[u8],
+    numbers: std::ops::RangeInclusive<u32>,
+) -> Vec<String> {
+    let mut etags = Vec::new();
+    for number in numbers {
+        etags.push(upload_part(session, upload_id, data, number).await);
+    }
+    etags
+}
+
 /// PUTs part `number` of `data` and returns its ETag.
 async fn upload_part(session: &Session<'_>, upload_id: &str, data: &[u8], number: u32) -> String {
     let (url, headers) = signed_part(session, upload_id, number).await;
@@ -127,12 +148,11 @@ async fn open_uploads(app: &TestApp) -> Vec<String> {
 async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     let app = spawn().await;
     let session = app.session();
-    let data = csv(4);
-    let created = create(&session, data.len()).await;
+    let (data, created) = started(&session, 4).await;
     assert_eq!(created["partSize"], PART);
     assert_eq!(created["partCount"], 4);
     assert!(created["expiresIn"].as_u64().is_some_and(|s| s > 0));
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let upload_id = upload_id_of(&created);
     let key = created["key"].as_str().expect("key");
     assert!(
         key.starts_with("staging/default/document/") && key.ends_with(".csv"),
@@ -141,10 +161,7 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     assert!(open_uploads(&app).await.contains(&upload_id.to_owned()));
 
     // Two parts, then a "reload": the list says which are there.
-    let mut etags = vec![
-        upload_part(&session, upload_id, &data, 1).await,
-        upload_part(&session, upload_id, &data, 2).await,
-    ];
+    let mut etags = upload_parts(&session, upload_id, &data, 1..=2).await;
     let listed: Value = session
         .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
         .await
@@ -162,9 +179,7 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
             Some(etag.trim_matches('"'))
         );
     }
-    for number in 3..=4 {
-        etags.push(upload_part(&session, upload_id, &data, number).await);
-    }
+    etags.extend(upload_parts(&session, upload_id, &data, 3..=4).await);
 
     let response = session
         .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
@@ -192,13 +207,9 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
 async fn another_principal_cannot_sign_list_complete_or_abort() {
     let app = spawn().await;
     let owner = app.session();
-    let data = csv(2);
-    let created = create(&owner, data.len()).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
-    let etags = vec![
-        upload_part(&owner, upload_id, &data, 1).await,
-        upload_part(&owner, upload_id, &data, 2).await,
-    ];
+    let (data, created) = started(&owner, 2).await;
+    let upload_id = upload_id_of(&created);
+    let etags = upload_parts(&owner, upload_id, &data, 1..=2).await;
 
     for (tenant, subject) in [("other-tenant", "user-1"), ("default", "user-2")] {
         let intruder = app.as_user(tenant, subject);
@@ -242,10 +253,7 @@ async fn a_part_url_is_bound_to_its_upload_part_number_and_length() {
     let data = csv(3);
     let first = create(&session, data.len()).await;
     let second = create(&session, data.len()).await;
-    let (a, b) = (
-        first["uploadId"].as_str().expect("uploadId"),
-        second["uploadId"].as_str().expect("uploadId"),
-    );
+    let (a, b) = (upload_id_of(&first), upload_id_of(&second));
     let (url, headers) = signed_part(&session, a, 1).await;
     let part = &data[..PART];
 
@@ -270,22 +278,14 @@ async fn a_part_url_is_bound_to_its_upload_part_number_and_length() {
     ] {
         refused(edited, &headers, body, what).await;
     }
-    assert!(
-        app.store
-            .list_parts(&key_of(&first), a)
+    for (created, upload_id, which) in [(&first, a, "the upload"), (&second, b, "the other upload")] {
+        let parts = app
+            .store
+            .list_parts(&key_of(created), upload_id)
             .await
-            .expect("list parts")
-            .is_empty(),
-        "nothing reached the upload"
-    );
-    assert!(
-        app.store
-            .list_parts(&key_of(&second), b)
-            .await
-            .expect("list parts")
-            .is_empty(),
-        "nothing reached the other upload"
-    );
+            .expect("list parts");
+        assert!(parts.is_empty(), "nothing reached {which}");
+    }
     let response = put(&url, &headers, part).await;
     assert_eq!(response.status(), 200, "the URL as signed works");
 }
@@ -311,6 +311,10 @@ async fn refused(url: &str, headers: &BTreeMap<String, String>, body: &[u8], wha
     }
 }
 
+fn upload_id_of(created: &Value) -> &str {
+    created["uploadId"].as_str().expect("uploadId")
+}
+
 fn key_of(created: &Value) -> ObjectKey {
     ObjectKey::parse(created["key"].as_str().expect("key")).expect("a valid key")
 }
@@ -319,9 +323,8 @@ fn key_of(created: &Value) -> ObjectKey {
 async fn abort_discards_the_upload() {
     let app = spawn().await;
     let session = app.session();
-    let data = csv(2);
-    let created = create(&session, data.len()).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let (data, created) = started(&session, 2).await;
+    let upload_id = upload_id_of(&created);
     upload_part(&session, upload_id, &data, 1).await;
 
     let response = session
@@ -345,9 +348,8 @@ async fn registry(app: &TestApp) -> std::sync::Arc<dyn SessionRegistry> {
 /// `others`: the uploads the app already has open, which expire too.
 async fn cleanup_aborts_abandoned_uploads(app: &TestApp, others: usize) {
     let session = app.session();
-    let data = csv(2);
-    let created = create(&session, data.len()).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId").to_owned();
+    let (data, created) = started(&session, 2).await;
+    let upload_id = upload_id_of(&created).to_owned();
     upload_part(&session, &upload_id, &data, 1).await;
     // One the registry never knew (a crash between create and record).
     let stray_key = ObjectKey::parse(&format!(
@@ -396,9 +398,8 @@ async fn sessions_live_in_redis_when_it_is_configured() {
     let redis = Redis::start();
     let url = redis.url();
     let app = spawn_app_with(&[("MULTIPART_PART_SIZE", "5242880"), ("REDIS_URL", &url)]).await;
-    let data = csv(2);
-    let created = create(&app.session(), data.len()).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let (_, created) = started(&app.session(), 2).await;
+    let upload_id = upload_id_of(&created);
     let client = redis::Client::open(url.as_str()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let stored: Option<String> = redis::cmd("GET")
@@ -428,11 +429,11 @@ async fn companion_routes_round_trip_then_complete_verifies() {
         .await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let created: Value = response.json().await.expect("json");
-    let (key, upload_id) = (
-        created["key"].as_str().expect("key"),
-        created["uploadId"].as_str().expect("uploadId"),
-    );
-    let get = |path: String| async move { session.send(Method::GET, &path).await };
+    let (key, upload_id) = (created["key"].as_str().expect("key"), upload_id_of(&created));
+    let get = |path: String| {
+        let session = &session;
+        async move { session.send(Method::GET, &path).await }
+    };
 
     let mut parts = Vec::new();
     for number in 1..=3u32 {
@@ -511,7 +512,7 @@ async fn bad_multipart_requests_get_json_errors() {
     let app = spawn().await;
     let session = app.session();
     let created = create(&session, 3 * PART).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let upload_id = upload_id_of(&created);
 
     let many: Vec<u32> = (1..=101).collect();
     for (numbers, expected) in [
@@ -565,11 +566,8 @@ async fn a_multipart_upload_whose_bytes_are_not_the_declared_sha256_is_refused()
                 "size": data.len(), "sha256": hex_sha256(b"another file")}),
     )
     .await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
-    let etags = vec![
-        upload_part(&session, upload_id, &data, 1).await,
-        upload_part(&session, upload_id, &data, 2).await,
-    ];
+    let upload_id = upload_id_of(&created);
+    let etags = upload_parts(&session, upload_id, &data, 1..=2).await;
     let response = session
         .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
         .await;
