@@ -8,18 +8,11 @@
 # is where the files are generated (3 × SIZE_MIB of disk, removed after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker/target}"
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker"
-VENV="$CACHE/bench-venv"
+source scripts/bench-lib.sh
 
-if ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -r bench/python-baseline/requirements.txt
-fi
-if [ -z "${BROKER_BIN:-}" ]; then
-  cargo build --release --locked -p upload-broker
-fi
-export BROKER_BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
+bench_venv boto3
+bench_broker
+export BROKER_BIN="$BIN"
 if [[ ",${STORES:-embedded,garage}," == *,garage,* ]]; then
   GARAGE_BIN="$(bash scripts/garage.sh)"
   export GARAGE_BIN

@@ -7,22 +7,11 @@
 # Targets: broker >= 3x faster than the Python stack; broker <= 1.5x GET+PUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker/target}"
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker"
-VENV="$CACHE/bench-venv"
+source scripts/bench-lib.sh
 
-# The baseline's virtualenv, outside the clone, installed once from the pinned list.
-if ! "$VENV/bin/python" -c 'import fastapi, uvicorn, boto3, PIL, reportlab' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -r bench/python-baseline/requirements.txt
-fi
-# BROKER_BIN skips the build and uses an existing release binary.
-if [ -z "${BROKER_BIN:-}" ]; then
-  cargo build --release --locked -p upload-broker
-fi
-BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
+bench_venv "fastapi, uvicorn, boto3, PIL, reportlab"
+bench_broker
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 API_PORT="$(free_port)"; STORE_PORT="$(free_port)"; BASE_PORT="$(free_port)"
 DATA="$(mktemp -d)"
 export STORE_URL="http://127.0.0.1:$STORE_PORT" STORE_BUCKET=uploads STORE_REGION=us-east-1

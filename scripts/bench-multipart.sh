@@ -10,19 +10,13 @@
 # only to presign the baseline's PUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker/target}"
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker"
-VENV="$CACHE/bench-venv"
+source scripts/bench-lib.sh
 WHICH="${1:-both}"
 SIZE_MIB="${SIZE_MIB:-1024}"
 
-if ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -r bench/python-baseline/requirements.txt
-fi
+bench_venv boto3
 # BROKER_BIN / TESTKIT_GARAGE_BIN skip the builds.
-if [ -z "${BROKER_BIN:-}" ]; then cargo build --release --locked -p upload-broker; fi
-BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
+bench_broker
 if [ "$WHICH" != embedded ]; then
   source scripts/garage.sh
   if [ -z "${TESTKIT_GARAGE_BIN:-}" ]; then cargo build --locked -p broker-testkit --bin testkit-garage; fi
@@ -51,8 +45,6 @@ with open(path, "wb") as out:
             rows += 1
         out.write(b"".join(lines))
 PY
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_broker LOG ENV…: the release broker, AUTH_MODE=none, no rate limit; waits for /healthz.
 start_broker() {

@@ -11,24 +11,14 @@
 # Targets: broker >= 10x reportlab's pages/s; worker peak RSS <= 64 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker/target}"
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker"
-VENV="$CACHE/bench-venv"
+source scripts/bench-lib.sh
 
 command -v redis-server >/dev/null || { echo "redis-server is required" >&2; exit 1; }
 command -v qpdf >/dev/null || { echo "qpdf is required (it counts the broker's pages)" >&2; exit 1; }
-# The baseline's virtualenv, outside the clone, installed once from the pinned list.
-if ! "$VENV/bin/python" -c 'import fastapi, uvicorn, boto3, PIL, reportlab' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -r bench/python-baseline/requirements.txt
-fi
-# BROKER_BIN skips the build and uses an existing release binary.
-if [ -z "${BROKER_BIN:-}" ]; then
-  cargo build --release --locked -p upload-broker
-fi
-export BROKER_BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
+bench_venv "fastapi, uvicorn, boto3, PIL, reportlab"
+bench_broker
+export BROKER_BIN="$BIN"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 API_PORT="$(free_port)"; STORE_PORT="$(free_port)"; REDIS_PORT="$(free_port)"
 DATA="$(mktemp -d)"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$DATA" >/dev/null &

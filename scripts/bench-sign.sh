@@ -8,16 +8,11 @@ cd "$(dirname "$0")/.."
 ROUNDS="${1:-3}"
 SECONDS_PER_RUN="${2:-5}"
 CONNECTIONS="${CONNECTIONS:-32}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upload-broker/target}"
+source scripts/bench-lib.sh
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-# BROKER_BIN skips the build and uses an existing release binary.
-if [ -z "${BROKER_BIN:-}" ]; then
-  cargo build --release --locked -p upload-broker
-fi
-BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
+bench_broker
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 API_PORT="$(free_port)"; STORE_PORT="$(free_port)"; METRICS_PORT="$(free_port)"
 DATA="$(mktemp -d)"
 # Signing is measured as production runs it: an HS256 bearer token verified on

@@ -34,6 +34,7 @@
 //!
 //! Spec: <https://spec.openapis.org/oas/v3.1.0>.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
@@ -46,7 +47,7 @@ use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{Content, RefOr, Response};
-use utoipa::{Modify, OpenApi, ToResponse};
+use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::routes;
@@ -168,6 +169,48 @@ impl<'r> ToResponse<'r> for RateLimited {
         );
         ("RateLimited", response.build().into())
     }
+}
+
+/// The refusals a start of a multipart upload shares in both route families:
+/// 401, 403 `quota_exceeded`, 429, 503.
+pub struct CreateRefusals;
+
+impl IntoResponses for CreateRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        ResponsesBuilder::new()
+            .response("401", reference::<Unauthenticated>())
+            .response("403", error_response("`quota_exceeded`").build())
+            .response("429", reference::<RateLimited>())
+            .response(
+                "503",
+                error_response("`store_unavailable`, `quota_unavailable`, `sessions_unavailable`").build(),
+            )
+            .build()
+            .responses
+    }
+}
+
+/// The refusals a call on a started multipart upload shares in both route
+/// families: 401, 404 `upload_not_found`, 503.
+pub struct UploadRefusals;
+
+impl IntoResponses for UploadRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        ResponsesBuilder::new()
+            .response("401", reference::<Unauthenticated>())
+            .response("404", error_response("`upload_not_found`").build())
+            .response(
+                "503",
+                error_response("`store_unavailable`, `sessions_unavailable`").build(),
+            )
+            .build()
+            .responses
+    }
+}
+
+/// A reference to the reusable response `R` (`components(responses(…))`).
+fn reference<'r, R: ToResponse<'r>>() -> RefOr<Response> {
+    RefOr::Ref(utoipa::openapi::Ref::from_response_name(R::response().0))
 }
 
 fn error_response(description: &str) -> ResponseBuilder {

@@ -50,6 +50,23 @@ pub enum PresignedUpload {
     Put(PresignedPut),
 }
 
+/// `request` (a PutObject, CopyObject or CreateMultipartUpload builder of
+/// `store`, which share no trait) with the object's headers from `options`:
+/// its type, its disposition (none when empty), its metadata, and the store's
+/// server-side encryption when configured.
+macro_rules! with_object_headers {
+    ($request:expr, $store:expr, $options:expr) => {
+        $request
+            .content_type($options.content_type)
+            .set_content_disposition(
+                (!$options.content_disposition.is_empty()).then(|| $options.content_disposition.to_owned()),
+            )
+            .set_metadata(Some($options.metadata))
+            .set_server_side_encryption($store.sse_algorithm())
+            .set_ssekms_key_id($store.sse_kms_key_id())
+    };
+}
+
 /// How a verified or generated object is written.
 #[derive(Debug, Clone)]
 pub struct PutOptions<'a> {
@@ -420,7 +437,7 @@ impl Store {
         key: &ObjectKey,
         options: PutOptions<'_>,
     ) -> Result<(), StoreError> {
-        let mut request = self
+        let request = self
             .client
             .copy_object()
             .bucket(&self.bucket)
@@ -428,14 +445,8 @@ impl Store {
             // Keys are `[A-Za-z0-9._-/]` (ObjectKey), so they need no escaping.
             .copy_source(format!("{}/{}", self.bucket, source.as_str()))
             .copy_source_if_match(source_etag)
-            .metadata_directive(MetadataDirective::Replace)
-            .content_type(options.content_type)
-            .set_content_disposition(
-                (!options.content_disposition.is_empty()).then(|| options.content_disposition.to_owned()),
-            )
-            .set_metadata(Some(options.metadata))
-            .set_server_side_encryption(self.sse_algorithm())
-            .set_ssekms_key_id(self.sse_kms_key_id());
+            .metadata_directive(MetadataDirective::Replace);
+        let mut request = with_object_headers!(request, self, options);
         if options.create_only {
             request = request.if_none_match("*");
         }
@@ -449,19 +460,13 @@ impl Store {
         body: ByteStream,
         options: PutOptions<'_>,
     ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
-        let mut request = self
+        let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key.as_str())
-            .body(body)
-            .content_type(options.content_type)
-            .set_content_disposition(
-                (!options.content_disposition.is_empty()).then(|| options.content_disposition.to_owned()),
-            )
-            .set_metadata(Some(options.metadata))
-            .set_server_side_encryption(self.sse_algorithm())
-            .set_ssekms_key_id(self.sse_kms_key_id());
+            .body(body);
+        let mut request = with_object_headers!(request, self, options);
         if options.create_only {
             request = request.if_none_match("*");
         }
@@ -485,23 +490,12 @@ impl Store {
     /// server-side encryption when configured); returns the upload id.
     /// Nothing is visible at `key` until [`Store::complete_multipart`].
     pub async fn create_multipart(&self, key: &ObjectKey, options: PutOptions<'_>) -> Result<String, StoreError> {
-        let mut request = self
+        let request = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(key.as_str())
-            .content_type(options.content_type)
-            .set_content_disposition(
-                (!options.content_disposition.is_empty()).then(|| options.content_disposition.to_owned()),
-            )
-            .set_metadata(Some(options.metadata));
-        if let Some(encryption) = &self.encryption {
-            request = request.server_side_encryption(encryption.algorithm().into());
-            if let Encryption::Kms { key_id: Some(key_id) } = encryption {
-                request = request.ssekms_key_id(key_id);
-            }
-        }
-        let output = request
+            .key(key.as_str());
+        let output = with_object_headers!(request, self, options)
             .send()
             .await
             .map_err(classify)

@@ -16,12 +16,12 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::multipart::{audited_abort, audited_create, audited_on_upload};
+use super::multipart::{MultipartCall, audited_abort, audited_create, audited_on_upload};
 use crate::auth::{Action, Auth, Caller};
 use crate::error::{ApiError, ErrorBody};
-use crate::openapi::{RateLimited, Unauthenticated};
+use crate::openapi::{CreateRefusals, RateLimited, Unauthenticated, UploadRefusals};
 use crate::state::AppState;
-use crate::uploads::multipart::{self, AbortResponse, COMPANION_PART_SIZE, Multipart};
+use crate::uploads::multipart::{self, AbortResponse, COMPANION_PART_SIZE};
 use crate::uploads::sign::{SignRequest, SignResponse};
 
 /// The profile of an upload whose metadata names none.
@@ -189,18 +189,13 @@ pub async fn params(
     responses(
         (status = 200, description = "The key and the upload id", body = CompanionCreateResponse),
         (status = 400, description = "As `POST /uploads/multipart`", body = ErrorBody),
-        (status = 401, response = Unauthenticated),
-        (status = 403, description = "`quota_exceeded`", body = ErrorBody),
-        (status = 429, response = RateLimited),
-        (status = 503, description = "`store_unavailable`, `quota_unavailable`, `sessions_unavailable`", body = ErrorBody),
+        CreateRefusals,
     )
 )]
-#[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn create(
-    state: web::Data<AppState>,
     auth: web::Data<Auth>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
+    call: MultipartCall,
     body: web::Json<CompanionCreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let size = match body.metadata.size.as_deref().map(str::parse::<u64>) {
@@ -213,7 +208,7 @@ pub async fn create(
         None => None,
     };
     let request = sign_request(&body.filename, &body.content_type, body.metadata.kind.as_deref(), size);
-    let response = audited_create(&state, &auth, &multipart, &caller, &request, COMPANION_PART_SIZE).await?;
+    let response = audited_create(&call, &auth, &request, COMPANION_PART_SIZE).await?;
     Ok(HttpResponse::Ok().json(CompanionCreateResponse {
         key: response.key,
         upload_id: response.upload_id,
@@ -240,11 +235,9 @@ pub async fn create(
         (status = 503, description = "`sessions_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn sign_part(
-    state: web::Data<AppState>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
+    call: MultipartCall,
     path: web::Path<(String, String)>,
     query: web::Query<KeyQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -252,8 +245,8 @@ pub async fn sign_part(
     let part_number: u32 = part_number
         .parse()
         .map_err(|_| ApiError::InvalidPartNumber("the part number must be a whole number".into()))?;
-    let owned = multipart::owned(&multipart, &caller, &upload_id, Some(&query.key)).await?;
-    let signed = multipart::sign_parts(&state.store, &owned, &[part_number]).await?;
+    let owned = call.owned(&upload_id, Some(&query.key)).await?;
+    let signed = multipart::sign_parts(&call.state.store, &owned, &[part_number]).await?;
     let expires_in = signed.expires_in;
     let part = signed.parts.into_iter().next().ok_or(ApiError::Internal)?;
     Ok(HttpResponse::Ok().json(SignedPartUrl {
@@ -276,21 +269,17 @@ pub async fn sign_part(
     params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
     responses(
         (status = 200, description = "The parts the store holds", body = [CompanionPart]),
-        (status = 401, response = Unauthenticated),
-        (status = 404, description = "`upload_not_found`", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+        UploadRefusals,
     )
 )]
-#[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn list_parts(
-    state: web::Data<AppState>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
+    call: MultipartCall,
     upload_id: web::Path<String>,
     query: web::Query<KeyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let owned = multipart::owned(&multipart, &caller, &upload_id, Some(&query.key)).await?;
-    let status = multipart::status(&state.store, &owned).await?;
+    let owned = call.owned(&upload_id, Some(&query.key)).await?;
+    let status = multipart::status(&call.state.store, &owned).await?;
     let parts: Vec<CompanionPart> = status
         .parts
         .into_iter()
@@ -318,31 +307,26 @@ pub async fn list_parts(
     responses(
         (status = 200, description = "Assembled in staging", body = CompanionCompleteResponse),
         (status = 400, description = "`invalid_parts`, `invalid_part_number`, `too_large`", body = ErrorBody),
-        (status = 401, response = Unauthenticated),
-        (status = 404, description = "`upload_not_found`", body = ErrorBody),
         (status = 429, response = RateLimited),
-        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+        UploadRefusals,
     )
 )]
-#[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn complete(
-    state: web::Data<AppState>,
     auth: web::Data<Auth>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
+    call: MultipartCall,
     upload_id: web::Path<String>,
     query: web::Query<KeyQuery>,
     body: web::Json<CompanionCompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
-    let (store, multipart) = (&state.store, &**multipart);
+    let (store, multipart) = (&call.state.store, &*call.multipart);
     let limit = Some((&**auth, Action::Complete));
     let key = Some(query.key.as_str());
     audited_on_upload(
         "multipart_complete",
         limit,
-        multipart,
-        &caller,
+        &call,
         &upload_id,
         key,
         |owned| async move { multipart::assemble(store, multipart, &owned, &parts).await },
@@ -364,19 +348,15 @@ pub async fn complete(
     params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
     responses(
         (status = 200, description = "Aborted", body = AbortResponse),
-        (status = 401, response = Unauthenticated),
-        (status = 404, description = "`upload_not_found`", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+        UploadRefusals,
     )
 )]
-#[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn abort(
-    state: web::Data<AppState>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
+    call: MultipartCall,
     upload_id: web::Path<String>,
     query: web::Query<KeyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let response = audited_abort(&state, &multipart, &caller, &upload_id, Some(&query.key)).await?;
+    let response = audited_abort(&call, &upload_id, Some(&query.key)).await?;
     Ok(HttpResponse::Ok().json(response))
 }

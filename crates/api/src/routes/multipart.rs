@@ -1,11 +1,13 @@
 //! `/uploads/multipart…`: the broker's own multipart routes, thin handlers
 //! over [`crate::uploads::multipart`].
 
-use actix_web::{HttpResponse, web};
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
 
 use crate::auth::{Action, Auth, Caller, audit};
 use crate::error::{ApiError, ErrorBody};
-use crate::openapi::{RateLimited, Unauthenticated};
+use crate::openapi::{CreateRefusals, RateLimited, Unauthenticated, UploadRefusals};
 use crate::state::AppState;
 use crate::uploads::complete::CompleteResponse;
 use crate::uploads::multipart::{
@@ -30,22 +32,17 @@ use crate::uploads::sign::SignRequest;
         (status = 201, description = "The upload id, the staging key and the part layout", body = CreateMultipartResponse),
         (status = 400, description = "`unknown_kind`, `unsupported_type`, `extension_mismatch`, `invalid_filename`, \
             `too_large` (over the profile's maximum), `empty_file`, `too_many_parts`, `invalid_json`, `invalid_request`", body = ErrorBody),
-        (status = 401, response = Unauthenticated),
-        (status = 403, description = "`quota_exceeded`", body = ErrorBody),
-        (status = 429, response = RateLimited),
-        (status = 503, description = "`store_unavailable`, `quota_unavailable`, `sessions_unavailable`", body = ErrorBody),
+        CreateRefusals,
     )
 )]
-#[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn create(
-    state: web::Data<AppState>,
     auth: web::Data<Auth>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
+    call: MultipartCall,
     body: web::Json<CreateMultipartRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let part_size = state.store.uploads().multipart_part_size;
-    let response = audited_create(&state, &auth, &multipart, &caller, &body.sign_request(), part_size).await?;
+    let part_size = call.state.store.uploads().multipart_part_size;
+    let response = audited_create(&call, &auth, &body.sign_request(), part_size).await?;
     Ok(HttpResponse::Created().json(response))
 }
 
@@ -71,16 +68,14 @@ pub async fn create(
         (status = 503, description = "`sessions_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn sign_parts(
-    state: web::Data<AppState>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
+    call: MultipartCall,
     upload_id: web::Path<String>,
     body: web::Json<SignPartsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let owned = multipart::owned(&multipart, &caller, &upload_id, None).await?;
-    let response = multipart::sign_parts(&state.store, &owned, &body.part_numbers).await?;
+    let owned = call.owned(&upload_id, None).await?;
+    let response = multipart::sign_parts(&call.state.store, &owned, &body.part_numbers).await?;
     Ok(HttpResponse::Ok().json(response))
 }
 
@@ -96,20 +91,13 @@ pub async fn sign_parts(
     params(("uploadId" = String, Path, description = "The upload id")),
     responses(
         (status = 200, description = "The layout and the stored parts", body = MultipartStatus),
-        (status = 401, response = Unauthenticated),
-        (status = 404, description = "`upload_not_found`", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+        UploadRefusals,
     )
 )]
-#[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %caller.tenant))]
-pub async fn status(
-    state: web::Data<AppState>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
-    upload_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let owned = multipart::owned(&multipart, &caller, &upload_id, None).await?;
-    Ok(HttpResponse::Ok().json(multipart::status(&state.store, &owned).await?))
+#[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %call.caller.tenant))]
+pub async fn status(call: MultipartCall, upload_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let owned = call.owned(&upload_id, None).await?;
+    Ok(HttpResponse::Ok().json(multipart::status(&call.state.store, &owned).await?))
 }
 
 /// Complete a multipart upload, then verify and promote it
@@ -137,20 +125,18 @@ pub async fn status(
         (status = 503, description = "`store_unavailable`, `quota_unavailable`, `sessions_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn complete(
-    state: web::Data<AppState>,
     auth: web::Data<Auth>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
+    call: MultipartCall,
     upload_id: web::Path<String>,
     body: web::Json<CompleteMultipartRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
-    let (store, verification, quotas) = (&state.store, &state.verification, &auth.quotas);
-    let (multipart, caller) = (&**multipart, &caller);
+    let (store, verification, quotas) = (&call.state.store, &call.state.verification, &auth.quotas);
+    let (multipart, caller) = (&*call.multipart, &call.caller);
     let limit = Some((&**auth, Action::Complete));
-    let response = audited_on_upload("multipart_complete", limit, multipart, caller, &upload_id, None, |owned| async move {
+    let response = audited_on_upload("multipart_complete", limit, &call, &upload_id, None, |owned| async move {
         multipart::complete(store, multipart, verification, quotas, caller, &owned, &parts).await
     })
     .await?;
@@ -168,31 +154,62 @@ pub async fn complete(
     params(("uploadId" = String, Path, description = "The upload id")),
     responses(
         (status = 200, description = "Aborted", body = AbortResponse),
-        (status = 401, response = Unauthenticated),
-        (status = 404, description = "`upload_not_found`", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`, `sessions_unavailable`", body = ErrorBody),
+        UploadRefusals,
     )
 )]
-#[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %caller.tenant))]
-pub async fn abort(
-    state: web::Data<AppState>,
-    multipart: web::Data<Multipart>,
-    caller: Caller,
-    upload_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let response = audited_abort(&state, &multipart, &caller, &upload_id, None).await?;
+#[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %call.caller.tenant))]
+pub async fn abort(call: MultipartCall, upload_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let response = audited_abort(&call, &upload_id, None).await?;
     Ok(HttpResponse::Ok().json(response))
+}
+
+/// What every handler of both multipart route families takes: the app's
+/// state, the multipart sessions and the authenticated caller, extracted in
+/// that order.
+pub struct MultipartCall {
+    pub state: web::Data<AppState>,
+    pub multipart: web::Data<Multipart>,
+    pub caller: Caller,
+}
+
+impl FromRequest for MultipartCall {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let state = web::Data::<AppState>::from_request(request, payload).into_inner();
+        let multipart = web::Data::<Multipart>::from_request(request, payload).into_inner();
+        let caller = Caller::from_request(request, payload);
+        Box::pin(async move {
+            let (state, multipart) = (state?, multipart?);
+            Ok(Self {
+                state,
+                multipart,
+                caller: caller.await?,
+            })
+        })
+    }
+}
+
+impl MultipartCall {
+    /// The caller's upload `upload_id` (`key`: see [`multipart::owned`]).
+    pub(crate) async fn owned(&self, upload_id: &str, key: Option<&str>) -> Result<Owned, ApiError> {
+        multipart::owned(&self.multipart, &self.caller, upload_id, key).await
+    }
 }
 
 /// A create and its audit line (both route families).
 pub(crate) async fn audited_create(
-    state: &AppState,
+    call: &MultipartCall,
     auth: &Auth,
-    multipart: &Multipart,
-    caller: &Caller,
     request: &SignRequest,
     part_size: u64,
 ) -> Result<CreateMultipartResponse, ApiError> {
+    let MultipartCall {
+        state,
+        multipart,
+        caller,
+    } = call;
     audit::audited("multipart_create", caller, None, async {
         auth.limiter.check(caller, Action::Sign).await?;
         let plan = multipart::plan(request, state.store.uploads())?;
@@ -208,8 +225,7 @@ pub(crate) async fn audited_create(
 pub(crate) async fn audited_on_upload<T, F, Fut>(
     action: &str,
     limit: Option<(&Auth, Action)>,
-    multipart: &Multipart,
-    caller: &Caller,
+    call: &MultipartCall,
     upload_id: &str,
     key: Option<&str>,
     work: F,
@@ -218,11 +234,11 @@ where
     F: FnOnce(Owned) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
-    let keyed = audit::audited(action, caller, None, async {
+    let keyed = audit::audited(action, &call.caller, None, async {
         if let Some((auth, action)) = limit {
-            auth.limiter.check(caller, action).await?;
+            auth.limiter.check(&call.caller, action).await?;
         }
-        let owned = multipart::owned(multipart, caller, upload_id, key).await?;
+        let owned = call.owned(upload_id, key).await?;
         let key = owned.session.key.clone();
         Ok(Keyed(key, work(owned).await?))
     })
@@ -232,22 +248,14 @@ where
 
 /// An abort and its audit line (both route families).
 pub(crate) async fn audited_abort(
-    state: &AppState,
-    multipart: &Multipart,
-    caller: &Caller,
+    call: &MultipartCall,
     upload_id: &str,
     key: Option<&str>,
 ) -> Result<AbortResponse, ApiError> {
-    let store = &state.store;
-    audited_on_upload(
-        "multipart_abort",
-        None,
-        multipart,
-        caller,
-        upload_id,
-        key,
-        |owned| async move { multipart::abort(store, multipart, &owned).await },
-    )
+    let (store, multipart) = (&call.state.store, &*call.multipart);
+    audited_on_upload("multipart_abort", None, call, upload_id, key, |owned| async move {
+        multipart::abort(store, multipart, &owned).await
+    })
     .await
 }
 

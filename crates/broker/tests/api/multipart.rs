@@ -12,6 +12,7 @@ use broker_api::uploads::multipart::sessions::SESSION_LIFETIME;
 use broker_core::store::PutOptions;
 use broker_core::{ObjectKey, Settings};
 use broker_testkit::{Redis, Session, TestApp, error_code, s3_error_code, spawn_app_with};
+use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -38,14 +39,31 @@ fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 async fn create(session: &Session<'_>, size: usize) -> Value {
-    let response = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": size}),
-        )
-        .await;
+    create_with(
+        session,
+        &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": size}),
+    )
+    .await
+}
+
+/// A CSV of `parts` parts and its started multipart upload.
+async fn started(session: &Session<'_>, parts: usize) -> (Vec<u8>, Value) {
+    let data = csv(parts);
+    let created = create(session, data.len()).await;
+    (data, created)
+}
+
+/// `POST /uploads/multipart` with `body`, which must be accepted (201).
+async fn create_with(session: &Session<'_>, body: &Value) -> Value {
+    let response = session.post_json("/uploads/multipart", body).await;
     assert_eq!(response.status(), 201, "create refused: {:?}", response.text().await);
     response.json().await.expect("json")
+}
+
+/// `POST /uploads/multipart` with `body`, which must be refused with `status` and `code`.
+async fn create_refused(session: &Session<'_>, body: &Value, status: u16, code: &str) {
+    let response = session.post_json("/uploads/multipart", body).await;
+    assert_eq!(error_code(response).await, (status, code.to_owned()), "{body}");
 }
 
 async fn sign_parts(session: &Session<'_>, upload_id: &str, numbers: &[u32]) -> reqwest::Response {
@@ -76,6 +94,20 @@ async fn put(url: &str, headers: &BTreeMap<String, String>, bytes: &[u8]) -> req
         request = request.header(name, value);
     }
     request.send().await.expect("the store answers")
+}
+
+/// PUTs parts `numbers` of `data`, one after the other, and returns their ETags.
+async fn upload_parts(
+    session: &Session<'_>,
+    upload_id: &str,
+    data: &[u8],
+    numbers: std::ops::RangeInclusive<u32>,
+) -> Vec<String> {
+    let mut etags = Vec::new();
+    for number in numbers {
+        etags.push(upload_part(session, upload_id, data, number).await);
+    }
+    etags
 }
 
 /// PUTs part `number` of `data` and returns its ETag.
@@ -116,12 +148,11 @@ async fn open_uploads(app: &TestApp) -> Vec<String> {
 async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     let app = spawn().await;
     let session = app.session();
-    let data = csv(4);
-    let created = create(&session, data.len()).await;
+    let (data, created) = started(&session, 4).await;
     assert_eq!(created["partSize"], PART);
     assert_eq!(created["partCount"], 4);
     assert!(created["expiresIn"].as_u64().is_some_and(|s| s > 0));
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let upload_id = upload_id_of(&created);
     let key = created["key"].as_str().expect("key");
     assert!(
         key.starts_with("staging/default/document/") && key.ends_with(".csv"),
@@ -130,15 +161,10 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     assert!(open_uploads(&app).await.contains(&upload_id.to_owned()));
 
     // Two parts, then a "reload": the list says which are there.
-    let mut etags = vec![
-        upload_part(&session, upload_id, &data, 1).await,
-        upload_part(&session, upload_id, &data, 2).await,
-    ];
-    let listed: Value = app
-        .authorize(app.http.get(format!("{}/uploads/multipart/{upload_id}", app.address)))
-        .send()
+    let mut etags = upload_parts(&session, upload_id, &data, 1..=2).await;
+    let listed: Value = session
+        .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
         .await
-        .expect("list")
         .json()
         .await
         .expect("json");
@@ -153,9 +179,7 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
             Some(etag.trim_matches('"'))
         );
     }
-    for number in 3..=4 {
-        etags.push(upload_part(&session, upload_id, &data, number).await);
-    }
+    etags.extend(upload_parts(&session, upload_id, &data, 3..=4).await);
 
     let response = session
         .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
@@ -183,34 +207,23 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
 async fn another_principal_cannot_sign_list_complete_or_abort() {
     let app = spawn().await;
     let owner = app.session();
-    let data = csv(2);
-    let created = create(&owner, data.len()).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
-    let etags = vec![
-        upload_part(&owner, upload_id, &data, 1).await,
-        upload_part(&owner, upload_id, &data, 2).await,
-    ];
+    let (data, created) = started(&owner, 2).await;
+    let upload_id = upload_id_of(&created);
+    let etags = upload_parts(&owner, upload_id, &data, 1..=2).await;
 
     for (tenant, subject) in [("other-tenant", "user-1"), ("default", "user-2")] {
         let intruder = app.as_user(tenant, subject);
         let attempts = [
             sign_parts(&intruder, upload_id, &[1]).await,
             intruder
-                .authorize(app.http.get(format!("{}/uploads/multipart/{upload_id}", app.address)))
-                .send()
-                .await
-                .expect("list"),
+                .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
+                .await,
             intruder
                 .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
                 .await,
             intruder
-                .authorize(
-                    app.http
-                        .delete(format!("{}/uploads/multipart/{upload_id}", app.address)),
-                )
-                .send()
-                .await
-                .expect("abort"),
+                .send(Method::DELETE, &format!("/uploads/multipart/{upload_id}"))
+                .await,
         ];
         for response in attempts {
             let (status, code) = error_code(response).await;
@@ -218,13 +231,8 @@ async fn another_principal_cannot_sign_list_complete_or_abort() {
         }
         let key = created["key"].as_str().expect("key");
         let companion = intruder
-            .authorize(
-                app.http
-                    .delete(format!("{}/s3/multipart/{upload_id}?key={key}", app.address)),
-            )
-            .send()
-            .await
-            .expect("companion abort");
+            .send(Method::DELETE, &format!("/s3/multipart/{upload_id}?key={key}"))
+            .await;
         assert_eq!(error_code(companion).await, (404, "upload_not_found".to_owned()));
     }
     assert!(
@@ -245,10 +253,7 @@ async fn a_part_url_is_bound_to_its_upload_part_number_and_length() {
     let data = csv(3);
     let first = create(&session, data.len()).await;
     let second = create(&session, data.len()).await;
-    let (a, b) = (
-        first["uploadId"].as_str().expect("uploadId"),
-        second["uploadId"].as_str().expect("uploadId"),
-    );
+    let (a, b) = (upload_id_of(&first), upload_id_of(&second));
     let (url, headers) = signed_part(&session, a, 1).await;
     let part = &data[..PART];
 
@@ -273,22 +278,14 @@ async fn a_part_url_is_bound_to_its_upload_part_number_and_length() {
     ] {
         refused(edited, &headers, body, what).await;
     }
-    assert!(
-        app.store
-            .list_parts(&key_of(&first), a)
+    for (created, upload_id, which) in [(&first, a, "the upload"), (&second, b, "the other upload")] {
+        let parts = app
+            .store
+            .list_parts(&key_of(created), upload_id)
             .await
-            .expect("list parts")
-            .is_empty(),
-        "nothing reached the upload"
-    );
-    assert!(
-        app.store
-            .list_parts(&key_of(&second), b)
-            .await
-            .expect("list parts")
-            .is_empty(),
-        "nothing reached the other upload"
-    );
+            .expect("list parts");
+        assert!(parts.is_empty(), "nothing reached {which}");
+    }
     let response = put(&url, &headers, part).await;
     assert_eq!(response.status(), 200, "the URL as signed works");
 }
@@ -314,6 +311,10 @@ async fn refused(url: &str, headers: &BTreeMap<String, String>, body: &[u8], wha
     }
 }
 
+fn upload_id_of(created: &Value) -> &str {
+    created["uploadId"].as_str().expect("uploadId")
+}
+
 fn key_of(created: &Value) -> ObjectKey {
     ObjectKey::parse(created["key"].as_str().expect("key")).expect("a valid key")
 }
@@ -322,19 +323,13 @@ fn key_of(created: &Value) -> ObjectKey {
 async fn abort_discards_the_upload() {
     let app = spawn().await;
     let session = app.session();
-    let data = csv(2);
-    let created = create(&session, data.len()).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let (data, created) = started(&session, 2).await;
+    let upload_id = upload_id_of(&created);
     upload_part(&session, upload_id, &data, 1).await;
 
     let response = session
-        .authorize(
-            app.http
-                .delete(format!("{}/uploads/multipart/{upload_id}", app.address)),
-        )
-        .send()
-        .await
-        .expect("abort");
+        .send(Method::DELETE, &format!("/uploads/multipart/{upload_id}"))
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["aborted"], true);
@@ -353,9 +348,8 @@ async fn registry(app: &TestApp) -> std::sync::Arc<dyn SessionRegistry> {
 /// `others`: the uploads the app already has open, which expire too.
 async fn cleanup_aborts_abandoned_uploads(app: &TestApp, others: usize) {
     let session = app.session();
-    let data = csv(2);
-    let created = create(&session, data.len()).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId").to_owned();
+    let (data, created) = started(&session, 2).await;
+    let upload_id = upload_id_of(&created).to_owned();
     upload_part(&session, &upload_id, &data, 1).await;
     // One the registry never knew (a crash between create and record).
     let stray_key = ObjectKey::parse(&format!(
@@ -404,9 +398,8 @@ async fn sessions_live_in_redis_when_it_is_configured() {
     let redis = Redis::start();
     let url = redis.url();
     let app = spawn_app_with(&[("MULTIPART_PART_SIZE", "5242880"), ("REDIS_URL", &url)]).await;
-    let data = csv(2);
-    let created = create(&app.session(), data.len()).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let (_, created) = started(&app.session(), 2).await;
+    let upload_id = upload_id_of(&created);
     let client = redis::Client::open(url.as_str()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let stored: Option<String> = redis::cmd("GET")
@@ -436,20 +429,15 @@ async fn companion_routes_round_trip_then_complete_verifies() {
         .await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let created: Value = response.json().await.expect("json");
-    let (key, upload_id) = (
-        created["key"].as_str().expect("key"),
-        created["uploadId"].as_str().expect("uploadId"),
-    );
+    let (key, upload_id) = (created["key"].as_str().expect("key"), upload_id_of(&created));
     let get = |path: String| {
-        let request = app.http.get(format!("{}{path}", app.address));
-        session.authorize(request).send()
+        let session = &session;
+        async move { session.send(Method::GET, &path).await }
     };
 
     let mut parts = Vec::new();
     for number in 1..=3u32 {
-        let response = get(format!("/s3/multipart/{upload_id}/{number}?key={key}"))
-            .await
-            .expect("sign");
+        let response = get(format!("/s3/multipart/{upload_id}/{number}?key={key}")).await;
         assert_eq!(response.status(), 200);
         let signed: Value = response.json().await.expect("json");
         assert!(signed["expires"].as_u64().is_some_and(|s| s > 0));
@@ -463,7 +451,6 @@ async fn companion_routes_round_trip_then_complete_verifies() {
         if number == 2 {
             let listed: Value = get(format!("/s3/multipart/{upload_id}?key={key}"))
                 .await
-                .expect("list")
                 .json()
                 .await
                 .expect("json");
@@ -477,19 +464,15 @@ async fn companion_routes_round_trip_then_complete_verifies() {
     let response = get(format!(
         "/s3/multipart/{upload_id}/1?key=staging/default/document/other.csv"
     ))
-    .await
-    .expect("sign");
+    .await;
     assert_eq!(error_code(response).await, (404, "upload_not_found".to_owned()));
 
     let response = session
-        .authorize(
-            app.http
-                .post(format!("{}/s3/multipart/{upload_id}/complete?key={key}", app.address))
-                .json(&json!({ "parts": parts })),
+        .post_json(
+            &format!("/s3/multipart/{upload_id}/complete?key={key}"),
+            &json!({ "parts": parts }),
         )
-        .send()
-        .await
-        .expect("complete");
+        .await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let assembled: Value = response.json().await.expect("json");
     assert_eq!(assembled["location"], key);
@@ -510,13 +493,12 @@ async fn companion_routes_round_trip_then_complete_verifies() {
 async fn companion_params_sign_a_single_upload() {
     let app = spawn().await;
     let response = app
-        .authorize(app.http.get(format!(
-            "{}/s3/params?filename=ledger.csv&type=text%2Fcsv&metadata%5Bkind%5D=file",
-            app.address
-        )))
-        .send()
-        .await
-        .expect("params");
+        .session()
+        .send(
+            Method::GET,
+            "/s3/params?filename=ledger.csv&type=text%2Fcsv&metadata%5Bkind%5D=file",
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let signed: Value = response.json().await.expect("json");
     assert_eq!(signed["method"], "POST");
@@ -530,7 +512,7 @@ async fn bad_multipart_requests_get_json_errors() {
     let app = spawn().await;
     let session = app.session();
     let created = create(&session, 3 * PART).await;
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
+    let upload_id = upload_id_of(&created);
 
     let many: Vec<u32> = (1..=101).collect();
     for (numbers, expected) in [
@@ -545,20 +527,18 @@ async fn bad_multipart_requests_get_json_errors() {
     let (status, code) = error_code(sign_parts(&session, "no-such-upload", &[1]).await).await;
     assert_eq!((status, code.as_str()), (404, "upload_not_found"));
 
-    let too_large = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "big.csv", "contentType": "text/csv", "size": 5_368_709_121_u64}),
-        )
-        .await;
-    assert_eq!(error_code(too_large).await, (400, "too_large".to_owned()));
-    let wrong_type = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "a.jpg", "contentType": "image/jpeg", "size": 10}),
-        )
-        .await;
-    assert_eq!(error_code(wrong_type).await, (400, "unsupported_type".to_owned()));
+    for (body, code) in [
+        (
+            json!({"profile": "document", "filename": "big.csv", "contentType": "text/csv", "size": 5_368_709_121_u64}),
+            "too_large",
+        ),
+        (
+            json!({"profile": "document", "filename": "a.jpg", "contentType": "image/jpeg", "size": 10}),
+            "unsupported_type",
+        ),
+    ] {
+        create_refused(&session, &body, 400, code).await;
+    }
 
     // Completing with a part that was never uploaded.
     let response = session
@@ -568,15 +548,10 @@ async fn bad_multipart_requests_get_json_errors() {
         )
         .await;
     assert_eq!(error_code(response).await, (400, "invalid_parts".to_owned()));
-    let response = app
-        .authorize(app.http.get(format!(
-            "{}/s3/multipart/{upload_id}/x?key={}",
-            app.address,
-            created["key"].as_str().expect("key")
-        )))
-        .send()
-        .await
-        .expect("sign");
+    let key = created["key"].as_str().expect("key");
+    let response = session
+        .send(Method::GET, &format!("/s3/multipart/{upload_id}/x?key={key}"))
+        .await;
     assert_eq!(error_code(response).await, (400, "invalid_part_number".to_owned()));
 }
 
@@ -585,31 +560,23 @@ async fn a_multipart_upload_whose_bytes_are_not_the_declared_sha256_is_refused()
     let app = spawn().await;
     let session = app.session();
     let data = csv(2);
-    let response = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv",
-                    "size": data.len(), "sha256": hex_sha256(b"another file")}),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await.expect("json");
-    let upload_id = created["uploadId"].as_str().expect("uploadId");
-    let etags = vec![
-        upload_part(&session, upload_id, &data, 1).await,
-        upload_part(&session, upload_id, &data, 2).await,
-    ];
+    let created = create_with(
+        &session,
+        &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv",
+                "size": data.len(), "sha256": hex_sha256(b"another file")}),
+    )
+    .await;
+    let upload_id = upload_id_of(&created);
+    let etags = upload_parts(&session, upload_id, &data, 1..=2).await;
     let response = session
         .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
         .await;
     assert_eq!(error_code(response).await, (422, "checksum_mismatch".to_owned()));
-    assert!(!app.object_exists(created["key"].as_str().expect("key")).await, "the upload is deleted");
+    assert!(
+        !app.object_exists(created["key"].as_str().expect("key")).await,
+        "the upload is deleted"
+    );
 
-    let malformed = session
-        .post_json(
-            "/uploads/multipart",
-            &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": 10, "sha256": "abc"}),
-        )
-        .await;
-    assert_eq!(error_code(malformed).await, (400, "invalid_checksum".to_owned()));
+    let malformed = json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": 10, "sha256": "abc"});
+    create_refused(&session, &malformed, 400, "invalid_checksum").await;
 }
