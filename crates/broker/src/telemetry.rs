@@ -257,7 +257,10 @@ where
         ctx.format_fields(Writer::new(&mut own), event)?;
         // The fields are borrowed where the formatter left them (the spans'
         // extensions), never parsed into values: a line costs one copy.
-        let spans: Vec<_> = ctx.event_scope().map(|scope| scope.from_root().collect()).unwrap_or_default();
+        let spans: Vec<_> = ctx
+            .event_scope()
+            .map(|scope| scope.from_root().collect())
+            .unwrap_or_default();
         let extensions: Vec<_> = spans.iter().map(|span| span.extensions()).collect();
         let mut line = BTreeMap::new();
         line.insert("timestamp", Field::Text(&timestamp));
@@ -311,7 +314,10 @@ mod tests {
                 let writer = &writer;
                 scope.spawn(move || {
                     for n in 0..5_000 {
-                        writer.make_writer().write_all(line(thread, n).as_bytes()).expect("write");
+                        writer
+                            .make_writer()
+                            .write_all(line(thread, n).as_bytes())
+                            .expect("write");
                     }
                 });
             }
@@ -325,8 +331,13 @@ mod tests {
         drop(guard);
         let text = String::from_utf8(lock(&out.0).clone()).expect("utf-8");
         for thread in 0..4 {
-            let mine: Vec<&str> = text.lines().filter(|l| l.starts_with(&format!("thread {thread} "))).collect();
-            let expected: Vec<String> = (0..5_000).map(|n| line(thread, n).trim_end_matches('\n').to_owned()).collect();
+            let mine: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("thread {thread} ")))
+                .collect();
+            let expected: Vec<String> = (0..5_000)
+                .map(|n| line(thread, n).trim_end_matches('\n').to_owned())
+                .collect();
             assert!(mine == expected, "thread {thread}'s lines are missing or out of order");
         }
         assert_eq!(text.lines().last(), Some("last"));

@@ -244,9 +244,14 @@ mod tests {
     }
 
     fn token(exp: u64, secret: &str) -> String {
-        let claims = json!({"iss": "https://id.example", "aud": "broker", "sub": "alice", "tenant": "acme", "exp": exp});
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-            .expect("token")
+        let claims =
+            json!({"iss": "https://id.example", "aud": "broker", "sub": "alice", "tenant": "acme", "exp": exp});
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("token")
     }
 
     #[tokio::test]
@@ -255,7 +260,11 @@ mod tests {
         let token = token(unix_now() + 1, SECRET);
         let caller = verifier.verify(&token).await.expect("a valid token");
         assert_eq!(caller.subject, "jwt:https://id.example#alice");
-        assert_eq!(verifier.verified.get(&token, unix_now()), Some(caller.clone()), "remembered");
+        assert_eq!(
+            verifier.verified.get(&token, unix_now()),
+            Some(caller.clone()),
+            "remembered"
+        );
         assert_eq!(verifier.verify(&token).await, Ok(caller));
         tokio::time::sleep(Duration::from_millis(2100)).await;
         assert_eq!(verifier.verify(&token).await, Err(AuthFailure::Expired));
