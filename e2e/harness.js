@@ -28,6 +28,7 @@ import { createServer } from "node:http";
 import net from "node:net";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -196,31 +197,17 @@ export async function startGarage({ origins = [] } = {}) {
     env: { ...process.env, RUST_BACKTRACE: process.env.RUST_BACKTRACE || "0" },
     stdio: ["pipe", "pipe", "pipe"],
   });
-  runningGarages.add(child);
   let stdout = "";
-  let logs = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk) => {
-    logs += chunk;
-    if (logs.length > 200_000) logs = logs.slice(-100_000);
-    if (process.env.E2E_BROKER_LOGS === "1") process.stderr.write(chunk);
-  });
-  let exited = null;
-  const exitedPromise = new Promise((resolve) =>
-    child.once("exit", (code, signal) => {
-      runningGarages.delete(child);
-      exited = { code, signal };
-      resolve(exited);
-    }),
-  );
+  const tracked = track(child, runningGarages, [child.stderr]);
   // The helper reads stdin only to notice that it closed; a dead helper must not crash us.
   child.stdin.on("error", () => {});
 
   const stop = async () => {
-    if (exited === null) {
+    if (tracked.exited() === null) {
       child.stdin.end();
       const term = setTimeout(() => child.kill("SIGTERM"), 10_000);
       const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      await exitedPromise;
+      await tracked.whenExited;
       clearTimeout(term);
       clearTimeout(kill);
     }
@@ -229,7 +216,7 @@ export async function startGarage({ origins = [] } = {}) {
   const facts = await new Promise((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
-      fail(new Error(`testkit-garage printed nothing within 60 s:\n${logs}`));
+      fail(new Error(`testkit-garage printed nothing within 60 s:\n${tracked.logs()}`));
     }, 60_000);
     const fail = (error) => {
       if (settled) return;
@@ -248,11 +235,11 @@ export async function startGarage({ origins = [] } = {}) {
         clearTimeout(timer);
         resolve(parsed);
       } catch (error) {
-        fail(new Error(`testkit-garage printed no JSON line (${error.message}): ${stdout}\n${logs}`));
+        fail(new Error(`testkit-garage printed no JSON line (${error.message}): ${stdout}\n${tracked.logs()}`));
       }
     });
-    exitedPromise.then((how) => {
-      fail(new Error(`testkit-garage exited before Garage was up (${JSON.stringify(how)}):\n${logs}`));
+    tracked.whenExited.then((how) => {
+      fail(new Error(`testkit-garage exited before Garage was up (${JSON.stringify(how)}):\n${tracked.logs()}`));
     });
   });
   for (const field of ["endpoint", "region", "bucket", "accessKey", "secretKey"]) {
@@ -261,7 +248,33 @@ export async function startGarage({ origins = [] } = {}) {
       throw new Error(`testkit-garage's JSON line lacks "${field}": ${stdout}`);
     }
   }
-  return { ...facts, logs: () => logs, stop };
+  return { ...facts, logs: tracked.logs, stop };
+}
+
+/**
+ * Keeps the last output of `child` on `streams` (echoed with E2E_BROKER_LOGS=1) and removes it
+ * from `registry` once it exits. `logs()` is that output, `exited()` how it exited (null while
+ * it runs), `whenExited` resolves to the same.
+ */
+function track(child, registry, streams) {
+  registry.add(child);
+  let logs = "";
+  for (const stream of streams) {
+    stream.setEncoding("utf8").on("data", (chunk) => {
+      logs += chunk;
+      if (logs.length > 200_000) logs = logs.slice(-100_000);
+      if (process.env.E2E_BROKER_LOGS === "1") process.stderr.write(chunk);
+    });
+  }
+  let exited = null;
+  const whenExited = new Promise((resolve) =>
+    child.once("exit", (code, signal) => {
+      registry.delete(child);
+      exited = { code, signal };
+      resolve(exited);
+    }),
+  );
+  return { logs: () => logs, exited: () => exited, whenExited };
 }
 
 /**
@@ -311,35 +324,19 @@ export async function startBroker({ allowedOrigins, env = {}, uploadMode = "post
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  running.add(child);
-  let logs = "";
-  const keep = (chunk) => {
-    logs += chunk;
-    if (logs.length > 200_000) logs = logs.slice(-100_000);
-    if (process.env.E2E_BROKER_LOGS === "1") process.stderr.write(chunk);
-  };
-  child.stdout.setEncoding("utf8").on("data", keep);
-  child.stderr.setEncoding("utf8").on("data", keep);
-  let exited = null;
-  const exitedPromise = new Promise((resolve) =>
-    child.once("exit", (code, signal) => {
-      running.delete(child);
-      exited = { code, signal };
-      resolve(exited);
-    }),
-  );
+  const tracked = track(child, running, [child.stdout, child.stderr]);
 
   const broker = {
     apiOrigin,
     storeOrigin: garage ? new URL(garage.endpoint).origin : `http://127.0.0.1:${storePort}`,
     uploadMode,
     dataDir,
-    logs: () => logs,
+    logs: tracked.logs,
     async stop() {
-      if (exited === null) {
+      if (tracked.exited() === null) {
         child.kill("SIGTERM");
         const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exitedPromise;
+        await tracked.whenExited;
         clearTimeout(timer);
       }
       rmSync(dataDir, { recursive: true, force: true });
@@ -348,9 +345,9 @@ export async function startBroker({ allowedOrigins, env = {}, uploadMode = "post
 
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (exited) {
+    if (tracked.exited()) {
       rmSync(dataDir, { recursive: true, force: true });
-      throw new Error(`the broker exited during startup (${JSON.stringify(exited)}):\n${logs}`);
+      throw new Error(`the broker exited during startup (${JSON.stringify(tracked.exited())}):\n${tracked.logs()}`);
     }
     try {
       const response = await fetch(`${apiOrigin}/healthz`);
@@ -360,7 +357,7 @@ export async function startBroker({ allowedOrigins, env = {}, uploadMode = "post
     }
     if (Date.now() > deadline) {
       await broker.stop();
-      throw new Error(`the broker did not answer /healthz within 30 s:\n${logs}`);
+      throw new Error(`the broker did not answer /healthz within 30 s:\n${tracked.logs()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -427,6 +424,17 @@ export async function startStack({ brokerEnv = {}, uploadMode = "post", store = 
   };
 }
 
+/**
+ * The stack of the enclosing `describe`: started (`startStack(options)`) before its tests and
+ * closed after them. The object is empty until then.
+ */
+export function suiteStack(options) {
+  const stack = {};
+  before(async () => Object.assign(stack, await startStack(options)));
+  after(async () => stack.close?.());
+  return stack;
+}
+
 /** A new page that records console errors and failed page errors for diagnostics. */
 export async function openPage(browser, url) {
   const context = await browser.newContext();
@@ -439,6 +447,16 @@ export async function openPage(browser, url) {
   await page.goto(url);
   await page.waitForFunction(() => document.documentElement.dataset.ready === "1", null, { timeout: 10_000 });
   return { page, context, problems };
+}
+
+/** Runs `body({ page, context, problems })` on a new page (see `openPage`), then closes it. */
+export async function withPage(browser, url, body) {
+  const opened = await openPage(browser, url);
+  try {
+    return await body(opened);
+  } finally {
+    await opened.context.close();
+  }
 }
 
 /** Picks the kind, sets the file and clicks Upload; resolves when the page is done or failed. */

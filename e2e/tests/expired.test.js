@@ -1,26 +1,19 @@
 // (d) An upload sent after its presigned POST expired is refused by the store and reported
 // as expired, by the page (?delayUploadMs hook) and by the JS client's own functions.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { errorBox, openPage, startStack, uploadThroughPage } from "../harness.js";
+import { errorBox, withPage, suiteStack, uploadThroughPage } from "../harness.js";
 
 const TIMEOUT = 60_000;
 const TTL_SECONDS = 1;
 const WAIT_MS = 3_000; // well past the 1 s policy expiry, at whole-second resolution
 
 describe("expired upload links (S3_PRESIGN_TTL=1)", { timeout: 3 * TIMEOUT }, () => {
-  let stack;
-  before(async () => {
-    stack = await startStack({ brokerEnv: { S3_PRESIGN_TTL: String(TTL_SECONDS) } });
-  });
-  after(async () => {
-    await stack?.close();
-  });
+  const stack = suiteStack({ brokerEnv: { S3_PRESIGN_TTL: String(TTL_SECONDS) } });
 
   test("(d) the page reports an expired link when the upload starts too late", { timeout: TIMEOUT }, async () => {
-    const { page, context, problems } = await openPage(stack.browser, stack.pageUrl({ delayUploadMs: String(WAIT_MS) }));
-    try {
+    await withPage(stack.browser, stack.pageUrl({ delayUploadMs: String(WAIT_MS) }), async ({ page, problems }) => {
       const state = await uploadThroughPage(page, {
         kind: "file",
         file: { name: "late.csv", mimeType: "text/csv", buffer: Buffer.from("id,value\n1,late\n") },
@@ -34,14 +27,11 @@ describe("expired upload links (S3_PRESIGN_TTL=1)", { timeout: 3 * TIMEOUT }, ()
       assert.equal(box.storeCode, "AccessDenied", why);
       assert.equal(box.title, "Link expired", why);
       assert.match(box.text, /expired/i, why);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test("(d) the JS client's sign → wait → uploadToStore rejects with UploadError code 'expired'", { timeout: TIMEOUT }, async () => {
-    const { page, context } = await openPage(stack.browser, stack.pageUrl());
-    try {
+    await withPage(stack.browser, stack.pageUrl(), async ({ page }) => {
       const outcome = await page.evaluate(
         async ({ apiBase, waitMs }) => {
           const { sign, uploadToStore, UploadError } = await import("./upload-broker.js");
@@ -72,8 +62,6 @@ describe("expired upload links (S3_PRESIGN_TTL=1)", { timeout: 3 * TIMEOUT }, ()
       assert.equal(outcome.details.stage, "upload", why);
       assert.equal(outcome.details.storeCode, "AccessDenied", why);
       assert.match(outcome.details.storeMessage, /expired/i, why);
-    } finally {
-      await context.close();
-    }
+    });
   });
 });

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { errorBox, hashDownload, openPage, startStack, writeCsvFile } from "../harness.js";
+import { errorBox, hashDownload, withPage, startStack, writeCsvFile } from "../harness.js";
 
 const TIMEOUT = 120_000;
 const MiB = 1024 * 1024;
@@ -100,9 +100,8 @@ for (const store of ["embedded", "garage"]) {
     }
 
     test("our client stops after 3 parts, the page reloads, and the resume uploads only the missing parts, completes and verifies", { timeout: TIMEOUT }, async () => {
-      const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
-      const why = (extra) => `${extra}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
-      try {
+      await withPage(stack.browser, stack.pageUrl(), async ({ page, problems }) => {
+        const why = (extra) => `${extra}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
         const puts = watchPartPuts(page);
         const creates = [];
         page.on("request", (request) => {
@@ -158,14 +157,11 @@ for (const store of ["embedded", "garage"]) {
         const after = await brokerCall("GET", `/uploads/multipart/${encodeURIComponent(uploadId)}`);
         assert.equal(after.status, 404, JSON.stringify(after.body));
         assert.deepEqual(problems, []);
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     test("abortMultipart removes the upload: the broker no longer lists it (404 upload_not_found) and the page forgets it", { timeout: TIMEOUT }, async () => {
-      const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
-      try {
+      await withPage(stack.browser, stack.pageUrl(), async ({ page, problems }) => {
         const started = await runClient(page, { stopAfter: 1 });
         assert.equal(started.error?.code, "aborted", `${JSON.stringify(started.error)}\n${stack.logs()}`);
         const { uploadId } = started.session;
@@ -202,14 +198,11 @@ for (const store of ["embedded", "garage"]) {
         assert.equal(complete.status, 404, `an aborted upload cannot be completed: ${JSON.stringify(complete.body)}`);
         // Chromium logs the listing's 404 that the test provoked; nothing else may show.
         assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), []);
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     test("a whole-file sha256 that does not match the parts is refused at completion (422 checksum_mismatch), and the upload is gone", { timeout: TIMEOUT }, async () => {
-      const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
-      try {
+      await withPage(stack.browser, stack.pageUrl(), async ({ page, problems }) => {
         const wrong = sha256.replace(/^./, (c) => (c === "0" ? "1" : "0"));
         const record = await runClient(page, { sha256: wrong });
         const why = `${JSON.stringify(record.error)}\n${stack.logs()}`;
@@ -223,17 +216,14 @@ for (const store of ["embedded", "garage"]) {
         const staged = await brokerCall("POST", "/uploads/complete", { objectKey: record.session.key });
         assert.equal(staged.status, 404, `the refused object was deleted: ${JSON.stringify(staged.body)}`);
         assert.deepEqual(problems.filter((p) => !/status of 422/.test(p)), []);
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     test("the demo page uploads a Document in parts with progress, pauses, and after a reload resumes with the same file", { timeout: TIMEOUT }, async () => {
       const file = path.join(dir, "ledger.csv");
       assert.equal(statSync(file).size, FILE_SIZE);
-      const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
-      const why = async (extra) => `${extra}\n${JSON.stringify(await errorBox(page).catch(() => null))}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
-      try {
+      await withPage(stack.browser, stack.pageUrl(), async ({ page, context, problems }) => {
+        const why = async (extra) => `${extra}\n${JSON.stringify(await errorBox(page).catch(() => null))}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
         // Slow the page's network, so that Pause comes while parts are still on their way.
         const cdp = await context.newCDPSession(page);
         await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 8 * MiB });
@@ -270,9 +260,7 @@ for (const store of ["embedded", "garage"]) {
         // The page first asks for a single-request upload; the broker's 400 multipart_required
         // (threshold 10 MiB) sends it to parts. Chromium logs that 400; nothing else may show.
         assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
-      } finally {
-        await context.close();
-      }
+      });
     });
   });
 }

@@ -3,25 +3,18 @@
 // next to a loopback page), and a reply's URL only becomes a link or an image when it is
 // http(s).
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { errorBox, openPage, startStack, uploadThroughPage } from "../harness.js";
+import { errorBox, withPage, suiteStack, uploadThroughPage } from "../harness.js";
 
 const TIMEOUT = 90_000;
 
 describe("the demo page's trust in links and replies", { timeout: 3 * TIMEOUT }, () => {
-  let stack;
-  before(async () => {
-    stack = await startStack();
-  });
-  after(async () => {
-    await stack?.close();
-  });
+  const stack = suiteStack();
 
   test("?api= naming a foreign origin is refused before anything is sent", { timeout: TIMEOUT }, async () => {
     const foreign = "http://broker.evil.example:8080";
-    const { page, context } = await openPage(stack.browser, stack.pageUrl({ api: foreign }));
-    try {
+    await withPage(stack.browser, stack.pageUrl({ api: foreign }), async ({ page }) => {
       const sent = [];
       page.on("request", (request) => {
         if (request.url().startsWith(foreign)) sent.push(request.url());
@@ -36,14 +29,11 @@ describe("the demo page's trust in links and replies", { timeout: 3 * TIMEOUT },
       await page.evaluate(() => document.querySelector('[data-testid="upload-form"]').requestSubmit());
       await page.waitForTimeout(200);
       assert.deepEqual(sent, []);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test("a completion reply whose url is javascript: does not become the download link", { timeout: TIMEOUT }, async () => {
-    const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
-    try {
+    await withPage(stack.browser, stack.pageUrl(), async ({ page, problems }) => {
       // The real broker answers; only the reply's url is replaced, as a hostile broker would.
       await page.route("**/uploads/complete", async (route) => {
         const response = await route.fetch();
@@ -61,8 +51,6 @@ describe("the demo page's trust in links and replies", { timeout: 3 * TIMEOUT },
       });
       assert.equal(link.href, null, JSON.stringify(link));
       assert.match(link.text, /not an http\(s\) address/);
-    } finally {
-      await context.close();
-    }
+    });
   });
 });

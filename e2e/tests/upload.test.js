@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { FIXTURES, WEB_DIR, errorBox, openPage, startStack, uploadThroughPage } from "../harness.js";
+import { FIXTURES, WEB_DIR, errorBox, withPage, suiteStack, uploadThroughPage } from "../harness.js";
 import { containsExif, exifSegments, hasGpsIfd, jpegSegments } from "../jpeg.js";
 
 const TIMEOUT = 90_000;
@@ -25,13 +25,7 @@ async function fetchBytes(url) {
 }
 
 describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
-  let stack;
-  before(async () => {
-    stack = await startStack();
-  });
-  after(async () => {
-    await stack?.close();
-  });
+  const stack = suiteStack();
 
   test("the broker serves the demo page and the JS client (GET /, no-cache, right types)", { timeout: TIMEOUT }, async () => {
     const expected = {
@@ -49,8 +43,7 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
       assert.equal(served, readFileSync(path.join(WEB_DIR, file), "utf8"), `${route} differs from web/${file}: rebuild the broker`);
     }
     // Same origin (no ?api=): the page loads, its module graph resolves, and it signs.
-    const { page, context, problems } = await openPage(stack.browser, `${stack.broker.apiOrigin}/`);
-    try {
+    await withPage(stack.browser, `${stack.broker.apiOrigin}/`, async ({ page, problems }) => {
       const signed = await page.evaluate(async () => {
         const client = await import("/upload-broker.js");
         const file = new File(["a,b\n1,2\n"], "same-origin.csv", { type: "text/csv" });
@@ -59,9 +52,7 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
       assert.equal(signed.method, "POST");
       assert.ok(signed.fields.key.endsWith(".csv"), JSON.stringify(signed));
       assert.deepEqual(problems, []);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test("(a) an avatar JPEG with GPS EXIF uploads, completes, renders, and is served without EXIF", { timeout: TIMEOUT }, async () => {
@@ -71,8 +62,7 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
     assert.ok(exif, "fixture gps.jpg must have an APP1 Exif segment");
     assert.ok(hasGpsIfd(exif.data), "fixture gps.jpg must have a GPS IFD");
 
-    const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
-    try {
+    await withPage(stack.browser, stack.pageUrl(), async ({ page, problems }) => {
       const state = await uploadThroughPage(page, {
         kind: "avatar",
         file: { name: "holiday.jpg", mimeType: "image/jpeg", buffer: original },
@@ -106,17 +96,14 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
       const shown = await page.textContent('[data-testid="result-sha256"]');
       assert.equal(shown, sha256(bytes), "the page shows the stored object's SHA-256");
       assert.deepEqual(problems, []);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test("(b) an avatar over 2 MiB, size not declared, is refused by the store and the page says too large", { timeout: TIMEOUT }, async () => {
     const fixture = readFileSync(path.join(FIXTURES, "gps.jpg"));
     const big = Buffer.alloc(2 * 1024 * 1024 + 64 * 1024);
     fixture.copy(big);
-    const { page, context, problems } = await openPage(stack.browser, stack.pageUrl({ declareSize: "0" }));
-    try {
+    await withPage(stack.browser, stack.pageUrl({ declareSize: "0" }), async ({ page, problems }) => {
       const state = await uploadThroughPage(page, {
         kind: "avatar",
         file: { name: "huge.jpg", mimeType: "image/jpeg", buffer: big },
@@ -134,16 +121,13 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
       assert.match(box.text, /2 MiB/, why);
       const visibleText = await page.innerText('[data-testid="error"]');
       assert.match(visibleText, /too large/i);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test("(c) an export CSV uploads, completes, and downloads byte-for-byte unchanged", { timeout: TIMEOUT }, async () => {
     const rows = ["id,name,city,amount", '1,"Doe, Jane",Zürich,12.50', '2,"O""Brien",Kraków,7', "3,Łukasz,東京,0.99"];
     const csv = Buffer.from(`${rows.join("\r\n")}\r\n`, "utf8");
-    const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
-    try {
+    await withPage(stack.browser, stack.pageUrl(), async ({ page, problems }) => {
       const state = await uploadThroughPage(page, {
         kind: "file",
         file: { name: "report.csv", mimeType: "text/csv", buffer: csv },
@@ -170,16 +154,13 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
       assert.ok(viaDownload.bytes.equals(csv), "the download URL serves the exact bytes uploaded");
       assert.match(viaDownload.headers.get("content-disposition") ?? "", /attachment/);
       assert.deepEqual(problems, []);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test("a page origin outside ALLOWED_ORIGINS is refused by CORS and told so", { timeout: TIMEOUT }, async () => {
     // Same server, but http://localhost:<port> is another origin than http://127.0.0.1:<port>.
     const url = stack.pageUrl().replace("http://127.0.0.1:", "http://localhost:");
-    const { page, context } = await openPage(stack.browser, url);
-    try {
+    await withPage(stack.browser, url, async ({ page }) => {
       const state = await uploadThroughPage(page, {
         kind: "file",
         file: { name: "x.csv", mimeType: "text/csv", buffer: Buffer.from("a\n1\n") },
@@ -189,8 +170,6 @@ describe("demo page against the real broker", { timeout: 5 * TIMEOUT }, () => {
       assert.equal(box.code, "network_error", JSON.stringify(box));
       assert.equal(box.stage, "sign", JSON.stringify(box));
       assert.equal(box.title, "Connection problem");
-    } finally {
-      await context.close();
-    }
+    });
   });
 });

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { hashDownload, openPage, requirePrerequisites, startStack, writeCsvFile } from "../harness.js";
+import { hashDownload, withPage, requirePrerequisites, startStack, writeCsvFile } from "../harness.js";
 import { buildUppyBundle } from "../uppy/build.js";
 
 const TIMEOUT = 300_000;
@@ -57,8 +57,7 @@ for (const store of ["embedded", "garage"]) {
     });
 
     test(`a ${FILE_SIZE / MiB} MiB CSV uploads in ${PART_COUNT} parts, completes, verifies and downloads identical`, { timeout: TIMEOUT }, async (t) => {
-      const { page, context, problems } = await openPage(stack.browser, `${stack.pageServer.origin}/uppy/index.html`);
-      try {
+      await withPage(stack.browser, `${stack.pageServer.origin}/uppy/index.html`, async ({ page, problems }) => {
         // Every call Uppy and the page make to the broker (preflights aside).
         const calls = [];
         page.on("request", (request) => {
@@ -125,9 +124,7 @@ for (const store of ["embedded", "garage"]) {
         const other = await download(globex.key);
         assert.notEqual(other.status, 200, `another tenant gets no link: ${JSON.stringify(other.body)}`);
         assert.deepEqual(problems, [], why("no console errors (Uppy logs one when it cannot read a part's ETag)"));
-      } finally {
-        await context.close();
-      }
+      });
     });
   });
 }

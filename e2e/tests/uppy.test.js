@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { FIXTURES, openPage, requirePrerequisites, startStack } from "../harness.js";
+import { FIXTURES, requirePrerequisites, startStack, withPage } from "../harness.js";
 import { containsExif, exifSegments, hasGpsIfd, jpegSegments } from "../jpeg.js";
 import { buildUppyBundle } from "../uppy/build.js";
 
@@ -81,28 +81,32 @@ for (const { uploadMode, store } of CONFIGS) {
       bundle?.close();
     });
 
-    /** Opens the Uppy page on the page origin and runs one upload in it. */
-    async function upload(file, { kind, declareSize = true }) {
-      const opened = await openPage(stack.browser, `${stack.pageServer.origin}/uppy/index.html`);
-      const record = await opened.page.evaluate((options) => window.uppyE2E.uploadWithUppy(options), {
-        apiBase: stack.broker.apiOrigin,
-        kind,
-        name: file.name,
-        type: file.type,
-        base64: file.bytes.toString("base64"),
-        declareSize,
+    /**
+     * Opens the Uppy page on the page origin, runs one upload in it, and then
+     * `check({ page, problems, record, why })`; closes the page.
+     */
+    async function upload(file, { kind, declareSize = true }, check) {
+      await withPage(stack.browser, `${stack.pageServer.origin}/uppy/index.html`, async (opened) => {
+        const record = await opened.page.evaluate((options) => window.uppyE2E.uploadWithUppy(options), {
+          apiBase: stack.broker.apiOrigin,
+          kind,
+          name: file.name,
+          type: file.type,
+          base64: file.bytes.toString("base64"),
+          declareSize,
+        });
+        const why = (extra = "") =>
+          `${extra}\nUppy record: ${JSON.stringify(record, null, 1).slice(0, 6000)}\npage problems: ${
+            opened.problems.join("\n") || "none"
+          }\n${stack.logs()}`;
+        assert.equal(
+          record.timedOut,
+          false,
+          why("Uppy's upload() did not settle within 30 s (@uppy/aws-s3 4 waits forever when it cannot read the store's ETag)"),
+        );
+        assert.equal(record.rejected, null, why("Uppy's upload() rejected"));
+        await check({ ...opened, record, why });
       });
-      const why = (extra = "") =>
-        `${extra}\nUppy record: ${JSON.stringify(record, null, 1).slice(0, 6000)}\npage problems: ${
-          opened.problems.join("\n") || "none"
-        }\n${stack.logs()}`;
-      assert.equal(
-        record.timedOut,
-        false,
-        why("Uppy's upload() did not settle within 30 s (@uppy/aws-s3 4 waits forever when it cannot read the store's ETag)"),
-      );
-      assert.equal(record.rejected, null, why("Uppy's upload() rejected"));
-      return { ...opened, record, why };
     }
 
     async function download(page, objectKey, { render = false } = {}) {
@@ -116,8 +120,11 @@ for (const { uploadMode, store } of CONFIGS) {
       return { ...result, bytes: Buffer.from(result.base64, "base64") };
     }
 
-    /** Uppy saw one successful upload, signed in this mode, and the broker completed it. */
-    function assertUploadedAndCompleted(record, why, name) {
+    /**
+     * Uppy saw one successful upload of `file`, signed in this mode, and the broker completed
+     * it as the file's type; the completion's reply.
+     */
+    function completed(record, why, { name, type }) {
       assert.equal(record.signs.length, 1, why("one sign request"));
       assert.equal(record.signs[0].status, 200, why("the broker signs"));
       assert.equal(record.signs[0].body.method, method, why(`the broker signs a presigned ${method}`));
@@ -126,6 +133,9 @@ for (const { uploadMode, store } of CONFIGS) {
       assert.equal(record.successes.length, 1, why("one upload-success"));
       assert.ok(record.successes[0].etag, why("Uppy read the store's ETag"));
       assert.equal(record.completion?.status, 200, why("POST /uploads/complete accepts the upload"));
+      const done = record.completion.body;
+      assert.equal(done.contentType, type, why());
+      return done;
     }
 
     test("(a) a GPS-tagged JPEG avatar uploads through Uppy, completes, renders, and comes back stripped", { timeout: TIMEOUT }, async () => {
@@ -136,14 +146,9 @@ for (const { uploadMode, store } of CONFIGS) {
       const gpsBefore = exiftoolGps(original);
       assert.ok(Object.keys(gpsBefore).length > 0, `exiftool must find GPS tags in the fixture: ${JSON.stringify(gpsBefore)}`);
 
-      const { page, context, problems, record, why } = await upload(
-        { name: "holiday.jpg", type: "image/jpeg", bytes: original },
-        { kind: "avatar" },
-      );
-      try {
-        assertUploadedAndCompleted(record, why, "holiday.jpg");
-        const done = record.completion.body;
-        assert.equal(done.contentType, "image/jpeg", why());
+      const file = { name: "holiday.jpg", type: "image/jpeg", bytes: original };
+      await upload(file, { kind: "avatar" }, async ({ page, problems, record, why }) => {
+        const done = completed(record, why, file);
         assert.ok(done.removed.includes("exif"), why(`removed lists exif: ${done.removed}`));
         assert.ok(done.removed.includes("gps"), why(`removed lists gps: ${done.removed}`));
         assert.notEqual(done.objectKey, record.objectKey, why("the verified avatar is promoted out of staging"));
@@ -161,9 +166,7 @@ for (const { uploadMode, store } of CONFIGS) {
         assert.ok(jpegSegments(got.bytes).some((s) => s.marker === 0xda), "still a JPEG with a scan");
         assert.deepEqual(exiftoolGps(got.bytes), {}, "exiftool -GPS:all finds no GPS tag in the download");
         assert.deepEqual(problems, [], "no console errors or page errors (Uppy logs one when it cannot read ETag/Location)");
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     test(`(b) an avatar over 2 MiB is refused ${uploadMode === "put" ? "by the broker at sign (declared size)" : "by the store (POST policy)"}, Uppy reports it, nothing completes`, { timeout: TIMEOUT }, async () => {
@@ -171,11 +174,8 @@ for (const { uploadMode, store } of CONFIGS) {
       readFileSync(path.join(FIXTURES, "gps.jpg")).copy(big);
       // POST: the size is not declared, so the store's content-length-range must refuse it.
       // PUT: the size is required and signed into the URL, so the broker refuses at sign.
-      const { context, problems, record, why } = await upload(
-        { name: "huge.jpg", type: "image/jpeg", bytes: big },
-        { kind: "avatar", declareSize: uploadMode === "put" },
-      );
-      try {
+      const file = { name: "huge.jpg", type: "image/jpeg", bytes: big };
+      await upload(file, { kind: "avatar", declareSize: uploadMode === "put" }, async ({ problems, record, why }) => {
         assert.equal(record.result?.successful.length, 0, why("no success"));
         assert.equal(record.result?.failed.length, 1, why("Uppy reports the file as failed"));
         assert.equal(record.uploadErrors.length, 1, why("one upload-error"));
@@ -211,9 +211,7 @@ for (const { uploadMode, store } of CONFIGS) {
         }
         // Uppy logs nothing to the console for a failed upload; the page itself must not break.
         assert.deepEqual(problems.filter((p) => p.startsWith("pageerror")), [], why());
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     test("(c) an export CSV uploads through Uppy, completes, and downloads byte-identical", { timeout: TIMEOUT }, async () => {
@@ -228,14 +226,9 @@ for (const { uploadMode, store } of CONFIGS) {
       const csv = Buffer.from(rows.map((row) => row.map(quote).join(",")).join("\r\n") + "\r\n", "utf8");
       assert.deepEqual(pythonCsvRows(csv), rows, "the judge parses what is sent");
 
-      const { page, context, problems, record, why } = await upload(
-        { name: "report.csv", type: "text/csv", bytes: csv },
-        { kind: "export" },
-      );
-      try {
-        assertUploadedAndCompleted(record, why, "report.csv");
-        const done = record.completion.body;
-        assert.equal(done.contentType, "text/csv", why());
+      const file = { name: "report.csv", type: "text/csv", bytes: csv };
+      await upload(file, { kind: "export" }, async ({ page, problems, record, why }) => {
+        const done = completed(record, why, file);
         assert.equal(done.size, csv.length, why());
         assert.equal(done.sha256, sha256(csv), why());
         assert.equal(done.filename, "report.csv", why());
@@ -247,9 +240,7 @@ for (const { uploadMode, store } of CONFIGS) {
         assert.ok(got.bytes.equals(csv), `the download is byte-identical (${got.bytes.length} vs ${csv.length} bytes)`);
         assert.deepEqual(pythonCsvRows(got.bytes), rows, "Python's csv module reads the rows that were sent");
         assert.deepEqual(problems, [], "no console errors or page errors");
-      } finally {
-        await context.close();
-      }
+      });
     });
   });
 }
