@@ -134,6 +134,31 @@ function resetOutput() {
   $("parts").textContent = "";
 }
 
+/** The failures whose words never change: { title, text }. */
+const MESSAGES = {
+  empty_file: { title: "Empty file", text: "This file is empty. Choose a file that has content." },
+  extension_mismatch: { title: "Wrong file type", text: "The file name's extension does not match its type. Rename the file with the right extension (for example .jpg for a JPEG)." },
+  invalid_filename: { title: "Unusable file name", text: "The file name is empty, too long or contains control characters. Rename the file and try again." },
+  unknown_kind: { title: "Unknown upload type", text: "This kind of upload is not offered. Choose Avatar, File or Document." },
+  expired: { title: "Link expired", text: "The upload link expired before the file was sent. Please try again." },
+  store_refused: { title: "Storage refused the upload", text: "The storage service did not accept the file. Please try again; if it keeps happening, contact support." },
+  network_error: { title: "Connection problem", text: "We could not reach the upload service. Check your connection and try again." },
+  aborted: { title: "Upload cancelled", text: "The upload was cancelled. Nothing was saved." },
+  store_unavailable: { title: "Storage unavailable", text: "Storage is temporarily unavailable. Please try again in a moment." },
+  untrusted_api: { title: "Untrusted upload service", text: "This page's link names an upload service it does not trust, so nothing will be sent. Open the page from its own address." },
+};
+
+/** Why verification refused a file, by code. */
+const REFUSALS = {
+  type_mismatch: "its content is not the type its name says.",
+  not_an_image: "it is not a readable image.",
+  dimensions_too_large: "the image is too large in pixels. Resize it and try again.",
+  corrupt_file: "it is damaged or truncated.",
+  unsafe_content: "it contains content we do not accept (for example scripts in a PDF, or a zip bomb).",
+  not_signed_for_profile: "it is not what the upload link was issued for.",
+  checksum_mismatch: "its bytes do not match the checksum sent with it: it changed on the way.",
+};
+
 /** Human words for a failure: { title, text }. */
 function describe(error, { kind, file }) {
   const code = error instanceof UploadError ? error.code : "unexpected";
@@ -141,12 +166,12 @@ function describe(error, { kind, file }) {
   const limit = error?.details?.maxBytes ? formatBytes(error.details.maxBytes) : limitFor(kind);
   const fileSize = file ? ` (this file is ${formatBytes(file.size)})` : "";
   const refused = (reason) => ({ title: "Verification refused", text: `The file was uploaded but failed our checks: ${reason}` });
+  if (Object.hasOwn(MESSAGES, code)) return MESSAGES[code];
+  if (Object.hasOwn(REFUSALS, code)) return refused(REFUSALS[code]);
   switch (code) {
     case "too_large":
       if (stage === "complete") return refused(`it is larger than the ${limit} allowed.`);
       return { title: "File too large", text: `This file is too large. ${kind === "avatar" ? "Avatars" : "Files"} can be at most ${limit}${fileSize}.` };
-    case "empty_file":
-      return { title: "Empty file", text: "This file is empty. Choose a file that has content." };
     case "unsupported_type":
       return {
         title: "Wrong file type",
@@ -154,42 +179,10 @@ function describe(error, { kind, file }) {
           ? "Files must be CSV, JSON, PDF or ZIP."
           : "Avatars must be JPEG, PNG or WebP images.",
       };
-    case "extension_mismatch":
-      return { title: "Wrong file type", text: "The file name's extension does not match its type. Rename the file with the right extension (for example .jpg for a JPEG)." };
-    case "invalid_filename":
-      return { title: "Unusable file name", text: "The file name is empty, too long or contains control characters. Rename the file and try again." };
-    case "unknown_kind":
-      return { title: "Unknown upload type", text: "This kind of upload is not offered. Choose Avatar, File or Document." };
-    case "expired":
-      return { title: "Link expired", text: "The upload link expired before the file was sent. Please try again." };
-    case "type_mismatch":
-      return refused("its content is not the type its name says.");
-    case "not_an_image":
-      return refused("it is not a readable image.");
-    case "dimensions_too_large":
-      return refused("the image is too large in pixels. Resize it and try again.");
-    case "corrupt_file":
-      return refused("it is damaged or truncated.");
-    case "unsafe_content":
-      return refused("it contains content we do not accept (for example scripts in a PDF, or a zip bomb).");
-    case "not_signed_for_profile":
-      return refused("it is not what the upload link was issued for.");
     case "not_found":
       return stage === "complete"
         ? { title: "Upload not found", text: "The file never arrived in storage, so it could not be checked. Please upload it again." }
         : { title: "Not found", text: "The upload service does not know this address. Check the API setting." };
-    case "store_refused":
-      return { title: "Storage refused the upload", text: "The storage service did not accept the file. Please try again; if it keeps happening, contact support." };
-    case "network_error":
-      return { title: "Connection problem", text: "We could not reach the upload service. Check your connection and try again." };
-    case "aborted":
-      return { title: "Upload cancelled", text: "The upload was cancelled. Nothing was saved." };
-    case "checksum_mismatch":
-      return refused("its bytes do not match the checksum sent with it: it changed on the way.");
-    case "store_unavailable":
-      return { title: "Storage unavailable", text: "Storage is temporarily unavailable. Please try again in a moment." };
-    case "untrusted_api":
-      return { title: "Untrusted upload service", text: "This page's link names an upload service it does not trust, so nothing will be sent. Open the page from its own address." };
     default:
       return { title: "Something went wrong", text: "The upload failed because of a problem on our side. Please try again later." };
   }
