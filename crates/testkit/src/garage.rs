@@ -54,7 +54,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use tempfile::TempDir;
 
@@ -76,6 +76,17 @@ const POLL: Duration = Duration::from_millis(10);
 /// How long the admin and S3 ports may stay silent once the node is configured: Garage binds
 /// them within milliseconds of the RPC port, so silence means another process holds them.
 const PORT_GRACE: Duration = Duration::from_secs(3);
+
+/// The answer to an S3 call (`call`: the request's `send()`), or a panic naming `what`, with
+/// the SDK's whole error context.
+pub async fn answered<T, E, R>(what: &str, call: impl Future<Output = Result<T, SdkError<E, R>>>) -> T
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    call.await
+        .unwrap_or_else(|e| panic!("{what}: {}", DisplayErrorContext(e)))
+}
 
 /// A running single-node Garage with one bucket and one key that owns it.
 pub struct Garage {
@@ -227,13 +238,8 @@ impl Garage {
             .cors_rules(rule)
             .build()
             .expect("one rule is set");
-        self.client
-            .put_bucket_cors()
-            .bucket(bucket)
-            .cors_configuration(cors)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutBucketCors on Garage bucket {bucket}: {}", DisplayErrorContext(e)));
+        let request = self.client.put_bucket_cors().bucket(bucket).cors_configuration(cors);
+        answered(&format!("PutBucketCors on Garage bucket {bucket}"), request.send()).await;
     }
 
     /// Removes the bucket's CORS rules: preflights are then refused (403) and successful
@@ -245,12 +251,8 @@ impl Garage {
 
     /// [`Garage::delete_cors`] on another bucket of this instance.
     pub async fn delete_bucket_cors(&self, bucket: &str) {
-        self.client
-            .delete_bucket_cors()
-            .bucket(bucket)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("DeleteBucketCors on Garage bucket {bucket}: {}", DisplayErrorContext(e)));
+        let request = self.client.delete_bucket_cors().bucket(bucket);
+        answered(&format!("DeleteBucketCors on Garage bucket {bucket}"), request.send()).await;
     }
 
     /// Waits until the S3 API answers a signed HeadBucket, which also proves the port is ours:
@@ -739,21 +741,9 @@ mod tests {
 
     async fn put_and_get(garage: &Garage, bucket: &str, key: &str, body: &'static [u8]) -> Vec<u8> {
         let client = garage.client();
-        client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .body(ByteStream::from_static(body))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutObject: {}", DisplayErrorContext(e)));
-        let object = client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GetObject: {}", DisplayErrorContext(e)));
+        let put = client.put_object().bucket(bucket).key(key);
+        answered("PutObject", put.body(ByteStream::from_static(body)).send()).await;
+        let object = answered("GetObject", client.get_object().bucket(bucket).key(key).send()).await;
         object.body.collect().await.expect("body").to_vec()
     }
 
@@ -803,15 +793,8 @@ mod tests {
         let file = tempfile::NamedTempFile::new().expect("temp file");
         fs::write(file.path(), vec![7u8; 300 * 1024]).expect("write");
         let body = ByteStream::from_path(file.path()).await.expect("stream");
-        garage
-            .client()
-            .put_object()
-            .bucket(garage.bucket())
-            .key("streamed.bin")
-            .body(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("streamed PutObject: {}", DisplayErrorContext(e)));
+        let put = garage.client().put_object().bucket(garage.bucket()).key("streamed.bin");
+        answered("streamed PutObject", put.body(body).send()).await;
 
         let extra = garage.create_bucket("exports").await;
         assert_eq!(put_and_get(&garage, &extra, "x", b"extra").await, b"extra");
@@ -842,13 +825,8 @@ mod tests {
         garage.set_cors(&[app]).await;
         assert_eq!(preflight(&garage, app), (200, Some(app.to_owned())));
         assert_eq!(preflight(&garage, "http://elsewhere.test"), (403, None));
-        let rules = garage
-            .client()
-            .get_bucket_cors()
-            .bucket(garage.bucket())
-            .send()
-            .await
-            .expect("GetBucketCors");
+        let request = garage.client().get_bucket_cors().bucket(garage.bucket());
+        let rules = answered("GetBucketCors", request.send()).await;
         let rule = &rules.cors_rules()[0];
         assert_eq!(rule.expose_headers(), ["ETag", "Location"]);
         assert_eq!(rule.allowed_headers(), ["*"]);

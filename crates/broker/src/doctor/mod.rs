@@ -247,10 +247,10 @@ async fn bucket_check(store: &Store) -> Check {
 }
 
 async fn cors_check(store: &Store, probes: &Probes, round_trip: &RoundTrip) -> Check {
-    let rules = answer(
-        store.client().get_bucket_cors().bucket(store.bucket()).send().await,
-        &["NoSuchCORSConfiguration"],
-    )
+    let rules = ask(store, &["NoSuchCORSConfiguration"], |s3, bucket| {
+        s3.get_bucket_cors().bucket(bucket).send()
+    })
+    .await
     .map(|output| output.cors_rules().iter().map(CorsRule::from_sdk).collect());
     let mode = store.upload_mode();
     let facts = CorsFacts {
@@ -263,15 +263,11 @@ async fn cors_check(store: &Store, probes: &Probes, round_trip: &RoundTrip) -> C
 
 async fn public_access_block_check(store: &Store) -> Check {
     let name = "public-access-block";
-    match answer(
-        store
-            .client()
-            .get_public_access_block()
-            .bucket(store.bucket())
-            .send()
-            .await,
-        &["NoSuchPublicAccessBlockConfiguration"],
-    ) {
+    match ask(store, &["NoSuchPublicAccessBlockConfiguration"], |s3, bucket| {
+        s3.get_public_access_block().bucket(bucket).send()
+    })
+    .await
+    {
         Answer::Yes(output) => {
             let config = output.public_access_block_configuration();
             let settings = [
@@ -304,15 +300,11 @@ async fn public_access_block_check(store: &Store) -> Check {
 }
 
 async fn public_read_check(store: &Store, probes: &Probes, round_trip: &RoundTrip) -> Check {
-    let policy_public = match answer(
-        store
-            .client()
-            .get_bucket_policy_status()
-            .bucket(store.bucket())
-            .send()
-            .await,
-        &["NoSuchBucketPolicy"],
-    ) {
+    let policy_public = match ask(store, &["NoSuchBucketPolicy"], |s3, bucket| {
+        s3.get_bucket_policy_status().bucket(bucket).send()
+    })
+    .await
+    {
         Answer::Yes(output) => Answer::Yes(output.policy_status().and_then(|s| s.is_public()).unwrap_or(false)),
         Answer::Missing(code) => Answer::Missing(code),
         Answer::Unanswered(reason) => Answer::Unanswered(reason),
@@ -322,15 +314,10 @@ async fn public_read_check(store: &Store, probes: &Probes, round_trip: &RoundTri
 }
 
 async fn lifecycle_check(store: &Store) -> Check {
-    let rules = answer(
-        store
-            .client()
-            .get_bucket_lifecycle_configuration()
-            .bucket(store.bucket())
-            .send()
-            .await,
-        &["NoSuchLifecycleConfiguration"],
-    )
+    let rules = ask(store, &["NoSuchLifecycleConfiguration"], |s3, bucket| {
+        s3.get_bucket_lifecycle_configuration().bucket(bucket).send()
+    })
+    .await
     .map(|output| output.rules().iter().map(LifecycleRule::from_sdk).collect::<Vec<_>>());
     verdict::lifecycle(&rules, store.layout(), store.presign_ttl())
 }
@@ -367,15 +354,11 @@ fn encryption_check(store: &Store, round_trip: &RoundTrip) -> Check {
 
 async fn versioning_check(store: &Store) -> Check {
     let name = "versioning";
-    match answer(
-        store
-            .client()
-            .get_bucket_versioning()
-            .bucket(store.bucket())
-            .send()
-            .await,
-        &[],
-    ) {
+    match ask(store, &[], |s3, bucket| {
+        s3.get_bucket_versioning().bucket(bucket).send()
+    })
+    .await
+    {
         Answer::Yes(output) => match output.status().map(|s| s.as_str()) {
             Some("Enabled") => Check::new(
                 name,
@@ -390,6 +373,17 @@ async fn versioning_check(store: &Store) -> Check {
             Check::new(name, Status::Warn, format!("the store cannot answer: {code}"))
         }
     }
+}
+
+/// [`answer`] to a question about the store's bucket: `call` sends it with
+/// the store's client, for the bucket's name.
+async fn ask<T, E, F, Fut>(store: &Store, missing: &[&str], call: F) -> Answer<T>
+where
+    F: FnOnce(&aws_sdk_s3::Client, &str) -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    answer(call(store.client(), store.bucket()).await, missing)
 }
 
 /// An S3 call's answer: the value, one of the error codes meaning "not

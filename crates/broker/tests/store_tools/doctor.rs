@@ -5,7 +5,7 @@ use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
     LifecycleRuleFilter,
 };
-use broker_testkit::garage::Garage;
+use broker_testkit::garage::{Garage, answered};
 use serde_json::Value;
 use tempfile::TempDir;
 use upload_broker::doctor::CHECKS;
@@ -37,24 +37,13 @@ async fn apply_deploy_lifecycle(garage: &Garage) {
         }
         rules.push(built.build().expect("a rule"));
     }
-    garage
-        .client()
-        .put_bucket_lifecycle_configuration()
-        .bucket(garage.bucket())
-        .lifecycle_configuration(
-            BucketLifecycleConfiguration::builder()
-                .set_rules(Some(rules))
-                .build()
-                .expect("rules"),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PutBucketLifecycleConfiguration: {}",
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            )
-        });
+    let configuration = BucketLifecycleConfiguration::builder()
+        .set_rules(Some(rules))
+        .build()
+        .expect("rules");
+    let request = garage.client().put_bucket_lifecycle_configuration();
+    let request = request.bucket(garage.bucket()).lifecycle_configuration(configuration);
+    answered("PutBucketLifecycleConfiguration", request.send()).await;
 }
 
 fn statuses(report: &Value) -> Vec<(String, String, String)> {
@@ -117,13 +106,8 @@ async fn doctor_passes_on_a_correct_garage_bucket() {
         assert_statuses(&checks, &["public-access-block"], &[], mode);
     }
     // The round trip cleans up after itself.
-    let left = garage
-        .client()
-        .list_objects_v2()
-        .bucket(garage.bucket())
-        .send()
-        .await
-        .expect("list");
+    let list = garage.client().list_objects_v2().bucket(garage.bucket());
+    let left = answered("ListObjectsV2", list.send()).await;
     assert_eq!(left.key_count(), Some(0), "{:?}", left.contents());
 }
 
