@@ -9,6 +9,8 @@
 //! costs its body and the copies that carry it to the queue, whatever its
 //! shape.
 
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
 use broker_core::disposition::attachment;
 use broker_core::keys::NotExportSource;
 use broker_core::metrics::{self, ExportStatus};
@@ -18,6 +20,7 @@ use broker_core::{Area, ObjectKey};
 use broker_jobs::inline::RowShape;
 use broker_jobs::job::{ExportFormat, JobError, JobRecord, JobStatus, download_name};
 use broker_jobs::{CancelOutcome, Idempotency, JobId, JobsClient, NewExport, NewSource, QueueError, SubmitError};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -162,6 +165,41 @@ impl From<QueueError> for ApiError {
             }
         }
     }
+}
+
+/// Reads a JSON body of at most `limit` bytes (exports have their own bound),
+/// into the one buffer the job then stores.
+pub async fn read_json_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("the body could not be read: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Checks the `Idempotency-Key` header value.

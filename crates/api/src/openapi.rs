@@ -15,12 +15,13 @@
 //!   the test fails loudly if that output ever stops parsing.
 //!
 //! A new route: annotate its handler with `#[utoipa::path(method, path =
-//! "/x", operation_id, tag, responses(..))]` (`security(())` if it needs no
-//! credential; `params(..)` for path segments, written `{name}` as in the
-//! actix pattern), derive `ToSchema` on its body types, add the handler to
-//! `paths(..)` below, register it in `routes::configure` with
-//! `resource(path).route(..)` (one resource per path), and regenerate the
-//! golden file.
+//! "/x", operation_id, tag, responses(..))]` (`params(..)` for path segments,
+//! written `{name}` as in the actix pattern; a refusal set such as
+//! [`UploadRefusals`] for the refusals its family shares), derive `ToSchema`
+//! on its body types, add the handler to `paths(..)` below (and its path to
+//! `PUBLIC` if it needs no credential), register it in `routes::configure`
+//! with `resource(path).route(..)` (one resource per path), and regenerate
+//! the golden file.
 //!
 //! The golden file is YAML because the issue asked for `docs/openapi.yaml`:
 //! utoipa's `yaml` feature adds serde_norway (a small pure-Rust crate) and is
@@ -92,7 +93,7 @@ use crate::routes;
     ),
     components(responses(Unauthenticated, RateLimited)),
     security(("bearerJwt" = []), ("apiKey" = [])),
-    modifiers(&SecuritySchemes, &DemoAssets),
+    modifiers(&SecuritySchemes, &DemoAssets, &PublicRoutes),
     tags(
         (name = "uploads", description = "Sign a browser upload, verify and promote it, download it (docs/api.md)"),
         (name = "multipart", description = "Large files in parts, bound to the principal that started them (docs/api.md)"),
@@ -127,7 +128,6 @@ static JSON: LazyLock<Option<String>> = LazyLock::new(|| {
     path = "/openapi.json",
     operation_id = "openapi",
     tag = "meta",
-    security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
 pub async fn openapi_json() -> Result<HttpResponse, ApiError> {
@@ -171,46 +171,63 @@ impl<'r> ToResponse<'r> for RateLimited {
     }
 }
 
-/// The refusals a start of a multipart upload shares in both route families:
-/// 401, 403 `quota_exceeded`, 429, 503.
-pub struct CreateRefusals;
+/// Declares the refusal sets several routes share: each a type that a
+/// route's `responses(..)` takes (utoipa wants a type per set), listing each
+/// status with a reusable response or the description of its `Error` reply.
+macro_rules! refusal_sets {
+    ($($(#[$doc:meta])* $name:ident { $($status:literal => $response:expr),+ $(,)? })+) => {$(
+        $(#[$doc])*
+        pub struct $name;
 
-impl IntoResponses for CreateRefusals {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        ResponsesBuilder::new()
-            .response("401", reference::<Unauthenticated>())
-            .response("403", error_response("`quota_exceeded`").build())
-            .response("429", reference::<RateLimited>())
-            .response(
-                "503",
-                error_response("`store_unavailable`, `quota_unavailable`, `sessions_unavailable`").build(),
-            )
-            .build()
-            .responses
-    }
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                BTreeMap::from([$(($status.to_owned(), $response)),+])
+            }
+        }
+    )+};
 }
 
-/// The refusals a call on a started multipart upload shares in both route
-/// families: 401, 404 `upload_not_found`, 503.
-pub struct UploadRefusals;
-
-impl IntoResponses for UploadRefusals {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        ResponsesBuilder::new()
-            .response("401", reference::<Unauthenticated>())
-            .response("404", error_response("`upload_not_found`").build())
-            .response(
-                "503",
-                error_response("`store_unavailable`, `sessions_unavailable`").build(),
-            )
-            .build()
-            .responses
+refusal_sets! {
+    /// The refusals a start of a multipart upload shares in both route families:
+    /// 401, 403 `quota_exceeded`, 429, 503.
+    CreateRefusals {
+        "401" => reference::<Unauthenticated>(),
+        "403" => error("`quota_exceeded`"),
+        "429" => reference::<RateLimited>(),
+        "503" => error("`store_unavailable`, `quota_unavailable`, `sessions_unavailable`"),
+    }
+    /// The refusals of the admins' routes: 401, 403 `admin_required`.
+    AdminRefusals {
+        "401" => reference::<Unauthenticated>(),
+        "403" => error(
+            "`admin_required`: the caller is not an admin (`ADMIN_API_KEYS`, the admin JWT claim, or \
+             `AUTH_MODE=none` on loopback)",
+        ),
+    }
+    /// The refusals a call on a started multipart upload shares in both route
+    /// families: 401, 404 `upload_not_found`, 503.
+    UploadRefusals {
+        "401" => reference::<Unauthenticated>(),
+        "404" => error("`upload_not_found`"),
+        "503" => error("`store_unavailable`, `sessions_unavailable`"),
+    }
+    /// The refusals of a call on an export job (status, cancel): 401, 404
+    /// `job_not_found`, 503.
+    JobRefusals {
+        "401" => reference::<Unauthenticated>(),
+        "404" => error("`job_not_found`: unknown id, or another tenant's job"),
+        "503" => error("`queue_unavailable`, `store_unavailable`"),
     }
 }
 
 /// A reference to the reusable response `R` (`components(responses(…))`).
 fn reference<'r, R: ToResponse<'r>>() -> RefOr<Response> {
     RefOr::Ref(utoipa::openapi::Ref::from_response_name(R::response().0))
+}
+
+/// An `Error` reply described by `description`.
+fn error(description: &str) -> RefOr<Response> {
+    error_response(description).build().into()
 }
 
 fn error_response(description: &str) -> ResponseBuilder {
@@ -257,6 +274,24 @@ impl Modify for SecuritySchemes {
                  `Authorization: Bearer <key>`, but not both.",
             ))),
         );
+    }
+}
+
+/// The routes that answer anyone, without a credential: the health checks and
+/// this document (the demo page's assets are [`DemoAssets`]). Their
+/// `security` is `[{}]`, not [`ApiDoc`]'s default.
+const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json"];
+
+struct PublicRoutes;
+
+impl Modify for PublicRoutes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for path in PUBLIC {
+            let operation = openapi.paths.paths.get_mut(*path).and_then(|item| item.get.as_mut());
+            if let Some(operation) = operation {
+                operation.security = Some(vec![SecurityRequirement::default()]);
+            }
+        }
     }
 }
 

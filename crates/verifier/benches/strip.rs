@@ -15,11 +15,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const TARGET_LEN: usize = 2 << 20;
 
 fn strip_vs_memcpy(c: &mut Criterion) {
-    for (name, format, bytes) in [
-        ("jpeg", Format::Jpeg, corpus::large_jpeg(TARGET_LEN)),
-        ("png", Format::Png, corpus::large_png(TARGET_LEN)),
-        ("webp", Format::WebP, corpus::large_webp(TARGET_LEN)),
-    ] {
+    for (name, format) in [("jpeg", Format::Jpeg), ("png", Format::Png), ("webp", Format::WebP)] {
+        let bytes = corpus::large(format, TARGET_LEN);
         let mut group = c.benchmark_group(format!("strip_{name}"));
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function("memcpy", |b| b.iter(|| Vec::from(black_box(&bytes[..]))));
@@ -32,7 +29,7 @@ fn strip_vs_memcpy(c: &mut Criterion) {
 
 fn cheap_rejection(c: &mut Criterion) {
     let fake = b"<html>\0\0";
-    let jpeg = corpus::large_jpeg(TARGET_LEN);
+    let jpeg = corpus::large(Format::Jpeg, TARGET_LEN);
     let limits = Limits::default();
     let mut group = c.benchmark_group("rejection");
     group.bench_function("check_type_8_byte_fake", |b| {

@@ -16,11 +16,11 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::Call;
 use super::multipart::{MultipartCall, audited_abort, audited_create, audited_on_upload};
-use crate::auth::{Action, Auth, Caller};
+use crate::auth::{Action, Auth};
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::{CreateRefusals, RateLimited, Unauthenticated, UploadRefusals};
-use crate::state::AppState;
 use crate::uploads::multipart::{self, AbortResponse, COMPANION_PART_SIZE};
 use crate::uploads::sign::{SignRequest, SignResponse};
 
@@ -163,15 +163,10 @@ fn sign_request(filename: &str, content_type: &str, kind: Option<&str>, size: Op
         (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "sign", skip_all, fields(tenant = %caller.tenant, kind = tracing::field::Empty, content_type = tracing::field::Empty))]
-pub async fn params(
-    state: web::Data<AppState>,
-    auth: web::Data<Auth>,
-    caller: Caller,
-    query: web::Query<ParamsQuery>,
-) -> Result<HttpResponse, ApiError> {
+#[tracing::instrument(name = "sign", skip_all, fields(tenant = %call.caller.tenant, kind = tracing::field::Empty, content_type = tracing::field::Empty))]
+pub async fn params(call: Call<Auth>, query: web::Query<ParamsQuery>) -> Result<HttpResponse, ApiError> {
     let request = sign_request(&query.filename, &query.content_type, query.kind.as_deref(), query.size);
-    let response = super::uploads::signed_upload(&state, &auth, &caller, &request).await?;
+    let response = super::uploads::signed_upload(&call.state, &call.service, &call.caller, &request).await?;
     Ok(HttpResponse::Ok().json(response))
 }
 
@@ -320,7 +315,7 @@ pub async fn complete(
     body: web::Json<CompanionCompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
-    let (store, multipart) = (&call.state.store, &*call.multipart);
+    let (store, multipart) = (&call.state.store, &*call.service);
     let limit = Some((&**auth, Action::Complete));
     let key = Some(query.key.as_str());
     audited_on_upload(

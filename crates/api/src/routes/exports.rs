@@ -1,45 +1,12 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use broker_jobs::JobId;
-use futures_util::StreamExt;
 
-use crate::auth::Caller;
+use super::{Call, no_store};
 use crate::auth::{Action, Auth, audit};
 use crate::error::{ApiError, ErrorBody};
 use crate::exports::{self, Accepted, ExportRequest, ExportService, JobView};
-use crate::openapi::Unauthenticated;
-use crate::state::AppState;
-
-/// Reads a JSON body of at most `limit` bytes (exports have their own bound),
-/// into the one buffer the job then stores.
-async fn read_json_body(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge(limit));
-    }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("the body could not be read: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
+use crate::openapi::{JobRefusals, Unauthenticated};
 
 /// Queue a CSV or PDF export
 ///
@@ -75,20 +42,19 @@ async fn read_json_body(request: &HttpRequest, mut payload: web::Payload, limit:
         (status = 503, description = "`queue_unavailable`, `store_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "export", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "export", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn create(
-    state: web::Data<AppState>,
-    service: web::Data<ExportService>,
+    call: Call<ExportService>,
     auth: web::Data<Auth>,
-    caller: Caller,
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (record, replayed) = audit::audited("export", &caller, None, async {
-        auth.limiter.check(&caller, Action::Export).await?;
+    let Call { state, service, caller } = &call;
+    let (record, replayed) = audit::audited("export", caller, None, async {
+        auth.limiter.check(caller, Action::Export).await?;
         let idempotency_key = exports::idempotency_key(request.headers().get("idempotency-key").map(|v| v.as_bytes()))?;
-        let body = read_json_body(&request, payload, service.max_inline_bytes()).await?;
-        exports::submit(&service, &state.store, &caller, body, idempotency_key).await
+        let body = exports::read_json_body(&request, payload, service.max_inline_bytes()).await?;
+        exports::submit(service, &state.store, caller, body, idempotency_key).await
     })
     .await?;
     let location = format!("/exports/{}", record.job_id);
@@ -118,22 +84,13 @@ pub async fn create(
     params(("jobId" = JobId, Path)),
     responses(
         (status = 200, description = "The job's status", body = JobView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, description = "`job_not_found`: unknown id, or another tenant's job", body = ErrorBody),
-        (status = 503, description = "`queue_unavailable`, `store_unavailable`", body = ErrorBody),
+        JobRefusals,
     )
 )]
-pub async fn get(
-    state: web::Data<AppState>,
-    service: web::Data<ExportService>,
-    caller: Caller,
-    job_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let work = exports::get(&service, &state.store, &caller, &job_id);
-    let view = audit::audited("export_status", &caller, Some(&job_id), work).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(view))
+pub async fn get(call: Call<ExportService>, job_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let work = exports::get(&call.service, &call.state.store, &call.caller, &job_id);
+    let view = audit::audited("export_status", &call.caller, Some(&job_id), work).await?;
+    Ok(no_store(view))
 }
 
 // The job id is the percent-decoded path: logged only when it is well formed.
@@ -146,21 +103,14 @@ pub async fn get(
     params(("jobId" = JobId, Path)),
     responses(
         (status = 200, description = "The cancelled job", body = JobView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, description = "`job_not_found`: unknown id, or another tenant's job", body = ErrorBody),
         (status = 409, description = "`not_cancellable`: the job is already done, failed or cancelled", body = ErrorBody),
-        (status = 503, description = "`queue_unavailable`, `store_unavailable`", body = ErrorBody),
+        JobRefusals,
     )
 )]
-#[tracing::instrument(name = "cancel_export", skip_all, fields(tenant = %caller.tenant, job_id = audit::loggable_key(&job_id)))]
-pub async fn cancel(
-    state: web::Data<AppState>,
-    service: web::Data<ExportService>,
-    caller: Caller,
-    job_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let work = exports::cancel(&service, &state.store, &caller, &job_id);
-    let view = audit::audited("export_cancel", &caller, Some(&job_id), work).await?;
+#[tracing::instrument(name = "cancel_export", skip_all, fields(tenant = %call.caller.tenant, job_id = audit::loggable_key(&job_id)))]
+pub async fn cancel(call: Call<ExportService>, job_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let work = exports::cancel(&call.service, &call.state.store, &call.caller, &job_id);
+    let view = audit::audited("export_cancel", &call.caller, Some(&job_id), work).await?;
     tracing::info!("export cancelled");
     Ok(HttpResponse::Ok().json(view))
 }

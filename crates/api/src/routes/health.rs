@@ -58,7 +58,6 @@ fn ready_schema() -> utoipa::openapi::schema::ObjectBuilder {
     path = "/healthz",
     operation_id = "healthz",
     tag = "health",
-    security(()),
     responses((status = 200, description = "The process is up", body = Health))
 )]
 pub async fn healthz() -> HttpResponse {
@@ -77,7 +76,6 @@ pub async fn healthz() -> HttpResponse {
     path = "/readyz",
     operation_id = "readyz",
     tag = "health",
-    security(()),
     responses(
         (status = 200, description = "Ready", body = Ready),
         (status = 503, description = "`not_ready`: the message names the failing checks only", body = ErrorBody),

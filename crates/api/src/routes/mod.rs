@@ -12,9 +12,14 @@ pub(crate) mod multipart;
 pub(crate) mod storage;
 pub(crate) mod uploads;
 
-use actix_web::{HttpResponse, web};
+use std::pin::Pin;
 
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::state::AppState;
 pub use health::{Readiness, refresh_health};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,6 +56,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/usage").route(web::get().to(storage::own_usage)))
         .configure(demo::configure)
         .configure(exports::configure);
+}
+
+/// What most handlers take: the app's state, the service of their route
+/// family (`S`, from the app data) and the authenticated caller, extracted in
+/// that order.
+pub struct Call<S: 'static> {
+    pub state: web::Data<AppState>,
+    pub service: web::Data<S>,
+    pub caller: Caller,
+}
+
+impl<S: 'static> FromRequest for Call<S> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let state = web::Data::<AppState>::from_request(request, payload).into_inner();
+        let service = web::Data::<S>::from_request(request, payload).into_inner();
+        let caller = Caller::from_request(request, payload);
+        Box::pin(async move {
+            let (state, service) = (state?, service?);
+            Ok(Self {
+                state,
+                service,
+                caller: caller.await?,
+            })
+        })
+    }
+}
+
+/// A 200 JSON reply that no cache may keep.
+fn no_store(body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
 }
 
 /// A resource that answers the methods it has no route for with a JSON 405.

@@ -1,14 +1,12 @@
 //! `/uploads/multipart…`: the broker's own multipart routes, thin handlers
 //! over [`crate::uploads::multipart`].
 
-use std::pin::Pin;
+use actix_web::{HttpResponse, web};
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
-
-use crate::auth::{Action, Auth, Caller, audit};
+use super::Call;
+use crate::auth::{Action, Auth, audit};
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::{CreateRefusals, RateLimited, Unauthenticated, UploadRefusals};
-use crate::state::AppState;
 use crate::uploads::complete::CompleteResponse;
 use crate::uploads::multipart::{
     self, AbortResponse, CompleteMultipartRequest, CreateMultipartRequest, CreateMultipartResponse, Multipart,
@@ -134,7 +132,7 @@ pub async fn complete(
 ) -> Result<HttpResponse, ApiError> {
     let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
     let (store, verification, quotas) = (&call.state.store, &call.state.verification, &auth.quotas);
-    let (multipart, caller) = (&*call.multipart, &call.caller);
+    let (multipart, caller) = (&*call.service, &call.caller);
     let limit = Some((&**auth, Action::Complete));
     let response = audited_on_upload("multipart_complete", limit, &call, &upload_id, None, |owned| async move {
         multipart::complete(store, multipart, verification, quotas, caller, &owned, &parts).await
@@ -163,38 +161,14 @@ pub async fn abort(call: MultipartCall, upload_id: web::Path<String>) -> Result<
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// What every handler of both multipart route families takes: the app's
-/// state, the multipart sessions and the authenticated caller, extracted in
-/// that order.
-pub struct MultipartCall {
-    pub state: web::Data<AppState>,
-    pub multipart: web::Data<Multipart>,
-    pub caller: Caller,
-}
-
-impl FromRequest for MultipartCall {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let state = web::Data::<AppState>::from_request(request, payload).into_inner();
-        let multipart = web::Data::<Multipart>::from_request(request, payload).into_inner();
-        let caller = Caller::from_request(request, payload);
-        Box::pin(async move {
-            let (state, multipart) = (state?, multipart?);
-            Ok(Self {
-                state,
-                multipart,
-                caller: caller.await?,
-            })
-        })
-    }
-}
+/// What every handler of both multipart route families takes; its service
+/// is the multipart sessions.
+pub type MultipartCall = Call<Multipart>;
 
 impl MultipartCall {
     /// The caller's upload `upload_id` (`key`: see [`multipart::owned`]).
     pub(crate) async fn owned(&self, upload_id: &str, key: Option<&str>) -> Result<Owned, ApiError> {
-        multipart::owned(&self.multipart, &self.caller, upload_id, key).await
+        multipart::owned(&self.service, &self.caller, upload_id, key).await
     }
 }
 
@@ -205,9 +179,9 @@ pub(crate) async fn audited_create(
     request: &SignRequest,
     part_size: u64,
 ) -> Result<CreateMultipartResponse, ApiError> {
-    let MultipartCall {
+    let Call {
         state,
-        multipart,
+        service: multipart,
         caller,
     } = call;
     audit::audited("multipart_create", caller, None, async {
@@ -252,7 +226,7 @@ pub(crate) async fn audited_abort(
     upload_id: &str,
     key: Option<&str>,
 ) -> Result<AbortResponse, ApiError> {
-    let (store, multipart) = (&call.state.store, &*call.multipart);
+    let (store, multipart) = (&call.state.store, &*call.service);
     audited_on_upload("multipart_abort", None, call, upload_id, key, |owned| async move {
         multipart::abort(store, multipart, &owned).await
     })

@@ -1,14 +1,14 @@
 //! The operators' routes (`/storage/info`, `/storage/usage`, for admins) and
 //! a tenant's own usage (`/usage`); the work is in [`crate::storage`].
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
 use super::health::{Readiness, store_health};
-use crate::auth::{Admin, Auth, Caller, audit};
+use super::{Call, no_store};
+use crate::auth::{Admin, Auth, audit};
 use crate::error::{ApiError, ErrorBody};
 use crate::exports::ExportService;
-use crate::openapi::Unauthenticated;
+use crate::openapi::{AdminRefusals, Unauthenticated};
 use crate::state::AppState;
 use crate::storage::{self, OwnUsage, PageQuery, StorageInfo, StorageService, UsagePage};
 
@@ -23,8 +23,7 @@ use crate::storage::{self, OwnUsage, PageQuery, StorageInfo, StorageService, Usa
     tag = "storage",
     responses(
         (status = 200, description = "The store's provider, settings, capabilities and health", body = StorageInfo),
-        (status = 401, response = Unauthenticated),
-        (status = 403, description = "`admin_required`: the caller is not an admin (`ADMIN_API_KEYS`, the admin JWT claim, or `AUTH_MODE=none` on loopback)", body = ErrorBody),
+        AdminRefusals,
     )
 )]
 pub async fn info(
@@ -55,9 +54,8 @@ pub async fn info(
     responses(
         (status = 200, description = "One page of tenants", body = UsagePage),
         (status = 400, description = "`invalid_request`: a bad `limit` or `cursor`, or an unknown parameter", body = ErrorBody),
-        (status = 401, response = Unauthenticated),
-        (status = 403, description = "`admin_required`: the caller is not an admin (`ADMIN_API_KEYS`, the admin JWT claim, or `AUTH_MODE=none` on loopback)", body = ErrorBody),
         (status = 503, description = "`store_unavailable`", body = ErrorBody),
+        AdminRefusals,
     )
 )]
 pub async fn usage(
@@ -83,19 +81,8 @@ pub async fn usage(
         (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
     )
 )]
-pub async fn own_usage(
-    state: web::Data<AppState>,
-    auth: web::Data<Auth>,
-    service: web::Data<StorageService>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
-    let work = storage::own_usage(&service, &state.store, &auth.quotas, &caller);
-    let usage = audit::audited("usage", &caller, None, work).await?;
+pub async fn own_usage(call: Call<StorageService>, auth: web::Data<Auth>) -> Result<HttpResponse, ApiError> {
+    let work = storage::own_usage(&call.service, &call.state.store, &auth.quotas, &call.caller);
+    let usage = audit::audited("usage", &call.caller, None, work).await?;
     Ok(no_store(usage))
-}
-
-fn no_store(body: impl serde::Serialize) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body)
 }

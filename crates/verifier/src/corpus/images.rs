@@ -10,6 +10,7 @@ use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 
 use super::{SECRET_COMMENT, SECRET_DATETIME, SECRET_IPTC, SECRET_MAKE, SECRET_MODEL, SECRET_XMP, TRAILING_SCRIPT};
+use crate::Format;
 
 /// Fake ICC profile bytes; kept verbatim by the stripper.
 pub const ICC_MARKER: &[u8] = b"fake-icc-profile-keep-me";
@@ -186,11 +187,20 @@ pub fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
     splice_jpeg(&jpeg(64, 48, 32), &metadata_segments(orientation))
 }
 
-/// A noisy JPEG of at least `min_len` bytes, with the full metadata set.
-pub fn large_jpeg(min_len: usize) -> Vec<u8> {
-    at_least(min_len, 512, |side| {
-        splice_jpeg(&jpeg(side, side, 255), &metadata_segments(1))
-    })
+/// A noisy picture of `format` (JPEG, PNG or WebP) of at least `min_len`
+/// bytes, with the full metadata set of [`jpeg_with_metadata`],
+/// [`png_with_metadata`] or [`webp_with_metadata`].
+pub fn large(format: Format, min_len: usize) -> Vec<u8> {
+    match format {
+        Format::Jpeg => at_least(min_len, 512, |side| {
+            splice_jpeg(&jpeg(side, side, 255), &metadata_segments(1))
+        }),
+        Format::Png => at_least(min_len, 256, |side| {
+            splice_png(&png(side, side, 255), &png_metadata_chunks(1))
+        }),
+        Format::WebP => at_least(min_len, 256, |side| webp_with_chunks(side, side, 255, 1)),
+        other => panic!("no large {other:?} picture: JPEG, PNG or WebP"),
+    }
 }
 
 /// The first `image(side)` of at least `min_len` bytes, from `side` up by a
@@ -277,13 +287,6 @@ pub fn png_with_orientation(orientation: u16) -> Vec<u8> {
     splice_png(&png(40, 30, 64), &png_metadata_chunks(orientation))
 }
 
-/// A noisy PNG of at least `min_len` bytes, with the full metadata set.
-pub fn large_png(min_len: usize) -> Vec<u8> {
-    at_least(min_len, 256, |side| {
-        splice_png(&png(side, side, 255), &png_metadata_chunks(1))
-    })
-}
-
 /// A tiny, well-formed PNG whose header claims `width` x `height` pixels
 /// (a decompression bomb's calling card).
 pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
@@ -352,11 +355,6 @@ pub fn webp_with_metadata() -> Vec<u8> {
 /// Like [`webp_with_metadata`] but with EXIF Orientation `orientation`.
 pub fn webp_with_orientation(orientation: u16) -> Vec<u8> {
     webp_with_chunks(48, 40, 64, orientation)
-}
-
-/// A noisy WebP of at least `min_len` bytes, with EXIF and XMP.
-pub fn large_webp(min_len: usize) -> Vec<u8> {
-    at_least(min_len, 256, |side| webp_with_chunks(side, side, 255, 1))
 }
 
 /// An HTML page (to be declared as an image).
