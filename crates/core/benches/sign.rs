@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use broker_core::ObjectKey;
 use broker_core::Secret;
-use broker_core::post_policy::{PostPolicy, SigningCredentials, SigningKey};
+use broker_core::post_policy::{Destination, PostPolicy, SigningCredentials, SigningKey, Stored};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn signing(c: &mut Criterion) {
@@ -21,15 +21,19 @@ fn signing(c: &mut Criterion) {
         ("filename", "me.jpg".to_owned()),
     ];
     let policy = PostPolicy {
-        url: "http://127.0.0.1:9000/uploads",
+        to: Destination {
+            bucket_url: "http://127.0.0.1:9000/uploads",
+            region: "us-east-1",
+            key: &key,
+        },
         bucket: "uploads",
-        region: "us-east-1",
-        key: &key,
-        content_type: "image/jpeg",
+        object: Stored {
+            content_type: "image/jpeg",
+            encryption: None,
+            metadata: &metadata,
+        },
         max_bytes: 2_097_152,
         expires_in: Duration::from_secs(3600),
-        encryption: None,
-        metadata: &metadata,
     };
     let credentials = SigningCredentials {
         access_key: "AKIAIOSFODNN7EXAMPLE".into(),

@@ -30,19 +30,54 @@ pub struct SigningCredentials {
     pub session_token: Option<Secret>,
 }
 
-/// Everything the policy pins.
-#[derive(Debug)]
-pub struct PostPolicy<'a> {
-    pub url: &'a str,
-    pub bucket: &'a str,
+/// Where a presigned upload sends the object: the bucket's base URL
+/// (`http://host:port/bucket` path-style, or `https://bucket.host`
+/// virtual-hosted), the region the signature is for, and the key.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    pub bucket_url: &'a str,
     pub region: &'a str,
     pub key: &'a ObjectKey,
+}
+
+/// What a presigned upload stores the object with, pinned by its signature.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored<'a> {
     pub content_type: &'a str,
-    pub max_bytes: u64,
-    pub expires_in: Duration,
     pub encryption: Option<&'a Encryption>,
     /// `x-amz-meta-*` names (without the prefix) and ASCII values.
     pub metadata: &'a [(&'a str, String)],
+}
+
+impl Stored<'_> {
+    /// The server-side encryption and `x-amz-meta-*` headers (a POST sends
+    /// them as form fields); the content type is the caller's, whose name's
+    /// case differs between a form and a header.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        let mut headers = Vec::new();
+        if let Some(encryption) = self.encryption {
+            headers.push((
+                "x-amz-server-side-encryption".to_owned(),
+                encryption.algorithm().to_owned(),
+            ));
+            if let Encryption::Kms { key_id: Some(key_id) } = encryption {
+                headers.push(("x-amz-server-side-encryption-aws-kms-key-id".to_owned(), key_id.clone()));
+            }
+        }
+        let metadata = self.metadata.iter();
+        headers.extend(metadata.map(|(name, value)| (format!("x-amz-meta-{name}"), value.clone())));
+        headers
+    }
+}
+
+/// Everything the policy pins.
+#[derive(Debug)]
+pub struct PostPolicy<'a> {
+    pub to: Destination<'a>,
+    pub bucket: &'a str,
+    pub object: Stored<'a>,
+    pub max_bytes: u64,
+    pub expires_in: Duration,
 }
 
 /// What the browser needs: POST `fields` then `file` (last) as multipart to `url`.
@@ -108,7 +143,7 @@ fn short_date(now: OffsetDateTime) -> String {
 
 impl PostPolicy<'_> {
     pub fn sign(&self, credentials: &SigningCredentials, now: SystemTime) -> PresignedPost {
-        self.sign_with(credentials, now, &SigningKey::derive(credentials, now, self.region))
+        self.sign_with(credentials, now, &SigningKey::derive(credentials, now, self.to.region))
     }
 
     /// Signs with a key derived for the same credentials, day and region.
@@ -133,30 +168,19 @@ impl PostPolicy<'_> {
             .expect("a UTC time always formats");
         let credential = format!(
             "{}/{}/{}/s3/aws4_request",
-            credentials.access_key, signing_key.date, self.region
+            credentials.access_key, signing_key.date, self.to.region
         );
 
         let mut fields = BTreeMap::new();
-        fields.insert("key".to_owned(), self.key.as_str().to_owned());
-        fields.insert("Content-Type".to_owned(), self.content_type.to_owned());
+        fields.insert("key".to_owned(), self.to.key.as_str().to_owned());
+        fields.insert("Content-Type".to_owned(), self.object.content_type.to_owned());
         fields.insert("x-amz-algorithm".to_owned(), ALGORITHM.to_owned());
         fields.insert("x-amz-credential".to_owned(), credential);
         fields.insert("x-amz-date".to_owned(), amz_date);
         if let Some(token) = &credentials.session_token {
             fields.insert("x-amz-security-token".to_owned(), token.expose().to_owned());
         }
-        if let Some(encryption) = self.encryption {
-            fields.insert(
-                "x-amz-server-side-encryption".to_owned(),
-                encryption.algorithm().to_owned(),
-            );
-            if let Encryption::Kms { key_id: Some(key_id) } = encryption {
-                fields.insert("x-amz-server-side-encryption-aws-kms-key-id".to_owned(), key_id.clone());
-            }
-        }
-        for (name, value) in self.metadata {
-            fields.insert(format!("x-amz-meta-{name}"), value.clone());
-        }
+        fields.extend(self.object.headers());
 
         let policy = PolicyDocument {
             expiration: &expiration,
@@ -170,7 +194,7 @@ impl PostPolicy<'_> {
         fields.insert("x-amz-signature".to_owned(), signature);
 
         PresignedPost {
-            url: self.url.to_owned(),
+            url: self.to.bucket_url.to_owned(),
             fields,
         }
     }
@@ -240,15 +264,19 @@ mod tests {
         let key = ObjectKey::parse("staging/acme/avatar/0b5c").expect("key");
         let metadata = [("profile", "avatar".to_owned())];
         let policy = PostPolicy {
-            url: "http://127.0.0.1:9000/uploads",
+            to: Destination {
+                bucket_url: "http://127.0.0.1:9000/uploads",
+                region: "us-east-1",
+                key: &key,
+            },
             bucket: "uploads",
-            region: "us-east-1",
-            key: &key,
-            content_type: "image/png",
+            object: Stored {
+                content_type: "image/png",
+                encryption: Some(&Encryption::Aes256),
+                metadata: &metadata,
+            },
             max_bytes: 2_097_152,
             expires_in: Duration::from_secs(3600),
-            encryption: Some(&Encryption::Aes256),
-            metadata: &metadata,
         };
         // 2026-01-01T00:00:00Z
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);

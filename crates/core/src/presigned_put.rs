@@ -19,25 +19,16 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, 
 use aws_sigv4::sign::v4;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::config::Encryption;
-use crate::keys::ObjectKey;
-use crate::post_policy::SigningCredentials;
+use crate::post_policy::{Destination, SigningCredentials, Stored};
 
 /// Everything a presigned PUT pins.
 #[derive(Debug)]
 pub struct PutRequest<'a> {
-    /// The bucket's base URL, as for a POST (`http://host:port/bucket` path-style,
-    /// or `https://bucket.host` virtual-hosted).
-    pub bucket_url: &'a str,
-    pub region: &'a str,
-    pub key: &'a ObjectKey,
-    pub content_type: &'a str,
+    pub to: Destination<'a>,
+    pub object: Stored<'a>,
     /// The exact size the body must have.
     pub content_length: u64,
     pub expires_in: Duration,
-    pub encryption: Option<&'a Encryption>,
-    /// `x-amz-meta-*` names (without the prefix) and ASCII values.
-    pub metadata: &'a [(&'static str, String)],
 }
 
 /// What the browser needs: PUT the bytes to `url` with exactly these `headers`.
@@ -62,33 +53,27 @@ const PATH: &AsciiSet = &NON_ALPHANUMERIC
 /// Unreserved characters stay as they are in a query value.
 const UNRESERVED: &AsciiSet = &PATH.add(b'/');
 
+/// The object's URL: the key, percent-encoded as a path, under the bucket's.
+fn object_url(to: &Destination) -> String {
+    format!(
+        "{}/{}",
+        to.bucket_url.trim_end_matches('/'),
+        utf8_percent_encode(to.key.as_str(), PATH)
+    )
+}
+
 impl PutRequest<'_> {
     pub fn sign(&self, credentials: &SigningCredentials, now: SystemTime) -> Result<PresignedPut, PutSignError> {
-        let url = format!(
-            "{}/{}",
-            self.bucket_url.trim_end_matches('/'),
-            utf8_percent_encode(self.key.as_str(), PATH)
-        );
+        let url = object_url(&self.to);
         let mut headers = BTreeMap::new();
-        headers.insert("content-type".to_owned(), self.content_type.to_owned());
-        if let Some(encryption) = self.encryption {
-            headers.insert(
-                "x-amz-server-side-encryption".to_owned(),
-                encryption.algorithm().to_owned(),
-            );
-            if let Encryption::Kms { key_id: Some(key_id) } = encryption {
-                headers.insert("x-amz-server-side-encryption-aws-kms-key-id".to_owned(), key_id.clone());
-            }
-        }
-        for (name, value) in self.metadata {
-            headers.insert(format!("x-amz-meta-{name}"), value.clone());
-        }
+        headers.insert("content-type".to_owned(), self.object.content_type.to_owned());
+        headers.extend(self.object.headers());
         let length = self.content_length.to_string();
         let signed_headers = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain([("content-length", length.as_str())]);
-        let url = presign_url(&url, signed_headers, self.region, self.expires_in, credentials, now)?;
+        let url = presign_url(&url, signed_headers, self.to.region, self.expires_in, credentials, now)?;
         Ok(PresignedPut { url, headers })
     }
 }
@@ -98,9 +83,7 @@ impl PutRequest<'_> {
 /// signature), and the part's exact length when it is known.
 #[derive(Debug)]
 pub struct PartRequest<'a> {
-    pub bucket_url: &'a str,
-    pub region: &'a str,
-    pub key: &'a ObjectKey,
+    pub to: Destination<'a>,
     /// The store's multipart upload id.
     pub upload_id: &'a str,
     pub part_number: u32,
@@ -114,9 +97,8 @@ pub struct PartRequest<'a> {
 impl PartRequest<'_> {
     pub fn sign(&self, credentials: &SigningCredentials, now: SystemTime) -> Result<PresignedPut, PutSignError> {
         let url = format!(
-            "{}/{}?partNumber={}&uploadId={}",
-            self.bucket_url.trim_end_matches('/'),
-            utf8_percent_encode(self.key.as_str(), PATH),
+            "{}?partNumber={}&uploadId={}",
+            object_url(&self.to),
             self.part_number,
             utf8_percent_encode(self.upload_id, UNRESERVED)
         );
@@ -129,7 +111,7 @@ impl PartRequest<'_> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(length.as_deref().map(|n| ("content-length", n)));
-        let url = presign_url(&url, signed_headers, self.region, self.expires_in, credentials, now)?;
+        let url = presign_url(&url, signed_headers, self.to.region, self.expires_in, credentials, now)?;
         Ok(PresignedPut { url, headers })
     }
 }
@@ -181,6 +163,8 @@ fn presign_url<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Encryption;
+    use crate::keys::ObjectKey;
     use crate::secret::Secret;
 
     fn credentials() -> SigningCredentials {
@@ -196,14 +180,18 @@ mod tests {
         let key = ObjectKey::parse("staging/acme/avatar/0190c3a0-0000-7000-8000-000000000000.jpg").expect("key");
         let metadata = [("profile", "avatar".to_owned()), ("filename", "me%20.jpg".to_owned())];
         let put = PutRequest {
-            bucket_url: "http://127.0.0.1:9000/uploads",
-            region: "us-east-1",
-            key: &key,
-            content_type: "image/jpeg",
+            to: Destination {
+                bucket_url: "http://127.0.0.1:9000/uploads",
+                region: "us-east-1",
+                key: &key,
+            },
+            object: Stored {
+                content_type: "image/jpeg",
+                encryption: Some(&Encryption::Aes256),
+                metadata: &metadata,
+            },
             content_length: 1234,
             expires_in: Duration::from_secs(600),
-            encryption: Some(&Encryption::Aes256),
-            metadata: &metadata,
         }
         .sign(
             &credentials(),
@@ -240,9 +228,11 @@ mod tests {
         let key = ObjectKey::parse("staging/acme/document/0190c3a0-0000-7000-8000-000000000000.zip").expect("key");
         let part = |upload_id, part_number, content_length| {
             PartRequest {
-                bucket_url: "http://127.0.0.1:9000/uploads",
-                region: "us-east-1",
-                key: &key,
+                to: Destination {
+                    bucket_url: "http://127.0.0.1:9000/uploads",
+                    region: "us-east-1",
+                    key: &key,
+                },
                 upload_id,
                 part_number,
                 content_length,

@@ -21,7 +21,7 @@ use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption};
 use crate::config::{Encryption, StaticCredentials, StoreSettings, UploadMode, UploadSettings};
 pub use crate::endpoint::StoreEndpoint;
 use crate::keys::{KeyLayout, ObjectKey};
-use crate::post_policy::{PostPolicy, PresignedPost, SigningCredentials, SigningKeyCache};
+use crate::post_policy::{Destination, PostPolicy, PresignedPost, SigningCredentials, SigningKeyCache, Stored};
 use crate::presigned_put::{PartRequest, PresignedPut, PutRequest};
 use crate::record::ObjectRecord;
 use crate::secret::Secret;
@@ -277,14 +277,10 @@ impl Store {
             (UploadMode::Put, Some(size)) => {
                 let credentials = self.credentials.current().await?;
                 let put = PutRequest {
-                    bucket_url: &self.post_url,
-                    region: &self.region,
-                    key,
-                    content_type,
+                    to: self.destination(key),
+                    object: self.stored(content_type, &metadata),
                     content_length: size,
                     expires_in: self.presign_ttl,
-                    encryption: self.encryption.as_ref(),
-                    metadata: &metadata,
                 };
                 put.sign(&credentials, SystemTime::now())
                     .map(PresignedUpload::Put)
@@ -300,6 +296,25 @@ impl Store {
         }
     }
 
+    /// Where a presigned upload of `key` goes.
+    fn destination<'a>(&'a self, key: &'a ObjectKey) -> Destination<'a> {
+        Destination {
+            bucket_url: &self.post_url,
+            region: &self.region,
+            key,
+        }
+    }
+
+    /// What a presigned upload stores its object with: `content_type`,
+    /// `metadata` and the configured encryption.
+    fn stored<'a>(&'a self, content_type: &'a str, metadata: &'a [(&'a str, String)]) -> Stored<'a> {
+        Stored {
+            content_type,
+            encryption: self.encryption.as_ref(),
+            metadata,
+        }
+    }
+
     /// A presigned POST for exactly `key`; pure CPU once credentials are cached.
     pub async fn presign_post(
         &self,
@@ -310,15 +325,11 @@ impl Store {
     ) -> Result<PresignedPost, StoreError> {
         let credentials = self.credentials.current().await?;
         let policy = PostPolicy {
-            url: &self.post_url,
+            to: self.destination(key),
             bucket: &self.bucket,
-            region: &self.region,
-            key,
-            content_type,
+            object: self.stored(content_type, metadata),
             max_bytes,
             expires_in: self.presign_ttl,
-            encryption: self.encryption.as_ref(),
-            metadata,
         };
         let now = SystemTime::now();
         let signing_key = self.signing_keys.get(&credentials, now, &self.region);
@@ -548,9 +559,7 @@ impl Store {
     ) -> Result<PresignedPut, StoreError> {
         let credentials = self.credentials.current().await?;
         let part = PartRequest {
-            bucket_url: &self.post_url,
-            region: &self.region,
-            key,
+            to: self.destination(key),
             upload_id,
             part_number,
             content_length,

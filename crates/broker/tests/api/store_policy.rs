@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use broker_core::ObjectKey;
 use broker_core::Secret;
-use broker_core::post_policy::{PostPolicy, SigningCredentials};
+use broker_core::post_policy::{Destination, PostPolicy, SigningCredentials, Stored};
 
 use broker_testkit::{TestApp, TestStore, post_form, s3_error_code, spawn_app, spawn_app_with, try_post_form};
 
@@ -139,15 +139,19 @@ async fn a_form_signed_twenty_minutes_ago_is_still_accepted_within_its_ttl() {
     let key = ObjectKey::parse("staging/default/avatar/0f8fad5b-d9cb-469f-a165-70867728950e").expect("key");
     let url = format!("{}/{}", app.store_endpoint, app.store.bucket());
     let policy = PostPolicy {
-        url: &url,
+        to: Destination {
+            bucket_url: &url,
+            region: app.store.region(),
+            key: &key,
+        },
         bucket: app.store.bucket(),
-        region: app.store.region(),
-        key: &key,
-        content_type: "image/png",
+        object: Stored {
+            content_type: "image/png",
+            encryption: None,
+            metadata: &[],
+        },
         max_bytes: MAX_AVATAR as u64,
         expires_in: Duration::from_secs(3600),
-        encryption: None,
-        metadata: &[],
     };
     let credentials = SigningCredentials {
         access_key: app.vars["S3_ACCESS_KEY"].clone(),

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use broker_core::ObjectKey;
 use broker_core::Secret;
 use broker_core::config::AllowedOrigins;
-use broker_core::post_policy::{PostPolicy, PresignedPost, SigningCredentials};
+use broker_core::post_policy::{Destination, PostPolicy, PresignedPost, SigningCredentials, Stored};
 use broker_devstore::{ConnectionLimits, DevStore, DevStoreConfig, FORM_OVERHEAD};
 use md5::{Digest as _, Md5};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -106,15 +106,19 @@ impl TestStore {
         let key = ObjectKey::parse(key).expect("a valid key");
         let url = self.bucket_url();
         PostPolicy {
-            url: &url,
+            to: Destination {
+                bucket_url: &url,
+                region: REGION,
+                key: &key,
+            },
             bucket: BUCKET,
-            region: REGION,
-            key: &key,
-            content_type: CONTENT_TYPE,
+            object: Stored {
+                content_type: CONTENT_TYPE,
+                encryption: None,
+                metadata: &[],
+            },
             max_bytes,
             expires_in: Duration::from_secs(600),
-            encryption: None,
-            metadata: &[],
         }
         .sign(&credentials(), now)
     }
