@@ -67,6 +67,17 @@ pub fn pdf_tool(tool: &str, args: &[&str], pdf: &[u8]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The rows of a CSV file (no header row taken), as the csv crate reads
+/// them: the judge of every CSV the exports write.
+pub fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes)
+        .records()
+        .map(|r| r.expect("valid CSV").iter().map(str::to_owned).collect())
+        .collect()
+}
+
 /// A free loopback port (for a server the test starts itself).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

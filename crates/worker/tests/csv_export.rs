@@ -4,6 +4,7 @@
 
 use std::io;
 
+use broker_testkit::csv_rows;
 use broker_worker::{CsvExport, CsvOptions, WriteError};
 
 const RAW: CsvOptions = CsvOptions {
@@ -20,15 +21,6 @@ fn export(columns: &[&str], rows: &[Vec<&str>], options: CsvOptions) -> Vec<u8> 
     csv.finish().expect("finish")
 }
 
-fn parse(bytes: &[u8]) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(bytes)
-        .records()
-        .map(|r| r.expect("valid csv").iter().map(str::to_owned).collect())
-        .collect()
-}
-
 #[test]
 fn round_trips_awkward_fields() {
     let columns = ["id", "name, full", "note \"quoted\""];
@@ -40,7 +32,7 @@ fn round_trips_awkward_fields() {
         vec!["5", "", "a,b,\"c\"\n"],
     ];
     let bytes = export(&columns, &rows, RAW);
-    let parsed = parse(&bytes);
+    let parsed = csv_rows(&bytes);
     assert_eq!(parsed[0], columns);
     assert_eq!(parsed.len(), rows.len() + 1);
     for (got, want) in parsed[1..].iter().zip(&rows) {
@@ -57,7 +49,7 @@ fn records_end_with_crlf_and_quote_only_when_needed() {
 #[test]
 fn single_empty_field_is_not_an_empty_line() {
     let bytes = export(&["only"], &[vec![""], vec!["x"]], RAW);
-    assert_eq!(parse(&bytes), [["only"], [""], ["x"]]);
+    assert_eq!(csv_rows(&bytes), [["only"], [""], ["x"]]);
 }
 
 #[test]
@@ -82,7 +74,7 @@ fn neutralizes_every_formula_trigger_by_default() {
     assert!(CsvOptions::default().neutralize_formulas);
     let triggers = ["=1+1", "+1", "-5", "@SUM(A1)", "\tcmd", "\rcmd"];
     let rows: Vec<Vec<&str>> = triggers.iter().map(|t| vec![*t]).collect();
-    let parsed = parse(&export(&["cell"], &rows, CsvOptions::default()));
+    let parsed = csv_rows(&export(&["cell"], &rows, CsvOptions::default()));
     for (got, trigger) in parsed[1..].iter().zip(triggers) {
         assert_eq!(got[0], format!("'{trigger}"), "trigger {trigger:?}");
     }
@@ -92,7 +84,7 @@ fn neutralizes_every_formula_trigger_by_default() {
 fn leaves_safe_cells_alone() {
     let safe = ["5-3", "a=b", "x@y.z", "café", " =1", "'=quoted"];
     let rows: Vec<Vec<&str>> = safe.iter().map(|s| vec![*s]).collect();
-    let parsed = parse(&export(&["cell"], &rows, CsvOptions::default()));
+    let parsed = csv_rows(&export(&["cell"], &rows, CsvOptions::default()));
     for (got, cell) in parsed[1..].iter().zip(safe) {
         assert_eq!(got[0], cell);
     }
@@ -100,10 +92,10 @@ fn leaves_safe_cells_alone() {
 
 #[test]
 fn neutralizes_header_and_can_be_disabled() {
-    let parsed = parse(&export(&["=evil", "ok"], &[vec!["-5", "=A1"]], CsvOptions::default()));
+    let parsed = csv_rows(&export(&["=evil", "ok"], &[vec!["-5", "=A1"]], CsvOptions::default()));
     assert_eq!(parsed, [["'=evil", "ok"], ["'-5", "'=A1"]]);
 
-    let parsed = parse(&export(&["=evil", "ok"], &[vec!["-5", "=A1"]], RAW));
+    let parsed = csv_rows(&export(&["=evil", "ok"], &[vec!["-5", "=A1"]], RAW));
     assert_eq!(parsed, [["=evil", "ok"], ["-5", "=A1"]]);
 }
 
@@ -123,7 +115,7 @@ fn ragged_rows_are_rejected_without_corrupting_output() {
     ));
     csv.write_row(&["4", "5", "6"]).unwrap();
     assert_eq!(csv.rows_written(), 2);
-    let parsed = parse(&csv.finish().unwrap());
+    let parsed = csv_rows(&csv.finish().unwrap());
     assert_eq!(parsed, [["a", "b", "c"], ["1", "2", "3"], ["4", "5", "6"]]);
 }
 

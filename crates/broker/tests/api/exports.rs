@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use broker_testkit::{Redis, TestApp, error_code, free_port, pdf_tool, spawn_app, spawn_app_with};
+use broker_testkit::{Redis, TestApp, csv_rows, error_code, free_port, pdf_tool, spawn_app, spawn_app_with};
 
 /// An app whose jobs go through a redis-server of its own (returned: it
 /// stops when dropped), with `vars` set as well.
@@ -23,15 +23,6 @@ async fn app_with_redis(vars: &[(&str, &str)]) -> (Redis, TestApp) {
 /// The smallest export: one CSV cell.
 fn one_row_csv() -> Value {
     json!({"format": "csv", "filename": "a.csv", "columns": ["a"], "rows": [["1"]]})
-}
-
-fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(bytes)
-        .records()
-        .map(|r| r.expect("valid CSV").iter().map(str::to_owned).collect())
-        .collect()
 }
 
 const LONG: Duration = Duration::from_secs(60);
@@ -67,7 +58,7 @@ async fn csv_export_end_to_end_with_formula_neutralisation() {
         "{disposition}"
     );
     assert_eq!(
-        parse_csv(&bytes),
+        csv_rows(&bytes),
         [
             vec!["name", "formula", "amount", "flag", "empty"],
             vec!["Zoë, \"the\" boss", "'=1+1", "12.5", "true", ""],
@@ -148,7 +139,7 @@ async fn verified_uploads_are_converted_from_the_store() {
         assert_eq!(job["progress"], json!({"rows": 2, "total": 2}));
         let (_, bytes) = app.fetch_output(&job).await;
         assert_eq!(
-            parse_csv(&bytes),
+            csv_rows(&bytes),
             [
                 vec!["city", "n", "note"],
                 vec!["Zürich", "1", "'=HYPERLINK(1)"],
@@ -272,7 +263,7 @@ async fn the_inline_bound_is_far_above_the_json_limit_of_other_routes() {
     let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
     assert_eq!(job["progress"]["rows"], 20_000, "{job}");
     let (_, bytes) = app.fetch_output(&job).await;
-    assert_eq!(parse_csv(&bytes).len(), 20_001);
+    assert_eq!(csv_rows(&bytes).len(), 20_001);
 }
 
 #[tokio::test]
@@ -336,7 +327,7 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_exports() {
     let job = app.wait_for(&job_id, &["done", "failed"], LONG).await;
     assert_eq!(job["status"], "done", "{job}");
     let (_, bytes) = app.fetch_output(&job).await;
-    assert_eq!(parse_csv(&bytes), [vec!["a", "b"], vec!["'=x", "2"]]);
+    assert_eq!(csv_rows(&bytes), [vec!["a", "b"], vec!["'=x", "2"]]);
 
     let key = "default/uploads/2026/01/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.json";
     app.put_object(key, br#"[{"k": "v"}]"#, "application/json", "d.json")
