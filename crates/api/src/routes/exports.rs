@@ -89,8 +89,9 @@ pub async fn create(
 )]
 pub async fn get(call: Call<ExportService>, job_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let work = exports::get(&call.service, &call.state.store, &call.caller, &job_id);
-    let view = audit::audited("export_status", &call.caller, Some(&job_id), work).await?;
-    Ok(no_store(view))
+    audit::audited("export_status", &call.caller, Some(&job_id), work)
+        .await
+        .map(no_store)
 }
 
 // The job id is the percent-decoded path: logged only when it is well formed.

@@ -37,8 +37,7 @@ pub async fn info(
         let (healthy, last_check) = store_health(&state, &exports, &readiness).await;
         Ok(storage::info(&service, &state.store, healthy, last_check))
     };
-    let info = audit::audited("storage_info", &caller, None, work).await?;
-    Ok(no_store(info))
+    audit::audited("storage_info", &caller, None, work).await.map(no_store)
 }
 
 /// Bytes and objects per tenant and area (admins)
@@ -65,8 +64,7 @@ pub async fn usage(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let work = storage::usage_page(&service, &state.store, &query);
-    let page = audit::audited("storage_usage", &caller, None, work).await?;
-    Ok(no_store(page))
+    audit::audited("storage_usage", &caller, None, work).await.map(no_store)
 }
 
 /// The caller's own tenant: bytes and objects per area, and its quota
@@ -83,6 +81,5 @@ pub async fn usage(
 )]
 pub async fn own_usage(call: Call<StorageService>, auth: web::Data<Auth>) -> Result<HttpResponse, ApiError> {
     let work = storage::own_usage(&call.service, &call.state.store, &auth.quotas, &call.caller);
-    let usage = audit::audited("usage", &call.caller, None, work).await?;
-    Ok(no_store(usage))
+    audit::audited("usage", &call.caller, None, work).await.map(no_store)
 }
