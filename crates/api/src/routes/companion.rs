@@ -355,3 +355,17 @@ pub async fn abort(
     let response = audited_abort(&call, &upload_id, Some(&query.key)).await?;
     Ok(HttpResponse::Ok().json(response))
 }
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use super::resource;
+    // `…/complete` before `…/{partNumber}`: the first matching resource answers.
+    cfg.service(resource("/s3/params").route(web::get().to(params)))
+        .service(resource("/s3/multipart").route(web::post().to(create)))
+        .service(resource("/s3/multipart/{uploadId}/complete").route(web::post().to(complete)))
+        .service(resource("/s3/multipart/{uploadId}/{partNumber}").route(web::get().to(sign_part)))
+        .service(
+            resource("/s3/multipart/{uploadId}")
+                .route(web::get().to(list_parts))
+                .route(web::delete().to(abort)),
+        );
+}

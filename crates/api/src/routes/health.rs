@@ -97,6 +97,11 @@ pub async fn readyz(
     }))
 }
 
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/healthz").route(web::get().to(healthz)))
+        .service(super::resource("/readyz").route(web::get().to(readyz)));
+}
+
 /// One check's name and whether it passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Check {

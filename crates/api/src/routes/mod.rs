@@ -22,38 +22,14 @@ use crate::error::ApiError;
 use crate::state::AppState;
 pub use health::{Readiness, refresh_health};
 
+/// Every route family registers its own routes, next to its handlers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/uploads/sign").route(web::post().to(uploads::sign)))
-        .service(resource("/uploads/complete").route(web::post().to(uploads::complete)))
-        .service(
-            resource("/uploads/download")
-                .route(web::post().to(uploads::download))
-                .route(web::get().to(uploads::download_redirect)),
-        )
-        // `…/complete` before `…/{partNumber}`: the first matching resource answers.
-        .service(resource("/uploads/multipart").route(web::post().to(multipart::create)))
-        .service(resource("/uploads/multipart/{uploadId}/parts").route(web::post().to(multipart::sign_parts)))
-        .service(resource("/uploads/multipart/{uploadId}/complete").route(web::post().to(multipart::complete)))
-        .service(
-            resource("/uploads/multipart/{uploadId}")
-                .route(web::get().to(multipart::status))
-                .route(web::delete().to(multipart::abort)),
-        )
-        .service(resource("/s3/params").route(web::get().to(companion::params)))
-        .service(resource("/s3/multipart").route(web::post().to(companion::create)))
-        .service(resource("/s3/multipart/{uploadId}/complete").route(web::post().to(companion::complete)))
-        .service(resource("/s3/multipart/{uploadId}/{partNumber}").route(web::get().to(companion::sign_part)))
-        .service(
-            resource("/s3/multipart/{uploadId}")
-                .route(web::get().to(companion::list_parts))
-                .route(web::delete().to(companion::abort)),
-        )
-        .service(resource("/healthz").route(web::get().to(health::healthz)))
-        .service(resource("/readyz").route(web::get().to(health::readyz)))
+    cfg.configure(uploads::configure)
+        .configure(multipart::configure)
+        .configure(companion::configure)
+        .configure(health::configure)
         .service(resource("/openapi.json").route(web::get().to(crate::openapi::openapi_json)))
-        .service(resource("/storage/info").route(web::get().to(storage::info)))
-        .service(resource("/storage/usage").route(web::get().to(storage::usage)))
-        .service(resource("/usage").route(web::get().to(storage::own_usage)))
+        .configure(storage::configure)
         .configure(demo::configure)
         .configure(exports::configure);
 }

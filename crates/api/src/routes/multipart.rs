@@ -161,6 +161,20 @@ pub async fn abort(call: MultipartCall, upload_id: web::Path<String>) -> Result<
     Ok(HttpResponse::Ok().json(response))
 }
 
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use super::resource;
+    // `…/complete` before the companion family's `…/{partNumber}`: the first
+    // matching resource answers.
+    cfg.service(resource("/uploads/multipart").route(web::post().to(create)))
+        .service(resource("/uploads/multipart/{uploadId}/parts").route(web::post().to(sign_parts)))
+        .service(resource("/uploads/multipart/{uploadId}/complete").route(web::post().to(complete)))
+        .service(
+            resource("/uploads/multipart/{uploadId}")
+                .route(web::get().to(status))
+                .route(web::delete().to(abort)),
+        );
+}
+
 /// What every handler of both multipart route families takes; its service
 /// is the multipart sessions.
 pub type MultipartCall = Call<Multipart>;

@@ -83,3 +83,9 @@ pub async fn own_usage(call: Call<StorageService>, auth: web::Data<Auth>) -> Res
     let work = storage::own_usage(&call.service, &call.state.store, &auth.quotas, &call.caller);
     audit::audited("usage", &call.caller, None, work).await.map(no_store)
 }
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/storage/info").route(web::get().to(info)))
+        .service(super::resource("/storage/usage").route(web::get().to(usage)))
+        .service(super::resource("/usage").route(web::get().to(own_usage)));
+}

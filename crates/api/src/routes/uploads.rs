@@ -202,3 +202,13 @@ pub async fn complete(
     .await?;
     Ok(HttpResponse::Ok().json(response))
 }
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/uploads/sign").route(web::post().to(sign)))
+        .service(super::resource("/uploads/complete").route(web::post().to(complete)))
+        .service(
+            super::resource("/uploads/download")
+                .route(web::post().to(download))
+                .route(web::get().to(download_redirect)),
+        );
+}
