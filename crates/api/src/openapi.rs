@@ -19,9 +19,9 @@
 //! written `{name}` as in the actix pattern; a refusal set such as
 //! [`UploadRefusals`] for the refusals its family shares), derive `ToSchema`
 //! on its body types, add the handler to `paths(..)` below (and its path to
-//! `PUBLIC` if it needs no credential), register it in `routes::configure`
-//! with `resource(path).route(..)` (one resource per path), and regenerate
-//! the golden file.
+//! `PUBLIC` if it needs no credential), register it in its family's
+//! `configure` with `resource(path).route(..)` (one resource per path), and
+//! regenerate the golden file.
 //!
 //! The golden file is YAML because the issue asked for `docs/openapi.yaml`:
 //! utoipa's `yaml` feature adds serde_norway (a small pure-Rust crate) and is

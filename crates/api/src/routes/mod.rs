@@ -1,5 +1,10 @@
 //! Route table and handlers. Handlers only extract, delegate and wrap.
 //!
+//! Each route family (a module here) registers its routes in its own
+//! `configure`, next to its handlers; most handlers take a [`Call`] (state,
+//! the family's service, the caller), and a family's shared refusals are one
+//! set in [`crate::openapi`] (`UploadRefusals`, `JobRefusals`, …).
+//!
 //! Every route is in the OpenAPI document ([`crate::openapi`]): a new
 //! handler gets a `#[utoipa::path]` annotation and a line in `ApiDoc`'s
 //! `paths(..)`, or the route test there fails.
