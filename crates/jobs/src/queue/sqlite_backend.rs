@@ -107,19 +107,19 @@ pub async fn open_pool(path: &Path) -> Result<SqlitePool, QueueError> {
 
 #[derive(Clone)]
 pub(crate) struct SqliteQueue {
-    pool: SqlitePool,
-    config: Config,
+    pub(super) pool: SqlitePool,
+    pub(super) config: Config,
 }
 
-fn db(error: sqlx::Error) -> QueueError {
+pub(super) fn db(error: sqlx::Error) -> QueueError {
     QueueError::Unavailable(format!("sqlite: {error}"))
 }
 
-fn now_i64() -> i64 {
+pub(super) fn now_i64() -> i64 {
     i64::try_from(now()).unwrap_or(i64::MAX)
 }
 
-fn to_i64(value: u64) -> i64 {
+pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
@@ -128,6 +128,7 @@ impl SqliteQueue {
         let pool = open_pool(&settings.sqlite_path).await?;
         SqliteStorage::setup(&pool).await.map_err(QueueError::unavailable)?;
         create_tables(&pool).await?;
+        super::sqlite_webhooks::create_table(&pool).await?;
         let config = Config::default()
             .queue(&settings.queue)
             .heartbeat_interval(settings.heartbeat)
