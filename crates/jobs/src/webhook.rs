@@ -364,3 +364,8 @@ impl WebhookDeliveries {
             .await
     }
 }
+
+/// A delivery id as the API receives it: a ULID, in its canonical form; `None` for anything else.
+pub fn parse_delivery_id(raw: &str) -> Option<String> {
+    Ulid::from_string(raw).ok().map(|id| id.to_string())
+}

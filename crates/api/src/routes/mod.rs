@@ -11,6 +11,7 @@ pub(crate) mod health;
 pub(crate) mod multipart;
 pub(crate) mod storage;
 pub(crate) mod uploads;
+pub(crate) mod webhooks;
 
 use actix_web::{HttpResponse, web};
 
@@ -50,7 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/storage/usage").route(web::get().to(storage::usage)))
         .service(resource("/usage").route(web::get().to(storage::own_usage)))
         .configure(demo::configure)
-        .configure(exports::configure);
+        .configure(exports::configure)
+        .configure(webhooks::configure);
 }
 
 /// A resource that answers the methods it has no route for with a JSON 405.
