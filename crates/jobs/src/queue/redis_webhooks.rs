@@ -233,6 +233,9 @@ impl DeliveryBackend for RedisQueue {
         };
         let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
         let ids: Vec<String> = timed(conn.zrevrange(&set, 0, stop)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.hgetall(self.delivery_key(id));
