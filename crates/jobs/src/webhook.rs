@@ -21,7 +21,6 @@
 //! handler (emit, list dead letters, replay), [`WebhookDeliveries`] for the
 //! delivery workers (every transition, and the apalis workers).
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,12 +214,6 @@ async fn push(queue: &JobQueue, id: &str, delay: Option<Duration>) -> Result<(),
 pub struct Webhooks {
     queue: JobQueue,
     settings: Arc<WebhookSettings>,
-}
-
-impl fmt::Debug for Webhooks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Webhooks").field("queue", &self.queue).finish()
-    }
 }
 
 impl Webhooks {

@@ -252,6 +252,32 @@ async fn a_completed_upload_reaches_the_receiver_signed() {
 }
 
 #[tokio::test]
+async fn a_multipart_upload_sends_upload_completed_when_its_completion_verifies_it() {
+    use crate::multipart::{parts_body, started, upload_id_of, upload_parts};
+    let receiver = Receiver::start().await;
+    let mut vars = webhook_vars(&receiver.url(), "3");
+    vars.push(("MULTIPART_PART_SIZE", "5242880".to_owned()));
+    let app = app_for(&vars).await;
+    let session = app.session();
+    let (data, created) = started(&session, 2).await;
+    let upload_id = upload_id_of(&created);
+    let etags = upload_parts(&session, upload_id, &data, 1..=2).await;
+    let response = session
+        .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
+        .await;
+    assert_eq!(response.status(), 200);
+    let done: Value = response.json().await.expect("json");
+    let received = receiver.wait_for(1).await;
+    received[0].assert_signed_with(SECRET);
+    let payload = received[0].json();
+    assert_eq!(payload["type"], "upload.completed");
+    assert_eq!(payload["objectKey"], done["objectKey"]);
+    assert_eq!(payload["details"]["profile"], "document");
+    assert_eq!(payload["details"]["size"], data.len());
+    assert_eq!(payload["details"]["sha256"], done["sha256"]);
+}
+
+#[tokio::test]
 async fn a_receiver_down_for_the_first_two_attempts_gets_it_on_the_third() {
     let receiver = Receiver::start().await;
     receiver.fail_next(2, 503);

@@ -56,9 +56,9 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("lost", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
-/// Creates the status tables, or brings an older file's up to date.
+/// Creates the status tables (and the webhook deliveries'), or brings an older file's up to date.
 async fn create_tables(pool: &SqlitePool) -> Result<(), QueueError> {
-    for statement in SCHEMA {
+    for statement in SCHEMA.iter().chain(super::sqlite_webhooks::SCHEMA) {
         sqlx::query(sqlx::AssertSqlSafe(*statement))
             .execute(pool)
             .await
@@ -128,7 +128,6 @@ impl SqliteQueue {
         let pool = open_pool(&settings.sqlite_path).await?;
         SqliteStorage::setup(&pool).await.map_err(QueueError::unavailable)?;
         create_tables(&pool).await?;
-        super::sqlite_webhooks::create_table(&pool).await?;
         let config = Config::default()
             .queue(&settings.queue)
             .heartbeat_interval(settings.heartbeat)

@@ -7,7 +7,7 @@ use apalis_sqlite::SqliteStorage;
 use broker_core::TenantId;
 use broker_core::config::WebhookEvent;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
 use super::poll::Interval;
 use super::sqlite_backend::{SqliteQueue, db, now_i64, to_i64};
@@ -17,7 +17,8 @@ use crate::webhook::{
     SharedDeliveryHandler, Started, deliver,
 };
 
-const SCHEMA: &[&str] = &[
+/// Created with the export tables (`sqlite_backend::create_tables`).
+pub(super) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS webhook_deliveries (
         id TEXT PRIMARY KEY NOT NULL,
         tenant TEXT NOT NULL,
@@ -32,16 +33,6 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_status ON webhook_deliveries (status, tenant, updated_at)",
 ];
-
-pub(super) async fn create_table(pool: &SqlitePool) -> Result<(), QueueError> {
-    for statement in SCHEMA {
-        sqlx::query(sqlx::AssertSqlSafe(*statement))
-            .execute(pool)
-            .await
-            .map_err(db)?;
-    }
-    Ok(())
-}
 
 impl SqliteQueue {
     fn delivery_queue(&self) -> String {
