@@ -42,7 +42,12 @@ pub(crate) async fn completion(
                 "removed": done.removed,
             });
             webhooks
-                .emit(WebhookEvent::UploadCompleted, &caller.tenant, Some(done.object_key.clone()), details)
+                .emit(
+                    WebhookEvent::UploadCompleted,
+                    &caller.tenant,
+                    Some(done.object_key.clone()),
+                    details,
+                )
                 .await;
         }
         (Err(error), CompleteOutcome::Refused) => {
@@ -52,7 +57,12 @@ pub(crate) async fn completion(
                 "message": error.to_string(),
             });
             webhooks
-                .emit(WebhookEvent::UploadRejected, &caller.tenant, Some(staging_key.to_string()), details)
+                .emit(
+                    WebhookEvent::UploadRejected,
+                    &caller.tenant,
+                    Some(staging_key.to_string()),
+                    details,
+                )
                 .await;
         }
         _ => {}

@@ -60,7 +60,10 @@ impl System {
             None => {
                 let queue = JobQueue::sqlite(&settings.exports).await?;
                 let worker_store = Store::connect(&settings.store, connected.endpoint.clone()).await;
-                (queue.clone(), Some((queue.lifecycle(), worker_store, settings.webhooks.clone())))
+                (
+                    queue.clone(),
+                    Some((queue.lifecycle(), worker_store, settings.webhooks.clone())),
+                )
             }
         };
         let exports = queue.client();
@@ -106,9 +109,9 @@ impl System {
 
     /// Runs until `shutdown` fires, then stops every part.
     pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
-        let worker = self
-            .worker
-            .map(|(jobs, store, webhooks)| tokio::spawn(broker_worker::run_workers(jobs, store, webhooks, shutdown.wait())));
+        let worker = self.worker.map(|(jobs, store, webhooks)| {
+            tokio::spawn(broker_worker::run_workers(jobs, store, webhooks, shutdown.wait()))
+        });
         let metrics = self.metrics.map(|metrics| tokio::spawn(metrics.run(shutdown.clone())));
         let served = self.app.run_until_stopped(shutdown.wait()).await;
         if let Some(worker) = worker {

@@ -25,7 +25,13 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), String> {
         }
         None => None,
     };
-    broker_worker::run_workers(queue.lifecycle(), connected.store, settings.webhooks.clone(), shutdown.wait()).await;
+    broker_worker::run_workers(
+        queue.lifecycle(),
+        connected.store,
+        settings.webhooks.clone(),
+        shutdown.wait(),
+    )
+    .await;
     if let Some(metrics) = metrics {
         shutdown.trigger();
         let _ = metrics.await;

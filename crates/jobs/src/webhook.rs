@@ -266,7 +266,12 @@ impl Webhooks {
         if let Err(error) = push(&self.queue, &payload.id, None).await {
             // Recorded but not queued: make it a dead letter, which can be
             // replayed, if the queue still answers at all.
-            let _ = timed(self.queue.deliveries().dead(&payload.id, "not queued: the queue was unavailable")).await;
+            let _ = timed(
+                self.queue
+                    .deliveries()
+                    .dead(&payload.id, "not queued: the queue was unavailable"),
+            )
+            .await;
             return Err(error);
         }
         tracing::debug!(event = event.as_str(), delivery = %payload.id, "webhook queued");

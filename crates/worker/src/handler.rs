@@ -106,7 +106,14 @@ async fn deliver(ctx: Arc<JobContext>, job: ExportJob, progress: Arc<Progress>) 
                         "export done"
                     );
                     let details = serde_json::json!({"jobId": job.job_id.to_string(), "format": job.format.as_str(), "filename": job.filename, "rows": exported.rows, "size": exported.bytes});
-                    ctx.webhooks.emit(WebhookEvent::ExportDone, &job.tenant, Some(exported.object_key.to_string()), details).await;
+                    ctx.webhooks
+                        .emit(
+                            WebhookEvent::ExportDone,
+                            &job.tenant,
+                            Some(exported.object_key.to_string()),
+                            details,
+                        )
+                        .await;
                 }
                 Standing::Ended(Some(JobStatus::Cancelled)) => {
                     info!("export cancelled while its upload completed; removing its output");
@@ -160,7 +167,9 @@ async fn fail(ctx: &JobContext, attempt: &Attempt, job: &ExportJob, reason: JobE
             metrics::export(job.format.as_str(), ExportStatus::Failed);
             warn!(attempt = attempt.number, code = %reason.code, message = %reason.message, "export failed");
             let details = serde_json::json!({"jobId": job.job_id.to_string(), "format": job.format.as_str(), "filename": job.filename, "code": reason.code, "message": reason.message});
-            ctx.webhooks.emit(WebhookEvent::ExportFailed, &job.tenant, None, details).await;
+            ctx.webhooks
+                .emit(WebhookEvent::ExportFailed, &job.tenant, None, details)
+                .await;
             Err(TaskError::Abort(format!("{}: {}", reason.code, reason.message)))
         }
         standing => {

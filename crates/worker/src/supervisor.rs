@@ -10,8 +10,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use broker_core::store::Store;
 use broker_core::config::WebhookSettings;
+use broker_core::store::Store;
 use broker_jobs::webhook::DeliveryHandler;
 use broker_jobs::{JobsLifecycle, QueueError};
 use tokio::sync::watch;

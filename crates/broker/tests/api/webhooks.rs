@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use broker_testkit::{Redis, TestApp, claims, hs256, spawn_app_with, JWT_SECRET};
+use broker_testkit::{JWT_SECRET, Redis, TestApp, claims, hs256, spawn_app_with};
 use broker_verifier::corpus;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -53,13 +53,16 @@ impl Received {
     }
 }
 
+/// A scripted answer: a status and, for a redirect, its `Location`.
+type Answer = (u16, Option<String>);
+
 /// A webhook receiver: answers each request with the next scripted status
 /// (then `200`), and keeps every request.
 #[derive(Clone)]
 struct Receiver {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<VecDeque<(u16, Option<String>)>>>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
     always: Arc<Mutex<u16>>,
 }
 
@@ -161,7 +164,9 @@ async fn app_for(vars: &[(&'static str, String)]) -> TestApp {
 
 /// Uploads and completes an avatar as the default user; returns the completion's body.
 async fn complete_avatar(app: &TestApp) -> Value {
-    let staging = app.upload("avatar", "me.png", "image/png", corpus::png(32, 32, 9)).await;
+    let staging = app
+        .upload("avatar", "me.png", "image/png", corpus::png(32, 32, 9))
+        .await;
     let response = app.complete(&staging).await;
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
@@ -285,7 +290,10 @@ async fn a_receiver_down_for_the_first_two_attempts_gets_it_on_the_third() {
     let done = complete_avatar(&app).await;
     let received = receiver.wait_for(3).await;
     let id = received[0].header("webhook-id");
-    assert!(received.iter().all(|r| r.header("webhook-id") == id), "one event, three attempts");
+    assert!(
+        received.iter().all(|r| r.header("webhook-id") == id),
+        "one event, three attempts"
+    );
     assert_eq!(received[0].body, received[2].body, "the same body every time");
     assert_completed(&received[2], &done);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -314,7 +322,10 @@ async fn a_delivery_that_always_fails_becomes_a_dead_letter_and_is_replayed() {
     assert_eq!(replay(&app, &id, Some(&other)).await.status(), 404);
     assert_eq!(replay(&app, "not-a-delivery-id", None).await.status(), 404);
     let bad_status = app
-        .authorize(app.http.get(format!("{}/webhooks/deliveries?status=pending", app.address)))
+        .authorize(
+            app.http
+                .get(format!("{}/webhooks/deliveries?status=pending", app.address)),
+        )
         .send()
         .await
         .expect("answers");
@@ -392,10 +403,7 @@ async fn a_finished_export_sends_export_done() {
     assert_eq!(payload["details"]["jobId"], job_id);
     assert_eq!(payload["details"]["rows"], 2);
     assert!(
-        payload["objectKey"]
-            .as_str()
-            .expect("objectKey")
-            .contains(&job_id),
+        payload["objectKey"].as_str().expect("objectKey").contains(&job_id),
         "{payload} / {job}"
     );
 }
@@ -433,16 +441,15 @@ async fn a_redirect_is_not_followed() {
     let target = Receiver::start().await;
     let redirecting = Receiver::start().await;
     redirecting.answer_always(200);
-    redirecting
-        .script
-        .lock()
-        .unwrap()
-        .push_back((307, Some(target.url())));
+    redirecting.script.lock().unwrap().push_back((307, Some(target.url())));
     let app = app_for(&webhook_vars(&redirecting.url(), "1")).await;
     complete_avatar(&app).await;
     let dead = wait_for_any_dead_letter(&app).await;
     let reason = dead["lastError"].as_str().expect("lastError");
-    assert!(reason.contains("307") && reason.contains("redirects are not followed"), "{reason}");
+    assert!(
+        reason.contains("307") && reason.contains("redirects are not followed"),
+        "{reason}"
+    );
     assert_eq!(redirecting.received().len(), 1);
     assert!(target.received().is_empty(), "the redirect's target got nothing");
 }

@@ -122,11 +122,14 @@ fn pairs<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, name: &'static 
 }
 
 fn url<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>, what: &str, raw: &str) -> Option<http::Uri> {
-    let parsed = raw.parse::<http::Uri>().ok().filter(|uri| {
-        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
-    });
+    let parsed = raw
+        .parse::<http::Uri>()
+        .ok()
+        .filter(|uri| matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty()));
     if parsed.is_none() {
-        env.problem(format!("{what} must be an http:// or https:// URL with a host (got {raw:?})"));
+        env.problem(format!(
+            "{what} must be an http:// or https:// URL with a host (got {raw:?})"
+        ));
     }
     parsed
 }
@@ -178,7 +181,9 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> W
         }
     }
     for tenant in tenant_secrets.keys() {
-        env.problem(format!("WEBHOOK_TENANT_SECRETS names {tenant}, which WEBHOOK_TENANTS does not"));
+        env.problem(format!(
+            "WEBHOOK_TENANT_SECRETS names {tenant}, which WEBHOOK_TENANTS does not"
+        ));
     }
 
     let events = match env.string("WEBHOOK_EVENTS") {
@@ -252,7 +257,10 @@ mod tests {
         let settings = parse(&[
             ("WEBHOOK_URL", "https://hooks.example.com/all"),
             ("WEBHOOK_SECRET", "global-secret-0123456789"),
-            ("WEBHOOK_TENANTS", "acme=https://acme.example/hook; beta=http://beta.example:8080/h"),
+            (
+                "WEBHOOK_TENANTS",
+                "acme=https://acme.example/hook; beta=http://beta.example:8080/h",
+            ),
             ("WEBHOOK_TENANT_SECRETS", "acme=acme-secret-0123456789"),
             ("WEBHOOK_EVENTS", "upload.completed, export.failed"),
         ])
@@ -266,12 +274,19 @@ mod tests {
         let beta = settings
             .endpoint_for(&tenant("beta"), WebhookEvent::ExportFailed)
             .expect("beta");
-        assert_eq!(beta.secret.expose(), "global-secret-0123456789", "falls back to WEBHOOK_SECRET");
+        assert_eq!(
+            beta.secret.expose(),
+            "global-secret-0123456789",
+            "falls back to WEBHOOK_SECRET"
+        );
         let other = settings
             .endpoint_for(&tenant("other"), WebhookEvent::UploadCompleted)
             .expect("global");
         assert_eq!(other.url.to_string(), "https://hooks.example.com/all");
-        assert_eq!(settings.endpoint_for(&tenant("acme"), WebhookEvent::UploadRejected), None);
+        assert_eq!(
+            settings.endpoint_for(&tenant("acme"), WebhookEvent::UploadRejected),
+            None
+        );
     }
 
     #[test]
@@ -302,6 +317,9 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
         assert_eq!(err.problems.len(), 9, "{text}");
-        assert!(!text.contains("short-secret") && !text.contains("ghost-secret"), "{text}");
+        assert!(
+            !text.contains("short-secret") && !text.contains("ghost-secret"),
+            "{text}"
+        );
     }
 }

@@ -85,7 +85,7 @@ return "replayed"
 
 impl RedisQueue {
     fn delivery_config(&self) -> Config {
-        self.config.clone().queue(&format!("{}:webhooks", self.prefix))
+        self.config.clone().queue(format!("{}:webhooks", self.prefix))
     }
 
     fn delivery_storage(&self) -> RedisStorage<DeliveryTask> {
@@ -93,8 +93,7 @@ impl RedisQueue {
     }
 
     fn delivery_worker_storage(&self) -> PollWith<RedisStorage<DeliveryTask>, Interval> {
-        self.delivery_storage()
-            .poll_with_strategy(Interval::new(POLL_INTERVAL))
+        self.delivery_storage().poll_with_strategy(Interval::new(POLL_INTERVAL))
     }
 
     fn delivery_key(&self, id: &str) -> String {

@@ -6,8 +6,8 @@ use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilderExt};
 use apalis_sqlite::SqliteStorage;
 use broker_core::TenantId;
 use broker_core::config::WebhookEvent;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::poll::Interval;
 use super::sqlite_backend::{SqliteQueue, db, now_i64, to_i64};
@@ -44,8 +44,7 @@ impl SqliteQueue {
     }
 
     fn delivery_worker_storage(&self) -> PollWith<SqliteStorage<DeliveryTask>, Interval> {
-        self.delivery_storage()
-            .poll_with_strategy(Interval::new(POLL_INTERVAL))
+        self.delivery_storage().poll_with_strategy(Interval::new(POLL_INTERVAL))
     }
 
     /// Runs `update` (with `?` for `updated_at`, then `id`) on a pending delivery.
@@ -213,13 +212,14 @@ impl DeliveryBackend for SqliteQueue {
             .await
             .map_err(db)?
             .rows_affected();
-        let tasks = sqlx::query("DELETE FROM Jobs WHERE job_type = ? AND status IN ('Done', 'Killed') AND done_at <= ?")
-            .bind(self.delivery_queue())
-            .bind(now - 600)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?
-            .rows_affected();
+        let tasks =
+            sqlx::query("DELETE FROM Jobs WHERE job_type = ? AND status IN ('Done', 'Killed') AND done_at <= ?")
+                .bind(self.delivery_queue())
+                .bind(now - 600)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?
+                .rows_affected();
         Ok(usize::try_from(records + tasks).unwrap_or(usize::MAX))
     }
 

@@ -83,9 +83,7 @@ pub async fn resolve(uri: &http::Uri, allow_private: bool) -> Result<SocketAddr,
             .map_err(|e| unresolved(e.to_string()))?
             .collect(),
     };
-    if !allow_private
-        && let Some(bad) = addresses.iter().find(|a| !is_public(a.ip()))
-    {
+    if !allow_private && let Some(bad) = addresses.iter().find(|a| !is_public(a.ip())) {
         return Err(AddressError::NotPublic {
             host: host.to_owned(),
             ip: bad.ip(),
@@ -103,7 +101,13 @@ mod tests {
 
     #[test]
     fn only_public_unicast_addresses_pass() {
-        for public in ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "100.128.0.1", "172.32.0.1"] {
+        for public in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "172.32.0.1",
+        ] {
             assert!(is_public(public.parse().expect("ip")), "{public}");
         }
         for private in [
@@ -148,10 +152,7 @@ mod tests {
             resolve(&loopback, false).await,
             Err(AddressError::NotPublic { .. })
         ));
-        assert_eq!(
-            resolve(&loopback, true).await,
-            Ok("127.0.0.1:9".parse().expect("addr"))
-        );
+        assert_eq!(resolve(&loopback, true).await, Ok("127.0.0.1:9".parse().expect("addr")));
         let named: http::Uri = "https://localhost/hook".parse().expect("uri");
         let err = resolve(&named, false).await.expect_err("localhost is loopback");
         assert!(err.to_string().contains("not a public address"), "{err}");
