@@ -33,7 +33,7 @@ use ulid::Ulid;
 
 use crate::job::now;
 use crate::lifecycle::{TaskError, to_apalis};
-use crate::queue::{JobQueue, OP_TIMEOUT, QueueError};
+use crate::queue::{APALIS_MAX_ATTEMPTS, JobQueue, OP_TIMEOUT, QueueError};
 
 /// The apalis task: which delivery to attempt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,7 +202,9 @@ async fn push(queue: &JobQueue, id: &str, delay: Option<Duration>) -> Result<(),
     let mut task = TaskBuilder::new(DeliveryTask {
         delivery_id: id.to_owned(),
     })
-    .task_id(TaskId::from_ulid(Ulid::generate()));
+    .task_id(TaskId::from_ulid(Ulid::generate()))
+    // As for exports: a task whose outcome could not be recorded runs again.
+    .max_attempts(APALIS_MAX_ATTEMPTS);
     if let Some(delay) = delay {
         task = task.run_after(delay);
     }

@@ -43,14 +43,15 @@ pub async fn run_workers(
         webhooks: jobs.webhooks(&webhooks),
     })));
     let deliveries = jobs.webhook_deliveries(&webhooks);
-    let deliverer: Arc<dyn DeliveryHandler> = match Sender::new(&webhooks) {
-        Ok(sender) => Arc::new(Deliverer {
+    // Without a TLS setup no webhook can be sent; exports still run.
+    let deliverer: Option<Arc<dyn DeliveryHandler>> = match Sender::new(&webhooks) {
+        Ok(sender) => Some(Arc::new(Deliverer {
             deliveries: deliveries.clone(),
             sender,
-        }),
+        })),
         Err(error) => {
             tracing::error!(%error, "webhook deliveries cannot start");
-            return;
+            None
         }
     };
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -123,10 +124,15 @@ pub async fn run_workers(
         let (jobs, handler) = (jobs.clone(), handler.clone());
         async move { jobs.run_worker(&name, handler, signal).await }
     });
-    let deliveries = keep_running("webhook", stop_rx.clone(), |name, signal| {
-        let (deliveries, deliverer) = (deliveries.clone(), deliverer.clone());
-        async move { deliveries.run_worker(&name, deliverer, signal).await }
-    });
+    let deliveries = async {
+        if let Some(deliverer) = deliverer {
+            keep_running("webhook", stop_rx.clone(), |name, signal| {
+                let (deliveries, deliverer) = (deliveries.clone(), deliverer.clone());
+                async move { deliveries.run_worker(&name, deliverer, signal).await }
+            })
+            .await;
+        }
+    };
     tokio::join!(exports, deliveries);
     housekeeping.abort();
     let _ = finished_tx.send(true);

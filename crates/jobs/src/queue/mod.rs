@@ -66,7 +66,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// that returned an error while `attempts < max_attempts`. Our own policy
 /// (`EXPORT_MAX_ATTEMPTS`, exponential backoff) lives in the status record;
 /// a plain error only ever means "interrupted, run again".
-const APALIS_MAX_ATTEMPTS: usize = 25;
+pub(crate) const APALIS_MAX_ATTEMPTS: usize = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {

@@ -240,6 +240,14 @@ impl DeliveryBackend for RedisQueue {
             pipe.hgetall(self.delivery_key(id));
         }
         let records: Vec<HashMap<String, String>> = timed(pipe.query_async(&mut conn)).await?;
+        let expired: Vec<&String> = ids
+            .iter()
+            .zip(&records)
+            .filter_map(|(id, fields)| fields.is_empty().then_some(id))
+            .collect();
+        if !expired.is_empty() {
+            timed(conn.zrem::<_, _, ()>(&set, expired)).await?;
+        }
         // An expired record, or one replayed since, is not a dead letter any more.
         Ok(ids
             .iter()
