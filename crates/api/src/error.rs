@@ -102,6 +102,10 @@ pub enum ApiError {
     SourceNotFound,
     #[error("no export job with this id")]
     JobNotFound,
+    #[error("no webhook delivery with this id")]
+    DeliveryNotFound,
+    #[error("the delivery is {0}, not dead: only dead letters are replayed")]
+    NotReplayable(&'static str),
     #[error("no multipart upload of the caller with this id")]
     UploadNotFound,
     #[error("{0}")]
@@ -162,6 +166,8 @@ impl ApiError {
             ApiError::InvalidSource(_) => "invalid_source",
             ApiError::SourceNotFound => "source_not_found",
             ApiError::JobNotFound => "job_not_found",
+            ApiError::DeliveryNotFound => "delivery_not_found",
+            ApiError::NotReplayable(_) => "not_replayable",
             ApiError::UploadNotFound => "upload_not_found",
             ApiError::InvalidPartNumber(_) => "invalid_part_number",
             ApiError::TooManyParts(_) => "too_many_parts",
@@ -212,6 +218,8 @@ impl ResponseError for ApiError {
             }
             ApiError::SourceNotFound | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::JobNotFound | ApiError::UploadNotFound => StatusCode::NOT_FOUND,
+            ApiError::DeliveryNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotReplayable(_) => StatusCode::CONFLICT,
             ApiError::InvalidPartNumber(_) | ApiError::TooManyParts(_) | ApiError::InvalidParts(_) => {
                 StatusCode::BAD_REQUEST
             }

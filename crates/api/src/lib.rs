@@ -7,7 +7,8 @@
 //!   the jobs client it is handed; [`state`]: what every handler shares.
 //! * [`routes`]: the route table and the thin handlers.
 //! * [`uploads`]: the sign, complete and download flows as plain functions;
-//!   [`exports`]: submitting, reading and cancelling export jobs.
+//!   [`exports`]: submitting, reading and cancelling export jobs;
+//!   [`webhooks`]: the completion webhooks and the dead letters' routes.
 //! * [`auth`]: who is calling (JWT, JWKS, API keys), rate limits, quotas and
 //!   the audit trail.
 //! * [`error`]: the one error enum of the boundary; `hex`: digests as text.
@@ -25,5 +26,6 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod uploads;
+pub mod webhooks;
 
 pub use startup::Application;

@@ -65,8 +65,10 @@ impl Application {
         exports: JobsClient,
         embedded_sessions: Option<Arc<dyn SessionRegistry>>,
     ) -> Result<Self, StartupError> {
+        let webhooks = exports.webhooks(&settings.webhooks);
         let exports = web::Data::new(crate::exports::ExportService { exports });
-        let state = web::Data::new(AppState::new(store, &settings.verify));
+        let state = web::Data::new(AppState::new(store, &settings.verify, webhooks.clone()));
+        let webhooks = web::Data::new(webhooks);
         let auth = crate::auth::Auth::build(settings).map_err(StartupError::Auth)?;
         let sessions: Arc<dyn SessionRegistry> = match (&auth.redis, embedded_sessions) {
             (Some(redis), _) => Arc::new(RedisSessions::new(redis.clone())),
@@ -94,6 +96,7 @@ impl Application {
                 .app_data(readiness.clone())
                 .app_data(storage.clone())
                 .app_data(multipart.clone())
+                .app_data(webhooks.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT)

@@ -2,6 +2,7 @@
 
 use broker_core::config::VerifySettings;
 use broker_core::store::Store;
+use broker_jobs::Webhooks;
 
 use crate::uploads::verification::Verification;
 
@@ -11,10 +12,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, verify: &VerifySettings) -> Self {
+    pub fn new(store: Store, verify: &VerifySettings, webhooks: Webhooks) -> Self {
         Self {
             store,
-            verification: Verification::new(verify),
+            verification: Verification::new(verify, webhooks),
         }
     }
 }

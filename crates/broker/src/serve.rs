@@ -13,6 +13,7 @@
 use broker_api::Application;
 use broker_api::startup::StartupError;
 use broker_core::Settings;
+use broker_core::config::WebhookSettings;
 use broker_core::endpoint::StoreEndpoint;
 use broker_core::store::Store;
 use broker_devstore::DevStore;
@@ -44,9 +45,10 @@ pub struct System {
     devstore: Option<DevStore>,
     /// `/metrics`, unless `METRICS_BIND_ADDR` is empty.
     metrics: Option<Metrics>,
-    /// The queue's lifecycle handle and the store client of the in-process
-    /// export worker (no `REDIS_URL`), which [`System::run`] starts.
-    worker: Option<(JobsLifecycle, Store)>,
+    /// The queue's lifecycle handle, the store client and the webhook
+    /// settings of the in-process worker (no `REDIS_URL`), which
+    /// [`System::run`] starts.
+    worker: Option<(JobsLifecycle, Store, WebhookSettings)>,
 }
 
 impl System {
@@ -58,7 +60,10 @@ impl System {
             None => {
                 let queue = JobQueue::sqlite(&settings.exports).await?;
                 let worker_store = Store::connect(&settings.store, connected.endpoint.clone()).await;
-                (queue.clone(), Some((queue.lifecycle(), worker_store)))
+                (
+                    queue.clone(),
+                    Some((queue.lifecycle(), worker_store, settings.webhooks.clone())),
+                )
             }
         };
         let exports = queue.client();
@@ -104,9 +109,9 @@ impl System {
 
     /// Runs until `shutdown` fires, then stops every part.
     pub async fn run(self, shutdown: Shutdown) -> std::io::Result<()> {
-        let worker = self
-            .worker
-            .map(|(jobs, store)| tokio::spawn(broker_worker::run_workers(jobs, store, shutdown.wait())));
+        let worker = self.worker.map(|(jobs, store, webhooks)| {
+            tokio::spawn(broker_worker::run_workers(jobs, store, webhooks, shutdown.wait()))
+        });
         let metrics = self.metrics.map(|metrics| tokio::spawn(metrics.run(shutdown.clone())));
         let served = self.app.run_until_stopped(shutdown.wait()).await;
         if let Some(worker) = worker {

@@ -1,4 +1,4 @@
-//! `upload-broker worker`: export jobs from Redis until the shutdown fires,
+//! `upload-broker worker`: export jobs and webhook deliveries from Redis until the shutdown fires,
 //! then drain. Run as many as you like, on any host; each serves its own
 //! `/metrics` on `METRICS_BIND_ADDR`.
 
@@ -25,7 +25,13 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), String> {
         }
         None => None,
     };
-    broker_worker::run_workers(queue.lifecycle(), connected.store, shutdown.wait()).await;
+    broker_worker::run_workers(
+        queue.lifecycle(),
+        connected.store,
+        settings.webhooks.clone(),
+        shutdown.wait(),
+    )
+    .await;
     if let Some(metrics) = metrics {
         shutdown.trigger();
         let _ = metrics.await;

@@ -20,6 +20,7 @@ mod store;
 mod telemetry;
 mod uploads;
 mod verify;
+mod webhooks;
 pub use auth::{
     AdminClaim, ApiKey, AuthMode, AuthSettings, CredentialSettings, INSECURE_AUTH_NONE, JwksSettings, JwtSettings,
     QuotaSettings, RateLimitSettings,
@@ -33,6 +34,7 @@ pub use store::{
 pub use telemetry::{DEFAULT_METRICS_BIND, LogFormat, TelemetrySettings};
 pub use uploads::{MAX_SINGLE_REQUEST_BYTES, MIN_PART_SIZE, UploadSettings};
 pub use verify::VerifySettings;
+pub use webhooks::{MIN_WEBHOOK_SECRET_LEN, WebhookEndpoint, WebhookEvent, WebhookSettings};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
@@ -54,6 +56,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Log format and the metrics address (see docs/operations.md).
     pub telemetry: TelemetrySettings,
+    /// Signed completion webhooks (see docs/webhooks.md).
+    pub webhooks: WebhookSettings,
 }
 
 /// Every problem found, one per line.
@@ -125,6 +129,7 @@ impl Settings {
 
         let auth = auth::parse(env, bind, &store.backend);
         let telemetry = telemetry::parse(env);
+        let webhooks = webhooks::parse(env);
 
         Settings {
             bind,
@@ -136,6 +141,7 @@ impl Settings {
             exports,
             auth,
             telemetry,
+            webhooks,
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod profile;
 pub mod record;
 pub mod secret;
 pub mod store;
+pub mod tls;
 
 pub use config::Settings;
 pub use keys::{Area, KeyLayout, ObjectKey, StagedUpload, TenantId, UploadId};

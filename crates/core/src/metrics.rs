@@ -29,6 +29,8 @@ pub mod name {
     pub const RATE_LIMITED: &str = "upload_broker_rate_limited_total";
     pub const AUTH_FAILURES: &str = "upload_broker_auth_failures_total";
     pub const MULTIPART_UPLOADS: &str = "upload_broker_multipart_uploads_total";
+    pub const WEBHOOK_ENQUEUE_FAILURES: &str = "upload_broker_webhook_enqueue_failures_total";
+    pub const WEBHOOK_ATTEMPTS: &str = "upload_broker_webhook_attempts_total";
 }
 
 /// Histogram buckets (seconds): a completion reads, checks and rewrites one
@@ -166,6 +168,18 @@ pub fn auth_failure(reason: &'static str) {
     counter!(name::AUTH_FAILURES, "reason" => reason).increment(1);
 }
 
+/// A webhook `event` could not be queued (the queue was down): it is lost,
+/// the request that caused it still succeeded.
+pub fn webhook_enqueue_failed(event: &'static str) {
+    counter!(name::WEBHOOK_ENQUEUE_FAILURES, "event" => event).increment(1);
+}
+
+/// One delivery attempt of a webhook `event` ended with `outcome`
+/// (`delivered`, `retry`, `dead`).
+pub fn webhook_attempt(event: &'static str, outcome: &'static str) {
+    counter!(name::WEBHOOK_ATTEMPTS, "event" => event, "outcome" => outcome).increment(1);
+}
+
 /// The HELP text of every metric, for the exporter (call once, after
 /// installing the recorder).
 pub fn describe() {
@@ -213,5 +227,13 @@ pub fn describe() {
     describe_counter!(
         name::MULTIPART_UPLOADS,
         "Multipart uploads by event: created, assembled (then verified like any upload), aborted, expired (cleanup)."
+    );
+    describe_counter!(
+        name::WEBHOOK_ENQUEUE_FAILURES,
+        "Webhook events that could not be queued (the queue was unavailable), by event."
+    );
+    describe_counter!(
+        name::WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts by event and outcome: delivered, retry (scheduled again), dead (a dead letter)."
     );
 }

@@ -86,6 +86,11 @@ impl JobsClient {
         JobsClient { queue }
     }
 
+    /// The webhook handle over the same queue (emit, dead letters, replay).
+    pub fn webhooks(&self, settings: &broker_core::config::WebhookSettings) -> crate::Webhooks {
+        self.queue.webhooks(settings)
+    }
+
     pub fn settings(&self) -> &ExportSettings {
         self.queue.settings()
     }

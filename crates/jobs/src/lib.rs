@@ -22,6 +22,9 @@
 //!   `fail`, `retry_later` and `release`, `keep_alive`, `inline_input`,
 //!   `housekeeping`, and `run_worker`, which runs an apalis worker over a
 //!   [`TaskHandler`].
+//! * [`webhook`]: signed-webhook deliveries on their own queue beside the
+//!   exports': [`Webhooks`] (emit, dead letters, replay) and
+//!   [`WebhookDeliveries`] (the delivery workers' transitions).
 
 pub mod client;
 pub mod id;
@@ -29,6 +32,7 @@ pub mod inline;
 pub mod job;
 pub mod lifecycle;
 mod queue;
+pub mod webhook;
 
 pub use client::{CancelOutcome, Idempotency, JobsClient, NewExport, NewSource, SubmitError, Submitted};
 pub use id::{InvalidJobId, JobId};
@@ -36,3 +40,4 @@ pub use lifecycle::{Attempt, JobsLifecycle, Standing, StartOutcome, TaskError, T
 #[cfg(feature = "sqlite")]
 pub use queue::open_sqlite_pool;
 pub use queue::{BackendKind, JobQueue, QueueError};
+pub use webhook::{WebhookDeliveries, Webhooks};

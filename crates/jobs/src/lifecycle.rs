@@ -104,7 +104,12 @@ pub(crate) struct SharedHandler(pub Arc<dyn TaskHandler>);
 /// task; any other error has it delivered again).
 pub(crate) async fn deliver(job: ExportJob, handler: Data<SharedHandler>, task_id: TaskId) -> Result<(), BoxDynError> {
     let Data(SharedHandler(handler)) = handler;
-    match handler.handle(job, task_id.to_string()).await {
+    to_apalis(handler.handle(job, task_id.to_string()).await)
+}
+
+/// A handler's answer in apalis's terms (also for the webhook deliveries).
+pub(crate) fn to_apalis(result: Result<(), TaskError>) -> Result<(), BoxDynError> {
+    match result {
         Ok(()) => Ok(()),
         Err(TaskError::Abort(reason)) => Err(AbortError::new(reason).into()),
         Err(TaskError::RunAgain(reason)) => Err(reason.into()),
@@ -120,6 +125,16 @@ pub struct JobsLifecycle {
 impl JobsLifecycle {
     pub(crate) fn new(queue: JobQueue) -> Self {
         JobsLifecycle { queue }
+    }
+
+    /// The webhook handle over the same queue, to emit the exports' events.
+    pub fn webhooks(&self, settings: &broker_core::config::WebhookSettings) -> crate::Webhooks {
+        self.queue.webhooks(settings)
+    }
+
+    /// The delivery workers' handle over the same queue.
+    pub fn webhook_deliveries(&self, settings: &broker_core::config::WebhookSettings) -> crate::WebhookDeliveries {
+        self.queue.webhook_deliveries(settings)
     }
 
     pub fn settings(&self) -> &ExportSettings {

@@ -38,6 +38,8 @@ pub(crate) struct JobContext {
     pub store: Store,
     /// Flips to `true` when the drain timeout is over: running jobs stop and go back to the queue.
     pub interrupt: watch::Receiver<bool>,
+    /// Emits `export.done` and `export.failed`.
+    pub webhooks: broker_jobs::Webhooks,
 }
 
 /// The outcome of one successful attempt.

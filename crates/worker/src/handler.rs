@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_core::ObjectKey;
+use broker_core::config::WebhookEvent;
 use broker_core::metrics::{self, ExportStatus};
 use broker_core::store::Store;
 use broker_jobs::job::{ExportJob, JobError, JobStatus};
@@ -104,6 +105,15 @@ async fn deliver(ctx: Arc<JobContext>, job: ExportJob, progress: Arc<Progress>) 
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "export done"
                     );
+                    let details = serde_json::json!({"jobId": job.job_id.to_string(), "format": job.format.as_str(), "filename": job.filename, "rows": exported.rows, "size": exported.bytes});
+                    ctx.webhooks
+                        .emit(
+                            WebhookEvent::ExportDone,
+                            &job.tenant,
+                            Some(exported.object_key.to_string()),
+                            details,
+                        )
+                        .await;
                 }
                 Standing::Ended(Some(JobStatus::Cancelled)) => {
                     info!("export cancelled while its upload completed; removing its output");
@@ -156,6 +166,10 @@ async fn fail(ctx: &JobContext, attempt: &Attempt, job: &ExportJob, reason: JobE
         Standing::Current => {
             metrics::export(job.format.as_str(), ExportStatus::Failed);
             warn!(attempt = attempt.number, code = %reason.code, message = %reason.message, "export failed");
+            let details = serde_json::json!({"jobId": job.job_id.to_string(), "format": job.format.as_str(), "filename": job.filename, "code": reason.code, "message": reason.message});
+            ctx.webhooks
+                .emit(WebhookEvent::ExportFailed, &job.tenant, None, details)
+                .await;
             Err(TaskError::Abort(format!("{}: {}", reason.code, reason.message)))
         }
         standing => {

@@ -25,7 +25,10 @@
 //!   [`TaskHandler`](broker_jobs::TaskHandler) around it that records its
 //!   outcome in the status record as [`retry`] decides.
 //! * [`run_workers`] (`supervisor`): the loop that keeps apalis workers
-//!   running across queue outages and drains them on shutdown.
+//!   (exports, and webhook deliveries) running across queue outages and
+//!   drains them on shutdown.
+//! * `webhook`: delivering signed webhooks: the signature, the SSRF guard,
+//!   the pinned HTTP client, and the retry-or-dead-letter decision.
 
 mod attempt;
 mod csv_export;
@@ -38,6 +41,7 @@ mod pdf_export;
 pub mod pipeline;
 pub mod retry;
 mod supervisor;
+mod webhook;
 
 pub use csv_export::{CsvExport, CsvOptions};
 pub use error::WriteError;

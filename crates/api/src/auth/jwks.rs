@@ -44,24 +44,13 @@ pub enum KeyMiss {
     Unavailable,
 }
 
-/// An HTTPS (and plain HTTP) connector on rustls with aws-lc-rs and the
-/// system's CA certificates; without any, plain HTTP still works and an https
-/// URL fails saying so. The JWKS fetch and `upload-broker doctor` use it.
+/// An HTTPS (and plain HTTP) connector over [`broker_core::tls::client_config`]. The JWKS fetch and `upload-broker doctor` use it.
 pub fn https_connector() -> Result<HttpsConnector<HttpConnector>, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
-        Ok(builder) => builder,
-        Err(e) => {
-            tracing::warn!(error = %e, "no CA certificates found: https URLs cannot be verified");
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("TLS setup failed: {e}"))?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
-        }
-    };
-    Ok(builder.https_or_http().enable_http1().build())
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(broker_core::tls::client_config()?)
+        .https_or_http()
+        .enable_http1()
+        .build())
 }
 
 pub struct Jwks {

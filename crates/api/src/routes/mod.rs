@@ -16,6 +16,7 @@ pub(crate) mod health;
 pub(crate) mod multipart;
 pub(crate) mod storage;
 pub(crate) mod uploads;
+pub(crate) mod webhooks;
 
 use std::pin::Pin;
 
@@ -36,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/openapi.json").route(web::get().to(crate::openapi::openapi_json)))
         .configure(storage::configure)
         .configure(demo::configure)
-        .configure(exports::configure);
+        .configure(exports::configure)
+        .configure(webhooks::configure);
 }
 
 /// What most handlers take: the app's state, the service of their route

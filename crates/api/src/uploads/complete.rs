@@ -144,6 +144,7 @@ pub async fn complete(
         Err(_) => CompleteOutcome::Failed,
     };
     metrics::upload_completed(upload.profile.name.as_str(), outcome, started.elapsed());
+    crate::webhooks::completion(&verification.webhooks, caller, &upload, &key, &result, outcome).await;
     result.map(|(response, _)| response)
 }
 

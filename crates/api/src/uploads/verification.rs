@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use broker_core::TenantId;
 use broker_core::config::VerifySettings;
+use broker_jobs::Webhooks;
 use broker_verifier::{Format, Limits, Rejection};
 use image::{ImageDecoder as _, ImageFormat, ImageReader};
 use tokio::sync::{AcquireError, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
@@ -44,10 +45,12 @@ pub struct Verification {
     pub budget: DecodeBudget,
     pub slots: VerifySlots,
     pub uploads: OnePerUpload,
+    /// Told how each completion ended (`upload.completed`, `upload.rejected`).
+    pub webhooks: Webhooks,
 }
 
 impl Verification {
-    pub fn new(verify: &VerifySettings) -> Self {
+    pub fn new(verify: &VerifySettings, webhooks: Webhooks) -> Self {
         let limits = Limits {
             max_image_side: verify.max_image_side,
             max_image_pixels: verify.max_image_pixels,
@@ -59,6 +62,7 @@ impl Verification {
             spool_dir: verify.spool_dir.clone(),
             slots: VerifySlots::new(verify.concurrency, verify.tenant_concurrency),
             uploads: OnePerUpload::default(),
+            webhooks,
         }
     }
 }

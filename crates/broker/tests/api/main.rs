@@ -19,3 +19,4 @@ mod openapi;
 mod put_mode;
 mod storage;
 mod store_policy;
+mod webhooks;

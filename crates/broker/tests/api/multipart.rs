@@ -47,7 +47,7 @@ async fn create(session: &Session<'_>, size: usize) -> Value {
 }
 
 /// A CSV of `parts` parts and its started multipart upload.
-async fn started(session: &Session<'_>, parts: usize) -> (Vec<u8>, Value) {
+pub(crate) async fn started(session: &Session<'_>, parts: usize) -> (Vec<u8>, Value) {
     let data = csv(parts);
     let created = create(session, data.len()).await;
     (data, created)
@@ -97,7 +97,7 @@ async fn put(url: &str, headers: &BTreeMap<String, String>, bytes: &[u8]) -> req
 }
 
 /// PUTs parts `numbers` of `data`, one after the other, and returns their ETags.
-async fn upload_parts(
+pub(crate) async fn upload_parts(
     session: &Session<'_>,
     upload_id: &str,
     data: &[u8],
@@ -124,7 +124,7 @@ async fn upload_part(session: &Session<'_>, upload_id: &str, data: &[u8], number
     response.headers()["etag"].to_str().expect("ascii").to_owned()
 }
 
-fn parts_body(etags: &[String]) -> Value {
+pub(crate) fn parts_body(etags: &[String]) -> Value {
     let parts: Vec<Value> = etags
         .iter()
         .enumerate()
@@ -311,7 +311,7 @@ async fn refused(url: &str, headers: &BTreeMap<String, String>, body: &[u8], wha
     }
 }
 
-fn upload_id_of(created: &Value) -> &str {
+pub(crate) fn upload_id_of(created: &Value) -> &str {
     created["uploadId"].as_str().expect("uploadId")
 }
 

@@ -32,8 +32,11 @@
 
 mod poll;
 mod redis_backend;
+mod redis_webhooks;
 #[cfg(feature = "sqlite")]
 mod sqlite_backend;
+#[cfg(feature = "sqlite")]
+mod sqlite_webhooks;
 #[cfg(feature = "sqlite")]
 pub use sqlite_backend::open_pool as open_sqlite_pool;
 
@@ -44,11 +47,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{Task, TaskBuilder, TaskId};
-use broker_core::config::ExportSettings;
+use broker_core::config::{ExportSettings, WebhookSettings};
 use broker_core::{Secret, TenantId};
 
 use crate::job::{ExportJob, JobError, JobRecord, JobStatus};
 use crate::lifecycle::{Attempt, Standing, StartOutcome, TaskHandler};
+use crate::webhook::{DeliveryBackend, WebhookDeliveries, Webhooks};
 use crate::{JobId, JobsClient, JobsLifecycle};
 
 /// Upper bound on one queue or status operation, so a dead Redis turns into a
@@ -62,7 +66,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// that returned an error while `attempts < max_attempts`. Our own policy
 /// (`EXPORT_MAX_ATTEMPTS`, exponential backoff) lives in the status record;
 /// a plain error only ever means "interrupted, run again".
-const APALIS_MAX_ATTEMPTS: usize = 25;
+pub(crate) const APALIS_MAX_ATTEMPTS: usize = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -204,22 +208,29 @@ pub(crate) struct WorkerSpec<'a> {
     pub handler: Arc<dyn TaskHandler>,
 }
 
-/// The body of [`Backend::run_worker`] for an apalis storage: the same code
-/// for both backends, over storage types whose bounds apalis would have a
-/// generic function spell out at length.
+/// The body of [`Backend::run_worker`] (and of the webhook deliveries'
+/// `run_worker`) for an apalis storage: the same code for both backends, over
+/// storage types whose bounds apalis would have a generic function spell out
+/// at length. `$worker` has a name, a concurrency and a handler, which is
+/// wrapped in `$shared` and handed to the apalis handler `$deliver`.
 macro_rules! run_apalis_worker {
-    ($storage:expr, $worker:expr, $stop:expr) => {{
-        let WorkerSpec {
-            name,
-            concurrency,
-            handler,
-        } = $worker;
+    ($storage:expr, $worker:expr, $stop:expr) => {
+        run_apalis_worker!(
+            $storage,
+            $worker,
+            $stop,
+            $crate::lifecycle::SharedHandler,
+            $crate::lifecycle::deliver
+        )
+    };
+    ($storage:expr, $worker:expr, $stop:expr, $shared:path, $deliver:path) => {{
+        let worker = $worker;
         let stop = $stop;
-        apalis::prelude::WorkerBuilder::new(name)
+        apalis::prelude::WorkerBuilder::new(worker.name)
             .backend($storage)
-            .data($crate::lifecycle::SharedHandler(handler))
-            .concurrency(concurrency)
-            .build($crate::lifecycle::deliver)
+            .data($shared(worker.handler))
+            .concurrency(worker.concurrency)
+            .build($deliver)
             .run_until(async move {
                 stop.await;
                 Ok::<(), std::io::Error>(())
@@ -235,6 +246,7 @@ pub(crate) use run_apalis_worker;
 #[derive(Clone)]
 pub struct JobQueue {
     backend: Arc<dyn Backend>,
+    deliveries: Arc<dyn DeliveryBackend>,
     kind: BackendKind,
     settings: ExportSettings,
 }
@@ -252,8 +264,10 @@ impl JobQueue {
     /// Redis: connects lazily, so the API starts (and answers 503 for exports)
     /// while Redis is down, and reconnects by itself when it returns.
     pub fn redis(url: &Secret, settings: &ExportSettings) -> Result<Self, QueueError> {
+        let backend = Arc::new(redis_backend::RedisQueue::new(url, settings)?);
         Ok(JobQueue {
-            backend: Arc::new(redis_backend::RedisQueue::new(url, settings)?),
+            backend: backend.clone(),
+            deliveries: backend,
             kind: BackendKind::Redis,
             settings: settings.clone(),
         })
@@ -262,8 +276,10 @@ impl JobQueue {
     /// The embedded backend: creates or opens `settings.sqlite_path`.
     #[cfg(feature = "sqlite")]
     pub async fn sqlite(settings: &ExportSettings) -> Result<Self, QueueError> {
+        let backend = Arc::new(sqlite_backend::SqliteQueue::open(settings).await?);
         Ok(JobQueue {
-            backend: Arc::new(sqlite_backend::SqliteQueue::open(settings).await?),
+            backend: backend.clone(),
+            deliveries: backend,
             kind: BackendKind::Sqlite,
             settings: settings.clone(),
         })
@@ -289,6 +305,20 @@ impl JobQueue {
 
     pub(crate) fn backend(&self) -> &dyn Backend {
         &*self.backend
+    }
+
+    pub(crate) fn deliveries(&self) -> &dyn DeliveryBackend {
+        &*self.deliveries
+    }
+
+    /// The webhook handle of the API and the export handler (emit, dead letters, replay).
+    pub fn webhooks(&self, settings: &WebhookSettings) -> Webhooks {
+        Webhooks::new(self.clone(), settings)
+    }
+
+    /// The webhook delivery workers' handle.
+    pub fn webhook_deliveries(&self, settings: &WebhookSettings) -> WebhookDeliveries {
+        WebhookDeliveries::new(self.clone(), settings)
     }
 
     /// Enqueues one attempt of `job` under `task_id`, now or after `delay`.

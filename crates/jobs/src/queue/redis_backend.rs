@@ -35,9 +35,11 @@ use crate::lifecycle::{Attempt, Standing, StartOutcome};
 
 #[derive(Clone)]
 pub(crate) struct RedisQueue {
-    conn: ConnectionManager,
-    config: Config,
-    prefix: String,
+    pub(super) conn: ConnectionManager,
+    pub(super) config: Config,
+    pub(super) prefix: String,
+    /// `EXPORT_STATUS_TTL`, also how long webhook delivery records are kept.
+    pub(super) status_ttl_secs: u64,
 }
 
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
@@ -182,7 +184,7 @@ return status
     )
 });
 
-async fn timed<T>(operation: impl Future<Output = redis::RedisResult<T>>) -> Result<T, QueueError> {
+pub(super) async fn timed<T>(operation: impl Future<Output = redis::RedisResult<T>>) -> Result<T, QueueError> {
     match tokio::time::timeout(OP_TIMEOUT, operation).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(QueueError::Unavailable(format!(
@@ -223,6 +225,7 @@ impl RedisQueue {
             conn,
             config,
             prefix: settings.queue.clone(),
+            status_ttl_secs: settings.status_ttl.as_secs(),
         })
     }
 
@@ -467,15 +470,7 @@ impl Backend for RedisQueue {
     /// job's own status record is what the API reads. `Failed` tasks are kept:
     /// in apalis-redis they may still be scheduled for another run.
     async fn housekeeping(&self) -> Result<usize, QueueError> {
-        let mut conn = self.conn.clone();
-        let mut invocation = VACUUM.prepare_invoke();
-        invocation
-            .key(self.config.job_data_hash())
-            .key(self.config.job_meta_hash())
-            .key(self.config.done_jobs_set())
-            .key(self.config.dead_jobs_set())
-            .arg(600);
-        timed(invocation.invoke_async::<usize>(&mut conn)).await
+        vacuum(&self.conn, &self.config).await
     }
 
     async fn push(&self, task: Task<ExportJob>) -> Result<(), QueueError> {
@@ -485,6 +480,20 @@ impl Backend for RedisQueue {
     async fn run_worker(&self, worker: WorkerSpec<'_>, stop: StopSignal) -> Result<(), QueueError> {
         run_apalis_worker!(self.worker_storage(), worker, stop)
     }
+}
+
+/// Drops the tasks of the apalis queue `config` names that ended (Done,
+/// Killed) more than ten minutes ago; returns how many.
+pub(super) async fn vacuum(conn: &ConnectionManager, config: &Config) -> Result<usize, QueueError> {
+    let mut conn = conn.clone();
+    let mut invocation = VACUUM.prepare_invoke();
+    invocation
+        .key(config.job_data_hash())
+        .key(config.job_meta_hash())
+        .key(config.done_jobs_set())
+        .key(config.dead_jobs_set())
+        .arg(600);
+    timed(invocation.invoke_async::<usize>(&mut conn)).await
 }
 
 static VACUUM: LazyLock<Script> = LazyLock::new(|| {

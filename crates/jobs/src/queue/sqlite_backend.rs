@@ -56,9 +56,9 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("lost", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
-/// Creates the status tables, or brings an older file's up to date.
+/// Creates the status tables (and the webhook deliveries'), or brings an older file's up to date.
 async fn create_tables(pool: &SqlitePool) -> Result<(), QueueError> {
-    for statement in SCHEMA {
+    for statement in SCHEMA.iter().chain(super::sqlite_webhooks::SCHEMA) {
         sqlx::query(sqlx::AssertSqlSafe(*statement))
             .execute(pool)
             .await
@@ -107,19 +107,19 @@ pub async fn open_pool(path: &Path) -> Result<SqlitePool, QueueError> {
 
 #[derive(Clone)]
 pub(crate) struct SqliteQueue {
-    pool: SqlitePool,
-    config: Config,
+    pub(super) pool: SqlitePool,
+    pub(super) config: Config,
 }
 
-fn db(error: sqlx::Error) -> QueueError {
+pub(super) fn db(error: sqlx::Error) -> QueueError {
     QueueError::Unavailable(format!("sqlite: {error}"))
 }
 
-fn now_i64() -> i64 {
+pub(super) fn now_i64() -> i64 {
     i64::try_from(now()).unwrap_or(i64::MAX)
 }
 
-fn to_i64(value: u64) -> i64 {
+pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
