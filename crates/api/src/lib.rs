@@ -7,7 +7,8 @@
 //!   the jobs client it is handed; [`state`]: what every handler shares.
 //! * [`routes`]: the route table and the thin handlers.
 //! * [`uploads`]: the sign, complete and download flows as plain functions;
-//!   [`exports`]: submitting, reading and cancelling export jobs.
+//!   [`exports`]: submitting, reading and cancelling export jobs;
+//!   [`objects`]: listing and deleting verified objects by scope.
 //! * [`auth`]: who is calling (JWT, JWKS, API keys), rate limits, quotas and
 //!   the audit trail.
 //! * [`error`]: the one error enum of the boundary; `hex`: digests as text.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod exports;
 mod hex;
 pub mod metrics;
+pub mod objects;
 pub mod openapi;
 pub mod request;
 pub mod routes;

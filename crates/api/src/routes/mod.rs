@@ -9,6 +9,7 @@ mod demo;
 pub(crate) mod exports;
 pub(crate) mod health;
 pub(crate) mod multipart;
+pub(crate) mod objects;
 pub(crate) mod storage;
 pub(crate) mod uploads;
 
@@ -49,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/storage/info").route(web::get().to(storage::info)))
         .service(resource("/storage/usage").route(web::get().to(storage::usage)))
         .service(resource("/usage").route(web::get().to(storage::own_usage)))
+        .service(resource("/objects").route(web::get().to(objects::list)))
+        .service(resource("/objects/delete").route(web::post().to(objects::delete)))
         .configure(demo::configure)
         .configure(exports::configure);
 }
