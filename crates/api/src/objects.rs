@@ -111,10 +111,8 @@ impl Listing {
             // An API key reads the whole tenant: one prefix covers every scope.
             None if caller.tenant_wide => (vec![layout.tenant_prefixes(tenant)[0].clone()], None),
             None => {
-                let mut scopes = vec![ScopeRequest::User.for_subject(&caller.subject)];
-                scopes.extend(caller.teams.iter().cloned().map(Scope::Team));
-                scopes.push(Scope::Tenant);
-                let prefixes = scopes
+                let prefixes = caller
+                    .scopes()
                     .iter()
                     .flat_map(|scope| layout.scope_prefixes(tenant, scope, area))
                     .collect();

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use broker_core::config::{Encryption, StoreBackend, StoreSettings, UploadMode};
 use broker_core::keys::Area;
 use broker_core::store::Store;
-use broker_core::{KeyLayout, ObjectKey, Scope, ScopeRequest, TenantId};
+use broker_core::{KeyLayout, ObjectKey, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -362,9 +362,7 @@ pub async fn own_usage(
     // The totals are the tenant's; the scopes, the ones the caller may read
     // (another user's hash or another team's usage is not theirs to see).
     if !caller.tenant_wide {
-        let mut visible = vec![Scope::Tenant, ScopeRequest::User.for_subject(&caller.subject)];
-        visible.extend(caller.teams.iter().cloned().map(Scope::Team));
-        let visible: Vec<String> = visible.iter().map(Scope::to_string).collect();
+        let visible: Vec<String> = caller.scopes().iter().map(ToString::to_string).collect();
         usage.scopes.retain(|name, _| visible.contains(name));
     }
     Ok(OwnUsage {

@@ -68,6 +68,16 @@ impl Caller {
         Ok(requested.for_subject(&self.subject))
     }
 
+    /// The scopes the caller reads by name: their own `user` scope, each of
+    /// their teams, and `tenant` (an API key also reads every other user's
+    /// and team's, which no list names).
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut scopes = vec![ScopeRequest::User.for_subject(&self.subject)];
+        scopes.extend(self.teams.iter().cloned().map(Scope::Team));
+        scopes.push(Scope::Tenant);
+        scopes
+    }
+
     /// Whether the caller may read (list, download, export) objects of
     /// `scope` in their tenant. The tenant itself is checked by the caller.
     pub fn may_read(&self, scope: &Scope) -> bool {
