@@ -193,7 +193,9 @@ pub async fn list(store: &Store, caller: &Caller, query: &ListQuery) -> Result<O
     }
     let next_cursor = if found.len() > limit {
         found.truncate(limit);
-        found.last().map(|(listed, ..)| URL_SAFE_NO_PAD.encode(listed.key.as_bytes()))
+        found
+            .last()
+            .map(|(listed, ..)| URL_SAFE_NO_PAD.encode(listed.key.as_bytes()))
     } else {
         None
     };

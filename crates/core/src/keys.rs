@@ -190,7 +190,12 @@ impl SubjectHash {
             .chain_update(b"upload-broker subject\0")
             .chain_update(subject.as_bytes())
             .finalize();
-        Self(digest[..SUBJECT_HASH_HEX / 2].iter().map(|b| format!("{b:02x}")).collect())
+        Self(
+            digest[..SUBJECT_HASH_HEX / 2]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
     }
 
     fn parse(raw: &str) -> Option<Self> {
@@ -583,7 +588,9 @@ impl KeyLayout {
                     Some((scope, rest)) => (scope, false, rest),
                     None => (Scope::Tenant, true, rest),
                 };
-                let [profile, file] = rest else { return Err(OutsideLayout) };
+                let [profile, file] = rest else {
+                    return Err(OutsideLayout);
+                };
                 let profile = Profile::find(profile).ok_or(OutsideLayout)?;
                 let (id, extension) = file.split_once('.').ok_or(OutsideLayout)?;
                 let upload_id = UploadId::parse(id).ok_or(OutsideLayout)?;
@@ -725,7 +732,10 @@ mod tests {
         );
         assert_eq!(ScopeRequest::Tenant.for_subject("s").to_string(), "tenant");
         assert_eq!(
-            ScopeRequest::parse("team:red").expect("team").for_subject("s").to_string(),
+            ScopeRequest::parse("team:red")
+                .expect("team")
+                .for_subject("s")
+                .to_string(),
             "team:red"
         );
     }
@@ -788,7 +798,10 @@ mod tests {
             );
             assert_eq!(layout.classify(&key), Ok(Area::Staging(staged.clone())));
             let served = layout.served_key(&staged);
-            assert!(served.as_str().starts_with(&format!("p/acme/{path}/uploads/")), "{served}");
+            assert!(
+                served.as_str().starts_with(&format!("p/acme/{path}/uploads/")),
+                "{served}"
+            );
             assert_eq!(
                 layout.classify(&served),
                 Ok(Area::Served {
@@ -845,7 +858,13 @@ mod tests {
         );
         assert_eq!(
             layout.scope_prefixes(&tenant(), &Scope::Tenant, None),
-            ["p/acme/shared/", "p/acme/avatars/", "p/acme/uploads/", "p/acme/documents/", "p/acme/exports/"]
+            [
+                "p/acme/shared/",
+                "p/acme/avatars/",
+                "p/acme/uploads/",
+                "p/acme/documents/",
+                "p/acme/exports/"
+            ]
         );
         let team = Scope::Team(TeamId::parse("red").expect("team"));
         assert_eq!(layout.scope_prefixes(&tenant(), &team, None), ["p/acme/teams/red/"]);
@@ -1015,7 +1034,10 @@ mod tests {
             ..upload("avatar", "image/png")
         };
         let theirs = inner.served_key(&upload);
-        assert!(theirs.as_str().starts_with("env/acme/avatars/shared/avatars/"), "{theirs}");
+        assert!(
+            theirs.as_str().starts_with("env/acme/avatars/shared/avatars/"),
+            "{theirs}"
+        );
         assert_eq!(
             inner.classify(&theirs),
             Ok(Area::Served {
@@ -1030,7 +1052,10 @@ mod tests {
             ..upload.clone()
         });
         assert_eq!(outer.classify(&legacy), Err(OutsideLayout), "{legacy}");
-        for scope in [Scope::User(SubjectHash::of("s")), Scope::Team(TeamId::parse("t").expect("team"))] {
+        for scope in [
+            Scope::User(SubjectHash::of("s")),
+            Scope::Team(TeamId::parse("t").expect("team")),
+        ] {
             let theirs = inner.served_key(&StagedUpload {
                 scope,
                 ..upload.clone()

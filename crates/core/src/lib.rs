@@ -33,6 +33,8 @@ pub mod secret;
 pub mod store;
 
 pub use config::Settings;
-pub use keys::{Area, KeyLayout, ObjectKey, Scope, ScopeRequest, StagedUpload, SubjectHash, TeamId, TenantId, UploadId};
+pub use keys::{
+    Area, KeyLayout, ObjectKey, Scope, ScopeRequest, StagedUpload, SubjectHash, TeamId, TenantId, UploadId,
+};
 pub use profile::{Profile, ProfileName};
 pub use secret::Secret;

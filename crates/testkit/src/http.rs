@@ -59,7 +59,12 @@ impl Session<'_> {
         if let Some(scope) = scope {
             body["scope"] = json!(scope);
         }
-        let response = self.post_json("/uploads/sign", &body).await;
+        self.sign_body(&body).await
+    }
+
+    /// Signs any `/uploads/sign` body, which must be accepted.
+    pub async fn sign_body(&self, body: &Value) -> Signed {
+        let response = self.post_json("/uploads/sign", body).await;
         assert_eq!(response.status(), 200, "sign failed");
         let body: Value = response.json().await.expect("json");
         let fields = serde_json::from_value(body["fields"].clone()).expect("fields are a string map");

@@ -15,11 +15,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker_core::{ObjectKey, Scope};
 use broker_core::disposition::attachment;
 use broker_core::keys::{DatasetFormat, ExportSource};
 use broker_core::record::ObjectRecord;
 use broker_core::store::{PutOptions, Store, StoreError};
+use broker_core::{ObjectKey, Scope};
 use broker_jobs::job::{ExportJob, JobSource, JobStatus, download_name};
 use broker_jobs::{Attempt, JobsLifecycle, Standing};
 use tokio::sync::watch;
@@ -93,7 +93,9 @@ async fn execute(
                 .ok_or_else(|| Failure::permanent("input_missing", "the job's rows are no longer stored"))?;
             Input::Inline(body)
         }
-        Some(ExportSource { key: source, format, .. }) => {
+        Some(ExportSource {
+            key: source, format, ..
+        }) => {
             let body = match ctx.store.get(&source).await {
                 Ok(body) => body,
                 Err(StoreError::NotFound) => {

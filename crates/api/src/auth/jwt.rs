@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use broker_core::{TeamId, TenantId};
 use broker_core::config::JwtSettings;
+use broker_core::{TeamId, TenantId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};

@@ -270,11 +270,11 @@ impl std::ops::Deref for LocalCounter {
 
 /// One counter per bucket, prefix and tenant: the key says whose bytes it counts.
 fn redis_key(store: &Store, tenant: &TenantId) -> String {
+    // `{prefix}{tenant}/bytes/`, as before scopes: a counter survives the upgrade.
     format!(
-        "broker:quota:{}:{}",
+        "broker:quota:{}:{}bytes/",
         store.bucket(),
-        // `{prefix}{tenant}/bytes/`, as before scopes: a counter survives the upgrade.
-        format!("{}bytes/", store.layout().tenant_prefixes(tenant)[0])
+        store.layout().tenant_prefixes(tenant)[0]
     )
 }
 
@@ -288,9 +288,8 @@ where
 
 /// A verified upload: in a profile's served area (any scope), not an export.
 fn is_upload(store: &Store, key: &str) -> bool {
-    ObjectKey::parse(key).is_ok_and(|key| {
-        matches!(store.layout().classify(&key), Ok(Area::Served { area, .. }) if area != EXPORTS_AREA)
-    })
+    ObjectKey::parse(key)
+        .is_ok_and(|key| matches!(store.layout().classify(&key), Ok(Area::Served { area, .. }) if area != EXPORTS_AREA))
 }
 
 /// The bytes of the tenant's verified uploads, from one listing of the

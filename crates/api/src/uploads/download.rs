@@ -58,7 +58,12 @@ pub struct Readable {
 /// they may read, never staging. A served key of another tenant, team or
 /// user is `not_found` (as a missing object); staging and keys outside the
 /// layout are `forbidden_key`, with `action` naming what is refused.
-pub fn readable_key(layout: &KeyLayout, caller: &Caller, raw: &str, action: &'static str) -> Result<Readable, ApiError> {
+pub fn readable_key(
+    layout: &KeyLayout,
+    caller: &Caller,
+    raw: &str,
+    action: &'static str,
+) -> Result<Readable, ApiError> {
     let key = ObjectKey::parse(raw).map_err(|e| ApiError::InvalidKey(e.to_string()))?;
     match layout.classify(&key) {
         Ok(Area::Served { tenant, scope, area }) if tenant == caller.tenant && caller.may_read(&scope) => {
@@ -108,13 +113,24 @@ mod tests {
         assert_eq!(code(&format!("default/users/{mine}/uploads/2026/11/0b5c.csv")), "ok");
         // Another tenant's, another user's, a team the caller is not in: like a missing object.
         assert_eq!(code("other/avatars/2026/11/0b5c.jpg"), "not_found");
-        assert_eq!(code(&format!("default/users/{theirs}/uploads/2026/11/0b5c.csv")), "not_found");
+        assert_eq!(
+            code(&format!("default/users/{theirs}/uploads/2026/11/0b5c.csv")),
+            "not_found"
+        );
         assert_eq!(code("default/teams/red/uploads/2026/11/0b5c.csv"), "not_found");
         let member = Caller {
             teams: vec![broker_core::TeamId::parse("red").expect("team")],
             ..Caller::development()
         };
-        assert!(readable_key(&layout, &member, "default/teams/red/uploads/2026/11/0b5c.csv", "downloaded").is_ok());
+        assert!(
+            readable_key(
+                &layout,
+                &member,
+                "default/teams/red/uploads/2026/11/0b5c.csv",
+                "downloaded"
+            )
+            .is_ok()
+        );
         let api_key = Caller {
             tenant_wide: true,
             ..Caller::development()

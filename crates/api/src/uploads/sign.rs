@@ -333,9 +333,15 @@ mod tests {
             signed.plan(UploadMode::Post, &UploadSettings::default())
         };
         let scope = |result: Result<UploadPlan, ApiError>| result.map(|p| p.scope).map_err(|e| e.code());
-        assert_eq!(scope(plan("avatar", "a.png", "image/png", None)), Ok(ScopeRequest::Tenant));
+        assert_eq!(
+            scope(plan("avatar", "a.png", "image/png", None)),
+            Ok(ScopeRequest::Tenant)
+        );
         assert_eq!(scope(plan("file", "a.csv", "text/csv", None)), Ok(ScopeRequest::User));
-        assert_eq!(scope(plan("document", "a.pdf", "application/pdf", None)), Ok(ScopeRequest::User));
+        assert_eq!(
+            scope(plan("document", "a.pdf", "application/pdf", None)),
+            Ok(ScopeRequest::User)
+        );
         assert_eq!(
             scope(plan("avatar", "a.png", "image/png", Some("user"))),
             Ok(ScopeRequest::User)
@@ -345,7 +351,11 @@ mod tests {
             Ok(ScopeRequest::Team(broker_core::TeamId::parse("red").expect("team")))
         );
         for bad in ["team:../x", "everyone", "team:", ""] {
-            assert_eq!(scope(plan("file", "a.csv", "text/csv", Some(bad))), Err("invalid_scope"), "{bad:?}");
+            assert_eq!(
+                scope(plan("file", "a.csv", "text/csv", Some(bad))),
+                Err("invalid_scope"),
+                "{bad:?}"
+            );
         }
     }
 

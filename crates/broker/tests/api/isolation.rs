@@ -98,7 +98,11 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
             "carol reads {key}"
         );
     }
-    assert_eq!(bob.download(&avatar_key).await.status(), 200, "bob (same tenant) reads the avatar");
+    assert_eq!(
+        bob.download(&avatar_key).await.status(),
+        200,
+        "bob (same tenant) reads the avatar"
+    );
     assert_eq!(
         error_code(bob.download(&document_key).await).await,
         not_found(),

@@ -276,7 +276,9 @@ async fn a_corrupt_or_mismatched_large_document_is_refused_and_deleted() {
     );
     assert!(!app.object_exists(&staging).await);
     assert!(
-        app.keys_under(&format!("{}documents/", app.own_prefix())).await.is_empty(),
+        app.keys_under(&format!("{}documents/", app.own_prefix()))
+            .await
+            .is_empty(),
         "nothing is served"
     );
 }

@@ -29,19 +29,19 @@ async fn app() -> TestApp {
 }
 
 /// Signs (with `size`, for the quota) into `scope`, uploads and completes; the served key.
-async fn stored(session: &Session<'_>, scope: Option<&str>, kind: &str, name: &str, ct: &str, bytes: Vec<u8>) -> String {
-    let mut body = json!({"kind": kind, "filename": name, "content_type": ct, "size": bytes.len()});
-    if let Some(scope) = scope {
-        body["scope"] = json!(scope);
-    }
-    let response = session.post_json("/uploads/sign", &body).await;
-    assert_eq!(response.status(), 200, "sign {name} in {scope:?}");
-    let signed: Value = response.json().await.expect("json");
-    let fields = serde_json::from_value(signed["fields"].clone()).expect("fields");
-    let url = signed["url"].as_str().expect("url");
-    let posted = broker_testkit::post_form(url, &fields, bytes, ct).await;
+async fn stored(
+    session: &Session<'_>,
+    scope: Option<&str>,
+    kind: &str,
+    name: &str,
+    ct: &str,
+    bytes: Vec<u8>,
+) -> String {
+    let body = json!({"kind": kind, "filename": name, "content_type": ct, "size": bytes.len(), "scope": scope});
+    let signed = session.sign_body(&body).await;
+    let posted = broker_testkit::post_form(&signed.url, &signed.fields, bytes, ct).await;
     assert!(posted.status().is_success(), "the store takes {name}");
-    let response = session.complete(signed["objectKey"].as_str().expect("key")).await;
+    let response = session.complete(&signed.object_key).await;
     assert_eq!(response.status(), 200, "complete {name}");
     let done: Value = response.json().await.expect("json");
     done["objectKey"].as_str().expect("objectKey").to_owned()
@@ -100,11 +100,17 @@ async fn scopes_decide_who_reads_lists_exports_and_deletes() {
     let red = stored(&alice, Some("team:red"), "file", "red.csv", "text/csv", csv.clone()).await;
     let shared = stored(&alice, Some("tenant"), "file", "all.csv", "text/csv", csv.clone()).await;
     let avatar = stored(&alice, None, "avatar", "me.png", "image/png", corpus::png(16, 16, 8)).await;
-    assert!(private.starts_with(&user_prefix("acme", "alice")), "file defaults to user: {private}");
+    assert!(
+        private.starts_with(&user_prefix("acme", "alice")),
+        "file defaults to user: {private}"
+    );
     assert!(!private.contains("alice"), "no id in a key: {private}");
     assert!(red.starts_with("acme/teams/red/uploads/"), "{red}");
     assert!(shared.starts_with("acme/shared/uploads/"), "{shared}");
-    assert!(avatar.starts_with("acme/shared/avatars/"), "avatar defaults to tenant: {avatar}");
+    assert!(
+        avatar.starts_with("acme/shared/avatars/"),
+        "avatar defaults to tenant: {avatar}"
+    );
 
     // Signing into a team needs membership; a scope is one of three forms.
     let sign = |scope: &str| json!({"kind": "file", "filename": "a.csv", "content_type": "text/csv", "size": 4, "scope": scope});
@@ -119,7 +125,11 @@ async fn scopes_decide_who_reads_lists_exports_and_deletes() {
             "{bad}"
         );
     }
-    assert_eq!(backend.post_json("/uploads/sign", &sign("team:blue")).await.status(), 200, "an API key signs into any team");
+    assert_eq!(
+        backend.post_json("/uploads/sign", &sign("team:blue")).await.status(),
+        200,
+        "an API key signs into any team"
+    );
 
     // Reading: who sees what, in both download forms; the rest is a missing object.
     let readers: [(&str, &Session<'_>, [bool; 4]); 5] = [
@@ -149,9 +159,12 @@ async fn scopes_decide_who_reads_lists_exports_and_deletes() {
     }
 
     // One scope, one area; a team one is not in is refused, not emptied.
-    assert_eq!(listed(&bob, "scope=team:red").await, [red.clone()]);
+    assert_eq!(listed(&bob, "scope=team:red").await, std::slice::from_ref(&red));
     assert_eq!(listed(&bob, "scope=user").await, Vec::<String>::new());
-    assert_eq!(listed(&alice, "scope=tenant&area=avatars").await, [avatar.clone()]);
+    assert_eq!(
+        listed(&alice, "scope=tenant&area=avatars").await,
+        std::slice::from_ref(&avatar)
+    );
     assert_eq!(
         error_code(carol.send(Method::GET, "/objects?scope=team:red").await).await,
         (403, "forbidden_scope".into())
@@ -159,8 +172,20 @@ async fn scopes_decide_who_reads_lists_exports_and_deletes() {
     let page = json_of(alice.send(Method::GET, "/objects?scope=team:red").await).await;
     let entry = &page["objects"][0];
     assert_eq!(
-        (&entry["filename"], &entry["contentType"], &entry["size"], &entry["scope"], &entry["area"]),
-        (&json!("red.csv"), &json!("text/csv"), &json!(csv.len()), &json!("team:red"), &json!("uploads"))
+        (
+            &entry["filename"],
+            &entry["contentType"],
+            &entry["size"],
+            &entry["scope"],
+            &entry["area"]
+        ),
+        (
+            &json!("red.csv"),
+            &json!("text/csv"),
+            &json!(csv.len()),
+            &json!("team:red"),
+            &json!("uploads")
+        )
     );
     assert!(entry["created"].as_str().is_some_and(|c| c.ends_with('Z')), "{entry}");
 
@@ -182,16 +207,23 @@ async fn scopes_decide_who_reads_lists_exports_and_deletes() {
     assert!(output.starts_with("acme/teams/red/exports/"), "{output}");
     assert_eq!(bob.download(&output).await.status(), 200);
     assert_eq!(error_code(carol.download(&output).await).await, not_found());
-    assert_eq!(error_code(carol.job(&job_id).await).await, (404, "job_not_found".into()));
+    assert_eq!(
+        error_code(carol.job(&job_id).await).await,
+        (404, "job_not_found".into())
+    );
 
     // Deleting: the signer (or the owner of a user scope, or an API key);
     // a teammate who may read is refused; anyone else finds nothing.
     let before = json_of(alice.send(Method::GET, "/usage").await).await;
-    assert_eq!(before["scopes"]["team:red"]["areas"]["uploads"]["objects"], 1, "{before}");
+    assert_eq!(
+        before["scopes"]["team:red"]["areas"]["uploads"]["objects"], 1,
+        "{before}"
+    );
     // The totals are the tenant's; the scopes, only those the caller may read.
     let carols = json_of(carol.send(Method::GET, "/usage").await).await;
     assert_eq!(carols["bytes"], before["bytes"]);
-    let names = |usage: &Value| -> Vec<String> { usage["scopes"].as_object().expect("scopes").keys().cloned().collect() };
+    let names =
+        |usage: &Value| -> Vec<String> { usage["scopes"].as_object().expect("scopes").keys().cloned().collect() };
     assert_eq!(names(&carols), ["tenant"], "{carols}");
     assert_eq!(names(&before).len(), 3, "alice: her own, red and tenant: {before}");
     let delete = |key: &str| json!({"objectKey": key});
@@ -199,8 +231,14 @@ async fn scopes_decide_who_reads_lists_exports_and_deletes() {
         error_code(bob.post_json("/objects/delete", &delete(&red)).await).await,
         (403, "forbidden_key".into())
     );
-    assert_eq!(error_code(carol.post_json("/objects/delete", &delete(&red)).await).await, not_found());
-    assert_eq!(error_code(dave.post_json("/objects/delete", &delete(&private)).await).await, not_found());
+    assert_eq!(
+        error_code(carol.post_json("/objects/delete", &delete(&red)).await).await,
+        not_found()
+    );
+    assert_eq!(
+        error_code(dave.post_json("/objects/delete", &delete(&private)).await).await,
+        not_found()
+    );
     assert_eq!(
         error_code(alice.post_json("/objects/delete", &delete(&output)).await).await,
         (403, "forbidden_key".into()),
@@ -209,7 +247,10 @@ async fn scopes_decide_who_reads_lists_exports_and_deletes() {
     let deleted = json_of(alice.post_json("/objects/delete", &delete(&red)).await).await;
     assert_eq!(deleted["size"], csv.len());
     assert!(!app.object_exists(&red).await);
-    assert_eq!(error_code(alice.post_json("/objects/delete", &delete(&red)).await).await, not_found());
+    assert_eq!(
+        error_code(alice.post_json("/objects/delete", &delete(&red)).await).await,
+        not_found()
+    );
     let after = json_of(alice.send(Method::GET, "/usage").await).await;
     let used = |usage: &Value| usage["quota"]["usedBytes"].as_u64().expect("usedBytes");
     let remaining = |usage: &Value| usage["quota"]["remainingBytes"].as_u64().expect("remainingBytes");
@@ -235,7 +276,10 @@ async fn wait_done(session: &Session<'_>, job_id: &str) -> Value {
         if job["status"] == "done" {
             return job;
         }
-        assert!(job["status"] != "failed" && std::time::Instant::now() < deadline, "{job}");
+        assert!(
+            job["status"] != "failed" && std::time::Instant::now() < deadline,
+            "{job}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -269,23 +313,37 @@ async fn keys_signed_before_scopes_are_the_tenant_scope() {
     let csv = corpus::csv_ok();
 
     let staging = legacy_staged(&app, "acme", "alice", &csv).await;
-    assert_eq!(error_code(bob.complete(&staging).await).await, not_found(), "only its signer completes it");
+    assert_eq!(
+        error_code(bob.complete(&staging).await).await,
+        not_found(),
+        "only its signer completes it"
+    );
     let done = json_of(alice.complete(&staging).await).await;
     let served = done["objectKey"].as_str().expect("objectKey").to_owned();
-    assert!(served.starts_with("acme/uploads/"), "a legacy upload stays legacy: {served}");
+    assert!(
+        served.starts_with("acme/uploads/"),
+        "a legacy upload stays legacy: {served}"
+    );
     let again = json_of(alice.complete(&staging).await).await;
     assert_eq!(again["objectKey"], done["objectKey"], "completing again finds it");
 
     // Read, listed and exported as the tenant's; never another tenant's.
     assert_eq!(bob.download(&served).await.status(), 200);
     assert_eq!(error_code(dave.download(&served).await).await, not_found());
-    assert_eq!(listed(&bob, "scope=tenant&area=uploads").await, [served.clone()]);
+    assert_eq!(
+        listed(&bob, "scope=tenant&area=uploads").await,
+        std::slice::from_ref(&served)
+    );
     assert!(listed(&bob, "").await.contains(&served));
     assert!(listed(&dave, "").await.is_empty());
     let from = json!({"format": "csv", "filename": "copy.csv", "source": served});
     assert_eq!(bob.post_json("/exports", &from).await.status(), 202);
     let usage = json_of(bob.send(Method::GET, "/usage").await).await;
-    assert_eq!(usage["scopes"]["tenant"]["areas"]["uploads"]["bytes"], csv.len(), "{usage}");
+    assert_eq!(
+        usage["scopes"]["tenant"]["areas"]["uploads"]["bytes"],
+        csv.len(),
+        "{usage}"
+    );
 
     // Its signer deletes it.
     let delete = json!({"objectKey": served});
@@ -293,7 +351,10 @@ async fn keys_signed_before_scopes_are_the_tenant_scope() {
         error_code(bob.post_json("/objects/delete", &delete).await).await,
         (403, "forbidden_key".into())
     );
-    assert_eq!(json_of(alice.post_json("/objects/delete", &delete).await).await["size"], csv.len());
+    assert_eq!(
+        json_of(alice.post_json("/objects/delete", &delete).await).await["size"],
+        csv.len()
+    );
 }
 
 #[tokio::test]
