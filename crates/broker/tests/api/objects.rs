@@ -130,6 +130,25 @@ async fn scopes_decide_who_reads_lists_exports_and_deletes() {
         200,
         "an API key signs into any team"
     );
+    // The multipart and Companion routes take the same scope.
+    let multipart = json!({"profile": "document", "filename": "big.csv", "content_type": "text/csv", "size": 10, "scope": "team:red"});
+    let created = alice.post_json("/uploads/multipart", &multipart).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.expect("json");
+    let key = created["key"].as_str().expect("key");
+    assert!(key.starts_with("staging/acme/teams/red/document/"), "{key}");
+    assert_eq!(
+        error_code(carol.post_json("/uploads/multipart", &multipart).await).await,
+        (403, "forbidden_scope".into())
+    );
+    let params = "/s3/params?filename=a.csv&type=text%2Fcsv&metadata%5Bkind%5D=file&metadata%5Bsize%5D=4&metadata%5Bscope%5D=team%3Ared";
+    let companion = json_of(bob.send(Method::GET, params).await).await;
+    let key = companion["objectKey"].as_str().expect("objectKey");
+    assert!(key.starts_with("staging/acme/teams/red/file/"), "{key}");
+    assert_eq!(
+        error_code(carol.send(Method::GET, params).await).await,
+        (403, "forbidden_scope".into())
+    );
 
     // Reading: who sees what, in both download forms; the rest is a missing object.
     let readers: [(&str, &Session<'_>, [bool; 4]); 5] = [
