@@ -3,7 +3,7 @@
 //! A tenant's usage is the bytes of its verified uploads: every object in the
 //! served areas of the upload profiles, in every scope (`{tenant}/{scope}/avatars/`,
 //! `{tenant}/{scope}/uploads/`, and the legacy `{tenant}/avatars/`, …).
-//! Generated exports are not counted. Deleting an object (`DELETE /objects`)
+//! Generated exports are not counted. Deleting an object (`POST /objects/delete`)
 //! gives its bytes back. The counter starts from one listing of
 //! those areas, so it is correct after any restart with no other state:
 //!
@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use broker_core::config::QuotaSettings;
 use broker_core::profile::EXPORTS_AREA;
-use broker_core::store::Store;
+use broker_core::store::{Store, classify};
 use broker_core::{Area, ObjectKey, TenantId};
 
 use super::redis_handle::SharedRedis;
@@ -293,16 +293,29 @@ fn is_upload(store: &Store, key: &str) -> bool {
 }
 
 /// The bytes of the tenant's verified uploads, from one listing of the
-/// tenant's prefix (every scope, and the legacy keys without one).
+/// tenant's prefix (every scope, and the legacy keys without one), summed
+/// page by page.
 pub async fn count(store: &Store, tenant: &TenantId) -> Result<u64, ApiError> {
     let [served, _staging] = store.layout().tenant_prefixes(tenant);
-    Ok(store
-        .list(&served)
-        .await?
-        .iter()
-        // Only keys at the layout's depth: a deeper one belongs to another
-        // deployment whose prefix nests inside this one's.
-        .filter(|o| is_upload(store, &o.key))
-        .map(|o| o.size)
-        .sum())
+    let mut pages = store
+        .client()
+        .list_objects_v2()
+        .bucket(store.bucket())
+        .prefix(&served)
+        .into_paginator()
+        .send();
+    let mut total = 0u64;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(classify)?;
+        total += page
+            .contents()
+            .iter()
+            // Only keys at the layout's depth: a deeper one belongs to
+            // another deployment whose prefix nests inside this one's.
+            .filter(|o| o.key().is_some_and(|key| is_upload(store, key)))
+            .filter_map(|o| o.size())
+            .map(|s| u64::try_from(s).unwrap_or(0))
+            .sum::<u64>();
+    }
+    Ok(total)
 }
