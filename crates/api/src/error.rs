@@ -68,6 +68,15 @@ pub enum ApiError {
     InvalidKey(String),
     #[error("this key cannot be {0} by the caller")]
     ForbiddenKey(&'static str),
+    #[error("{0}")]
+    InvalidScope(broker_core::keys::InvalidScope),
+    #[error("the caller is not a member of this team")]
+    ForbiddenScope,
+    /// A served or staging key of another tenant, team or user: answered
+    /// exactly like a missing object (`not_found`), so nothing tells whether
+    /// it exists.
+    #[error("the object does not exist")]
+    NotVisible,
     #[error("this route is for administrators (ADMIN_API_KEYS or the admin claim of a token)")]
     AdminRequired,
     #[error("the object does not exist")]
@@ -151,6 +160,9 @@ impl ApiError {
             ApiError::SizeRequired => "size_required",
             ApiError::InvalidKey(_) => "invalid_key",
             ApiError::ForbiddenKey(_) => "forbidden_key",
+            ApiError::InvalidScope(_) => "invalid_scope",
+            ApiError::ForbiddenScope => "forbidden_scope",
+            ApiError::NotVisible => "not_found",
             ApiError::AdminRequired => "admin_required",
             ApiError::NotFound | ApiError::RouteNotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -196,7 +208,8 @@ impl ResponseError for ApiError {
             | ApiError::MultipartRequired { .. }
             | ApiError::InvalidChecksum(_)
             | ApiError::SizeRequired
-            | ApiError::InvalidKey(_) => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidKey(_)
+            | ApiError::InvalidScope(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             // The request was fine; the uploaded object is not acceptable.
             ApiError::ObjectTooLarge { .. }
@@ -204,8 +217,8 @@ impl ResponseError for ApiError {
             | ApiError::ChecksumMismatch { .. }
             | ApiError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::ForbiddenKey(_) | ApiError::AdminRequired => StatusCode::FORBIDDEN,
-            ApiError::NotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::ForbiddenKey(_) | ApiError::ForbiddenScope | ApiError::AdminRequired => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::NotVisible | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::StoreUnavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -235,9 +235,11 @@ fn check_filename(filename: &str) -> Result<(), ApiError> {
 }
 
 /// The source key, if it is a verified CSV or JSON export upload of the caller's tenant
-/// (the rule is [`KeyLayout::export_source`](broker_core::KeyLayout::export_source)) and exists.
+/// (the rule is [`KeyLayout::export_source`](broker_core::KeyLayout::export_source)),
+/// in a scope the caller may read, and exists. A source of another team or
+/// user answers as a missing one. The output gets the source's scope.
 async fn check_source(store: &Store, caller: &Caller, raw: &str) -> Result<String, ApiError> {
-    let (key, _) = store.layout().export_source(&caller.tenant, raw).map_err(|e| match e {
+    let source = store.layout().export_source(&caller.tenant, raw).map_err(|e| match e {
         NotExportSource::InvalidKey(detail) => {
             ApiError::InvalidSource(format!("source is not a valid object key: {detail}"))
         }
@@ -248,8 +250,11 @@ async fn check_source(store: &Store, caller: &Caller, raw: &str) -> Result<Strin
             ApiError::InvalidSource("source must be a verified CSV or JSON export upload".into())
         }
     })?;
-    match store.head(&key).await {
-        Ok(_) => Ok(key.as_str().to_owned()),
+    if !caller.may_read(&source.scope) {
+        return Err(ApiError::SourceNotFound);
+    }
+    match store.head(&source.key).await {
+        Ok(_) => Ok(source.key.as_str().to_owned()),
         Err(broker_core::store::StoreError::NotFound) => Err(ApiError::SourceNotFound),
         Err(e) => Err(e.into()),
     }
@@ -376,10 +381,11 @@ pub async fn check_download(
         Ok(Area::Served {
             tenant,
             area: EXPORTS_AREA,
+            ..
         }) if tenant == caller.tenant => {}
         _ => return Ok(()),
     }
-    // `{prefix}{tenant}/exports/{job id}/{file}`
+    // `{prefix}{tenant}/{scope}/exports/{job id}/{file}`
     let job_id = key
         .as_str()
         .rsplit('/')
@@ -405,6 +411,16 @@ pub async fn get(service: &ExportService, store: &Store, caller: &Caller, job_id
         .get(&caller.tenant, parse_job_id(job_id)?)
         .await?
         .ok_or(ApiError::JobNotFound)?;
+    // The output has its source's scope: a job whose output the caller may
+    // not read is not theirs to see.
+    if let Some(key) = &record.object_key
+        && !ObjectKey::parse(key)
+            .ok()
+            .and_then(|key| store.layout().classify(&key).ok())
+            .is_some_and(|area| matches!(area, Area::Served { scope, .. } if caller.may_read(&scope)))
+    {
+        return Err(ApiError::JobNotFound);
+    }
     view(store, record).await
 }
 

@@ -9,6 +9,7 @@
 //! * [`uploads`]: the sign, complete and download flows as plain functions;
 //!   [`exports`]: submitting, reading and cancelling export jobs;
 //!   [`webhooks`]: the completion webhooks and the dead letters' routes.
+//!   [`objects`]: listing and deleting verified objects by scope.
 //! * [`auth`]: who is calling (JWT, JWKS, API keys), rate limits, quotas and
 //!   the audit trail.
 //! * [`error`]: the one error enum of the boundary; `hex`: digests as text.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod exports;
 mod hex;
 pub mod metrics;
+pub mod objects;
 pub mod openapi;
 pub mod request;
 pub mod routes;

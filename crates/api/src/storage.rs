@@ -1,7 +1,7 @@
 //! What operators ask of the store, as plain functions: `/storage/info`
 //! (what the broker is configured against and whether the store answers),
 //! `/storage/usage` (bytes and objects per tenant and area, for admins) and
-//! `/usage` (the caller's own tenant, with its quota).
+//! `/usage` (the caller's own tenant, with its quota, per scope and area).
 //!
 //! Usage is counted by listing the bucket (ListObjectsV2, page by page) and
 //! placing every key with [`KeyLayout::classify`], the one module that knows
@@ -193,10 +193,21 @@ impl Tally {
     }
 }
 
-/// One tenant's objects, in all and per area.
+/// One tenant's objects, in all, per area, and per scope and area.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TenantUsage {
     pub tenant: String,
+    pub bytes: u64,
+    pub objects: u64,
+    pub areas: BTreeMap<&'static str, Tally>,
+    /// By scope (`tenant`, `team:{id}`, `user:{subject hash}`; legacy keys
+    /// count as `tenant`), then by area.
+    pub scopes: BTreeMap<String, ScopeUsage>,
+}
+
+/// One scope's objects, in all and per area.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ScopeUsage {
     pub bytes: u64,
     pub objects: u64,
     pub areas: BTreeMap<&'static str, Tally>,
@@ -219,10 +230,10 @@ pub fn tally<'a>(layout: &KeyLayout, objects: impl IntoIterator<Item = (&'a str,
             .ok()
             .and_then(|key| layout.classify(&key).ok())
             .map(|area| match area {
-                Area::Staging(upload) => (upload.tenant, STAGING_AREA),
-                Area::Served { tenant, area } => (tenant, area),
+                Area::Staging(upload) => (upload.tenant, upload.scope, STAGING_AREA),
+                Area::Served { tenant, scope, area } => (tenant, scope, area),
             });
-        let Some((tenant, area)) = place else {
+        let Some((tenant, scope, area)) = place else {
             usage.unclassified.add(size);
             continue;
         };
@@ -236,6 +247,10 @@ pub fn tally<'a>(layout: &KeyLayout, objects: impl IntoIterator<Item = (&'a str,
         entry.bytes = entry.bytes.saturating_add(size);
         entry.objects += 1;
         entry.areas.entry(area).or_default().add(size);
+        let scoped = entry.scopes.entry(scope.to_string()).or_default();
+        scoped.bytes = scoped.bytes.saturating_add(size);
+        scoped.objects += 1;
+        scoped.areas.entry(area).or_default().add(size);
     }
     usage
 }
@@ -335,7 +350,7 @@ pub async fn own_usage(
     let listed = service.usage(store, Some(&caller.tenant)).await?;
     let used = quotas.used(store, &caller.tenant).await?;
     let limit = quotas.limit(&caller.tenant);
-    let usage = listed
+    let mut usage = listed
         .value
         .tenants
         .get(caller.tenant.as_str())
@@ -344,6 +359,12 @@ pub async fn own_usage(
             tenant: caller.tenant.as_str().to_owned(),
             ..TenantUsage::default()
         });
+    // The totals are the tenant's; the scopes, the ones the caller may read
+    // (another user's hash or another team's usage is not theirs to see).
+    if !caller.tenant_wide {
+        let visible: Vec<String> = caller.scopes().iter().map(ToString::to_string).collect();
+        usage.scopes.retain(|name, _| visible.contains(name));
+    }
     Ok(OwnUsage {
         usage,
         quota: QuotaView {
@@ -367,11 +388,12 @@ mod tests {
             &layout,
             [
                 ("env/acme/avatars/2026/11/a.png", 10),
-                ("env/acme/avatars/2026/11/b.png", 5),
+                ("env/acme/shared/avatars/2026/11/b.png", 5),
                 ("env/acme/uploads/2026/11/c.csv", 7),
                 ("env/acme/exports/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11/r.pdf", 3),
                 ("env/staging/acme/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png", 2),
                 ("env/globex/uploads/2026/11/d.json", 1),
+                ("env/acme/teams/red/uploads/2026/11/e.json", 4),
                 ("env/acme/secrets/x", 100),
                 ("env/acme/avatars/avatars/2026/11/x.jpg", 100),
                 ("bad key", 100),
@@ -379,10 +401,15 @@ mod tests {
         );
         assert_eq!(usage.tenants.keys().collect::<Vec<_>>(), ["acme", "globex"]);
         let acme = &usage.tenants["acme"];
-        assert_eq!((acme.bytes, acme.objects), (27, 5));
+        assert_eq!((acme.bytes, acme.objects), (31, 6));
         assert_eq!(acme.areas["avatars"], Tally { bytes: 15, objects: 2 });
+        assert_eq!(acme.areas["uploads"], Tally { bytes: 11, objects: 2 });
         assert_eq!(acme.areas["staging"], Tally { bytes: 2, objects: 1 });
         assert_eq!(acme.areas["exports"], Tally { bytes: 3, objects: 1 });
+        assert_eq!(acme.scopes["tenant"].areas["avatars"], Tally { bytes: 15, objects: 2 });
+        assert_eq!(acme.scopes["tenant"].areas["uploads"], Tally { bytes: 7, objects: 1 });
+        assert_eq!((acme.scopes["team:red"].bytes, acme.scopes["team:red"].objects), (4, 1));
+        assert_eq!(acme.scopes["team:red"].areas["uploads"], Tally { bytes: 4, objects: 1 });
         assert_eq!(usage.unclassified, Tally { bytes: 300, objects: 3 });
     }
 

@@ -46,7 +46,7 @@ async fn wait_for_progress(stack: &Stack, job_id: &str) {
 
 /// The keys under the output prefix of `job_id`.
 async fn outputs(stack: &Stack, job_id: &str) -> Vec<String> {
-    stack.app.keys_under(&format!("default/exports/{job_id}/")).await
+    stack.app.keys_under(&format!("default/shared/exports/{job_id}/")).await
 }
 
 /// A stack with one worker (index returned) that has written some rows of an
@@ -72,7 +72,7 @@ async fn assert_done_with_one_pdf(stack: &Stack, job_id: &str, last_row: &str, w
     let job = stack.job(job_id).await;
     assert_eq!(job["status"], "done", "{job}");
     let objects = outputs(stack, job_id).await;
-    assert_eq!(objects, [format!("default/exports/{job_id}/big.pdf")], "{why}");
+    assert_eq!(objects, [format!("default/shared/exports/{job_id}/big.pdf")], "{why}");
     let text = extract_text(&stack.app.fetch_output(&job).await.1);
     assert!(text.contains(last_row), "the last row is in the PDF");
     job

@@ -34,6 +34,8 @@ pub mod store;
 pub mod tls;
 
 pub use config::Settings;
-pub use keys::{Area, KeyLayout, ObjectKey, StagedUpload, TenantId, UploadId};
+pub use keys::{
+    Area, KeyLayout, ObjectKey, Scope, ScopeRequest, StagedUpload, SubjectHash, TeamId, TenantId, UploadId,
+};
 pub use profile::{Profile, ProfileName};
 pub use secret::Secret;

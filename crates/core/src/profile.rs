@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::content_type::{CSV, ContentType, JPEG, JSON, PDF, PNG, WEBP, ZIP};
+use crate::keys::ScopeRequest;
 
 /// A profile name as it appears in requests, keys and object metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +42,8 @@ pub struct Profile {
     pub max_bytes_var: Option<&'static str>,
     /// The served area verified objects are promoted to.
     pub served_area: &'static str,
+    /// The scope an upload gets when its request names none (docs/objects.md).
+    pub default_scope: ScopeRequest,
     /// Its verified objects may be served by a CDN (`CDN_BASE_URL`): public to
     /// whoever has the URL, so only for objects meant to be shown to anyone.
     pub cdn: bool,
@@ -57,6 +60,8 @@ pub static PROFILES: &[Profile] = &[
         max_bytes: 2 * MIB,
         max_bytes_var: None,
         served_area: "avatars",
+        // Shown to the whole tenant (a team page), as before scopes existed.
+        default_scope: ScopeRequest::Tenant,
         cdn: true,
     },
     // Files of any of these kinds, served from `uploads/`. Called `export`
@@ -70,6 +75,8 @@ pub static PROFILES: &[Profile] = &[
         max_bytes: 25 * MIB,
         max_bytes_var: None,
         served_area: "uploads",
+        // Private to the uploader unless the request shares it.
+        default_scope: ScopeRequest::User,
         cdn: false,
     },
     // Large files: above `MULTIPART_THRESHOLD` they are uploaded in parts
@@ -82,6 +89,7 @@ pub static PROFILES: &[Profile] = &[
         max_bytes: 5 * GIB,
         max_bytes_var: Some("DOCUMENT_MAX_BYTES"),
         served_area: "documents",
+        default_scope: ScopeRequest::User,
         cdn: false,
     },
 ];
@@ -123,6 +131,11 @@ pub fn upload_areas() -> impl Iterator<Item = &'static str> {
 
 /// Where export workers write their results.
 pub const EXPORTS_AREA: &str = "exports";
+
+/// Every served area: the upload profiles' and [`EXPORTS_AREA`].
+pub fn served_areas() -> impl Iterator<Item = &'static str> {
+    upload_areas().chain([EXPORTS_AREA])
+}
 
 #[cfg(test)]
 mod tests {

@@ -87,6 +87,17 @@ pub struct Listed {
     pub size: u64,
 }
 
+impl Listed {
+    /// A listed object that has a key.
+    fn of(object: &aws_sdk_s3::types::Object) -> Option<Self> {
+        Some(Listed {
+            key: object.key()?.to_owned(),
+            last_modified: object.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+            size: object.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+        })
+    }
+}
+
 /// A part of a multipart upload, as the store lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadedPart {
@@ -705,15 +716,32 @@ impl Store {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(classify).observed("list_objects_v2")?;
-            listed.extend(page.contents().iter().filter_map(|object| {
-                Some(Listed {
-                    key: object.key()?.to_owned(),
-                    last_modified: object.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
-                    size: object.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
-                })
-            }));
+            listed.extend(page.contents().iter().filter_map(Listed::of));
         }
         Ok(listed)
+    }
+
+    /// One ListObjectsV2 page under `prefix`, after `start_after`, of at most
+    /// `max` keys; and whether more follow.
+    pub async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: i32,
+    ) -> Result<(Vec<Listed>, bool), StoreError> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.map(str::to_owned))
+            .max_keys(max)
+            .send()
+            .await
+            .map_err(classify)
+            .observed("list_objects_v2")?;
+        let listed = page.contents().iter().filter_map(Listed::of).collect();
+        Ok((listed, page.is_truncated().unwrap_or(false)))
     }
 
     /// Where the signing credentials come from and until when they hold.

@@ -23,7 +23,7 @@ use upload_broker::{Shutdown, System};
 
 use crate::garage::Garage;
 use crate::http::{Session, Signed};
-use crate::tokens::{AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, token};
+use crate::tokens::{AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, member_token, token, user_prefix};
 
 /// The static credentials of every test app's store.
 pub const ACCESS_KEY: &str = "test-access-key";
@@ -242,6 +242,19 @@ impl TestApp {
             app: self,
             token: Some(token(tenant, subject)),
         }
+    }
+
+    /// A principal of the HS256 test issuer that is a member of `teams`.
+    pub fn as_member(&self, tenant: &str, subject: &str, teams: &[&str]) -> Session<'_> {
+        Session {
+            app: self,
+            token: Some(member_token(tenant, subject, teams)),
+        }
+    }
+
+    /// Where the default principal's `user`-scoped objects are served.
+    pub fn own_prefix(&self) -> String {
+        user_prefix(DEFAULT_TENANT, DEFAULT_SUBJECT)
     }
 
     /// Any credential (or none).

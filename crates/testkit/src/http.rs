@@ -50,12 +50,21 @@ impl Session<'_> {
     }
 
     pub async fn sign(&self, kind: &str, filename: &str, content_type: &str) -> Signed {
-        let response = self
-            .post_json(
-                "/uploads/sign",
-                &json!({"kind": kind, "filename": filename, "content_type": content_type}),
-            )
-            .await;
+        self.sign_in(None, kind, filename, content_type).await
+    }
+
+    /// Signs into `scope` (`user`, `team:{id}`, `tenant`), or the kind's default.
+    pub async fn sign_in(&self, scope: Option<&str>, kind: &str, filename: &str, content_type: &str) -> Signed {
+        let mut body = json!({"kind": kind, "filename": filename, "content_type": content_type});
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        self.sign_body(&body).await
+    }
+
+    /// Signs any `/uploads/sign` body, which must be accepted.
+    pub async fn sign_body(&self, body: &Value) -> Signed {
+        let response = self.post_json("/uploads/sign", body).await;
         assert_eq!(response.status(), 200, "sign failed");
         let body: Value = response.json().await.expect("json");
         let fields = serde_json::from_value(body["fields"].clone()).expect("fields are a string map");
@@ -70,7 +79,19 @@ impl Session<'_> {
     /// Signs, uploads `bytes` through the store's form POST (which must take
     /// them), and returns the staging key.
     pub async fn upload(&self, kind: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
-        let signed = self.sign(kind, filename, content_type).await;
+        self.upload_in(None, kind, filename, content_type, bytes).await
+    }
+
+    /// [`Session::upload`] into `scope`, or the kind's default.
+    pub async fn upload_in(
+        &self,
+        scope: Option<&str>,
+        kind: &str,
+        filename: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> String {
+        let signed = self.sign_in(scope, kind, filename, content_type).await;
         let response = post_form(&signed.url, &signed.fields, bytes, content_type).await;
         assert!(
             response.status().is_success(),

@@ -37,7 +37,8 @@ pub use http::{Session, Signed, assert_error, error_code, post_form, removed, s3
 pub use logs::{captured_json_logs, captured_logs};
 pub use redis::Redis;
 pub use tokens::{
-    AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, claims, hs256, jwt, now, principal, token,
+    AUDIENCE, DEFAULT_SUBJECT, DEFAULT_TENANT, ISSUER, JWT_SECRET, claims, hs256, jwt, member_token, now, principal,
+    token, user_prefix,
 };
 pub use workers::{LONG, Stack, signal};
 

@@ -1,5 +1,6 @@
 //! JWTs for the test issuer, and any hand-made token a test needs.
 
+use broker_core::SubjectHash;
 use serde_json::{Value, json};
 
 /// Every test app verifies HS256 tokens with this secret unless told otherwise.
@@ -21,6 +22,12 @@ pub fn now() -> i64 {
 /// The principal the broker names a token of the test issuer with `sub` = `subject`.
 pub fn principal(subject: &str) -> String {
     format!("jwt:{ISSUER}#{subject}")
+}
+
+/// Where the `user`-scoped objects of `tenant`/`subject` (of the test
+/// issuer) are served: `{tenant}/users/{subject hash}/`.
+pub fn user_prefix(tenant: &str, subject: &str) -> String {
+    format!("{tenant}/users/{}/", SubjectHash::of(&principal(subject)))
 }
 
 /// Valid claims for `tenant`/`subject` (ten minutes, the test issuer and audience).
@@ -52,4 +59,11 @@ pub fn hs256(secret: &[u8], claims: &Value) -> String {
 /// A valid token for `tenant`/`subject` under the test apps' HS256 secret.
 pub fn token(tenant: &str, subject: &str) -> String {
     hs256(JWT_SECRET.as_bytes(), &claims(tenant, subject))
+}
+
+/// A valid token for `tenant`/`subject`, a member of `teams` (the default `teams` claim).
+pub fn member_token(tenant: &str, subject: &str, teams: &[&str]) -> String {
+    let mut claims = claims(tenant, subject);
+    claims["teams"] = json!(teams);
+    hs256(JWT_SECRET.as_bytes(), &claims)
 }

@@ -15,11 +15,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker_core::ObjectKey;
 use broker_core::disposition::attachment;
-use broker_core::keys::DatasetFormat;
+use broker_core::keys::{DatasetFormat, ExportSource};
 use broker_core::record::ObjectRecord;
 use broker_core::store::{PutOptions, Store, StoreError};
+use broker_core::{ObjectKey, Scope};
 use broker_jobs::job::{ExportJob, JobSource, JobStatus, download_name};
 use broker_jobs::{Attempt, JobsLifecycle, Standing};
 use tokio::sync::watch;
@@ -60,9 +60,22 @@ async fn execute(
     progress: Arc<Progress>,
 ) -> Result<Exported, Failure> {
     let layout = ctx.store.layout();
+    // Checked again: the job was queued under the rule as it was then.
+    let source = match &job.source {
+        JobSource::Inline => None,
+        JobSource::Object { key: raw } => Some(layout.export_source(&job.tenant, raw).map_err(|_| {
+            Failure::permanent(
+                "invalid_source",
+                "the source is not a verified CSV or JSON upload of this tenant",
+            )
+        })?),
+    };
+    // The output is readable by whoever may read the source; inline rows are the tenant's.
+    let scope = source.as_ref().map_or(Scope::Tenant, |source| source.scope.clone());
     let key = layout
         .export_key(
             &job.tenant,
+            &scope,
             &job.job_id.to_string(),
             &job.filename,
             job.format.extension(),
@@ -75,21 +88,16 @@ async fn execute(
         Inline(Vec<u8>),
         Object(DatasetFormat, ChannelReader),
     }
-    let input = match &job.source {
-        JobSource::Inline => {
+    let input = match source {
+        None => {
             let body = patiently("reading the inline rows", || ctx.jobs.inline_input(job.job_id))
                 .await?
                 .ok_or_else(|| Failure::permanent("input_missing", "the job's rows are no longer stored"))?;
             Input::Inline(body)
         }
-        JobSource::Object { key: raw } => {
-            // Checked again: the job was queued under the rule as it was then.
-            let (source, format) = layout.export_source(&job.tenant, raw).map_err(|_| {
-                Failure::permanent(
-                    "invalid_source",
-                    "the source is not a verified CSV or JSON upload of this tenant",
-                )
-            })?;
+        Some(ExportSource {
+            key: source, format, ..
+        }) => {
             let body = match ctx.store.get(&source).await {
                 Ok(body) => body,
                 Err(StoreError::NotFound) => {

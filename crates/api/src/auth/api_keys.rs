@@ -34,6 +34,8 @@ impl ApiKeys {
             tenant: key.tenant.clone(),
             subject: format!("apikey:{}", key.label),
             admin: key.admin,
+            teams: Vec::new(),
+            tenant_wide: true,
         })
     }
 }
@@ -67,5 +69,6 @@ mod tests {
         let hex: String = sha256.iter().map(|b| format!("{b:02x}")).collect();
         assert!(keys.find(&hex).is_none(), "the hash itself is not a key");
         assert!(!caller.admin);
+        assert!(caller.tenant_wide, "an API key acts for its whole tenant");
     }
 }

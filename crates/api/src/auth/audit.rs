@@ -1,4 +1,4 @@
-//! The audit trail: one line per sign, complete, download, export and
+//! The audit trail: one line per sign, complete, download, list, delete, export and
 //! operators' call (storage info and usage), on the
 //! tracing target `audit`, with the tenant, the subject, the object key (or
 //! job id), the outcome and a stable reason:
@@ -23,6 +23,8 @@ pub fn outcome(error: Option<&ApiError>) -> &'static str {
     use actix_web::ResponseError as _;
     match error {
         None => "ok",
+        // Answered `not_found` so the caller learns nothing, but it was a denial.
+        Some(ApiError::NotVisible) => "denied",
         Some(e) if matches!(e.status_code().as_u16(), 401 | 403 | 429) => "denied",
         Some(e) if e.status_code().is_client_error() => "refused",
         Some(_) => "error",
@@ -96,6 +98,8 @@ pub fn action_for_path(path: &str) -> &str {
         "/storage/info" => "storage_info",
         "/storage/usage" => "storage_usage",
         "/usage" => "usage",
+        "/objects" => "list",
+        "/objects/delete" => "delete",
         p if p == "/exports" || p.starts_with("/exports/") => "export",
         "/s3/params" => "sign",
         p if p.starts_with("/uploads/multipart") || p.starts_with("/s3/multipart") => "multipart",

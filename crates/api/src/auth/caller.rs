@@ -7,6 +7,11 @@
 //! `default`, subject `anonymous`), and the admin when the broker listens on
 //! loopback only.
 //!
+//! What a caller may read is decided by [`Caller::may_read`] from a key's
+//! scope alone (docs/objects.md): their own `user` scope, the teams their
+//! token lists, and the `tenant` scope. An API key acts for its whole tenant:
+//! it reads every scope of it and may sign into any team.
+//!
 //! [`Admin`] is the same extractor for the operators' routes: it answers 403
 //! `admin_required` to any caller who is not an admin (see docs/auth.md).
 //!
@@ -18,7 +23,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use broker_core::TenantId;
+use broker_core::{Scope, ScopeRequest, SubjectHash, TeamId, TenantId};
 
 use super::{Auth, audit};
 use crate::error::ApiError;
@@ -29,6 +34,10 @@ pub struct Caller {
     pub subject: String,
     /// May call the operators' routes (`ADMIN_API_KEYS`, `AUTH_ADMIN_CLAIM`).
     pub admin: bool,
+    /// The teams the caller is a member of (`AUTH_TEAMS_CLAIM`).
+    pub teams: Vec<TeamId>,
+    /// Acts for the whole tenant (an API key): reads every scope, signs into any team.
+    pub tenant_wide: bool,
 }
 
 /// A caller who is an admin.
@@ -42,6 +51,41 @@ impl Caller {
             tenant: TenantId::parse("default").expect("'default' is a valid tenant"),
             subject: "anonymous".into(),
             admin: false,
+            teams: Vec::new(),
+            tenant_wide: false,
+        }
+    }
+
+    /// The scope `requested` names for this caller, if they may write into
+    /// it: `user` is their own, `team:{id}` needs membership (or an API key).
+    pub fn scope(&self, requested: &ScopeRequest) -> Result<Scope, ApiError> {
+        if let ScopeRequest::Team(team) = requested
+            && !self.tenant_wide
+            && !self.teams.contains(team)
+        {
+            return Err(ApiError::ForbiddenScope);
+        }
+        Ok(requested.for_subject(&self.subject))
+    }
+
+    /// The scopes the caller reads by name: their own `user` scope, each of
+    /// their teams, and `tenant` (an API key also reads every other user's
+    /// and team's, which no list names).
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut scopes = vec![ScopeRequest::User.for_subject(&self.subject)];
+        scopes.extend(self.teams.iter().cloned().map(Scope::Team));
+        scopes.push(Scope::Tenant);
+        scopes
+    }
+
+    /// Whether the caller may read (list, download, export) objects of
+    /// `scope` in their tenant. The tenant itself is checked by the caller.
+    pub fn may_read(&self, scope: &Scope) -> bool {
+        match scope {
+            Scope::Tenant => true,
+            _ if self.tenant_wide => true,
+            Scope::Team(team) => self.teams.contains(team),
+            Scope::User(hash) => *hash == SubjectHash::of(&self.subject),
         }
     }
 }

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use broker_core::TenantId;
 use broker_core::config::JwtSettings;
+use broker_core::{TeamId, TenantId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -30,6 +30,8 @@ use super::jwks::{Jwks, KeyMiss};
 
 /// Subjects end up in object metadata and logs: bounded, no control characters.
 const MAX_SUBJECT_BYTES: usize = 255;
+/// The most teams one token may list.
+const MAX_TEAMS: usize = 100;
 
 pub struct JwtVerifier {
     hs256: Option<DecodingKey>,
@@ -184,8 +186,29 @@ impl JwtVerifier {
             tenant,
             subject: format!("jwt:{issuer}#{subject}"),
             admin,
+            teams: teams(claims.get(&self.settings.teams_claim))?,
+            tenant_wide: false,
         })
     }
+}
+
+/// The teams claim: absent (no team), one team id, or an array of at most
+/// [`MAX_TEAMS`] team ids. Anything else refuses the token: a team id that
+/// cannot be a key segment is a misconfigured issuer, not "no team".
+fn teams(claim: Option<&Value>) -> Result<Vec<TeamId>, AuthFailure> {
+    let ids: Vec<&Value> = match claim {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(values)) if values.len() <= MAX_TEAMS => values.iter().collect(),
+        Some(one @ Value::String(_)) => vec![one],
+        Some(_) => return Err(AuthFailure::InvalidTeams),
+    };
+    ids.into_iter()
+        .map(|id| {
+            id.as_str()
+                .and_then(|id| TeamId::parse(id).ok())
+                .ok_or(AuthFailure::InvalidTeams)
+        })
+        .collect()
 }
 
 /// One algorithm: the one the key was pinned to.
@@ -238,6 +261,7 @@ mod tests {
             leeway: Duration::ZERO,
             tenant_claim: "tenant".into(),
             subject_claim: "sub".into(),
+            teams_claim: "teams".into(),
             admin_claim: None,
         })
         .expect("verifier")
@@ -281,6 +305,25 @@ mod tests {
         let expired = token(unix_now() - 10, SECRET);
         assert_eq!(verifier.verify(&expired).await, Err(AuthFailure::Expired));
         assert!(verifier.verified.0.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn teams_are_a_list_of_team_ids_or_the_token_is_refused() {
+        let ids = |value: Value| teams(Some(&value)).map(|t| t.iter().map(|t| t.to_string()).collect::<Vec<_>>());
+        assert_eq!(teams(None), Ok(Vec::new()));
+        assert_eq!(ids(json!(null)), Ok(vec![]));
+        assert_eq!(ids(json!(["red", "blue-2"])), Ok(vec!["red".into(), "blue-2".into()]));
+        assert_eq!(ids(json!("red")), Ok(vec!["red".into()]));
+        for bad in [
+            json!(["red", "a/b"]),
+            json!([".."]),
+            json!([1]),
+            json!({"red": true}),
+            json!(7),
+            json!(vec!["t"; MAX_TEAMS + 1]),
+        ] {
+            assert_eq!(ids(bad.clone()), Err(AuthFailure::InvalidTeams), "{bad}");
+        }
     }
 
     #[test]

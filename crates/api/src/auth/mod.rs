@@ -85,6 +85,8 @@ pub enum AuthFailure {
     InvalidTenant,
     #[error("the token does not name a valid subject")]
     InvalidSubject,
+    #[error("the token's teams claim is not a list of valid team ids")]
+    InvalidTeams,
     #[error("the API key is not valid")]
     UnknownApiKey,
 }
@@ -108,6 +110,7 @@ impl AuthFailure {
             AuthFailure::MissingClaim => "missing_claim",
             AuthFailure::InvalidTenant => "invalid_tenant_claim",
             AuthFailure::InvalidSubject => "invalid_subject_claim",
+            AuthFailure::InvalidTeams => "invalid_teams_claim",
             AuthFailure::UnknownApiKey => "unknown_api_key",
         }
     }

@@ -1,8 +1,10 @@
 //! Per-tenant storage quotas (`TENANT_QUOTA_BYTES`, `TENANT_QUOTAS`).
 //!
 //! A tenant's usage is the bytes of its verified uploads: every object in the
-//! served areas of the upload profiles (`{tenant}/avatars/`, `{tenant}/uploads/`).
-//! Generated exports are not counted. The counter starts from one listing of
+//! served areas of the upload profiles, in every scope (`{tenant}/{scope}/avatars/`,
+//! `{tenant}/{scope}/uploads/`, and the legacy `{tenant}/avatars/`, …).
+//! Generated exports are not counted. Deleting an object (`POST /objects/delete`)
+//! gives its bytes back. The counter starts from one listing of
 //! those areas, so it is correct after any restart with no other state:
 //!
 //! - sign refuses when usage plus the declared `size` would exceed the quota
@@ -17,12 +19,12 @@
 //! API instance sees the same usage; otherwise it lives in this process.
 //! When Redis cannot be reached, quota decisions fail closed (503).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use broker_core::config::QuotaSettings;
-use broker_core::profile::upload_areas;
+use broker_core::profile::EXPORTS_AREA;
 use broker_core::store::{Store, classify};
 use broker_core::{Area, ObjectKey, TenantId};
 
@@ -162,6 +164,26 @@ impl Quotas {
         }
     }
 
+    /// Deletes a verified object of `size` bytes with `delete` and gives the
+    /// bytes back. The counter is read first (counted from the store if it
+    /// was not yet), so the object is counted exactly once: before the
+    /// delete, and then given back.
+    pub async fn release(
+        &self,
+        store: &Store,
+        tenant: &TenantId,
+        size: u64,
+        delete: impl Future<Output = Result<(), ApiError>>,
+    ) -> Result<(), ApiError> {
+        let limited = self.limit(tenant).is_some();
+        if limited {
+            self.used(store, tenant).await?;
+        }
+        delete.await?;
+        self.refund(store, tenant, Charge(if limited { size } else { 0 })).await;
+        Ok(())
+    }
+
     /// The tenant's usage in bytes.
     pub async fn used(&self, store: &Store, tenant: &TenantId) -> Result<u64, ApiError> {
         match &self.backend {
@@ -248,10 +270,11 @@ impl std::ops::Deref for LocalCounter {
 
 /// One counter per bucket, prefix and tenant: the key says whose bytes it counts.
 fn redis_key(store: &Store, tenant: &TenantId) -> String {
+    // `{prefix}{tenant}/bytes/`, as before scopes: a counter survives the upgrade.
     format!(
-        "broker:quota:{}:{}",
+        "broker:quota:{}:{}bytes/",
         store.bucket(),
-        store.layout().served_prefix(tenant, "bytes")
+        store.layout().tenant_prefixes(tenant)[0]
     )
 }
 
@@ -263,35 +286,36 @@ where
     redis.call(call).await.map_err(|_| ApiError::QuotaUnavailable)
 }
 
-fn is_served(store: &Store, key: &str) -> bool {
-    ObjectKey::parse(key).is_ok_and(|key| matches!(store.layout().classify(&key), Ok(Area::Served { .. })))
+/// A verified upload: in a profile's served area (any scope), not an export.
+fn is_upload(store: &Store, key: &str) -> bool {
+    ObjectKey::parse(key)
+        .is_ok_and(|key| matches!(store.layout().classify(&key), Ok(Area::Served { area, .. }) if area != EXPORTS_AREA))
 }
 
-/// The bytes of the tenant's verified uploads, from one listing of their served areas.
+/// The bytes of the tenant's verified uploads, from one listing of the
+/// tenant's prefix (every scope, and the legacy keys without one), summed
+/// page by page.
 pub async fn count(store: &Store, tenant: &TenantId) -> Result<u64, ApiError> {
-    let areas: BTreeSet<&str> = upload_areas().collect();
+    let [served, _staging] = store.layout().tenant_prefixes(tenant);
+    let mut pages = store
+        .client()
+        .list_objects_v2()
+        .bucket(store.bucket())
+        .prefix(&served)
+        .into_paginator()
+        .send();
     let mut total = 0u64;
-    for area in areas {
-        let prefix = store.layout().served_prefix(tenant, area);
-        let mut pages = store
-            .client()
-            .list_objects_v2()
-            .bucket(store.bucket())
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(classify)?;
-            total += page
-                .contents()
-                .iter()
-                // Only keys at the layout's depth: a deeper one belongs to
-                // another deployment whose prefix nests inside this one's.
-                .filter(|o| o.key().is_some_and(|key| is_served(store, key)))
-                .filter_map(|o| o.size())
-                .map(|s| u64::try_from(s).unwrap_or(0))
-                .sum::<u64>();
-        }
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(classify)?;
+        total += page
+            .contents()
+            .iter()
+            // Only keys at the layout's depth: a deeper one belongs to
+            // another deployment whose prefix nests inside this one's.
+            .filter(|o| o.key().is_some_and(|key| is_upload(store, key)))
+            .filter_map(|o| o.size())
+            .map(|s| u64::try_from(s).unwrap_or(0))
+            .sum::<u64>();
     }
     Ok(total)
 }

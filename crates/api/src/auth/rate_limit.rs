@@ -207,7 +207,7 @@ mod tests {
         Caller {
             tenant: TenantId::parse(tenant).expect("tenant"),
             subject: subject.into(),
-            admin: false,
+            ..Caller::development()
         }
     }
 

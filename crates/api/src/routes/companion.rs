@@ -45,6 +45,10 @@ pub struct ParamsQuery {
     #[serde(rename = "metadata[size]")]
     #[param(rename = "metadata[size]")]
     pub size: Option<u64>,
+    /// Who may read the verified object (`user`, `team:{id}`, `tenant`); default: the kind's.
+    #[serde(rename = "metadata[scope]")]
+    #[param(rename = "metadata[scope]")]
+    pub scope: Option<String>,
 }
 
 /// The file's metadata as Uppy sends it: every value a string.
@@ -54,6 +58,8 @@ pub struct CompanionMetadata {
     pub kind: Option<String>,
     /// The size in bytes, when the client adds it: it then fixes the part count.
     pub size: Option<String>,
+    /// Who may read the verified object (`user`, `team:{id}`, `tenant`); default: the kind's.
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,13 +140,20 @@ pub struct CompanionCompleteResponse {
     pub expires_in: u64,
 }
 
-fn sign_request(filename: &str, content_type: &str, kind: Option<&str>, size: Option<u64>) -> SignRequest {
+fn sign_request(
+    filename: &str,
+    content_type: &str,
+    kind: Option<&str>,
+    size: Option<u64>,
+    scope: Option<&str>,
+) -> SignRequest {
     SignRequest {
         kind: kind.unwrap_or(DEFAULT_KIND).to_owned(),
         filename: filename.to_owned(),
         content_type: content_type.to_owned(),
         size,
         sha256: None,
+        scope: scope.map(str::to_owned),
     }
 }
 
@@ -165,7 +178,13 @@ fn sign_request(filename: &str, content_type: &str, kind: Option<&str>, size: Op
 )]
 #[tracing::instrument(name = "sign", skip_all, fields(tenant = %call.caller.tenant, kind = tracing::field::Empty, content_type = tracing::field::Empty))]
 pub async fn params(call: Call<Auth>, query: web::Query<ParamsQuery>) -> Result<HttpResponse, ApiError> {
-    let request = sign_request(&query.filename, &query.content_type, query.kind.as_deref(), query.size);
+    let request = sign_request(
+        &query.filename,
+        &query.content_type,
+        query.kind.as_deref(),
+        query.size,
+        query.scope.as_deref(),
+    );
     let response = super::uploads::signed_upload(&call.state, &call.service, &call.caller, &request).await?;
     Ok(HttpResponse::Ok().json(response))
 }
@@ -202,7 +221,13 @@ pub async fn create(
         }
         None => None,
     };
-    let request = sign_request(&body.filename, &body.content_type, body.metadata.kind.as_deref(), size);
+    let request = sign_request(
+        &body.filename,
+        &body.content_type,
+        body.metadata.kind.as_deref(),
+        size,
+        body.metadata.scope.as_deref(),
+    );
     let response = audited_create(&call, &auth, &request, COMPANION_PART_SIZE).await?;
     Ok(HttpResponse::Ok().json(CompanionCreateResponse {
         key: response.key,

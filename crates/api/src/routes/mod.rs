@@ -14,6 +14,7 @@ mod demo;
 pub(crate) mod exports;
 pub(crate) mod health;
 pub(crate) mod multipart;
+pub(crate) mod objects;
 pub(crate) mod storage;
 pub(crate) mod uploads;
 pub(crate) mod webhooks;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(health::configure)
         .service(resource("/openapi.json").route(web::get().to(crate::openapi::openapi_json)))
         .configure(storage::configure)
+        .configure(objects::configure)
         .configure(demo::configure)
         .configure(exports::configure)
         .configure(webhooks::configure);

@@ -126,14 +126,16 @@ pub async fn complete(
 ) -> Result<CompleteResponse, ApiError> {
     let key = ObjectKey::parse(&request.object_key).map_err(|e| ApiError::InvalidKey(e.to_string()))?;
     let upload = match store.layout().classify(&key) {
-        Ok(Area::Staging(upload)) if upload.tenant == caller.tenant => upload,
+        Ok(Area::Staging(upload)) if upload.tenant == caller.tenant && caller.may_read(&upload.scope) => upload,
+        // Another tenant's, team's or user's upload: like one never made.
+        Ok(Area::Staging(_)) => return Err(ApiError::NotVisible),
         _ => return Err(ApiError::ForbiddenKey("completed")),
     };
     let started = Instant::now();
     let result = complete_staged(store, verification, quotas, caller, &key, &upload).await;
     let outcome = match &result {
         Ok((_, outcome)) => *outcome,
-        Err(ApiError::ForbiddenKey(_)) => CompleteOutcome::Denied,
+        Err(ApiError::ForbiddenKey(_) | ApiError::NotVisible) => CompleteOutcome::Denied,
         Err(
             ApiError::Rejected(_)
             | ApiError::ObjectTooLarge { .. }
@@ -171,7 +173,7 @@ async fn complete_staged(
     // metadata check below refuses it.)
     let record = ObjectRecord::from_metadata(&head.metadata);
     if record.subject.is_some() && !record.signed_by(&caller.subject) {
-        return Err(ApiError::ForbiddenKey("completed"));
+        return Err(ApiError::NotVisible);
     }
 
     // One completion of this upload at a time: a concurrent one waits here,
@@ -447,7 +449,7 @@ async fn completed(store: &Store, caller: &Caller, final_key: &ObjectKey) -> Res
     let head = store.head(final_key).await?;
     let record = ObjectRecord::from_metadata(&head.metadata);
     if !record.signed_by(&caller.subject) {
-        return Err(ApiError::ForbiddenKey("completed"));
+        return Err(ApiError::NotVisible);
     }
     let filename = record.filename.unwrap_or_else(|| "upload".into());
     let content_type = head.content_type.unwrap_or_else(|| "application/octet-stream".into());

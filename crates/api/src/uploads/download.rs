@@ -1,12 +1,14 @@
 //! `POST /uploads/download` (and its redirecting `GET` form): a short-lived
-//! signed GET, only for served keys the caller's tenant owns; with
+//! signed GET, only for served keys of the caller's tenant in a scope the
+//! caller may read (a key of another tenant, team or user answers
+//! `not_found`, like a missing object); with
 //! `CDN_BASE_URL`, also the CDN URL of a verified avatar (docs/cdn.md).
 
 use broker_core::disposition::attachment;
 use broker_core::keys::Area;
 use broker_core::record::ObjectRecord;
 use broker_core::store::Store;
-use broker_core::{KeyLayout, ObjectKey};
+use broker_core::{KeyLayout, ObjectKey, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -44,17 +46,36 @@ pub struct DownloadResponse {
 
 impl Audited for DownloadResponse {}
 
-/// The key, if `caller` may read it: served area, caller's tenant, never staging.
-pub fn readable_key(layout: &KeyLayout, caller: &Caller, raw: &str) -> Result<ObjectKey, ApiError> {
+/// A served key the caller may read, and where it sits.
+#[derive(Debug)]
+pub struct Readable {
+    pub key: ObjectKey,
+    pub scope: Scope,
+    pub area: &'static str,
+}
+
+/// The key, if `caller` may read it: served area, caller's tenant, a scope
+/// they may read, never staging. A served key of another tenant, team or
+/// user is `not_found` (as a missing object); staging and keys outside the
+/// layout are `forbidden_key`, with `action` naming what is refused.
+pub fn readable_key(
+    layout: &KeyLayout,
+    caller: &Caller,
+    raw: &str,
+    action: &'static str,
+) -> Result<Readable, ApiError> {
     let key = ObjectKey::parse(raw).map_err(|e| ApiError::InvalidKey(e.to_string()))?;
     match layout.classify(&key) {
-        Ok(Area::Served { tenant, .. }) if tenant == caller.tenant => Ok(key),
-        _ => Err(ApiError::ForbiddenKey("downloaded")),
+        Ok(Area::Served { tenant, scope, area }) if tenant == caller.tenant && caller.may_read(&scope) => {
+            Ok(Readable { key, scope, area })
+        }
+        Ok(Area::Served { .. }) => Err(ApiError::NotVisible),
+        _ => Err(ApiError::ForbiddenKey(action)),
     }
 }
 
 pub async fn download(store: &Store, caller: &Caller, request: &DownloadRequest) -> Result<DownloadResponse, ApiError> {
-    let key = readable_key(store.layout(), caller, &request.object_key)?;
+    let key = readable_key(store.layout(), caller, &request.object_key, "downloaded")?.key;
     let head = store.head(&key).await?;
     let filename = ObjectRecord::from_metadata(&head.metadata)
         .filename
@@ -81,12 +102,45 @@ mod tests {
         let layout = KeyLayout::new("").expect("layout");
         let caller = Caller::development();
         let code = |raw: &str| {
-            readable_key(&layout, &caller, raw)
+            readable_key(&layout, &caller, raw, "downloaded")
                 .map(|_| "ok")
                 .unwrap_or_else(|e| e.code())
         };
+        let mine = broker_core::SubjectHash::of(&caller.subject);
+        let theirs = broker_core::SubjectHash::of("jwt:x#bob");
         assert_eq!(code("default/avatars/2026/11/0b5c.jpg"), "ok");
-        assert_eq!(code("other/avatars/2026/11/0b5c.jpg"), "forbidden_key");
+        assert_eq!(code("default/shared/avatars/2026/11/0b5c.jpg"), "ok");
+        assert_eq!(code(&format!("default/users/{mine}/uploads/2026/11/0b5c.csv")), "ok");
+        // Another tenant's, another user's, a team the caller is not in: like a missing object.
+        assert_eq!(code("other/avatars/2026/11/0b5c.jpg"), "not_found");
+        assert_eq!(
+            code(&format!("default/users/{theirs}/uploads/2026/11/0b5c.csv")),
+            "not_found"
+        );
+        assert_eq!(code("default/teams/red/uploads/2026/11/0b5c.csv"), "not_found");
+        let member = Caller {
+            teams: vec![broker_core::TeamId::parse("red").expect("team")],
+            ..Caller::development()
+        };
+        assert!(
+            readable_key(
+                &layout,
+                &member,
+                "default/teams/red/uploads/2026/11/0b5c.csv",
+                "downloaded"
+            )
+            .is_ok()
+        );
+        let api_key = Caller {
+            tenant_wide: true,
+            ..Caller::development()
+        };
+        for raw in [
+            format!("default/users/{theirs}/uploads/2026/11/0b5c.csv"),
+            "default/teams/red/uploads/2026/11/0b5c.csv".to_owned(),
+        ] {
+            assert!(readable_key(&layout, &api_key, &raw, "downloaded").is_ok(), "{raw}");
+        }
         assert_eq!(
             code("staging/default/avatar/019ab0c5-8f35-7c47-9d0a-4d2f0e3b6c11.png"),
             "forbidden_key"

@@ -10,7 +10,7 @@ use broker_core::content_type::ContentType;
 use broker_core::profile::PROFILES;
 use broker_core::record::{ObjectRecord, Sha256Digest};
 use broker_core::store::{PresignedUpload, Store};
-use broker_core::{ObjectKey, Profile, StagedUpload, UploadId};
+use broker_core::{ObjectKey, Profile, ScopeRequest, StagedUpload, UploadId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::ObjectBuilder;
@@ -45,6 +45,13 @@ pub struct SignRequest {
     #[serde(default)]
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
+    /// Who may read the verified object: `user` (the signer only),
+    /// `team:{id}` (members of a team the caller belongs to) or `tenant`.
+    /// Default: the kind's (`avatar`: `tenant`; the others: `user`).
+    /// Signed into the key, so the store enforces it (docs/objects.md).
+    #[serde(default)]
+    #[schema(examples("user", "team:design", "tenant"), nullable = false)]
+    pub scope: Option<String>,
 }
 
 /// `kind` in the OpenAPI document, from the profile table itself.
@@ -117,15 +124,20 @@ pub struct UploadPlan {
     pub filename: String,
     pub size: Option<u64>,
     pub sha256: Option<Sha256Digest>,
+    /// The requested scope, or the profile's default.
+    pub scope: ScopeRequest,
 }
 
 impl UploadPlan {
     /// A new staging key for this upload by `caller`, and the record the
     /// object is signed with: its own tamper-proof record of why it was
-    /// signed, and by whom (only this subject may complete it).
-    pub fn staged(&self, store: &Store, caller: &Caller) -> (ObjectKey, ObjectRecord) {
+    /// signed, and by whom (only this subject may complete it). Refused when
+    /// the caller may not write into the requested scope.
+    pub fn staged(&self, store: &Store, caller: &Caller) -> Result<(ObjectKey, ObjectRecord), ApiError> {
         let upload = StagedUpload {
             tenant: caller.tenant.clone(),
+            scope: caller.scope(&self.scope)?,
+            legacy: false,
             profile: self.profile,
             upload_id: UploadId::new(),
             content_type: self.content_type,
@@ -137,7 +149,7 @@ impl UploadPlan {
             &caller.subject,
         )
         .with_sha256(self.sha256.as_ref());
-        (store.layout().staging_key(&upload), record)
+        Ok((store.layout().staging_key(&upload), record))
     }
 }
 
@@ -176,12 +188,17 @@ impl SignRequest {
             .map(Sha256Digest::parse)
             .transpose()
             .map_err(ApiError::InvalidChecksum)?;
+        let scope = match &self.scope {
+            Some(raw) => ScopeRequest::parse(raw).map_err(ApiError::InvalidScope)?,
+            None => profile.default_scope.clone(),
+        };
         Ok(UploadPlan {
             profile,
             content_type,
             filename,
             size: self.size,
             sha256,
+            scope,
         })
     }
 }
@@ -212,7 +229,7 @@ pub async fn sign(store: &Store, caller: &Caller, request: &SignRequest) -> Resu
 
 /// Signs a checked request (the route checks rate limits and quotas in between).
 pub async fn sign_plan(store: &Store, caller: &Caller, plan: &UploadPlan) -> Result<SignResponse, ApiError> {
-    let (key, record) = plan.staged(store, caller);
+    let (key, record) = plan.staged(store, caller)?;
     // One POST or PUT never carries more than the multipart threshold.
     let max_bytes = store.uploads().single_request_max(plan.profile);
     let signed = store
@@ -245,6 +262,7 @@ mod tests {
             content_type: content_type.into(),
             size,
             sha256: None,
+            scope: None,
         }
     }
 
@@ -305,6 +323,40 @@ mod tests {
             .expect("valid");
         assert_eq!(plan.filename, "data.json");
         assert_eq!(plan.content_type.mime, "application/json");
+    }
+
+    #[test]
+    fn the_scope_is_the_requested_one_or_the_kinds_default() {
+        let plan = |kind: &str, name: &str, mime: &str, scope: Option<&str>| {
+            let mut signed = request(kind, name, mime, Some(10));
+            signed.scope = scope.map(str::to_owned);
+            signed.plan(UploadMode::Post, &UploadSettings::default())
+        };
+        let scope = |result: Result<UploadPlan, ApiError>| result.map(|p| p.scope).map_err(|e| e.code());
+        assert_eq!(
+            scope(plan("avatar", "a.png", "image/png", None)),
+            Ok(ScopeRequest::Tenant)
+        );
+        assert_eq!(scope(plan("file", "a.csv", "text/csv", None)), Ok(ScopeRequest::User));
+        assert_eq!(
+            scope(plan("document", "a.pdf", "application/pdf", None)),
+            Ok(ScopeRequest::User)
+        );
+        assert_eq!(
+            scope(plan("avatar", "a.png", "image/png", Some("user"))),
+            Ok(ScopeRequest::User)
+        );
+        assert_eq!(
+            scope(plan("file", "a.csv", "text/csv", Some("team:red"))),
+            Ok(ScopeRequest::Team(broker_core::TeamId::parse("red").expect("team")))
+        );
+        for bad in ["team:../x", "everyone", "team:", ""] {
+            assert_eq!(
+                scope(plan("file", "a.csv", "text/csv", Some(bad))),
+                Err("invalid_scope"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use broker_core::content_type::CSV;
 use broker_core::profile::Profile;
 use broker_core::record::ObjectRecord;
 use broker_core::store::{PresignedUpload, Store, StoreError};
-use broker_core::{ObjectKey, StagedUpload, TenantId, UploadId};
+use broker_core::{ObjectKey, Scope, StagedUpload, TenantId, UploadId};
 use bytes::Bytes;
 use http::header::{
     ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -360,6 +360,8 @@ fn test_key(store: &Store) -> Result<ObjectKey, String> {
     let profile = Profile::find("file").ok_or("no `file` profile")?;
     let upload = StagedUpload {
         tenant: TenantId::parse(TENANT).map_err(|e| e.to_string())?,
+        scope: Scope::Tenant,
+        legacy: false,
         profile,
         upload_id: UploadId::new(),
         content_type: &CSV,

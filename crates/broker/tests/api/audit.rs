@@ -81,14 +81,14 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
     // Refusals are audited too: another tenant, a colleague, a bad token.
     assert_eq!(
         app.as_user("intruders", "mallory").download(&final_key).await.status(),
-        403
+        404
     );
     assert_eq!(
         app.as_user("audited", "bob")
             .complete(&signed.object_key)
             .await
             .status(),
-        403
+        404
     );
     let mut expired = claims("audited", "alice");
     expired["exp"] = json!(now() - 3600);
@@ -140,7 +140,7 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
                 "action=\"complete\"",
                 as_bob.as_str(),
                 "outcome=\"denied\"",
-                "reason=\"forbidden_key\"",
+                "reason=\"not_found\"",
             ],
         ),
     ] {
@@ -219,7 +219,7 @@ async fn every_action_leaves_one_audit_line_and_no_secret_reaches_the_logs() {
                 ("action", "complete"),
                 ("subject", bob_principal.as_str()),
                 ("outcome", "denied"),
-                ("reason", "forbidden_key"),
+                ("reason", "not_found"),
             ],
         ),
     ] {

@@ -195,7 +195,7 @@ async fn tenant_and_subject_claims_are_configurable() {
     let token = hs256(JWT_SECRET.as_bytes(), &custom);
     let response = app.with_token(Some(&token)).sign("avatar", "me.png", "image/png").await;
     assert!(
-        response.object_key.starts_with("staging/initech/avatar/"),
+        response.object_key.starts_with("staging/initech/shared/avatar/"),
         "{}",
         response.object_key
     );
@@ -601,7 +601,7 @@ async fn api_keys_authenticate_as_their_tenant() {
     let session = app.with_token(Some(BILLING_KEY));
     assert_eq!(
         error_code(session.download(foreign).await).await,
-        (403, "forbidden_key".into())
+        (404, "not_found".into())
     );
     let staging = app
         .with_token(Some(GLOBEX_KEY))
@@ -610,7 +610,7 @@ async fn api_keys_authenticate_as_their_tenant() {
         .object_key;
     assert_eq!(
         error_code(session.complete(&staging).await).await,
-        (403, "forbidden_key".into())
+        (404, "not_found".into())
     );
 }
 
@@ -629,7 +629,7 @@ async fn a_jwt_subject_cannot_pass_for_an_api_key() {
     let impostor = app.as_user("acme", "apikey:billing");
     assert_eq!(
         error_code(impostor.complete(&signed.object_key).await).await,
-        (403, "forbidden_key".into()),
+        (404, "not_found".into()),
         "a JWT with sub=apikey:billing is not the key labelled billing"
     );
     assert!(

@@ -1,6 +1,7 @@
-//! `CDN_BASE_URL`: verified avatars also get a CDN URL, from completion and
-//! download; nothing else does (other profiles, exports, staging), and
-//! nothing does without the setting.
+//! `CDN_BASE_URL`: verified tenant-wide avatars also get a CDN URL, from
+//! completion and download; nothing else does (other profiles, exports,
+//! staging, an avatar of a user or a team scope), and nothing does without
+//! the setting.
 
 use broker_testkit::{TestApp, post_form, spawn_app, spawn_app_with};
 use broker_verifier::corpus;
@@ -39,6 +40,20 @@ async fn verified_avatars_get_a_cdn_url_and_nothing_else_does() {
         .await
         .expect("json");
     assert!(download.get("cdnUrl").is_none(), "{download}");
+
+    // A CDN URL is public: an avatar private to its user never gets one.
+    let session = app.session();
+    let staging = session
+        .upload_in(Some("user"), "avatar", "me.png", "image/png", corpus::png(16, 16, 8))
+        .await;
+    let private: Value = session.complete(&staging).await.json().await.expect("json");
+    assert!(
+        private["objectKey"]
+            .as_str()
+            .is_some_and(|k| k.starts_with(&app.own_prefix())),
+        "{private}"
+    );
+    assert!(private.get("cdnUrl").is_none(), "{private}");
 }
 
 #[tokio::test]

@@ -41,7 +41,7 @@ async fn a_jpeg_avatar_is_stripped_losslessly_and_promoted() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     let final_key = body["objectKey"].as_str().expect("objectKey");
-    assert!(final_key.starts_with("default/avatars/"), "{final_key}");
+    assert!(final_key.starts_with("default/shared/avatars/"), "{final_key}");
     assert!(final_key.ends_with(".jpg"));
     assert_eq!(body["contentType"], "image/jpeg");
     assert_eq!(body["expiresIn"], 3600);
@@ -214,20 +214,27 @@ async fn the_file_profile_is_signed_by_its_name_and_keyed_under_it() {
     let app = spawn_app().await;
     let signed = app.sign("file", "data.csv", "text/csv").await;
     assert!(
-        signed.object_key.starts_with("staging/default/file/"),
+        signed
+            .object_key
+            .starts_with(&format!("staging/{}file/", app.own_prefix())),
         "{}",
         signed.object_key
     );
     assert_eq!(signed.fields["x-amz-meta-profile"], "file");
     let legacy = app.sign("export", "data.csv", "text/csv").await;
     assert!(
-        legacy.object_key.starts_with("staging/default/file/"),
+        legacy
+            .object_key
+            .starts_with(&format!("staging/{}file/", app.own_prefix())),
         "the former name signs the same profile"
     );
     let staging = app.upload("file", "data.csv", "text/csv", corpus::csv_ok()).await;
     let body: Value = app.complete(&staging).await.json().await.expect("json");
     assert!(
-        body["objectKey"].as_str().expect("key").starts_with("default/uploads/"),
+        body["objectKey"]
+            .as_str()
+            .expect("key")
+            .starts_with(&format!("{}uploads/", app.own_prefix())),
         "{body}"
     );
 }
@@ -246,7 +253,12 @@ async fn file_uploads_are_promoted_byte_for_byte() {
         let status = response.status();
         let body: Value = response.json().await.expect("json");
         assert_eq!(status, 200, "{filename}: {body}");
-        assert!(body["objectKey"].as_str().expect("key").starts_with("default/uploads/"));
+        assert!(
+            body["objectKey"]
+                .as_str()
+                .expect("key")
+                .starts_with(&format!("{}uploads/", app.own_prefix()))
+        );
         assert_eq!(body["contentType"], content_type);
         assert_eq!(body["removed"], json!([]));
         assert_eq!(body["filename"], filename);
@@ -283,7 +295,7 @@ async fn completing_twice_or_concurrently_gives_one_object_and_the_same_answer()
             assert_eq!(body[field], a[field], "{field}");
         }
     }
-    let served = app.store.list("default/avatars/").await.expect("list");
+    let served = app.store.list("default/shared/avatars/").await.expect("list");
     assert_eq!(served.len(), 1, "exactly one final object");
 }
 
@@ -344,7 +356,8 @@ async fn completion_refuses_foreign_missing_and_malformed_keys() {
     let other_tenant = never_uploaded.replacen("staging/default/", "staging/acme/", 1);
     for (key, status, code) in [
         (never_uploaded.as_str(), 404, "not_found"),
-        (other_tenant.as_str(), 403, "forbidden_key"),
+        // Another tenant's upload answers like one never made.
+        (other_tenant.as_str(), 404, "not_found"),
         ("default/avatars/2026/11/x.png", 403, "forbidden_key"),
         ("staging/../x", 400, "invalid_key"),
     ] {

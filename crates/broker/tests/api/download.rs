@@ -61,7 +61,8 @@ async fn staging_and_other_tenants_and_missing_objects_are_not_served() {
     let long = format!("default/uploads/2026/11/{}.csv", "a".repeat(600));
     for (key, status, code) in [
         (signed.object_key.as_str(), 403, "forbidden_key"),
-        (foreign, 403, "forbidden_key"),
+        // Another tenant's object answers like a missing one.
+        (foreign, 404, "not_found"),
         ("default/secrets/2026/11/x.csv", 403, "forbidden_key"),
         ("default/uploads/2026/11/missing.csv", 404, "not_found"),
         ("../default/uploads/x", 400, "invalid_key"),

@@ -47,7 +47,8 @@ async fn csv_export_end_to_end_with_formula_neutralisation() {
     assert_eq!(job["progress"], json!({"rows": 3, "total": 3}));
     assert_eq!(job["filename"], "Q3 résumé.csv");
     let key = job["objectKey"].as_str().expect("objectKey");
-    assert_eq!(key, format!("default/exports/{job_id}/Q3_r_sum_.csv"));
+    // Inline rows are the tenant's: the output is `tenant`-scoped (docs/objects.md).
+    assert_eq!(key, format!("default/shared/exports/{job_id}/Q3_r_sum_.csv"));
     assert!(job["expiresIn"].as_u64().is_some_and(|s| s > 0));
 
     let (headers, bytes) = app.fetch_output(&job).await;

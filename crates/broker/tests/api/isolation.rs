@@ -1,14 +1,16 @@
 //! Two tenants and three users: no call can read, complete or export another
 //! tenant's object or job, and only the signer completes an upload.
 //!
-//! Verified objects are shared by their tenant (docs/auth.md): a colleague may
+//! Avatars are `tenant`-scoped by default (docs/objects.md): a colleague may
 //! download alice's avatar, which is what a team page needs, but never
-//! complete her upload, and nobody outside the tenant may do either.
+//! complete her upload. Files are `user`-scoped by default: private to
+//! alice. Nobody outside the tenant may do either; every refusal of a key
+//! that is not the caller's reads like a missing object.
 
 use broker_verifier::corpus;
 use serde_json::{Value, json};
 
-use broker_testkit::{Session, error_code, principal, spawn_app};
+use broker_testkit::{Session, error_code, principal, spawn_app, user_prefix};
 
 async fn complete_ok(session: &Session<'_>, staging: &str) -> Value {
     let response = session.complete(staging).await;
@@ -18,6 +20,10 @@ async fn complete_ok(session: &Session<'_>, staging: &str) -> Value {
 
 fn forbidden_key() -> (u16, String) {
     (403, "forbidden_key".into())
+}
+
+fn not_found() -> (u16, String) {
+    (404, "not_found".into())
 }
 
 #[tokio::test]
@@ -31,7 +37,11 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
         .upload("avatar", "me.png", "image/png", corpus::png(16, 16, 8))
         .await;
     let document = alice.upload("export", "data.csv", "text/csv", corpus::csv_ok()).await;
-    assert!(avatar.starts_with("staging/acme/") && document.starts_with("staging/acme/"));
+    assert!(avatar.starts_with("staging/acme/shared/avatar/"), "{avatar}");
+    assert!(
+        document.starts_with(&format!("staging/{}file/", user_prefix("acme", "alice"))),
+        "{document}"
+    );
 
     // Neither a colleague nor another tenant may complete alice's uploads, and
     // trying does not destroy them.
@@ -39,7 +49,7 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
         for staging in [&avatar, &document] {
             assert_eq!(
                 error_code(session.complete(staging).await).await,
-                forbidden_key(),
+                not_found(),
                 "{who} completing {staging}"
             );
             assert!(
@@ -53,7 +63,11 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
     let document_done = complete_ok(&alice, &document).await;
     let avatar_key = avatar_done["objectKey"].as_str().expect("key").to_owned();
     let document_key = document_done["objectKey"].as_str().expect("key").to_owned();
-    assert!(avatar_key.starts_with("acme/avatars/") && document_key.starts_with("acme/uploads/"));
+    assert!(avatar_key.starts_with("acme/shared/avatars/"), "{avatar_key}");
+    assert!(
+        document_key.starts_with(&format!("{}uploads/", user_prefix("acme", "alice"))),
+        "{document_key}"
+    );
     let head = app
         .store
         .head(&broker_core::ObjectKey::parse(&avatar_key).expect("key"))
@@ -71,19 +85,29 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
         avatar_done["objectKey"]
     );
     for session in [&bob, &carol] {
-        assert_eq!(error_code(session.complete(&avatar).await).await, forbidden_key());
+        assert_eq!(error_code(session.complete(&avatar).await).await, not_found());
     }
 
-    // Reading: tenant-shared, never across tenants, never staging.
+    // Reading: the avatar is the tenant's, the file alice's own; never
+    // across tenants, never staging.
     for key in [&avatar_key, &document_key] {
         assert_eq!(alice.download(key).await.status(), 200, "alice reads {key}");
-        assert_eq!(bob.download(key).await.status(), 200, "bob (same tenant) reads {key}");
         assert_eq!(
             error_code(carol.download(key).await).await,
-            forbidden_key(),
+            not_found(),
             "carol reads {key}"
         );
     }
+    assert_eq!(
+        bob.download(&avatar_key).await.status(),
+        200,
+        "bob (same tenant) reads the avatar"
+    );
+    assert_eq!(
+        error_code(bob.download(&document_key).await).await,
+        not_found(),
+        "bob does not read alice's private file"
+    );
     let staging_again = alice.upload("avatar", "b.png", "image/png", corpus::png(8, 8, 1)).await;
     for session in [&alice, &bob, &carol] {
         assert_eq!(
@@ -98,7 +122,7 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
     let hers_done = complete_ok(&carol, &hers).await;
     let hers_key = hers_done["objectKey"].as_str().expect("key");
     for session in [&alice, &bob] {
-        assert_eq!(error_code(session.download(hers_key).await).await, forbidden_key());
+        assert_eq!(error_code(session.download(hers_key).await).await, not_found());
     }
 
     exports_are_tenant_scoped(&alice, &bob, &carol, &document_key).await;
@@ -106,7 +130,7 @@ async fn no_one_completes_or_reads_what_is_not_theirs() {
 
 /// Jobs belong to the tenant that created them; a job of another tenant reads
 /// as "no such job" (403 or 404, never its data), and an export can only read
-/// sources of the caller's tenant.
+/// sources the caller may read.
 async fn exports_are_tenant_scoped(alice: &Session<'_>, bob: &Session<'_>, carol: &Session<'_>, acme_source: &str) {
     let inline = json!({"format": "csv", "filename": "report.csv", "columns": ["a", "b"], "rows": [["1", "2"]]});
     let response = alice.post_json("/exports", &inline).await;
@@ -134,6 +158,11 @@ async fn exports_are_tenant_scoped(alice: &Session<'_>, bob: &Session<'_>, carol
     assert!(
         status == 400 || status == 403,
         "carol exports acme's upload: {status} {code}"
+    );
+    assert_eq!(
+        error_code(bob.post_json("/exports", &from_source(acme_source)).await).await,
+        (422, "source_not_found".into()),
+        "bob exports alice's private upload: as if it did not exist"
     );
     assert_eq!(
         alice.post_json("/exports", &from_source(acme_source)).await.status(),

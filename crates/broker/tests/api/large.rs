@@ -175,7 +175,7 @@ async fn a_document_completes_with_its_declared_sha256_and_not_with_another() {
         body["objectKey"]
             .as_str()
             .expect("objectKey")
-            .starts_with("default/documents/")
+            .starts_with(&format!("{}documents/", app.own_prefix()))
     );
 
     // The browser cannot change the signed digest: the policy pins it.
@@ -205,7 +205,7 @@ async fn a_document_completes_with_its_declared_sha256_and_not_with_another() {
     assert_eq!(error_code(response).await, (422, "checksum_mismatch".to_owned()));
     assert!(!app.object_exists(&staging).await, "the refused upload is deleted");
     assert_eq!(
-        app.keys_under("default/documents/").await.len(),
+        app.keys_under(&format!("{}documents/", app.own_prefix())).await.len(),
         1,
         "only the right one is served"
     );
@@ -276,7 +276,9 @@ async fn a_corrupt_or_mismatched_large_document_is_refused_and_deleted() {
     );
     assert!(!app.object_exists(&staging).await);
     assert!(
-        app.keys_under("default/documents/").await.is_empty(),
+        app.keys_under(&format!("{}documents/", app.own_prefix()))
+            .await
+            .is_empty(),
         "nothing is served"
     );
 }

@@ -15,6 +15,7 @@ mod isolation;
 mod large;
 mod limits;
 mod multipart;
+mod objects;
 mod openapi;
 mod put_mode;
 mod storage;

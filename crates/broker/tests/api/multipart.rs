@@ -155,7 +155,7 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     let upload_id = upload_id_of(&created);
     let key = created["key"].as_str().expect("key");
     assert!(
-        key.starts_with("staging/default/document/") && key.ends_with(".csv"),
+        key.starts_with(&format!("staging/{}document/", app.own_prefix())) && key.ends_with(".csv"),
         "{key}"
     );
     assert!(open_uploads(&app).await.contains(&upload_id.to_owned()));
@@ -187,7 +187,10 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     assert_eq!(response.status(), 200, "complete refused: {:?}", response.text().await);
     let done: Value = response.json().await.expect("json");
     let served = done["objectKey"].as_str().expect("objectKey");
-    assert!(served.starts_with("default/documents/"), "{served}");
+    assert!(
+        served.starts_with(&format!("{}documents/", app.own_prefix())),
+        "{served}"
+    );
     assert_eq!(done["size"], data.len());
     assert_eq!(done["sha256"], hex_sha256(&data));
     assert_eq!(done["contentType"], "text/csv");
@@ -485,7 +488,7 @@ async fn companion_routes_round_trip_then_complete_verifies() {
     assert!(
         done["objectKey"]
             .as_str()
-            .is_some_and(|k| k.starts_with("default/documents/"))
+            .is_some_and(|k| k.starts_with(&format!("{}documents/", app.own_prefix())))
     );
 }
 
@@ -503,7 +506,7 @@ async fn companion_params_sign_a_single_upload() {
     let signed: Value = response.json().await.expect("json");
     assert_eq!(signed["method"], "POST");
     let key = signed["fields"]["key"].as_str().expect("fields.key");
-    assert!(key.starts_with("staging/default/file/"), "{key}");
+    assert!(key.starts_with(&format!("staging/{}file/", app.own_prefix())), "{key}");
     assert!(signed["expiresIn"].as_u64().is_some_and(|s| s > 0));
 }
 

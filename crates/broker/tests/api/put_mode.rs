@@ -52,7 +52,7 @@ async fn a_put_upload_is_signed_stored_and_completed() {
     assert_eq!(signed["headers"]["x-amz-meta-tenant"], "default");
     assert_eq!(signed["expiresIn"], 3600);
     let key = signed["objectKey"].as_str().expect("objectKey");
-    assert!(key.starts_with("staging/default/avatar/"), "{key}");
+    assert!(key.starts_with("staging/default/shared/avatar/"), "{key}");
 
     let stored = put(&signed, photo, |_| {}).await;
     assert_eq!(stored.status(), 200);
@@ -64,7 +64,7 @@ async fn a_put_upload_is_signed_stored_and_completed() {
     assert!(
         body["objectKey"]
             .as_str()
-            .is_some_and(|k| k.starts_with("default/avatars/"))
+            .is_some_and(|k| k.starts_with("default/shared/avatars/"))
     );
     assert!(removed(&body).contains(&"gps"), "{body}");
     assert!(!app.object_exists(key).await, "staging is gone");

@@ -28,7 +28,7 @@ async fn a_signed_form_uploads_exactly_the_pinned_key() {
     assert_eq!(signed.fields["key"], signed.object_key);
     assert_eq!(signed.fields["Content-Type"], "image/png");
     assert!(
-        signed.object_key.starts_with("staging/default/avatar/"),
+        signed.object_key.starts_with("staging/default/shared/avatar/"),
         "{}",
         signed.object_key
     );

@@ -28,6 +28,7 @@ use crate::secret::Secret;
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 pub const DEFAULT_TENANT_CLAIM: &str = "tenant";
 pub const DEFAULT_SUBJECT_CLAIM: &str = "sub";
+pub const DEFAULT_TEAMS_CLAIM: &str = "teams";
 /// `AUTH_MODE=none` with a real store, or on an address other machines can
 /// reach, for a private network that is trusted as a whole: anyone who can
 /// reach the port reads and writes every tenant's objects.
@@ -73,6 +74,9 @@ pub struct JwtSettings {
     pub tenant_claim: String,
     /// `AUTH_SUBJECT_CLAIM`: the claim that names the principal.
     pub subject_claim: String,
+    /// `AUTH_TEAMS_CLAIM`: the claim that lists the teams the principal is a
+    /// member of (an array of team ids, or one id).
+    pub teams_claim: String,
     /// `AUTH_ADMIN_CLAIM` / `AUTH_ADMIN_VALUE`: a token is an admin's when this
     /// claim is the value, or an array holding it; `None`: no token is.
     pub admin_claim: Option<AdminClaim>,
@@ -175,6 +179,9 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
     let subject_claim = env
         .string("AUTH_SUBJECT_CLAIM")
         .unwrap_or_else(|| DEFAULT_SUBJECT_CLAIM.into());
+    let teams_claim = env
+        .string("AUTH_TEAMS_CLAIM")
+        .unwrap_or_else(|| DEFAULT_TEAMS_CLAIM.into());
     // Read whatever the mode, like every variable, so `Settings::variables` sees it.
     let insecure_none_accepted = env.bool_or(INSECURE_AUTH_NONE, false);
 
@@ -267,6 +274,7 @@ pub(super) fn parse<F: Fn(&str) -> Option<String>>(
                     leeway,
                     tenant_claim,
                     subject_claim,
+                    teams_claim,
                     admin_claim,
                 })
             } else {
@@ -579,8 +587,12 @@ mod tests {
         let jwt = credentials.jwt.expect("jwt");
         assert_eq!(jwt.issuers, ["https://id.example", "other"]);
         assert_eq!(
-            (jwt.tenant_claim.as_str(), jwt.subject_claim.as_str()),
-            ("tenant", "sub")
+            (
+                jwt.tenant_claim.as_str(),
+                jwt.subject_claim.as_str(),
+                jwt.teams_claim.as_str()
+            ),
+            ("tenant", "sub", "teams")
         );
         assert_eq!(jwt.leeway, Duration::from_secs(30));
     }

@@ -80,6 +80,10 @@ pub struct CreateMultipartRequest {
     #[serde(default)]
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: Option<String>,
+    /// Who may read the verified object, as for `/uploads/sign`.
+    #[serde(default)]
+    #[schema(examples("user", "team:design", "tenant"), nullable = false)]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -231,7 +235,7 @@ pub async fn create(
             "{count} parts of {part_size} bytes; an upload has at most {MAX_PARTS}"
         )));
     }
-    let (key, record) = plan.staged(store, caller);
+    let (key, record) = plan.staged(store, caller)?;
     let options = PutOptions {
         content_type: plan.content_type.mime,
         content_disposition: "",
@@ -489,6 +493,7 @@ impl CreateMultipartRequest {
             content_type: self.content_type.clone(),
             size: Some(self.size),
             sha256: self.sha256.clone(),
+            scope: self.scope.clone(),
         }
     }
 }
