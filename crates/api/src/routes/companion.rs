@@ -163,7 +163,6 @@ fn sign_request(filename: &str, content_type: &str, kind: Option<&str>, size: Op
         (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "sign", skip_all, fields(tenant = %caller.tenant, kind = tracing::field::Empty, content_type = tracing::field::Empty))]
 pub async fn params(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,
