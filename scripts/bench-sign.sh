@@ -38,15 +38,11 @@ PID=$!
 # The Python stack: as many uvicorn workers as the broker has HTTP workers
 # (one per core), the same secret, issuer and audience; its audit lines go
 # where the broker's go. It never calls the store: signing is local.
-(cd bench/python-baseline && AUTH_HS256_SECRET="$BENCH_SECRET" AUTH_ISSUER=bench AUTH_AUDIENCE=bench \
-  STORE_URL="http://127.0.0.1:$STORE_PORT" STORE_BUCKET=uploads STORE_ACCESS_KEY=bench STORE_SECRET_KEY=bench \
-  exec "$VENV/bin/uvicorn" app:app --host 127.0.0.1 --port "$BASE_PORT" --workers "$(nproc)" --log-level warning >/dev/null 2>&1) &
-BASE_PID=$!
+AUTH_HS256_SECRET="$BENCH_SECRET" AUTH_ISSUER=bench AUTH_AUDIENCE=bench \
+STORE_URL="http://127.0.0.1:$STORE_PORT" STORE_BUCKET=uploads STORE_ACCESS_KEY=bench STORE_SECRET_KEY=bench \
+  start_baseline "$BASE_PORT" "$(nproc)"
 trap 'kill $PID $BASE_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && curl -s "http://127.0.0.1:$BASE_PORT/docs" >/dev/null && break
-  sleep 0.2
-done
+wait_until_up "$API_PORT" "$BASE_PORT"
 
 rps() { wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 health=(); sign=(); python=()
