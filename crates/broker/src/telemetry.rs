@@ -71,7 +71,7 @@ struct Batch<W> {
     pending: Mutex<Vec<u8>>,
     /// Held while a batch is written, taken before `pending` is emptied, so
     /// batches are written in the order they were taken.
-    out: Mutex<W>,
+    out: Mutex<Out<W>>,
     /// Whether the writing thread runs; otherwise each line is written as it comes.
     batching: AtomicBool,
     stopping: Mutex<bool>,
@@ -80,6 +80,13 @@ struct Batch<W> {
 
 /// Stops the writing thread when dropped, after it has written every
 /// pending line; lines logged later are written as they come.
+/// The writer, and the buffer of the batch being written: the two buffers
+/// swap places, so neither is reallocated (and freed) per batch.
+struct Out<W> {
+    writer: W,
+    batch: Vec<u8>,
+}
+
 pub struct LogWriter {
     batch: Arc<dyn Drain>,
     thread: Option<JoinHandle<()>>,
@@ -95,7 +102,10 @@ impl<W: Write + Send + 'static> Batched<W> {
     pub fn start(out: W) -> (Self, LogWriter) {
         let batch = Arc::new(Batch {
             pending: Mutex::new(Vec::new()),
-            out: Mutex::new(out),
+            out: Mutex::new(Out {
+                writer: out,
+                batch: Vec::new(),
+            }),
             batching: AtomicBool::new(false),
             stopping: Mutex::new(false),
             stop: Condvar::new(),
@@ -137,9 +147,11 @@ impl<W: Write> Batch<W> {
     /// the lines are lost, as with a direct write.
     fn write_out(&self) {
         let mut out = lock(&self.out);
-        let lines = std::mem::take(&mut *lock(&self.pending));
-        if !lines.is_empty() {
-            let _ = out.write_all(&lines).and_then(|()| out.flush());
+        let Out { writer, batch } = &mut *out;
+        std::mem::swap(&mut *lock(&self.pending), batch);
+        if !batch.is_empty() {
+            let _ = writer.write_all(batch).and_then(|()| writer.flush());
+            batch.clear();
         }
     }
 
