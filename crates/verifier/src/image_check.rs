@@ -112,7 +112,7 @@ pub fn verify_image_with<T: Send>(
     let (stripped, decoded) = std::thread::scope(|scope| {
         let strip_there = std::thread::Builder::new()
             .name("verify-strip".into())
-            .spawn_scoped(scope, &strip);
+            .spawn_scoped(scope, strip);
         let decoded = decode();
         let stripped = match strip_there {
             Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
