@@ -117,28 +117,28 @@ fn short_date(t: OffsetDateTime) -> String {
 
 /// `YYYYMMDDTHHMMSSZ` (`x-amz-date`).
 fn amz_date(t: OffsetDateTime) -> String {
+    let mut text = date_time(t, "", "");
+    text.push('Z');
+    text
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the policy's `expiration`).
+fn expiration(t: OffsetDateTime) -> String {
+    let mut text = date_time(t, "-", ":");
+    text.push_str(&format!(".{:03}Z", t.millisecond()));
+    text
+}
+
+/// Date `T` time, each field fixed-width, with `date_sep` and `time_sep` between them.
+fn date_time(t: OffsetDateTime, date_sep: &str, time_sep: &str) -> String {
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        "{:04}{date_sep}{:02}{date_sep}{:02}T{:02}{time_sep}{:02}{time_sep}{:02}",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
         t.second()
-    )
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the policy's `expiration`).
-fn expiration(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
     )
 }
 
