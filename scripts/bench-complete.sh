@@ -22,12 +22,8 @@ S3_ACCESS_KEY="$STORE_ACCESS_KEY" S3_SECRET_KEY="$STORE_SECRET_KEY" \
 BIND_ADDR="127.0.0.1:$API_PORT" DEVSTORE_BIND_ADDR="127.0.0.1:$STORE_PORT" DATA_DIR="$DATA" \
   "$BIN" serve >"$DATA.broker.log" 2>&1 &
 BROKER_PID=$!
-(cd bench/python-baseline && exec "$VENV/bin/uvicorn" app:app --host 127.0.0.1 --port "$BASE_PORT" --workers 1 --log-level warning) &
-BASE_PID=$!
+start_baseline "$BASE_PORT" 1
 trap 'kill $BROKER_PID $BASE_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA" "$DATA.broker.log"' EXIT
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && curl -s "http://127.0.0.1:$BASE_PORT/docs" >/dev/null && break
-  sleep 0.2
-done
+wait_until_up "$API_PORT" "$BASE_PORT"
 BROKER_URL="http://127.0.0.1:$API_PORT" BASELINE_URL="http://127.0.0.1:$BASE_PORT" \
   "$VENV/bin/python" bench/complete_compare.py

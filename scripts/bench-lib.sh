@@ -22,5 +22,23 @@ bench_broker() {
   BIN="${BROKER_BIN:-$CARGO_TARGET_DIR/release/upload-broker}"
 }
 
+# start_baseline PORT WORKERS: the Python baseline app (bench/python-baseline,
+# configured by the caller's environment) under uvicorn in the background;
+# BASE_PID is its pid. Its stdout (the sign route's audit lines) is discarded,
+# as the broker's is.
+start_baseline() {
+  (cd bench/python-baseline &&
+    exec "$VENV/bin/uvicorn" app:app --host 127.0.0.1 --port "$1" --workers "$2" --log-level warning >/dev/null) &
+  BASE_PID=$!
+}
+
+# wait_until_up API_PORT BASE_PORT: until the broker and the baseline both answer.
+wait_until_up() {
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && curl -s "http://127.0.0.1:$2/docs" >/dev/null && return
+    sleep 0.2
+  done
+}
+
 # A free TCP port on the loopback.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

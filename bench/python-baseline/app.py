@@ -7,16 +7,32 @@ key, delete the staging object, and answer with a presigned GET. It exists so
 `scripts/bench-complete.sh` can measure the broker's `/uploads/complete`
 against it on the same store, with the same files, in the same run.
 
+`POST /uploads/sign` is the seed design's signing, for `scripts/bench-sign.sh`:
+an HS256 bearer token verified on every request, the request checked against
+the avatar profile, a boto3 `generate_presigned_post` pinning what the broker
+pins (key, type, size range, the `x-amz-meta-*` record, each with `eq`), and
+an audit line at INFO. The token check is a few lines of the standard library
+(cheaper than PyJWT), so the baseline is, if anything, flattered.
+
 Configured by environment: STORE_URL, STORE_BUCKET, STORE_ACCESS_KEY,
-STORE_SECRET_KEY, STORE_REGION.
+STORE_SECRET_KEY, STORE_REGION; the sign route also AUTH_HS256_SECRET,
+AUTH_ISSUER and AUTH_AUDIENCE.
 """
 
+import base64
+import hashlib
+import hmac
 import io
+import json
+import logging
 import os
+import sys
+import time
+import uuid
 
 import boto3
 from botocore.config import Config
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, Header, HTTPException
 from PIL import Image
 from pydantic import BaseModel
 
@@ -69,3 +85,69 @@ def complete(body: Complete):
         "get_object", Params={"Bucket": BUCKET, "Key": final_key}, ExpiresIn=3600
     )
     return {"objectKey": final_key, "url": url, "expiresIn": 3600, "size": out.tell()}
+
+
+# --- signing (scripts/bench-sign.sh) ---
+
+SECRET = os.environ.get("AUTH_HS256_SECRET", "").encode()
+ISSUER = os.environ.get("AUTH_ISSUER")
+AUDIENCE = os.environ.get("AUTH_AUDIENCE")
+AVATAR_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+AVATAR_MAX = 2 * 1024 * 1024
+audit = logging.getLogger("audit")
+audit.setLevel(logging.INFO)
+audit.addHandler(logging.StreamHandler(sys.stdout))
+
+
+def b64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def verified_claims(authorization):
+    """The claims of a valid HS256 bearer token, else 401."""
+    try:
+        scheme, token = authorization.split(" ", 1)
+        header, claims, signature = token.split(".")
+        if scheme != "Bearer" or json.loads(b64url(header)).get("alg") != "HS256":
+            raise ValueError("not an HS256 bearer token")
+        expected = hmac.new(SECRET, f"{header}.{claims}".encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, b64url(signature)):
+            raise ValueError("bad signature")
+        claims = json.loads(b64url(claims))
+        if claims["exp"] < time.time() or claims["iss"] != ISSUER or claims["aud"] != AUDIENCE:
+            raise ValueError("expired or not for us")
+        return claims
+    except (ValueError, KeyError) as error:
+        raise HTTPException(401, "unauthenticated") from error
+
+
+class Sign(BaseModel):
+    kind: str
+    filename: str
+    content_type: str
+    size: int | None = None
+
+
+@app.post("/uploads/sign")
+async def sign(body: Sign, authorization: str = Header("")):
+    claims = verified_claims(authorization)
+    tenant, subject = claims["tenant"], claims["sub"]
+    extension = AVATAR_TYPES.get(body.content_type)
+    filename = body.filename.rsplit("/", 1)[-1]
+    if body.kind != "avatar" or extension is None or not filename.lower().endswith("." + extension[:3]):
+        raise HTTPException(400, "unsupported")
+    if body.size is not None and not 0 < body.size <= AVATAR_MAX:
+        raise HTTPException(400, "too large")
+    key = f"staging/{tenant}/avatar/{uuid.uuid4()}.{extension}"
+    fields = {
+        "Content-Type": body.content_type,
+        "x-amz-meta-profile": "avatar",
+        "x-amz-meta-tenant": tenant,
+        "x-amz-meta-filename": filename,
+        "x-amz-meta-subject": subject,
+    }
+    conditions = [["content-length-range", 1, AVATAR_MAX]] + [["eq", f"${k}", v] for k, v in fields.items()]
+    post = s3.generate_presigned_post(BUCKET, key, Fields=fields, Conditions=conditions, ExpiresIn=3600)
+    audit.info("audit action=sign tenant=%r subject=%r key=%r outcome=ok", tenant, subject, key)
+    return {"method": "POST", "url": post["url"], "fields": post["fields"], "objectKey": key,
+            "expiresIn": 3600, "maxBytes": AVATAR_MAX}

@@ -6,7 +6,7 @@
 //! line or a header), else a new UUID. Every line logged while the request
 //! runs is inside its `request` span, which carries the id, the method, the
 //! route pattern and, once the [`crate::auth::Caller`] is known, the tenant
-//! and subject; the JSON log format puts them on every such line (see
+//! and subject (and for a sign, its checked `kind` and `content_type`); the JSON log format puts them on every such line (see
 //! docs/operations.md). The path is logged, never the query string, which
 //! could carry a token.
 
@@ -55,6 +55,9 @@ pub async fn traced(
         route = %route,
         tenant = Empty,
         subject = Empty,
+        // A sign's checked profile and type (`routes::uploads::signed_upload`).
+        kind = Empty,
+        content_type = Empty,
     );
     // The path only: query strings could carry tokens.
     let path = request.path().to_owned();

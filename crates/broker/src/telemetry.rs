@@ -21,7 +21,9 @@ use std::time::Duration;
 use broker_core::config::LogFormat;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tracing::span::Record;
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
@@ -69,7 +71,7 @@ struct Batch<W> {
     pending: Mutex<Vec<u8>>,
     /// Held while a batch is written, taken before `pending` is emptied, so
     /// batches are written in the order they were taken.
-    out: Mutex<W>,
+    out: Mutex<Out<W>>,
     /// Whether the writing thread runs; otherwise each line is written as it comes.
     batching: AtomicBool,
     stopping: Mutex<bool>,
@@ -78,6 +80,13 @@ struct Batch<W> {
 
 /// Stops the writing thread when dropped, after it has written every
 /// pending line; lines logged later are written as they come.
+/// The writer, and the buffer of the batch being written: the two buffers
+/// swap places, so neither is reallocated (and freed) per batch.
+struct Out<W> {
+    writer: W,
+    batch: Vec<u8>,
+}
+
 pub struct LogWriter {
     batch: Arc<dyn Drain>,
     thread: Option<JoinHandle<()>>,
@@ -93,7 +102,10 @@ impl<W: Write + Send + 'static> Batched<W> {
     pub fn start(out: W) -> (Self, LogWriter) {
         let batch = Arc::new(Batch {
             pending: Mutex::new(Vec::new()),
-            out: Mutex::new(out),
+            out: Mutex::new(Out {
+                writer: out,
+                batch: Vec::new(),
+            }),
             batching: AtomicBool::new(false),
             stopping: Mutex::new(false),
             stop: Condvar::new(),
@@ -135,9 +147,11 @@ impl<W: Write> Batch<W> {
     /// the lines are lost, as with a direct write.
     fn write_out(&self) {
         let mut out = lock(&self.out);
-        let lines = std::mem::take(&mut *lock(&self.pending));
-        if !lines.is_empty() {
-            let _ = out.write_all(&lines).and_then(|()| out.flush());
+        let Out { writer, batch } = &mut *out;
+        std::mem::swap(&mut *lock(&self.pending), batch);
+        if !batch.is_empty() {
+            let _ = writer.write_all(batch).and_then(|()| writer.flush());
+            batch.clear();
         }
     }
 
@@ -214,7 +228,7 @@ where
             .with_writer(writer)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(JsonSpanFields(JsonFields::new()))
             .event_format(JsonLines)
             .with_writer(writer)
             .boxed(),
@@ -223,6 +237,45 @@ where
 
 /// One flat JSON object per event (see the module docs).
 struct JsonLines;
+
+/// [`JsonFields`], except that fields recorded on a span after it was
+/// created (the request's tenant, subject, kind, type) are appended to its
+/// JSON object as text. `JsonFields` parses the object into values and
+/// writes it again on every `record` (issue 15: four times per sign).
+/// A field recorded twice appears twice; the line takes the later one
+/// ([`merge`]), as before.
+struct JsonSpanFields(JsonFields);
+
+impl<'writer> FormatFields<'writer> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        self.0.format_fields(writer, fields)
+    }
+
+    fn add_fields(&self, current: &'writer mut FormattedFields<Self>, fields: &Record<'_>) -> fmt::Result {
+        let mut added = String::new();
+        self.0.format_fields(Writer::new(&mut added), fields)?;
+        append_object(&mut current.fields, &added);
+        Ok(())
+    }
+}
+
+/// `{"a":1}` + `{"b":2}` = `{"a":1,"b":2}`, for objects as [`JsonFields`] writes them.
+fn append_object(object: &mut String, added: &str) {
+    let Some(members) = added.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) else {
+        return;
+    };
+    if members.is_empty() {
+        return;
+    }
+    if object.is_empty() || object == "{}" {
+        added.clone_into(object);
+        return;
+    }
+    object.pop();
+    object.push(',');
+    object.push_str(members);
+    object.push('}');
+}
 
 /// A value of a JSON line: as the field formatter wrote it (already JSON),
 /// or one of the line's own strings.
@@ -240,13 +293,13 @@ impl Serialize for Field<'_> {
     }
 }
 
-impl<S> FormatEvent<S, JsonFields> for JsonLines
+impl<S> FormatEvent<S, JsonSpanFields> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, JsonFields>,
+        ctx: &FmtContext<'_, S, JsonSpanFields>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -267,7 +320,7 @@ where
         line.insert("level", Field::Text(metadata.level().as_str()));
         line.insert("target", Field::Text(metadata.target()));
         for extension in &extensions {
-            if let Some(fields) = extension.get::<FormattedFields<JsonFields>>() {
+            if let Some(fields) = extension.get::<FormattedFields<JsonSpanFields>>() {
                 merge(&mut line, &fields.fields);
             }
         }
@@ -280,9 +333,25 @@ where
 /// Adds the fields of a JSON object (as [`JsonFields`] writes them) to
 /// `line`, over the ones already there.
 fn merge<'a>(line: &mut BTreeMap<&'a str, Field<'a>>, fields: &'a str) {
-    if let Ok(fields) = serde_json::from_str::<BTreeMap<&'a str, &'a RawValue>>(fields) {
-        line.extend(fields.into_iter().map(|(name, value)| (name, Field::Json(value))));
+    use serde::Deserializer as _;
+    use serde::de::{MapAccess, Visitor};
+
+    /// Inserts each member straight into the line: no map of its own.
+    struct Members<'l, 'a>(&'l mut BTreeMap<&'a str, Field<'a>>);
+    impl<'a> Visitor<'a> for Members<'_, 'a> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object of fields")
+        }
+        fn visit_map<M: MapAccess<'a>>(self, mut members: M) -> Result<(), M::Error> {
+            while let Some((name, value)) = members.next_entry::<&'a str, &'a RawValue>()? {
+                self.0.insert(name, Field::Json(value));
+            }
+            Ok(())
+        }
     }
+    // A malformed object (never written by `JsonFields`) adds what parsed before the fault.
+    let _ = serde_json::Deserializer::from_str(fields).deserialize_map(Members(line));
 }
 
 #[cfg(test)]
@@ -302,6 +371,28 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn fields_recorded_later_extend_the_span_object() {
+        let mut object = String::new();
+        append_object(&mut object, r#"{"request_id":"r1","route":"/x"}"#);
+        assert_eq!(object, r#"{"request_id":"r1","route":"/x"}"#);
+        append_object(&mut object, "{}");
+        append_object(&mut object, r#"{"tenant":"acme"}"#);
+        append_object(&mut object, r#"{"subject":"a\"b","tenant":"globex"}"#);
+        assert_eq!(
+            object,
+            r#"{"request_id":"r1","route":"/x","tenant":"acme","subject":"a\"b","tenant":"globex"}"#
+        );
+        // The line takes the last value of a field recorded twice.
+        let mut line = BTreeMap::new();
+        merge(&mut line, &object);
+        let text = serde_json::to_string(&line).expect("serialises");
+        assert_eq!(
+            text,
+            r#"{"request_id":"r1","route":"/x","subject":"a\"b","tenant":"globex"}"#
+        );
     }
 
     #[test]

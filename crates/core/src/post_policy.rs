@@ -7,14 +7,13 @@
 //! content type, a missing or changed metadata field, or a body out of range.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::config::Encryption;
 use crate::keys::ObjectKey;
@@ -90,9 +89,10 @@ pub struct PresignedPost {
 /// A SigV4 signing key: four HMACs over the secret, the date, the region and
 /// the service. It changes once a day, so callers that sign often keep it
 /// (see [`SigningKeyCache`]) instead of deriving it per signature.
-#[derive(Clone)]
 pub struct SigningKey {
+    /// The UTC day it signs for, as `YYYYMMDD` and as days since the epoch.
     date: String,
+    day: u64,
     access_key: String,
     region: String,
     key: Vec<u8>,
@@ -103,42 +103,78 @@ impl SigningKey {
         let key = aws_sigv4::sign::v4::generate_signing_key(credentials.secret_key.expose(), now, region, "s3");
         SigningKey {
             date: short_date(OffsetDateTime::from(now)),
+            day: epoch_day(now),
             access_key: credentials.access_key.clone(),
             region: region.to_owned(),
             key: key.as_ref().to_vec(),
         }
     }
 
-    fn fits(&self, credentials: &SigningCredentials, date: &str, region: &str) -> bool {
-        self.date == date && self.access_key == credentials.access_key && self.region == region
+    fn fits(&self, credentials: &SigningCredentials, day: u64, region: &str) -> bool {
+        self.day == day && self.access_key == credentials.access_key && self.region == region
     }
 }
 
-/// Keeps today's signing key for the current credentials.
+/// Keeps today's signing key for the current credentials, shared: a
+/// signature borrows it without copying or formatting anything.
 #[derive(Default)]
-pub struct SigningKeyCache(RwLock<Option<SigningKey>>);
+pub struct SigningKeyCache(RwLock<Option<Arc<SigningKey>>>);
 
 impl SigningKeyCache {
-    pub fn get(&self, credentials: &SigningCredentials, now: SystemTime, region: &str) -> SigningKey {
-        let date = short_date(OffsetDateTime::from(now));
+    pub fn get(&self, credentials: &SigningCredentials, now: SystemTime, region: &str) -> Arc<SigningKey> {
+        let day = epoch_day(now);
         if let Ok(cached) = self.0.read()
             && let Some(key) = cached.as_ref()
-            && key.fits(credentials, &date, region)
+            && key.fits(credentials, day, region)
         {
-            return key.clone();
+            return Arc::clone(key);
         }
-        let fresh = SigningKey::derive(credentials, now, region);
+        let fresh = Arc::new(SigningKey::derive(credentials, now, region));
         if let Ok(mut cached) = self.0.write() {
-            *cached = Some(fresh.clone());
+            *cached = Some(Arc::clone(&fresh));
         }
         fresh
     }
 }
 
-#[allow(clippy::expect_used, reason = "a date formats with a fixed description")]
-fn short_date(now: OffsetDateTime) -> String {
-    now.format(format_description!("[year][month][day]"))
-        .expect("a calendar date always formats")
+/// The UTC day of `now`, counted from the epoch (0 before it: not a real clock).
+fn epoch_day(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs() / 86_400)
+}
+
+// SigV4's dates are fixed-width digits: written directly, without a
+// format description to interpret per signature.
+
+/// `YYYYMMDD`.
+fn short_date(t: OffsetDateTime) -> String {
+    format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// `YYYYMMDDTHHMMSSZ` (`x-amz-date`).
+fn amz_date(t: OffsetDateTime) -> String {
+    let mut text = date_time(t, "", "");
+    text.push('Z');
+    text
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the policy's `expiration`).
+fn expiration(t: OffsetDateTime) -> String {
+    let mut text = date_time(t, "-", ":");
+    text.push_str(&format!(".{:03}Z", t.millisecond()));
+    text
+}
+
+/// Date `T` time, each field fixed-width, with `date_sep` and `time_sep` between them.
+fn date_time(t: OffsetDateTime, date_sep: &str, time_sep: &str) -> String {
+    format!(
+        "{:04}{date_sep}{:02}{date_sep}{:02}T{:02}{time_sep}{:02}{time_sep}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 impl PostPolicy<'_> {
@@ -147,10 +183,7 @@ impl PostPolicy<'_> {
     }
 
     /// Signs with a key derived for the same credentials, day and region.
-    #[allow(
-        clippy::expect_used,
-        reason = "times format with fixed descriptions, and a policy of strings always serialises"
-    )]
+    #[allow(clippy::expect_used, reason = "a policy of strings always serialises")]
     pub fn sign_with(
         &self,
         credentials: &SigningCredentials,
@@ -158,14 +191,8 @@ impl PostPolicy<'_> {
         signing_key: &SigningKey,
     ) -> PresignedPost {
         let now_utc = OffsetDateTime::from(now);
-        let amz_date = now_utc
-            .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
-            .expect("a UTC time always formats");
-        let expiration = (now_utc + self.expires_in)
-            .format(format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ))
-            .expect("a UTC time always formats");
+        let amz_date = amz_date(now_utc);
+        let expiration = expiration(now_utc + self.expires_in);
         let credential = format!(
             "{}/{}/{}/s3/aws4_request",
             credentials.access_key, signing_key.date, self.to.region
@@ -257,6 +284,16 @@ mod tests {
     fn decoded_policy(post: &PresignedPost) -> Value {
         let raw = BASE64.decode(&post.fields["policy"]).expect("base64");
         serde_json::from_slice(&raw).expect("json")
+    }
+
+    #[test]
+    fn sigv4_dates_are_fixed_width_utc() {
+        // 2026-03-04T05:06:07.089Z
+        let t = OffsetDateTime::from(SystemTime::UNIX_EPOCH + Duration::from_millis(1_772_600_767_089));
+        assert_eq!(short_date(t), "20260304");
+        assert_eq!(amz_date(t), "20260304T050607Z");
+        assert_eq!(expiration(t), "2026-03-04T05:06:07.089Z");
+        assert_eq!(epoch_day(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 3 - 1)), 2);
     }
 
     #[test]

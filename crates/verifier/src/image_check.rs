@@ -12,7 +12,9 @@
 //! [`verify_image`] does both and keeps the stripped copy: once the header is
 //! within limits, the stripper's parse (which is also the strip that is
 //! served) runs on a second thread while this one decodes, so a completion
-//! pays for the slower of the two, not their sum. Every check still runs to
+//! pays for the slower of the two, not their sum ([`verify_image_with`] also
+//! runs the caller's own work on the stripped copy, such as its hash, on that
+//! thread). Every check still runs to
 //! the end, and a malformed container is reported before a decode failure, as
 //! when they ran in sequence.
 
@@ -49,6 +51,18 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
 /// Verifies that `bytes` is a real `format` image within `limits`, and
 /// strips its metadata (see [`strip_metadata`]) in the same pass.
 pub fn verify_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<VerifiedImage, Rejection> {
+    verify_image_with(format, bytes, limits, |_| ()).map(|(verified, ())| verified)
+}
+
+/// [`verify_image`], plus `then` applied to the stripped copy on the strip's
+/// thread, while this one still decodes (a completion hashes what it will
+/// serve there). Its result is returned only if the image verified.
+pub fn verify_image_with<T: Send>(
+    format: Format,
+    bytes: &[u8],
+    limits: &Limits,
+    then: impl Fn(&Stripped) -> T + Sync,
+) -> Result<(VerifiedImage, T), Rejection> {
     let image_format = match format {
         Format::Jpeg => ImageFormat::Jpeg,
         Format::Png => ImageFormat::Png,
@@ -89,24 +103,33 @@ pub fn verify_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Ver
     // The container must be well formed: chunk lengths and CRCs, segment
     // lengths, an end marker. The stripper's parser is the judge, so anything
     // that passes here can also be stripped; its verdict comes first.
+    let strip = || {
+        strip_metadata(format, bytes).map(|stripped| {
+            let after = then(&stripped);
+            (stripped, after)
+        })
+    };
     let (stripped, decoded) = std::thread::scope(|scope| {
-        let strip = std::thread::Builder::new()
+        let strip_there = std::thread::Builder::new()
             .name("verify-strip".into())
-            .spawn_scoped(scope, || strip_metadata(format, bytes));
+            .spawn_scoped(scope, strip);
         let decoded = decode();
-        let stripped = match strip {
+        let stripped = match strip_there {
             Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             // No thread to spare: strip on this one.
-            Err(_) => strip_metadata(format, bytes),
+            Err(_) => strip(),
         };
         (stripped, decoded)
     });
-    let stripped = stripped?;
+    let (stripped, after) = stripped?;
     decoded?;
-    Ok(VerifiedImage {
-        info: ImageInfo { width, height },
-        stripped,
-    })
+    Ok((
+        VerifiedImage {
+            info: ImageInfo { width, height },
+            stripped,
+        },
+        after,
+    ))
 }
 
 fn decode_rejection(error: ImageError, dims: Option<(u32, u32)>) -> Rejection {

@@ -39,7 +39,7 @@ pub mod corpus;
 
 pub use document::{check_document, check_document_stream, checks_in_one_pass};
 pub use format::Format;
-pub use image_check::{ImageInfo, VerifiedImage, check_image, verify_image};
+pub use image_check::{ImageInfo, VerifiedImage, check_image, verify_image, verify_image_with};
 pub use limits::Limits;
 pub use rejection::Rejection;
 pub use sniff::{SNIFF_LEN, check_type, detect};

@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use broker_verifier::{Format, ImageInfo, Limits, Rejection, SNIFF_LEN, check_image, check_type, corpus, detect};
+use broker_verifier::{
+    Format, ImageInfo, Limits, Rejection, SNIFF_LEN, check_image, check_type, corpus, detect, strip_metadata,
+    verify_image_with,
+};
 
 fn code<T>(result: Result<T, Rejection>) -> Result<T, &'static str> {
     result.map_err(|r| r.code())
@@ -75,6 +78,28 @@ fn mismatched_and_fake_images_are_refused() {
         Err("not_an_image")
     );
     assert_eq!(code(check_image(Format::Csv, b"a,b\n", &limits)), Err("not_an_image"));
+}
+
+#[test]
+fn work_on_the_stripped_copy_is_returned_only_for_a_verified_image() {
+    let limits = Limits::default();
+    for (format, bytes) in [
+        (Format::Jpeg, corpus::jpeg_with_metadata()),
+        (Format::Png, corpus::png_with_metadata()),
+        (Format::WebP, corpus::webp_with_metadata()),
+    ] {
+        let (verified, copy) =
+            verify_image_with(format, &bytes, &limits, |stripped| stripped.bytes.clone()).expect("a valid image");
+        let stripped = strip_metadata(format, &bytes).expect("strips");
+        assert_eq!(verified.stripped, stripped, "{format:?}");
+        assert_eq!(copy, stripped.bytes, "{format:?}: `then` saw the served copy");
+        assert!(copy.len() < bytes.len(), "{format:?}: metadata was removed");
+    }
+    // A refused image: whatever ran beside the checks is dropped with it.
+    assert_eq!(
+        code(verify_image_with(Format::Jpeg, &corpus::truncated_jpeg(), &limits, |s| s.bytes.len())),
+        Err("corrupt_file")
+    );
 }
 
 #[test]

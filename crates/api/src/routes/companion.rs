@@ -176,7 +176,6 @@ fn sign_request(
         (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "sign", skip_all, fields(tenant = %call.caller.tenant, kind = tracing::field::Empty, content_type = tracing::field::Empty))]
 pub async fn params(call: Call<Auth>, query: web::Query<ParamsQuery>) -> Result<HttpResponse, ApiError> {
     let request = sign_request(
         &query.filename,

@@ -1,6 +1,5 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use tracing::field::Empty;
 
 use crate::auth::{Action, Auth, Caller, audit};
 use crate::error::{ApiError, ErrorBody};
@@ -14,7 +13,7 @@ use crate::uploads::sign::{SignRequest, SignResponse};
 
 // Span fields hold validated values only: a raw request string could carry a
 // line break and write a log line of its own. `kind` and `content_type` are
-// recorded once the request has passed its profile's checks.
+// recorded on the request's span once the request has passed its profile's checks.
 /// Sign a browser upload (presigned POST, or PUT)
 ///
 /// Checks the request against its profile, then signs an upload that makes the
@@ -41,7 +40,6 @@ use crate::uploads::sign::{SignRequest, SignResponse};
         (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "sign", skip_all, fields(tenant = %caller.tenant, kind = Empty, content_type = Empty))]
 pub async fn sign(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,
@@ -53,7 +51,8 @@ pub async fn sign(
 }
 
 /// A sign and its audit line (`/uploads/sign` and `/s3/params`); the
-/// current span records the checked kind and type.
+/// request's span (see `crate::request`) records the checked kind and type.
+/// No span of its own: every field it would carry is on the request's.
 pub(crate) async fn signed_upload(
     state: &AppState,
     auth: &Auth,

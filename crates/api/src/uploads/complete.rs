@@ -284,16 +284,17 @@ async fn verify_and_promote(
         let (limits, budget) = (verification.limits, verification.budget);
         let declared = record.sha256.clone();
         // Off the async runtime's threads: the declared digest of the stored
-        // bytes, the decode, the strip (beside it, see `verify_image`) and the
-        // hash of what will be served.
+        // bytes, the decode, and beside it (see `verify_image_with`) the strip
+        // and the hash of what will be served.
         let (stripped, sha256) = tokio::task::spawn_blocking(move || {
             if let Some(declared) = &declared {
                 check_declared(declared, &hex(&Sha256::digest(&bytes)))?;
             }
             budget.check(format, &bytes)?;
-            let stripped = broker_verifier::verify_image(format, &bytes, &limits)?.stripped;
-            let sha256 = hex(&Sha256::digest(&stripped.bytes));
-            Ok::<_, Outcome>((stripped, sha256))
+            let (verified, sha256) = broker_verifier::verify_image_with(format, &bytes, &limits, |stripped| {
+                hex(&Sha256::digest(&stripped.bytes))
+            })?;
+            Ok::<_, Outcome>((verified.stripped, sha256))
         })
         .await
         .map_err(|_| verifier_failed())??;
