@@ -284,7 +284,10 @@ mod tests {
             Err(ApiError::RateLimited { retry_after }) => assert!(retry_after >= 10, "{retry_after}"),
             other => panic!("expected a 429, got {other:?}"),
         }
-        assert!(limiter.take(&alice, Action::SignParts, 1).await.is_ok(), "the last part");
+        assert!(
+            limiter.take(&alice, Action::SignParts, 1).await.is_ok(),
+            "the last part"
+        );
         assert!(limiter.take(&alice, Action::SignParts, 1).await.is_err());
         assert!(limiter.check(&alice, Action::Sign).await.is_ok(), "a bucket of its own");
     }

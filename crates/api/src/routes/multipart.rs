@@ -11,8 +11,8 @@ use crate::openapi::{CreateRefusals, RateLimited, Unauthenticated, UploadRefusal
 use crate::state::AppState;
 use crate::uploads::complete::CompleteResponse;
 use crate::uploads::multipart::{
-    self, AbortResponse, ChecksumAlgorithm, CompleteMultipartRequest, CreateMultipartRequest, CreateMultipartResponse, Multipart,
-    MultipartStatus, Owned, SignPartsRequest, SignPartsResponse,
+    self, AbortResponse, ChecksumAlgorithm, CompleteMultipartRequest, CreateMultipartRequest, CreateMultipartResponse,
+    Multipart, MultipartStatus, Owned, SignPartsRequest, SignPartsResponse,
 };
 use crate::uploads::sign::SignRequest;
 
@@ -217,7 +217,13 @@ pub(crate) async fn limited_sign(
     let parts = u32::try_from(request.part_numbers.len()).unwrap_or(u32::MAX);
     auth.limiter.take(&call.caller, Action::SignParts, parts).await?;
     let owned = call.owned(upload_id, key).await?;
-    multipart::sign_parts(&call.state.store, &owned, &request.part_numbers, &request.checksum_sha256).await
+    multipart::sign_parts(
+        &call.state.store,
+        &owned,
+        &request.part_numbers,
+        &request.checksum_sha256,
+    )
+    .await
 }
 
 /// A create and its audit line (both route families).

@@ -363,7 +363,11 @@ async fn cleanup_aborts_abandoned_uploads(app: &TestApp, others: usize) {
         metadata: Default::default(),
         create_only: false,
     };
-    let stray = app.store.create_multipart(&stray_key, options, false).await.expect("create");
+    let stray = app
+        .store
+        .create_multipart(&stray_key, options, false)
+        .await
+        .expect("create");
     let sessions = registry(app).await;
     let grace = Duration::from_secs(3600);
 
@@ -587,12 +591,7 @@ fn base64_sha256(bytes: &[u8]) -> String {
 }
 
 /// Signs part `number` of `upload_id` with `checksum` as its SHA-256.
-async fn sign_checksummed(
-    session: &Session<'_>,
-    upload_id: &str,
-    number: u32,
-    checksum: &str,
-) -> reqwest::Response {
+async fn sign_checksummed(session: &Session<'_>, upload_id: &str, number: u32, checksum: &str) -> reqwest::Response {
     session
         .post_json(
             &format!("/uploads/multipart/{upload_id}/parts"),
@@ -643,9 +642,18 @@ async fn part_checksums_are_signed_in_and_checked_by_the_store() {
     // Every part needs its SHA-256, as 32 bytes in base64.
     for (body, what) in [
         (json!({"partNumbers": [1]}), "no checksum"),
-        (json!({"partNumbers": [1], "checksumSha256": {"1": "bm90IGEgZGlnZXN0"}}), "not 32 bytes"),
-        (json!({"partNumbers": [1], "checksumSha256": {"1": "%%%"}}), "not base64"),
-        (json!({"partNumbers": [1, 2], "checksumSha256": {"1": base64_sha256(chunk(1))}}), "one missing"),
+        (
+            json!({"partNumbers": [1], "checksumSha256": {"1": "bm90IGEgZGlnZXN0"}}),
+            "not 32 bytes",
+        ),
+        (
+            json!({"partNumbers": [1], "checksumSha256": {"1": "%%%"}}),
+            "not base64",
+        ),
+        (
+            json!({"partNumbers": [1, 2], "checksumSha256": {"1": base64_sha256(chunk(1))}}),
+            "one missing",
+        ),
     ] {
         let response = session
             .post_json(&format!("/uploads/multipart/{upload_id}/parts"), &body)
@@ -674,7 +682,11 @@ async fn part_checksums_are_signed_in_and_checked_by_the_store() {
     theirs.insert("x-amz-checksum-sha256".into(), base64_sha256(other));
     refused(&url, &theirs, other, "other bytes with their own checksum").await;
     refused(&url, &BTreeMap::new(), other, "other bytes without the checksum").await;
-    let parts = app.store.list_parts(&key_of(&created), upload_id).await.expect("list parts");
+    let parts = app
+        .store
+        .list_parts(&key_of(&created), upload_id)
+        .await
+        .expect("list parts");
     assert_eq!(parts.len(), 1, "only part 1 reached the store: {parts:?}");
 
     // The URL as signed works, and completion passes the checksums on.
@@ -728,9 +740,15 @@ async fn part_signing_is_rate_limited_per_part() {
     let companion = alice
         .send(Method::GET, &format!("/s3/multipart/{upload_id}/101?key={key}"))
         .await;
-    assert_eq!(error_code(companion).await, (429, "rate_limited".into()), "the same bucket");
+    assert_eq!(
+        error_code(companion).await,
+        (429, "rate_limited".into()),
+        "the same bucket"
+    );
     // Listing and aborting are not part signing; bob has his own bucket.
-    let listed = alice.send(Method::GET, &format!("/uploads/multipart/{upload_id}")).await;
+    let listed = alice
+        .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
+        .await;
     assert_eq!(listed.status(), 200);
     let bob = app.as_user("acme", "bob");
     let bobs = create(&bob, 2 * PART).await;
