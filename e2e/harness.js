@@ -23,6 +23,7 @@
 //   E2E_BROKER_LOGS     set to 1 to echo the broker's (and the Garage helper's) logs
 
 import { spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import net from "node:net";
@@ -473,7 +474,6 @@ export async function errorBox(page) {
  * this way rather than kept in the repository.
  */
 export async function writeCsvFile(file, size) {
-  const { createHash } = await import("node:crypto");
   const { openSync, writeSync, closeSync } = await import("node:fs");
   const hash = createHash("sha256");
   const fd = openSync(file, "w");
@@ -500,9 +500,14 @@ export async function writeCsvFile(file, size) {
   return hash.digest("hex");
 }
 
+/** An API key for `tenant` and its API_KEYS entry (`tenant:sha256:label`). */
+export function apiKey(tenant) {
+  const key = `ak_${randomBytes(24).toString("hex")}`;
+  return { key, entry: `${tenant}:${createHash("sha256").update(key).digest("hex")}:e2e` };
+}
+
 /** GETs `url` from Node, streaming: resolves to `{ status, size, sha256 }` of the body. */
 export async function hashDownload(url) {
-  const { createHash } = await import("node:crypto");
   const response = await fetch(url);
   const hash = createHash("sha256");
   let size = 0;

@@ -8,13 +8,12 @@
 // The file is written by Node into a temp dir that the page server mounts at /big/ (a CSV
 // is the easiest valid document to make big).
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { hashDownload, openPage, requirePrerequisites, startStack, writeCsvFile } from "../harness.js";
+import { apiKey, hashDownload, openPage, requirePrerequisites, startStack, writeCsvFile } from "../harness.js";
 import { buildUppyBundle } from "../uppy/build.js";
 
 const TIMEOUT = 300_000;
@@ -22,12 +21,6 @@ const MiB = 1024 * 1024;
 const PART_SIZE = 5 * MiB; // Uppy's own choice for this size, and the Companion routes' part size
 const FILE_SIZE = 200 * MiB;
 const PART_COUNT = Math.ceil(FILE_SIZE / PART_SIZE);
-
-/** An API key for `tenant` and its API_KEYS entry. */
-function apiKey(tenant) {
-  const key = `ak_${randomBytes(24).toString("hex")}`;
-  return { key, entry: `${tenant}:${createHash("sha256").update(key).digest("hex")}:e2e` };
-}
 
 for (const store of ["embedded", "garage"]) {
   describe(`Uppy 4 multipart through the broker's Companion routes (endpoint + headers), ${store} store`, { timeout: 2 * TIMEOUT }, () => {
