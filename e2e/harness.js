@@ -500,6 +500,42 @@ export async function writeCsvFile(file, size) {
   return hash.digest("hex");
 }
 
+/**
+ * What the Uppy Companion-route tests (and e2e/bench/uppy-resume.js) run on: a CSV of
+ * `size` bytes served at /big/big.csv, the Uppy bundle at /uppy/index.html, and a broker on
+ * `store` that takes one API key of tenant `acme` and one of `globex`. Resolves to
+ * `{ stack, sha256, file, acme, globex, uppyPage, close() }`.
+ */
+export async function startUppyStack({ store, size }) {
+  requirePrerequisites({ uppy: true, store });
+  const { buildUppyBundle } = await import("./uppy/build.js");
+  const dir = mkdtempSync(path.join(tmpdir(), "uppy-e2e-"));
+  let bundle;
+  try {
+    const file = path.join(dir, "big.csv");
+    const sha256 = await writeCsvFile(file, size);
+    bundle = await buildUppyBundle();
+    const acme = apiKey("acme");
+    const globex = apiKey("globex");
+    const stack = await startStack({
+      store,
+      needs: { uppy: true },
+      brokerEnv: { API_KEYS: `${acme.entry},${globex.entry}` },
+      mounts: { "/uppy/": bundle.dir, "/big/": dir },
+    });
+    const close = async () => {
+      await stack.close();
+      bundle.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return { stack, sha256, file, acme, globex, uppyPage: `${stack.pageServer.origin}/uppy/index.html`, close };
+  } catch (error) {
+    bundle?.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
 /** An API key for `tenant` and its API_KEYS entry (`tenant:sha256:label`). */
 export function apiKey(tenant) {
   const key = `ak_${randomBytes(24).toString("hex")}`;

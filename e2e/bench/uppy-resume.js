@@ -12,12 +12,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 
-import { apiKey, hashDownload, openPage, startStack, writeCsvFile } from "../harness.js";
-import { buildUppyBundle } from "../uppy/build.js";
+import { hashDownload, openPage, startUppyStack } from "../harness.js";
 import { intruderStatuses, uppyResumeRun } from "../uppy/resume.js";
 
 const MiB = 1024 * 1024;
@@ -66,17 +62,10 @@ function curlPut(file, url) {
 
 const rate = (seconds) => `${(SIZE / MiB / seconds).toFixed(0)} MiB/s`;
 
-const dir = mkdtempSync(path.join(tmpdir(), "bench-uppy-resume-"));
-const bundle = await buildUppyBundle();
-let stack;
+console.log(`writing a ${SIZE / MiB} MiB CSV (${PART_COUNT} parts of 5 MiB), starting Garage and the broker …`);
+const uppyStack = await startUppyStack({ store: "garage", size: SIZE });
 try {
-  const file = path.join(dir, "big.csv");
-  console.log(`writing a ${SIZE / MiB} MiB CSV (${PART_COUNT} parts of 5 MiB) …`);
-  const sha256 = await writeCsvFile(file, SIZE);
-  const acme = apiKey("acme");
-  const globex = apiKey("globex");
-  stack = await startStack({ store: "garage", needs: { uppy: true }, brokerEnv: { API_KEYS: `${acme.entry},${globex.entry}` }, mounts: { "/uppy/": bundle.dir, "/big/": dir } });
-  const uppyPage = `${stack.pageServer.origin}/uppy/index.html`;
+  const { stack, sha256, file, acme, globex, uppyPage } = uppyStack;
   const headers = { Authorization: `Bearer ${acme.key}` };
 
   const baseline = [await curlPut(file, presignPut(stack.garage, "bench/baseline-1.csv"))];
@@ -134,7 +123,5 @@ try {
   console.log(`| Uppy, reload at ${putsBefore.length}/${PART_COUNT} parts (both pages, to CompleteMultipartUpload) | ${resumed.toFixed(1)} s | ${rate(resumed)} | ${(plainPut / resumed).toFixed(2)}× |`);
   console.log(`| /uploads/complete after the resume (verify + promote) | ${second.completionSeconds.toFixed(1)} s | | |`);
 } finally {
-  await stack?.close();
-  bundle.close();
-  rmSync(dir, { recursive: true, force: true });
+  await uppyStack.close();
 }

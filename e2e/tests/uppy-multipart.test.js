@@ -8,13 +8,9 @@
 // The file is written by Node into a temp dir that the page server mounts at /big/ (a CSV
 // is the easiest valid document to make big).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { apiKey, hashDownload, openPage, requirePrerequisites, startStack, writeCsvFile } from "../harness.js";
-import { buildUppyBundle } from "../uppy/build.js";
+import { hashDownload, openPage, startUppyStack } from "../harness.js";
 
 const TIMEOUT = 300_000;
 const MiB = 1024 * 1024;
@@ -24,33 +20,22 @@ const PART_COUNT = Math.ceil(FILE_SIZE / PART_SIZE);
 
 for (const store of ["embedded", "garage"]) {
   describe(`Uppy 4 multipart through the broker's Companion routes (endpoint + headers), ${store} store`, { timeout: 2 * TIMEOUT }, () => {
-    let bundle;
+    let uppyStack;
     let stack;
-    let dir;
     let sha256;
-    const acme = apiKey("acme");
-    const globex = apiKey("globex");
+    let acme;
+    let globex;
 
     before(async () => {
-      requirePrerequisites({ uppy: true, store });
-      dir = mkdtempSync(path.join(tmpdir(), "uppy-multipart-e2e-"));
-      sha256 = await writeCsvFile(path.join(dir, "big.csv"), FILE_SIZE);
-      bundle = await buildUppyBundle();
-      stack = await startStack({
-        store,
-        needs: { uppy: true },
-        brokerEnv: { API_KEYS: `${acme.entry},${globex.entry}` },
-        mounts: { "/uppy/": bundle.dir, "/big/": dir },
-      });
+      uppyStack = await startUppyStack({ store, size: FILE_SIZE });
+      ({ stack, sha256, acme, globex } = uppyStack);
     });
     after(async () => {
-      await stack?.close();
-      bundle?.close();
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      await uppyStack?.close();
     });
 
     test(`a ${FILE_SIZE / MiB} MiB CSV uploads in ${PART_COUNT} parts, completes, verifies and downloads identical`, { timeout: TIMEOUT }, async (t) => {
-      const { page, context, problems } = await openPage(stack.browser, `${stack.pageServer.origin}/uppy/index.html`);
+      const { page, context, problems } = await openPage(stack.browser, uppyStack.uppyPage);
       try {
         // Every call Uppy and the page make to the broker (preflights aside).
         const calls = [];

@@ -10,13 +10,9 @@
 // scripts/bench-uppy-resume.sh runs the same flow with a 1 GiB file on Garage as a benchmark
 // (e2e/bench/uppy-resume.js).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { apiKey, hashDownload, openPage, requirePrerequisites, startStack, writeCsvFile } from "../harness.js";
-import { buildUppyBundle } from "../uppy/build.js";
+import { hashDownload, openPage, startUppyStack } from "../harness.js";
 import { intruderStatuses, uppyResumeRun } from "../uppy/resume.js";
 
 const TIMEOUT = 300_000;
@@ -27,33 +23,22 @@ const PART_COUNT = Math.ceil(FILE_SIZE / PART_SIZE);
 
 for (const store of ["embedded", "garage"]) {
   describe(`Uppy 4 resumes a multipart upload after a reload (Golden Retriever, Companion routes), ${store} store`, { timeout: 2 * TIMEOUT }, () => {
-    let bundle;
+    let uppyStack;
     let stack;
-    let dir;
     let sha256;
-    const acme = apiKey("acme");
-    const globex = apiKey("globex");
+    let acme;
+    let globex;
 
     before(async () => {
-      requirePrerequisites({ uppy: true, store });
-      dir = mkdtempSync(path.join(tmpdir(), "uppy-resume-e2e-"));
-      sha256 = await writeCsvFile(path.join(dir, "big.csv"), FILE_SIZE);
-      bundle = await buildUppyBundle();
-      stack = await startStack({
-        store,
-        needs: { uppy: true },
-        brokerEnv: { API_KEYS: `${acme.entry},${globex.entry}` },
-        mounts: { "/uppy/": bundle.dir, "/big/": dir },
-      });
+      uppyStack = await startUppyStack({ store, size: FILE_SIZE });
+      ({ stack, sha256, acme, globex } = uppyStack);
     });
     after(async () => {
-      await stack?.close();
-      bundle?.close();
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      await uppyStack?.close();
     });
 
     test(`a ${PART_COUNT}-part upload survives a reload: only the missing parts go up after it, and the object verifies and downloads identical`, { timeout: TIMEOUT }, async (t) => {
-      const { page, context, problems } = await openPage(stack.browser, `${stack.pageServer.origin}/uppy/index.html`);
+      const { page, context, problems } = await openPage(stack.browser, uppyStack.uppyPage);
       try {
         // Slow the upload so that the reload comes while parts are still on their way.
         const run = await uppyResumeRun(stack, page, {
