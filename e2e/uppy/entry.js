@@ -223,7 +223,8 @@ async function pickFile(fileUrl, name, type, lastModified) {
  * Starts a multipart upload of the file at `fileUrl` with the resumable Uppy and resolves
  * once `stopAfterParts` parts are stored, leaving the upload running: the caller then
  * reloads the page mid-way. Resolves to `{ versions, size, parts, uploadId, key, errors,
- * seconds }` (`seconds`: from adding the file to the last of those parts).
+ * seconds }` (`parts`: those stored until it resolves; `seconds`: from adding the file to
+ * then).
  */
 export async function startResumableUppy({ apiBase, headers, fileUrl, name, type, kind, lastModified, stopAfterParts }) {
   const file = await pickFile(fileUrl, name, type, lastModified);
@@ -234,10 +235,12 @@ export async function startResumableUppy({ apiBase, headers, fileUrl, name, type
     uppy.on("s3-multipart:part-uploaded", (uploaded, part) => {
       record.parts.push(part.PartNumber);
       if (record.parts.length === stopAfterParts) {
-        record.seconds = (performance.now() - started) / 1000;
         Object.assign(record, uppy.getFile(uploaded.id)?.s3Multipart ?? {});
         // Golden Retriever saves the state at most every 500 ms: let it save this one.
-        setTimeout(() => resolve(record), 600);
+        setTimeout(() => {
+          record.seconds = (performance.now() - started) / 1000;
+          resolve(record);
+        }, 600);
       }
     });
     uppy.on("upload-error", (_file, error) => {
