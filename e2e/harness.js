@@ -29,6 +29,7 @@ import { createServer } from "node:http";
 import net from "node:net";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -100,7 +101,7 @@ export function requirePrerequisites({ store = "embedded", uppy = false, tools =
         "`cargo build -p upload-broker` (the tests look in $CARGO_TARGET_DIR/debug, or set BROKER_BIN).",
     );
   }
-  const packages = ["playwright-core", ...(uppy ? ["@uppy/core", "@uppy/aws-s3", "esbuild"] : [])];
+  const packages = ["playwright-core", ...(uppy ? ["@uppy/core", "@uppy/aws-s3", "@uppy/golden-retriever", "esbuild"] : [])];
   const absent = packages.filter((name) => !existsSync(path.join(here, "node_modules", name, "package.json")));
   if (absent.length) {
     missing.push(`The npm packages ${absent.join(", ")} are missing: run \`cd e2e && npm ci\`.`);
@@ -534,6 +535,22 @@ export async function startUppyStack({ store, size }) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * `startUppyStack` around a `describe` block: registers its `before` and `after` hooks and
+ * returns the object they fill (`stack`, `sha256`, `acme`, `globex`, `uppyPage`, …), to be
+ * read inside the tests.
+ */
+export function useUppyStack(options) {
+  const uppyStack = {};
+  before(async () => {
+    Object.assign(uppyStack, await startUppyStack(options));
+  });
+  after(async () => {
+    await uppyStack.close?.();
+  });
+  return uppyStack;
 }
 
 /** An API key for `tenant` and its API_KEYS entry (`tenant:sha256:label`). */

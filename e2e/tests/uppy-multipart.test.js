@@ -8,9 +8,9 @@
 // The file is written by Node into a temp dir that the page server mounts at /big/ (a CSV
 // is the easiest valid document to make big).
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { hashDownload, openPage, startUppyStack } from "../harness.js";
+import { hashDownload, openPage, useUppyStack } from "../harness.js";
 
 const TIMEOUT = 300_000;
 const MiB = 1024 * 1024;
@@ -20,22 +20,11 @@ const PART_COUNT = Math.ceil(FILE_SIZE / PART_SIZE);
 
 for (const store of ["embedded", "garage"]) {
   describe(`Uppy 4 multipart through the broker's Companion routes (endpoint + headers), ${store} store`, { timeout: 2 * TIMEOUT }, () => {
-    let uppyStack;
-    let stack;
-    let sha256;
-    let acme;
-    let globex;
-
-    before(async () => {
-      uppyStack = await startUppyStack({ store, size: FILE_SIZE });
-      ({ stack, sha256, acme, globex } = uppyStack);
-    });
-    after(async () => {
-      await uppyStack?.close();
-    });
+    const uppyStack = useUppyStack({ store, size: FILE_SIZE });
 
     test(`a ${FILE_SIZE / MiB} MiB CSV uploads in ${PART_COUNT} parts, completes, verifies and downloads identical`, { timeout: TIMEOUT }, async (t) => {
-      const { page, context, problems } = await openPage(stack.browser, uppyStack.uppyPage);
+      const { stack, sha256, acme, globex, uppyPage } = uppyStack;
+      const { page, context, problems } = await openPage(stack.browser, uppyPage);
       try {
         // Every call Uppy and the page make to the broker (preflights aside).
         const calls = [];

@@ -10,9 +10,9 @@
 // scripts/bench-uppy-resume.sh runs the same flow with a 1 GiB file on Garage as a benchmark
 // (e2e/bench/uppy-resume.js).
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { hashDownload, openPage, startUppyStack } from "../harness.js";
+import { hashDownload, openPage, useUppyStack } from "../harness.js";
 import { intruderStatuses, uppyResumeRun } from "../uppy/resume.js";
 
 const TIMEOUT = 300_000;
@@ -23,22 +23,11 @@ const PART_COUNT = Math.ceil(FILE_SIZE / PART_SIZE);
 
 for (const store of ["embedded", "garage"]) {
   describe(`Uppy 4 resumes a multipart upload after a reload (Golden Retriever, Companion routes), ${store} store`, { timeout: 2 * TIMEOUT }, () => {
-    let uppyStack;
-    let stack;
-    let sha256;
-    let acme;
-    let globex;
-
-    before(async () => {
-      uppyStack = await startUppyStack({ store, size: FILE_SIZE });
-      ({ stack, sha256, acme, globex } = uppyStack);
-    });
-    after(async () => {
-      await uppyStack?.close();
-    });
+    const uppyStack = useUppyStack({ store, size: FILE_SIZE });
 
     test(`a ${PART_COUNT}-part upload survives a reload: only the missing parts go up after it, and the object verifies and downloads identical`, { timeout: TIMEOUT }, async (t) => {
-      const { page, context, problems } = await openPage(stack.browser, uppyStack.uppyPage);
+      const { stack, sha256, acme, globex, uppyPage } = uppyStack;
+      const { page, context, problems } = await openPage(stack.browser, uppyPage);
       try {
         // Slow the upload so that the reload comes while parts are still on their way.
         const run = await uppyResumeRun(stack, page, {

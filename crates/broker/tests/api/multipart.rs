@@ -11,7 +11,7 @@ use broker_api::uploads::multipart::SessionRegistry;
 use broker_api::uploads::multipart::sessions::SESSION_LIFETIME;
 use broker_core::store::PutOptions;
 use broker_core::{ObjectKey, Settings};
-use broker_testkit::{Redis, Session, TestApp, error_code, s3_error_code, spawn_app_with};
+use broker_testkit::{Redis, Session, TestApp, error_code, retry_after, s3_error_code, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -728,11 +728,7 @@ async fn part_signing_is_rate_limited_per_part() {
     let all: Vec<u32> = (1..=100).collect();
     assert_eq!(sign_parts(&alice, upload_id, &all).await.status(), 200, "100 parts");
     let response = sign_parts(&alice, upload_id, &[101]).await;
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("seconds");
+    let retry_after = retry_after(&response);
     assert!((9..=10).contains(&retry_after), "a part every 10 s: {retry_after}");
     assert_eq!(error_code(response).await, (429, "rate_limited".into()));
     let key = created["key"].as_str().expect("key");
