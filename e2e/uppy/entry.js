@@ -273,6 +273,8 @@ export async function resumeUppy({ apiBase, headers, fileUrl, name, type, kind, 
   const uppy = resumableUppy({ apiBase, headers, onRestored });
   await Promise.race([restored, new Promise((resolve) => setTimeout(resolve, 10_000))]);
   record.restored = uppy.getFiles().map((f) => ({ name: f.name, isGhost: Boolean(f.isGhost), s3Multipart: f.s3Multipart ?? null }));
+  // Nothing to resume (the upload finished before the reload, or nothing was kept).
+  if (record.restored.length === 0) return record;
   const file = await pickFile(fileUrl, name, type, lastModified);
   const fileId = uppy.addFile({ name, type, data: file, meta: { kind }, source: "e2e" });
   uppy.on("s3-multipart:part-uploaded", (_file, part) => record.parts.push(part.PartNumber));
