@@ -23,6 +23,7 @@
 //   E2E_BROKER_LOGS     set to 1 to echo the broker's (and the Garage helper's) logs
 
 import { spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import net from "node:net";
@@ -100,7 +101,7 @@ export function requirePrerequisites({ store = "embedded", uppy = false, tools =
         "`cargo build -p upload-broker` (the tests look in $CARGO_TARGET_DIR/debug, or set BROKER_BIN).",
     );
   }
-  const packages = ["playwright-core", ...(uppy ? ["@uppy/core", "@uppy/aws-s3", "esbuild"] : [])];
+  const packages = ["playwright-core", ...(uppy ? ["@uppy/core", "@uppy/aws-s3", "@uppy/golden-retriever", "esbuild"] : [])];
   const absent = packages.filter((name) => !existsSync(path.join(here, "node_modules", name, "package.json")));
   if (absent.length) {
     missing.push(`The npm packages ${absent.join(", ")} are missing: run \`cd e2e && npm ci\`.`);
@@ -491,7 +492,6 @@ export async function errorBox(page) {
  * this way rather than kept in the repository.
  */
 export async function writeCsvFile(file, size) {
-  const { createHash } = await import("node:crypto");
   const { openSync, writeSync, closeSync } = await import("node:fs");
   const hash = createHash("sha256");
   const fd = openSync(file, "w");
@@ -518,9 +518,66 @@ export async function writeCsvFile(file, size) {
   return hash.digest("hex");
 }
 
+/**
+ * What the Uppy Companion-route tests (and e2e/bench/uppy-resume.js) run on: a CSV of
+ * `size` bytes served at /big/big.csv, the Uppy bundle at /uppy/index.html, and a broker on
+ * `store` that takes one API key of tenant `acme` and one of `globex`. Resolves to
+ * `{ stack, sha256, file, acme, globex, uppyPage, close() }`.
+ */
+export async function startUppyStack({ store, size }) {
+  requirePrerequisites({ uppy: true, store });
+  const { buildUppyBundle } = await import("./uppy/build.js");
+  const dir = mkdtempSync(path.join(tmpdir(), "uppy-e2e-"));
+  let bundle;
+  try {
+    const file = path.join(dir, "big.csv");
+    const sha256 = await writeCsvFile(file, size);
+    bundle = await buildUppyBundle();
+    const acme = apiKey("acme");
+    const globex = apiKey("globex");
+    const stack = await startStack({
+      store,
+      needs: { uppy: true },
+      brokerEnv: { API_KEYS: `${acme.entry},${globex.entry}` },
+      mounts: { "/uppy/": bundle.dir, "/big/": dir },
+    });
+    const close = async () => {
+      await stack.close();
+      bundle.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return { stack, sha256, file, acme, globex, uppyPage: `${stack.pageServer.origin}/uppy/index.html`, close };
+  } catch (error) {
+    bundle?.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * `startUppyStack` around a `describe` block: registers its `before` and `after` hooks and
+ * returns the object they fill (`stack`, `sha256`, `acme`, `globex`, `uppyPage`, …), to be
+ * read inside the tests.
+ */
+export function useUppyStack(options) {
+  const uppyStack = {};
+  before(async () => {
+    Object.assign(uppyStack, await startUppyStack(options));
+  });
+  after(async () => {
+    await uppyStack.close?.();
+  });
+  return uppyStack;
+}
+
+/** An API key for `tenant` and its API_KEYS entry (`tenant:sha256:label`). */
+export function apiKey(tenant) {
+  const key = `ak_${randomBytes(24).toString("hex")}`;
+  return { key, entry: `${tenant}:${createHash("sha256").update(key).digest("hex")}:e2e` };
+}
+
 /** GETs `url` from Node, streaming: resolves to `{ status, size, sha256 }` of the body. */
 export async function hashDownload(url) {
-  const { createHash } = await import("node:crypto");
   const response = await fetch(url);
   const hash = createHash("sha256");
   let size = 0;

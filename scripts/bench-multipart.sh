@@ -4,7 +4,8 @@
 # curl, complete with streamed verification and promotion) against a plain `curl -T` presigned PUT
 # of the same bytes to the same store, interleaved in one run, on the embedded
 # store and on Garage 2.5.0. Also reports the broker's peak RSS during completion.
-#   usage: scripts/bench-multipart.sh [embedded|garage|both]   (default both; ROUNDS=2, SIZE_MIB=1024)
+#   usage: scripts/bench-multipart.sh [embedded|garage|both]   (default both; ROUNDS=2, SIZE_MIB=1024,
+#          PART_MIB=16: the broker's MULTIPART_PART_SIZE, CONCURRENCY=4: parts in flight)
 # Targets: multipart >= 0.8x the plain PUT's throughput; peak RSS <= 128 MiB.
 # The driver is bench/multipart_compare.py (Python from the bench venv, boto3
 # only to presign the baseline's PUT).
@@ -13,6 +14,8 @@ cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
 WHICH="${1:-both}"
 SIZE_MIB="${SIZE_MIB:-1024}"
+PART_MIB="${PART_MIB:-16}"
+export PART_SIZE=$((PART_MIB * 1024 * 1024))
 
 bench_venv boto3
 # BROKER_BIN / TESTKIT_GARAGE_BIN skip the builds.
@@ -50,7 +53,7 @@ PY
 start_broker() {
   local log="$1"; shift
   API_PORT="$(free_port)"
-  env -i PATH="$PATH" HOME="$HOME" AUTH_MODE=none RATE_LIMIT_RATE=0 RUST_LOG="${RUST_LOG:-warn}" \
+  env -i PATH="$PATH" HOME="$HOME" AUTH_MODE=none RATE_LIMIT_RATE=0 RUST_LOG="${RUST_LOG:-warn}" MULTIPART_PART_SIZE="$PART_SIZE" \
     BIND_ADDR="127.0.0.1:$API_PORT" DATA_DIR="$WORK/data" "$@" "$BIN" serve >"$log" 2>&1 &
   BROKER_PID=$!
   for _ in $(seq 150); do

@@ -210,7 +210,7 @@ export const DEFAULT_MULTIPART_THRESHOLD = 100 * 1024 * 1024;
 const SIGN_BATCH = 16;
 /** A signed part URL this close to its expiry is signed again before use. */
 const EXPIRY_MARGIN_MS = 30_000;
-/** Attempts per part on a network error, a 5xx or an expired URL (each with a fresh URL). */
+/** Attempts per part on a network error, a 5xx, an expired URL or damaged bytes (each with a fresh URL). */
 const PART_ATTEMPTS = 3;
 const STORAGE_PREFIX = "upload-broker:multipart:";
 
@@ -234,6 +234,10 @@ const STORAGE_PREFIX = "upload-broker:multipart:";
  *        once the upload is created or resumed; `uploaded` lists the parts the store already has
  * @param {Storage|null} [options.storage=localStorage]  where resumable uploads are
  *        remembered; `null` forgets them
+ * @param {boolean} [options.partChecksums=false]  create the upload with
+ *        `checksumAlgorithm: "SHA256"`: each part's SHA-256 is computed with WebCrypto (one
+ *        part in memory at a time) and signed into its URL, so the store refuses a part whose
+ *        bytes changed on the way. A resumed upload follows what it was created with.
  */
 export async function uploadMultipart(file, options = {}) {
   const { onStage, onSession, storage = defaultStorage() } = options;
@@ -322,16 +326,21 @@ async function openSession(file, options) {
   const body = { profile: kind, filename: name, contentType: options.contentType ?? guessContentType(name, file?.type), size: file?.size };
   const digest = await wholeFileSha256(file, options.sha256);
   if (digest) body.sha256 = digest;
+  if (options.partChecksums) body.checksumAlgorithm = "SHA256";
   const created = await callApi("/uploads/multipart", body, { ...apiOptions(options), stage: "sign" });
   rememberSession(storage, file, options, { uploadId: created.uploadId, partCount: created.partCount, startedAt: Date.now() });
   return sessionFrom(created, file, []);
 }
 
-/** The upload's facts, and the parts the store has whose size is right (`done`: number → ETag). */
-function sessionFrom({ uploadId, key, partSize, partCount }, file, parts) {
+/**
+ * The upload's facts, the parts the store has whose size is right (`done`: number → ETag),
+ * and `body(n)`, part n of the file.
+ */
+function sessionFrom({ uploadId, key, partSize, partCount, checksumAlgorithm }, file, parts) {
   const size = (n) => Math.min(partSize, file.size - (n - 1) * partSize);
+  const body = (n) => file.slice((n - 1) * partSize, (n - 1) * partSize + size(n));
   const done = new Map(parts.filter((p) => p.size === size(p.partNumber) && p.etag).map((p) => [p.partNumber, p.etag]));
-  return { uploadId, key, partSize, partCount, size, done };
+  return { uploadId, key, partSize, partCount, checksumAlgorithm, size, body, done };
 }
 
 /** PUTs every part not in `session.done`, `concurrency` at a time; fills `session.done`. */
@@ -353,13 +362,12 @@ async function uploadParts(file, session, options) {
   };
   report();
 
-  const signer = partSigner(session.uploadId, missing, options);
+  const signer = partSigner(session, missing, options);
   let next = 0;
   const worker = async () => {
     while (next < missing.length) {
       const partNumber = missing[next++];
-      const start = (partNumber - 1) * session.partSize;
-      const body = file.slice(start, start + session.size(partNumber));
+      const body = session.body(partNumber);
       const etag = await putPart(body, partNumber, signer, {
         signal: stop.signal,
         onProgress: ({ loaded }) => {
@@ -403,7 +411,9 @@ async function putPart(body, partNumber, signer, { signal, onProgress }) {
       }
       return etag;
     } catch (error) {
-      const transient = error instanceof UploadError && (error.code === "network_error" || error.code === "expired" || error.status >= 500);
+      // checksum_mismatch: the bytes changed on the way (a part signed with its SHA-256).
+      const retried = ["network_error", "expired", "checksum_mismatch"];
+      const transient = error instanceof UploadError && (retried.includes(error.code) || error.status >= 500);
       if (!transient || attempt >= PART_ATTEMPTS || signal.aborted) throw error;
     }
   }
@@ -413,11 +423,12 @@ async function putPart(body, partNumber, signer, { signal, onProgress }) {
  * Signs part URLs on demand, `SIGN_BATCH` at a time in the order parts are uploaded: the
  * first `take` of a part not signed yet signs it with the next unsigned ones.
  */
-function partSigner(uploadId, order, options) {
+function partSigner(session, order, options) {
   const pending = new Map(); // partNumber → Promise<{ url, method, headers, expiresAt }>
   let cursor = 0; // order[..cursor] have been asked for
   const request = (numbers, signal) => {
-    const reply = callApi(`${multipartPath(uploadId)}/parts`, { partNumbers: numbers }, { ...apiOptions(options), signal, stage: "sign" });
+    const path = `${multipartPath(session.uploadId)}/parts`;
+    const reply = signRequest(session, numbers).then((body) => callApi(path, body, { ...apiOptions(options), signal, stage: "sign" }));
     for (const n of numbers) {
       const part = reply.then(({ parts, expiresIn }) => {
         const signed = parts?.find((p) => p.partNumber === n);
@@ -445,6 +456,21 @@ function partSigner(uploadId, order, options) {
       return this.take(partNumber, signal);
     },
   };
+}
+
+/**
+ * The body of a `…/parts` call: the part numbers and, for an upload created with
+ * `checksumAlgorithm: "SHA256"`, each part's SHA-256 in base64 by WebCrypto, one part in
+ * memory at a time.
+ */
+async function signRequest(session, partNumbers) {
+  if (session.checksumAlgorithm !== "SHA256") return { partNumbers };
+  const checksumSha256 = {};
+  for (const n of partNumbers) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await session.body(n).arrayBuffer()));
+    checksumSha256[n] = btoa(String.fromCharCode(...digest));
+  }
+  return { partNumbers, checksumSha256 };
 }
 
 function multipartPath(uploadId) {
@@ -589,6 +615,11 @@ function mapStoreError(status, storeCode, storeMessage, maxBytes, fileSize) {
     return { code: "too_large", message: `the store refused the file as too large${limit}` };
   }
   if (storeCode === "EntityTooSmall") return { code: "empty_file", message: "the store refused the file as empty" };
+  // A part signed with its SHA-256 whose bytes have another: AWS and the embedded store say
+  // BadDigest, Garage InvalidDigest. The bytes changed on the way; sending them again may work.
+  if (storeCode === "BadDigest" || storeCode === "InvalidDigest") {
+    return { code: "checksum_mismatch", message: `the store refused bytes that do not match their SHA-256 (${said})` };
+  }
   // AWS: "Request has expired"; Garage: "Expiration date is in the past".
   if (/expir/i.test(storeMessage) || /expired/i.test(storeCode)) {
     return { code: "expired", message: `the upload link expired before the file was sent (${said})` };

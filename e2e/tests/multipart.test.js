@@ -56,9 +56,9 @@ for (const store of ["embedded", "garage"]) {
      * Runs `uploadMultipart` in the page on /big/ledger.csv. With `stopAfter`, the caller's
      * AbortSignal stops it once that many parts are stored. Resolves to a plain record.
      */
-    function runClient(page, { stopAfter = 0, concurrency = 2, sha256 } = {}) {
+    function runClient(page, { stopAfter = 0, concurrency = 2, sha256, partChecksums = false } = {}) {
       return page.evaluate(
-        async ({ apiBase, stopAfter, concurrency, lastModified, sha256 }) => {
+        async ({ apiBase, stopAfter, concurrency, lastModified, sha256, partChecksums }) => {
           const client = await import("/upload-broker.js");
           const blob = await (await fetch("/big/ledger.csv")).blob();
           const file = new File([blob], "ledger.csv", { type: "text/csv", lastModified });
@@ -70,6 +70,7 @@ for (const store of ["embedded", "garage"]) {
               apiBase,
               concurrency,
               sha256,
+              partChecksums,
               signal: controller.signal,
               onSession: (session) => {
                 record.session = session;
@@ -86,7 +87,7 @@ for (const store of ["embedded", "garage"]) {
           record.pending = client.pendingUploads();
           return record;
         },
-        { apiBase: stack.broker.apiOrigin, stopAfter, concurrency, lastModified: LAST_MODIFIED, sha256 },
+        { apiBase: stack.broker.apiOrigin, stopAfter, concurrency, lastModified: LAST_MODIFIED, sha256, partChecksums },
       );
     }
 
@@ -158,6 +159,64 @@ for (const store of ["embedded", "garage"]) {
         assert.equal(after.status, 404, JSON.stringify(after.body));
         assert.deepEqual(problems, []);
       });
+    });
+
+    test("with partChecksums each part carries its SHA-256: a part damaged on the way is refused by the store (retried, then reported), and the resume completes", { timeout: TIMEOUT }, async () => {
+      const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
+      const why = (extra) => `${extra}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
+      try {
+        const creates = [];
+        const checksums = new Map(); // part number → the x-amz-checksum-sha256 its PUT carried
+        page.on("request", (request) => {
+          const url = new URL(request.url());
+          if (request.method() === "POST" && url.pathname === "/uploads/multipart") creates.push(JSON.parse(request.postData()));
+          if (request.method() === "PUT" && url.searchParams.has("partNumber")) {
+            checksums.set(Number(url.searchParams.get("partNumber")), request.headers()["x-amz-checksum-sha256"]);
+          }
+        });
+        // Part 2's bytes change on the way (same length, rotated by one byte), on every attempt:
+        // the store must refuse them each time, and the client gives up after its 3 attempts.
+        // (The page's XHR is wrapped: a route cannot rewrite a Blob body.)
+        await page.evaluate(() => {
+          const { open, send } = XMLHttpRequest.prototype;
+          window.damaged = 0;
+          XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+            this.target = String(url);
+            return open.call(this, method, url, ...rest);
+          };
+          XMLHttpRequest.prototype.send = function (body) {
+            if (window.damaged !== null && body instanceof Blob && /[?&]partNumber=2&/.test(this.target)) {
+              window.damaged++;
+              return send.call(this, new Blob([body.slice(1), body.slice(0, 1)]));
+            }
+            return send.call(this, body);
+          };
+        });
+        const first = await runClient(page, { partChecksums: true, concurrency: 1 });
+        const damaged = await page.evaluate(() => window.damaged);
+        assert.equal(damaged, 3, why(`part 2 was tried three times, each with a fresh URL: ${JSON.stringify({ creates, checksums: [...checksums], error: first.error })}`));
+        assert.equal(first.error?.stage, "upload", why(`the damaged part stops the upload: ${JSON.stringify(first.error)}`));
+        assert.deepEqual([first.error.code, first.error.status], ["checksum_mismatch", 400], why(JSON.stringify(first.error)));
+        assert.equal(creates.length, 1);
+        assert.equal(creates[0].checksumAlgorithm, "SHA256", "the create asks for per-part checksums");
+        assert.ok(!first.parts.includes(2), why(`part 2 was not stored: ${first.parts}`));
+        const listed = await brokerCall("GET", `/uploads/multipart/${encodeURIComponent(first.session.uploadId)}`);
+        assert.equal(listed.body.checksumAlgorithm, "SHA256", JSON.stringify(listed.body));
+        assert.ok(!listed.body.parts.some((p) => p.partNumber === 2), JSON.stringify(listed.body));
+
+        await page.evaluate(() => {
+          window.damaged = null;
+        });
+        const second = await runClient(page, { concurrency: 2 });
+        assert.equal(second.error, null, why(`the resume completes: ${JSON.stringify(second.error)}`));
+        assert.equal(second.session.uploadId, first.session.uploadId, "the same upload, still checksummed");
+        assert.equal(second.result.sha256, sha256, "the broker verified the bytes that were sent");
+        assert.equal(checksums.size, PART_COUNT, why(`every part was PUT: ${[...checksums.keys()]}`));
+        for (const [n, checksum] of checksums) assert.match(checksum ?? "", /^[A-Za-z0-9+/]{43}=$/, `part ${n}'s PUT carried its SHA-256`);
+        assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
+      } finally {
+        await context.close();
+      }
     });
 
     test("abortMultipart removes the upload: the broker no longer lists it (404 upload_not_found) and the page forgets it", { timeout: TIMEOUT }, async () => {

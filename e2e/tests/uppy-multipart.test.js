@@ -8,14 +8,9 @@
 // The file is written by Node into a temp dir that the page server mounts at /big/ (a CSV
 // is the easiest valid document to make big).
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { hashDownload, withPage, requirePrerequisites, startStack, writeCsvFile } from "../harness.js";
-import { buildUppyBundle } from "../uppy/build.js";
+import { hashDownload, openPage, useUppyStack } from "../harness.js";
 
 const TIMEOUT = 300_000;
 const MiB = 1024 * 1024;
@@ -23,41 +18,14 @@ const PART_SIZE = 5 * MiB; // Uppy's own choice for this size, and the Companion
 const FILE_SIZE = 200 * MiB;
 const PART_COUNT = Math.ceil(FILE_SIZE / PART_SIZE);
 
-/** An API key for `tenant` and its API_KEYS entry. */
-function apiKey(tenant) {
-  const key = `ak_${randomBytes(24).toString("hex")}`;
-  return { key, entry: `${tenant}:${createHash("sha256").update(key).digest("hex")}:e2e` };
-}
-
 for (const store of ["embedded", "garage"]) {
   describe(`Uppy 4 multipart through the broker's Companion routes (endpoint + headers), ${store} store`, { timeout: 2 * TIMEOUT }, () => {
-    let bundle;
-    let stack;
-    let dir;
-    let sha256;
-    const acme = apiKey("acme");
-    const globex = apiKey("globex");
-
-    before(async () => {
-      requirePrerequisites({ uppy: true, store });
-      dir = mkdtempSync(path.join(tmpdir(), "uppy-multipart-e2e-"));
-      sha256 = await writeCsvFile(path.join(dir, "big.csv"), FILE_SIZE);
-      bundle = await buildUppyBundle();
-      stack = await startStack({
-        store,
-        needs: { uppy: true },
-        brokerEnv: { API_KEYS: `${acme.entry},${globex.entry}` },
-        mounts: { "/uppy/": bundle.dir, "/big/": dir },
-      });
-    });
-    after(async () => {
-      await stack?.close();
-      bundle?.close();
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    });
+    const uppyStack = useUppyStack({ store, size: FILE_SIZE });
 
     test(`a ${FILE_SIZE / MiB} MiB CSV uploads in ${PART_COUNT} parts, completes, verifies and downloads identical`, { timeout: TIMEOUT }, async (t) => {
-      await withPage(stack.browser, `${stack.pageServer.origin}/uppy/index.html`, async ({ page, problems }) => {
+      const { stack, sha256, acme, globex, uppyPage } = uppyStack;
+      const { page, context, problems } = await openPage(stack.browser, uppyPage);
+      try {
         // Every call Uppy and the page make to the broker (preflights aside).
         const calls = [];
         page.on("request", (request) => {
@@ -124,7 +92,9 @@ for (const store of ["embedded", "garage"]) {
         const other = await download(globex.key);
         assert.notEqual(other.status, 200, `another tenant gets no link: ${JSON.stringify(other.body)}`);
         assert.deepEqual(problems, [], why("no console errors (Uppy logs one when it cannot read a part's ETag)"));
-      });
+      } finally {
+        await context.close();
+      }
     });
   });
 }

@@ -5,13 +5,16 @@
 // presigned POST form or presigned PUT, through `getUploadParameters` and
 // `shouldUseMultipart: false` (`uploadWithUppy`), or, with `endpoint` set to the broker, in
 // parts through the broker's Companion-compatible /s3/* routes (`uploadWithUppyCompanion`);
-// when Uppy reports success the page calls `POST /uploads/complete`. Only the broker's HTTP
+// when Uppy reports success the page calls `POST /uploads/complete`. A multipart upload that
+// must survive a reload uses @uppy/golden-retriever, Uppy's own plugin for that
+// (`startResumableUppy`, then `resumeUppy` on the reloaded page). Only the broker's HTTP
 // API is used here, not web/upload-broker.js: this is the third-party client's path. The
-// tests drive it through `window.uppyE2E`.
+// tests (and scripts/bench-uppy-resume.sh) drive it through `window.uppyE2E`.
 import Uppy from "@uppy/core";
 import AwsS3 from "@uppy/aws-s3";
+import GoldenRetriever from "@uppy/golden-retriever";
 
-export const versions = { core: Uppy.VERSION, awsS3: AwsS3.VERSION };
+export const versions = { core: Uppy.VERSION, awsS3: AwsS3.VERSION, goldenRetriever: GoldenRetriever.VERSION };
 
 /** POSTs JSON to the broker; resolves to `{ status, body }` (parsed JSON, else the text). */
 async function callBroker(apiBase, route, payload, signal, headers = {}) {
@@ -157,7 +160,7 @@ async function settle(uppy, record, timeoutMs) {
  * completion, timedOut }`.
  */
 export async function uploadWithUppyCompanion({ apiBase, headers, fileUrl, name, type, kind, timeoutMs = 240_000 }) {
-  const record = { versions, size: null, parts: [], successes: [], uploadErrors: [], result: null, rejected: null, key: null, completion: null, timedOut: false };
+  const record = { versions, size: null, parts: [], successes: [], uploadErrors: [], result: null, rejected: null, key: null, completion: null, timedOut: false, seconds: null, completionSeconds: null };
   const data = await (await fetch(fileUrl)).blob();
   record.size = data.size;
   const uppy = new Uppy({ autoProceed: false });
@@ -175,11 +178,133 @@ export async function uploadWithUppyCompanion({ apiBase, headers, fileUrl, name,
     record.successes.push({ file: file?.name, status: response?.status ?? null, location: response?.body?.location ?? null });
   });
   const fileId = uppy.addFile({ name, type, data, meta: { kind }, source: "e2e" });
+  const started = performance.now();
   const succeeded = await settle(uppy, record, timeoutMs);
+  record.seconds = (performance.now() - started) / 1000;
   record.key = uppy.getFile(fileId)?.s3Multipart?.key ?? null;
-  if (succeeded && record.key) {
-    record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.key }, undefined, headers);
+  if (succeeded && record.key) await completeInBroker(apiBase, headers, record);
+  uppy.destroy();
+  return record;
+}
+
+/** `POST /uploads/complete` of `record.key`, noting the answer and the seconds it took. */
+async function completeInBroker(apiBase, headers, record) {
+  const started = performance.now();
+  record.completion = await callBroker(apiBase, "/uploads/complete", { objectKey: record.key }, undefined, headers);
+  record.completionSeconds = (performance.now() - started) / 1000;
+}
+
+/** The Uppy id of the resumable flow: Golden Retriever keeps its state under it. */
+const RESUMABLE_ID = "broker-resumable";
+
+/**
+ * Uppy as a page that survives a reload sets it up: @uppy/aws-s3 with `endpoint` (the
+ * broker's Companion routes) and `headers`, in parts whatever the size, and
+ * @uppy/golden-retriever, which keeps the selected files, with each one's `s3Multipart`
+ * `{ uploadId, key }`, in localStorage (and blobs up to 10 MiB in IndexedDB: a bigger file
+ * comes back as a "ghost" that the user selects again). `onRestored` is called once Golden
+ * Retriever has looked for what an earlier page left.
+ */
+function resumableUppy({ apiBase, headers, onRestored }) {
+  const uppy = new Uppy({ id: RESUMABLE_ID, autoProceed: false });
+  if (onRestored) uppy.once("restored", onRestored);
+  uppy.use(AwsS3, { endpoint: apiBase, headers, shouldUseMultipart: true, allowedMetaFields: ["kind"] });
+  uppy.use(GoldenRetriever, { serviceWorker: false });
+  return uppy;
+}
+
+/** The file at `fileUrl` as the user's File: a fixed lastModified, so its Uppy id is stable. */
+async function pickFile(fileUrl, name, type, lastModified) {
+  const blob = await (await fetch(fileUrl)).blob();
+  return new File([blob], name, { type, lastModified });
+}
+
+/**
+ * Starts a multipart upload of the file at `fileUrl` with the resumable Uppy and resolves
+ * once `stopAfterParts` parts are stored, leaving the upload running: the caller then
+ * reloads the page mid-way. Resolves to `{ versions, size, parts, uploadId, key, errors,
+ * seconds }` (`parts`: those stored until it resolves; `seconds`: from adding the file to
+ * then).
+ */
+export async function startResumableUppy({ apiBase, headers, fileUrl, name, type, kind, lastModified, stopAfterParts }) {
+  const file = await pickFile(fileUrl, name, type, lastModified);
+  const uppy = resumableUppy({ apiBase, headers });
+  const record = { versions, size: file.size, parts: [], uploadId: null, key: null, errors: [], seconds: null };
+  const started = performance.now();
+  return new Promise((resolve) => {
+    uppy.on("s3-multipart:part-uploaded", (uploaded, part) => {
+      record.parts.push(part.PartNumber);
+      if (record.parts.length === stopAfterParts) {
+        Object.assign(record, uppy.getFile(uploaded.id)?.s3Multipart ?? {});
+        // Golden Retriever saves the state at most every 500 ms: let it save this one.
+        setTimeout(() => {
+          record.seconds = (performance.now() - started) / 1000;
+          resolve(record);
+        }, 600);
+      }
+    });
+    uppy.on("upload-error", (_file, error) => {
+      record.errors.push(String(error?.message ?? error));
+      resolve(record);
+    });
+    uppy.addFile({ name, type, data: file, meta: { kind }, source: "e2e" });
+    uppy.upload().catch((error) => {
+      record.errors.push(String(error?.message ?? error));
+      resolve(record);
+    });
+  });
+}
+
+/**
+ * On the reloaded page: what a user does. The resumable Uppy comes back with Golden
+ * Retriever's saved state (the file as a ghost, with its `s3Multipart`); the user selects the
+ * same file again and presses Upload, which confirms the restore: Uppy lists the parts the
+ * store holds (`GET /s3/multipart/{uploadId}`), uploads only the missing ones and completes.
+ * Then the page calls `POST /uploads/complete`. Resolves to `{ restored, parts, result,
+ * key, uploadId, completion, timedOut, seconds, completionSeconds }` (`seconds`:
+ * from Upload to the file's upload-success, CompleteMultipartUpload included).
+ */
+export async function resumeUppy({ apiBase, headers, fileUrl, name, type, kind, lastModified, timeoutMs = 240_000 }) {
+  const record = { restored: null, parts: [], uploadErrors: [], result: null, key: null, uploadId: null, completion: null, timedOut: false, seconds: null, completionSeconds: null };
+  let onRestored;
+  const restored = new Promise((resolve) => {
+    onRestored = resolve;
+  });
+  const uppy = resumableUppy({ apiBase, headers, onRestored });
+  await Promise.race([restored, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  record.restored = uppy.getFiles().map((f) => ({ name: f.name, isGhost: Boolean(f.isGhost), s3Multipart: f.s3Multipart ?? null }));
+  // Nothing to resume (the upload finished before the reload, or nothing was kept).
+  if (record.restored.length === 0) return record;
+  const file = await pickFile(fileUrl, name, type, lastModified);
+  const fileId = uppy.addFile({ name, type, data: file, meta: { kind }, source: "e2e" });
+  uppy.on("s3-multipart:part-uploaded", (_file, part) => record.parts.push(part.PartNumber));
+  uppy.on("upload-error", (_file, error) => record.uploadErrors.push(String(error?.message ?? error)));
+  uppy.on("error", (error) => record.uploadErrors.push(String(error?.message ?? error)));
+  const started = performance.now();
+  let timer;
+  // A restored upload runs through `uppy.restore()`, which emits no `complete`: the file's
+  // own upload-success or upload-error tells how it ended.
+  const outcome = await Promise.race([
+    new Promise((resolve) => {
+      uppy.on("upload-success", (done) => done.id === fileId && resolve({ successful: [done.name], failed: [] }));
+      uppy.on("upload-error", (failed, error) => failed?.id === fileId && resolve({ successful: [], failed: [{ name: failed.name, error: String(error?.message ?? error) }] }));
+      // Upload, on an Uppy with a recovered state, is a confirmed restore (as the Dashboard does).
+      uppy.emit("restore-confirmed");
+    }),
+    new Promise((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  record.seconds = (performance.now() - started) / 1000;
+  if (outcome === "timeout") {
+    record.timedOut = true;
+    uppy.cancelAll();
+    return record;
   }
+  record.result = outcome;
+  Object.assign(record, { key: uppy.getFile(fileId)?.s3Multipart?.key ?? null, uploadId: uppy.getFile(fileId)?.s3Multipart?.uploadId ?? null });
+  if (record.result.successful.length === 1 && record.key) await completeInBroker(apiBase, headers, record);
   uppy.destroy();
   return record;
 }

@@ -53,6 +53,9 @@ pub enum ApiError {
     MultipartRequired { size: u64, threshold: u64 },
     #[error("{0}")]
     InvalidChecksum(broker_core::record::InvalidDigest),
+    /// A multipart part's `checksumSha256` is missing, malformed or not wanted.
+    #[error("{0}")]
+    InvalidPartChecksum(String),
     #[error("the stored bytes have SHA-256 {actual}, not the {declared} declared when the upload was signed")]
     ChecksumMismatch { declared: String, actual: String },
     #[error("this store takes presigned PUT uploads, which pin the exact size: send `size` in bytes")]
@@ -155,7 +158,7 @@ impl ApiError {
             ApiError::Rejected(rejection) => rejection.code(),
             ApiError::EmptyFile => "empty_file",
             ApiError::MultipartRequired { .. } => "multipart_required",
-            ApiError::InvalidChecksum(_) => "invalid_checksum",
+            ApiError::InvalidChecksum(_) | ApiError::InvalidPartChecksum(_) => "invalid_checksum",
             ApiError::ChecksumMismatch { .. } => "checksum_mismatch",
             ApiError::SizeRequired => "size_required",
             ApiError::InvalidKey(_) => "invalid_key",
@@ -207,6 +210,7 @@ impl ResponseError for ApiError {
             | ApiError::EmptyFile
             | ApiError::MultipartRequired { .. }
             | ApiError::InvalidChecksum(_)
+            | ApiError::InvalidPartChecksum(_)
             | ApiError::SizeRequired
             | ApiError::InvalidKey(_)
             | ApiError::InvalidScope(_) => StatusCode::BAD_REQUEST,

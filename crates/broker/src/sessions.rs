@@ -20,10 +20,13 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS multipart_sessions (
     profile TEXT NOT NULL,
     size INTEGER,
     part_size INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    part_sha256 INTEGER NOT NULL DEFAULT 0
 )";
+/// A file made before `part_sha256` existed gains it (an error says it has it).
+const ADD_PART_SHA256: &str = "ALTER TABLE multipart_sessions ADD COLUMN part_sha256 INTEGER NOT NULL DEFAULT 0";
 const INDEX: &str = "CREATE INDEX IF NOT EXISTS multipart_sessions_expiry ON multipart_sessions (expires_at)";
-const COLUMNS: &str = "upload_id, object_key, tenant, subject, profile, size, part_size, expires_at";
+const COLUMNS: &str = "upload_id, object_key, tenant, subject, profile, size, part_size, expires_at, part_sha256";
 
 pub struct SqliteSessions {
     pool: SqlitePool,
@@ -50,6 +53,7 @@ fn session(row: &SqliteRow) -> MultipartSession {
         profile: row.get("profile"),
         size: row.get::<Option<i64>, _>("size").map(to_u64),
         part_size: to_u64(row.get("part_size")),
+        part_sha256: row.get("part_sha256"),
         expires_at: to_u64(row.get("expires_at")),
     }
 }
@@ -63,6 +67,7 @@ impl SqliteSessions {
         for statement in [SCHEMA, INDEX] {
             sqlx::query(statement).execute(&pool).await.map_err(db)?;
         }
+        let _ = sqlx::query(ADD_PART_SHA256).execute(&pool).await;
         Ok(SqliteSessions { pool })
     }
 }
@@ -71,8 +76,8 @@ impl SqliteSessions {
 impl SessionRegistry for SqliteSessions {
     async fn insert(&self, session: &MultipartSession) -> Result<(), RegistryError> {
         sqlx::query(
-            "INSERT INTO multipart_sessions (upload_id, object_key, tenant, subject, profile, size, part_size, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO multipart_sessions (upload_id, object_key, tenant, subject, profile, size, part_size, expires_at, \
+             part_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&session.upload_id)
         .bind(&session.key)
@@ -82,6 +87,7 @@ impl SessionRegistry for SqliteSessions {
         .bind(session.size.map(to_i64))
         .bind(to_i64(session.part_size))
         .bind(to_i64(session.expires_at))
+        .bind(session.part_sha256)
         .execute(&self.pool)
         .await
         .map_err(db)?;

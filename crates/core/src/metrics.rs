@@ -158,7 +158,7 @@ pub fn multipart(event: MultipartEvent) {
     counter!(name::MULTIPART_UPLOADS, "event" => event.as_str()).increment(1);
 }
 
-/// A request to `route` (the rate-limited action: sign, complete, export) was answered 429.
+/// A request to `route` (the rate-limited action: sign, complete, export, sign_parts) was answered 429.
 pub fn rate_limited(route: &'static str) {
     counter!(name::RATE_LIMITED, "route" => route).increment(1);
 }

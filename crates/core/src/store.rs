@@ -104,6 +104,8 @@ pub struct UploadedPart {
     pub number: u32,
     pub etag: String,
     pub size: u64,
+    /// The part's `x-amz-checksum-sha256` (base64), when it was uploaded with one.
+    pub checksum_sha256: Option<String>,
 }
 
 /// A multipart upload in progress.
@@ -510,13 +512,21 @@ impl Store {
 
     /// Starts a multipart upload with the object's final headers (and
     /// server-side encryption when configured); returns the upload id.
+    /// With `sha256_parts`, every part must carry its `x-amz-checksum-sha256`
+    /// (`ChecksumAlgorithm=SHA256`), which the store checks.
     /// Nothing is visible at `key` until [`Store::complete_multipart`].
-    pub async fn create_multipart(&self, key: &ObjectKey, options: PutOptions<'_>) -> Result<String, StoreError> {
+    pub async fn create_multipart(
+        &self,
+        key: &ObjectKey,
+        options: PutOptions<'_>,
+        sha256_parts: bool,
+    ) -> Result<String, StoreError> {
         let request = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(key.as_str());
+            .key(key.as_str())
+            .set_checksum_algorithm(sha256_parts.then_some(aws_sdk_s3::types::ChecksumAlgorithm::Sha256));
         let output = with_object_headers!(request, self, options)
             .send()
             .await
@@ -603,6 +613,7 @@ impl Store {
                     number: u32::try_from(part.part_number()?).ok()?,
                     etag: part.e_tag()?.to_owned(),
                     size: part.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    checksum_sha256: part.checksum_sha256().map(str::to_owned),
                 })
             }));
         }
@@ -651,10 +662,42 @@ impl Store {
         upload_id: &str,
         parts: &[(i32, String)],
     ) -> Result<(), StoreError> {
+        let parts = parts.iter().map(|(number, etag)| (*number, etag.as_str(), None));
+        self.complete_parts(key, upload_id, parts).await
+    }
+
+    /// Makes the object appear, atomically, from parts as [`Store::list_parts`]
+    /// answered them, with their checksums (which the store compares with
+    /// the ones it checked at upload).
+    pub async fn complete_listed_multipart(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<(), StoreError> {
+        let parts = parts.iter().map(|part| {
+            let number = i32::try_from(part.number).unwrap_or(i32::MAX);
+            (number, part.etag.as_str(), part.checksum_sha256.as_deref())
+        });
+        self.complete_parts(key, upload_id, parts).await
+    }
+
+    /// CompleteMultipartUpload of `(number, etag, checksum_sha256)`.
+    async fn complete_parts<'a>(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: impl Iterator<Item = (i32, &'a str, Option<&'a str>)>,
+    ) -> Result<(), StoreError> {
         use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
         let parts = parts
-            .iter()
-            .map(|(number, etag)| CompletedPart::builder().part_number(*number).e_tag(etag).build())
+            .map(|(number, etag, sha256)| {
+                CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(etag)
+                    .set_checksum_sha256(sha256.map(str::to_owned))
+                    .build()
+            })
             .collect();
         self.client
             .complete_multipart_upload()

@@ -165,6 +165,15 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str, 
     assert_eq!(error_code(response).await, (status, code.to_owned()), "{context}");
 }
 
+/// The seconds a 429 says to wait (`Retry-After`, which it must carry).
+pub fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds")
+}
+
 /// The status and `<Code>` of an S3 XML error body.
 pub async fn s3_error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();

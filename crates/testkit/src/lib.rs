@@ -33,7 +33,9 @@ pub use app::{
     ACCESS_KEY, SECRET_KEY, TestApp, TestStore, closed_endpoint, spawn_app, spawn_app_with, spawn_app_with_store_down,
     store_vars_for,
 };
-pub use http::{Session, Signed, assert_error, error_code, post_form, removed, s3_error_code, strings, try_post_form};
+pub use http::{
+    Session, Signed, assert_error, error_code, post_form, removed, retry_after, s3_error_code, strings, try_post_form,
+};
 pub use logs::{captured_json_logs, captured_logs};
 pub use redis::Redis;
 pub use tokens::{

@@ -129,7 +129,7 @@ async fn execute(
         metadata,
         create_only: false,
     };
-    let upload_id = ctx.store.create_multipart(&key, options).await?;
+    let upload_id = ctx.store.create_multipart(&key, options, false).await?;
     let upload = MultipartUpload::new(&ctx.store, &key, upload_id);
 
     let (writer, parts) = PartWriter::new(PART_SIZE);

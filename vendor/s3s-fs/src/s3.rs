@@ -760,16 +760,8 @@ impl S3 for FileSystem {
         });
 
         let size = copy_bytes(stream, file_writer.writer()).await?;
-        // PATCHED (upload-broker, see PATCHED.md): `If-None-Match: *` is
-        // decided when the object appears, not only before the body is read,
-        // so of two concurrent create-only writes exactly one succeeds.
-        if if_none_match.as_ref().is_some_and(ETagCondition::is_any) {
-            if !file_writer.done_if_absent().await? {
-                return Err(s3_error!(PreconditionFailed, "Object already exists"));
-            }
-        } else {
-            file_writer.done().await?;
-        }
+        // PATCHED (upload-broker, see PATCHED.md): the object appears only
+        // once its digests are checked, below (upstream wrote it first).
 
         let md5_sum = hex(md5_hash.finalize());
 
@@ -824,6 +816,17 @@ impl S3 for FileSystem {
         }
         if checksum.checksum_crc64nvme != input.checksum_crc64nvme {
             return Err(s3_error!(BadDigest, "checksum_crc64nvme mismatch"));
+        }
+
+        // PATCHED (upload-broker, see PATCHED.md): `If-None-Match: *` is
+        // decided when the object appears, not only before the body is read,
+        // so of two concurrent create-only writes exactly one succeeds.
+        if if_none_match.as_ref().is_some_and(ETagCondition::is_any) {
+            if !file_writer.done_if_absent().await? {
+                return Err(s3_error!(PreconditionFailed, "Object already exists"));
+            }
+        } else {
+            file_writer.done().await?;
         }
 
         debug!(path = %object_path.display(), ?size, %md5_sum, ?checksum, "write file");
@@ -900,6 +903,7 @@ impl S3 for FileSystem {
             body,
             upload_id,
             part_number,
+            checksum_sha256,
             ..
         } = req.input;
 
@@ -919,12 +923,32 @@ impl S3 for FileSystem {
 
         let file_path = self.resolve_upload_part_path(upload_id, part_number)?;
 
+        // PATCHED (upload-broker, see PATCHED.md): a part sent with
+        // `x-amz-checksum-sha256` is refused with `BadDigest` (as S3 does)
+        // unless its bytes have that SHA-256; the part then never appears,
+        // and the checksum is kept beside it for ListParts.
+        let mut checksum: s3s::checksum::ChecksumHasher = default();
+        if checksum_sha256.is_some() {
+            checksum.sha256 = Some(default());
+        }
         let mut md5_hash = Md5::new();
-        let stream = body.inspect_ok(|bytes| md5_hash.update(bytes.as_ref()));
+        let stream = body.inspect_ok(|bytes| {
+            md5_hash.update(bytes.as_ref());
+            checksum.update(bytes.as_ref());
+        });
 
         let mut file_writer = self.prepare_file_write(&file_path).await?;
         let size = copy_bytes(stream, file_writer.writer()).await?;
+        let checksum = checksum.finalize();
+        if checksum.checksum_sha256 != checksum_sha256 {
+            return Err(s3_error!(BadDigest, "The SHA256 you specified did not match the calculated checksum."));
+        }
         file_writer.done().await?;
+        let checksum_path = part_checksum_path(&file_path);
+        match &checksum_sha256 {
+            Some(sha256) => try_!(fs::write(&checksum_path, sha256).await),
+            None => drop(fs::remove_file(&checksum_path).await),
+        }
 
         let md5_sum = hex(md5_hash.finalize());
 
@@ -932,6 +956,7 @@ impl S3 for FileSystem {
 
         let output = UploadPartOutput {
             e_tag: Some(ETag::Strong(md5_sum)),
+            checksum_sha256,
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -1060,6 +1085,7 @@ impl S3 for FileSystem {
                 part_number: Some(part_number),
                 size: Some(size),
                 e_tag: Some(ETag::Strong(hex(md5_hash.finalize()))),
+                checksum_sha256: fs::read_to_string(part_checksum_path(&entry.path())).await.ok(),
                 ..Default::default()
             };
             parts.push(part);
@@ -1209,6 +1235,15 @@ impl S3 for FileSystem {
 
             let part_path = self.resolve_upload_part_path(upload_id, part_number)?;
 
+            // PATCHED (upload-broker, see PATCHED.md): a part named with a
+            // SHA-256 must have been uploaded with that one, as on S3.
+            let checksum_path = part_checksum_path(&part_path);
+            let stored_sha256 = fs::read_to_string(&checksum_path).await.ok();
+            if part.checksum_sha256.is_some() && part.checksum_sha256 != stored_sha256 {
+                return Err(s3_error!(InvalidPart, "part {part_number} was not uploaded with this checksum"));
+            }
+            let _ = fs::remove_file(&checksum_path).await;
+
             let mut reader = try_!(fs::File::open(&part_path).await);
             let mut part_md5 = Md5::new();
             let mut size: u64 = 0;
@@ -1306,6 +1341,15 @@ impl S3 for FileSystem {
 
         Ok(S3Response::new(AbortMultipartUploadOutput { ..Default::default() }))
     }
+}
+
+/// PATCHED (upload-broker, see PATCHED.md): where an uploaded part's
+/// `x-amz-checksum-sha256` is kept: beside the part, under the upload's
+/// prefix (so an abort removes it) but not a part name itself.
+fn part_checksum_path(part_path: &Path) -> PathBuf {
+    let mut path = part_path.as_os_str().to_owned();
+    path.push(".sha256");
+    PathBuf::from(path)
 }
 
 impl FileSystem {

@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Call;
-use super::multipart::{MultipartCall, audited_abort, audited_create, audited_on_upload};
+use super::multipart::{MultipartCall, audited_abort, audited_create, audited_on_upload, limited_sign};
 use crate::auth::{Action, Auth};
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::{CreateRefusals, RateLimited, Unauthenticated, UploadRefusals};
-use crate::uploads::multipart::{self, AbortResponse, COMPANION_PART_SIZE};
+use crate::uploads::multipart::{self, AbortResponse, COMPANION_PART_SIZE, SignPartsRequest};
 use crate::uploads::sign::{SignRequest, SignResponse};
 
 /// The profile of an upload whose metadata names none.
@@ -227,7 +227,7 @@ pub async fn create(
         size,
         body.metadata.scope.as_deref(),
     );
-    let response = audited_create(&call, &auth, &request, COMPANION_PART_SIZE).await?;
+    let response = audited_create(&call, &auth, &request, COMPANION_PART_SIZE, None).await?;
     Ok(HttpResponse::Ok().json(CompanionCreateResponse {
         key: response.key,
         upload_id: response.upload_id,
@@ -251,11 +251,13 @@ pub async fn create(
         (status = 400, description = "`invalid_part_number`", body = ErrorBody),
         (status = 401, response = Unauthenticated),
         (status = 404, description = "`upload_not_found` (also when `key` is not the upload's)", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 503, description = "`sessions_unavailable`", body = ErrorBody),
     )
 )]
 #[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn sign_part(
+    auth: web::Data<Auth>,
     call: MultipartCall,
     path: web::Path<(String, String)>,
     query: web::Query<KeyQuery>,
@@ -264,8 +266,11 @@ pub async fn sign_part(
     let part_number: u32 = part_number
         .parse()
         .map_err(|_| ApiError::InvalidPartNumber("the part number must be a whole number".into()))?;
-    let owned = call.owned(&upload_id, Some(&query.key)).await?;
-    let signed = multipart::sign_parts(&call.state.store, &owned, &[part_number]).await?;
+    let request = SignPartsRequest {
+        part_numbers: vec![part_number],
+        checksum_sha256: BTreeMap::new(),
+    };
+    let signed = limited_sign(&call, &auth, &upload_id, Some(&query.key), &request).await?;
     let expires_in = signed.expires_in;
     let part = signed.parts.into_iter().next().ok_or(ApiError::Internal)?;
     Ok(HttpResponse::Ok().json(SignedPartUrl {

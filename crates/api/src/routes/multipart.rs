@@ -9,8 +9,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::openapi::{CreateRefusals, RateLimited, Unauthenticated, UploadRefusals};
 use crate::uploads::complete::CompleteResponse;
 use crate::uploads::multipart::{
-    self, AbortResponse, CompleteMultipartRequest, CreateMultipartRequest, CreateMultipartResponse, Multipart,
-    MultipartStatus, Owned, SignPartsRequest, SignPartsResponse,
+    self, AbortResponse, ChecksumAlgorithm, CompleteMultipartRequest, CreateMultipartRequest, CreateMultipartResponse,
+    Multipart, MultipartStatus, Owned, SignPartsRequest, SignPartsResponse,
 };
 use crate::uploads::sign::SignRequest;
 
@@ -40,15 +40,19 @@ pub async fn create(
     body: web::Json<CreateMultipartRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let part_size = call.state.store.uploads().multipart_part_size;
-    let response = audited_create(&call, &auth, &body.sign_request(), part_size).await?;
+    let request = body.sign_request();
+    let response = audited_create(&call, &auth, &request, part_size, body.checksum_algorithm).await?;
     Ok(HttpResponse::Created().json(response))
 }
 
 /// Sign parts of a multipart upload
 ///
 /// Presigned UploadPart URLs (`S3_PRESIGN_TTL`), at most 100 per call, each
-/// bound by its signature to this upload id, key and part number, and to the
-/// part's exact length (every part but the last is `partSize` bytes).
+/// bound by its signature to this upload id, key and part number, to the
+/// part's exact length (every part but the last is `partSize` bytes) and, for
+/// an upload created with `checksumAlgorithm`, to the part's SHA-256. Each
+/// part takes a token from the caller's part-signing bucket (see
+/// docs/auth.md): a 1,000-part upload fits in it whole.
 #[utoipa::path(
     post,
     path = "/uploads/multipart/{uploadId}/parts",
@@ -59,21 +63,23 @@ pub async fn create(
     responses(
         (status = 200, description = "One URL per part number", body = SignPartsResponse),
         (status = 400, description = "`invalid_part_number` (none, 0, or above `partCount`), `too_many_parts` \
-            (more than 100), `invalid_json`, `invalid_request`", body = ErrorBody),
+            (more than 100), `invalid_checksum` (a part's `checksumSha256` missing, not 32 bytes in base64, or \
+            sent for an upload without `checksumAlgorithm`), `invalid_json`, `invalid_request`", body = ErrorBody),
         (status = 401, response = Unauthenticated),
         (status = 404, description = "`upload_not_found`: no such upload of the caller (another principal's \
             looks the same), or it expired", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 503, description = "`sessions_unavailable`", body = ErrorBody),
     )
 )]
 #[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %call.caller.tenant))]
 pub async fn sign_parts(
+    auth: web::Data<Auth>,
     call: MultipartCall,
     upload_id: web::Path<String>,
     body: web::Json<SignPartsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let owned = call.owned(&upload_id, None).await?;
-    let response = multipart::sign_parts(&call.state.store, &owned, &body.part_numbers).await?;
+    let response = limited_sign(&call, &auth, &upload_id, None, &body).await?;
     Ok(HttpResponse::Ok().json(response))
 }
 
@@ -186,12 +192,35 @@ impl MultipartCall {
     }
 }
 
+/// Part URLs for `request` of the caller's upload `upload_id` (`key`: see
+/// [`multipart::owned`]), after taking one token per part from the caller's
+/// part-signing bucket (both route families).
+pub(crate) async fn limited_sign(
+    call: &MultipartCall,
+    auth: &Auth,
+    upload_id: &str,
+    key: Option<&str>,
+    request: &SignPartsRequest,
+) -> Result<SignPartsResponse, ApiError> {
+    let parts = u32::try_from(request.part_numbers.len()).unwrap_or(u32::MAX);
+    auth.limiter.take(&call.caller, Action::SignParts, parts).await?;
+    let owned = call.owned(upload_id, key).await?;
+    multipart::sign_parts(
+        &call.state.store,
+        &owned,
+        &request.part_numbers,
+        &request.checksum_sha256,
+    )
+    .await
+}
+
 /// A create and its audit line (both route families).
 pub(crate) async fn audited_create(
     call: &MultipartCall,
     auth: &Auth,
     request: &SignRequest,
     part_size: u64,
+    checksum: Option<ChecksumAlgorithm>,
 ) -> Result<CreateMultipartResponse, ApiError> {
     let Call {
         state,
@@ -202,7 +231,7 @@ pub(crate) async fn audited_create(
         auth.limiter.check(caller, Action::Sign).await?;
         let plan = multipart::plan(request, state.store.uploads())?;
         auth.quotas.check(&state.store, &caller.tenant, plan.size).await?;
-        multipart::create(&state.store, multipart, caller, &plan, part_size).await
+        multipart::create(&state.store, multipart, caller, &plan, part_size, checksum).await
     })
     .await
 }

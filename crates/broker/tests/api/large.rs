@@ -69,7 +69,7 @@ async fn staged_in_parts(
         metadata,
         create_only: false,
     };
-    let upload_id = app.store.create_multipart(&key, options).await.expect("create");
+    let upload_id = app.store.create_multipart(&key, options, false).await.expect("create");
     let mut parts = Vec::new();
     for (index, chunk) in bytes.chunks(PART).enumerate() {
         let number = i32::try_from(index + 1).expect("part number");
@@ -283,11 +283,11 @@ async fn a_corrupt_or_mismatched_large_document_is_refused_and_deleted() {
     );
 }
 
-/// What the store does with a part's `x-amz-checksum-sha256` (docs/stores.md):
-/// Garage checks it and refuses a wrong one (`InvalidDigest`); the embedded
-/// store takes any. Either way completion checks the whole file's digest.
+/// What the store does with a part's (or a PUT's) `x-amz-checksum-sha256`
+/// (docs/stores.md): both refuse a wrong one, Garage with `InvalidDigest`, the
+/// embedded store with S3's `BadDigest` (vendor/s3s-fs/PATCHED.md §4).
 #[tokio::test]
-async fn garage_checks_a_parts_sha256_and_the_embedded_store_does_not() {
+async fn both_stores_check_a_parts_sha256() {
     use aws_sdk_s3::error::ProvideErrorMetadata as _;
     use base64::Engine as _;
     let app = spawn_app().await;
@@ -316,13 +316,24 @@ async fn garage_checks_a_parts_sha256_and_the_embedded_store_does_not() {
             .send()
     };
     let wrong = send(base64(b"another part")).await;
-    match app.store_kind() {
-        TestStore::Garage => {
-            let code = wrong.as_ref().err().and_then(|e| e.code());
-            assert_eq!(code, Some("InvalidDigest"), "Garage refuses a wrong part digest");
-        }
-        TestStore::Embedded => assert!(wrong.is_ok(), "the embedded store does not check part digests"),
-    }
+    let code = wrong.as_ref().err().and_then(|e| e.code());
+    let expected = match app.store_kind() {
+        TestStore::Garage => "InvalidDigest",
+        TestStore::Embedded => "BadDigest",
+    };
+    assert_eq!(code, Some(expected), "a wrong part digest is refused");
     assert!(send(base64(&part)).await.is_ok(), "a right part digest is taken");
     app.store.abort_multipart(&key, upload_id).await.expect("abort");
+
+    // A PUT with a wrong digest is refused the same way and leaves nothing.
+    let put = client
+        .put_object()
+        .bucket(app.store.bucket())
+        .key(key.as_str())
+        .checksum_sha256(base64(b"another file"))
+        .body(part.clone().into())
+        .send()
+        .await;
+    assert_eq!(put.as_ref().err().and_then(|e| e.code()), Some(expected));
+    assert!(!app.object_exists(key.as_str()).await, "a refused PUT leaves no object");
 }

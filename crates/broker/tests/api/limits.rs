@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use broker_testkit::{Redis, Session, TestApp, error_code, post_form, principal, spawn_app_with};
+use broker_testkit::{Redis, Session, TestApp, error_code, post_form, principal, retry_after, spawn_app_with};
 
 async fn sign_status(session: &Session<'_>) -> u16 {
     session
@@ -35,11 +35,7 @@ async fn signing_is_rate_limited_per_subject_with_retry_after() {
             &json!({"kind": "avatar", "filename": "a.png", "content_type": "image/png"}),
         )
         .await;
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("seconds");
+    let retry_after = retry_after(&response);
     assert!((1..=100).contains(&retry_after), "one token every 100 s: {retry_after}");
     assert_eq!(error_code(response).await, (429, "rate_limited".into()));
     // Buckets are per subject, and a subject is per tenant.
@@ -75,11 +71,7 @@ async fn a_burst_of_completions_is_rate_limited_per_subject() {
         );
     }
     let response = alice.complete(&staging).await;
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("seconds");
+    let retry_after = retry_after(&response);
     assert!(retry_after >= 1, "{retry_after}");
     assert_eq!(error_code(response).await, (429, "rate_limited".into()));
     // Signing has its own bucket, and bob his own.

@@ -11,7 +11,7 @@ use broker_api::uploads::multipart::SessionRegistry;
 use broker_api::uploads::multipart::sessions::SESSION_LIFETIME;
 use broker_core::store::PutOptions;
 use broker_core::{ObjectKey, Settings};
-use broker_testkit::{Redis, Session, TestApp, error_code, s3_error_code, spawn_app_with};
+use broker_testkit::{Redis, Session, TestApp, error_code, retry_after, s3_error_code, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -124,6 +124,15 @@ async fn upload_part(session: &Session<'_>, upload_id: &str, data: &[u8], number
     response.headers()["etag"].to_str().expect("ascii").to_owned()
 }
 
+/// `GET /uploads/multipart/{upload_id}`: the upload's layout and stored parts.
+async fn status_of(session: &Session<'_>, upload_id: &str) -> Value {
+    let response = session
+        .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
 pub(crate) fn parts_body(etags: &[String]) -> Value {
     let parts: Vec<Value> = etags
         .iter()
@@ -162,12 +171,7 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
 
     // Two parts, then a "reload": the list says which are there.
     let mut etags = upload_parts(&session, upload_id, &data, 1..=2).await;
-    let listed: Value = session
-        .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let listed = status_of(&session, upload_id).await;
     assert_eq!(listed["partCount"], 4);
     assert_eq!(listed["key"], key);
     let parts = listed["parts"].as_array().expect("parts");
@@ -366,7 +370,11 @@ async fn cleanup_aborts_abandoned_uploads(app: &TestApp, others: usize) {
         metadata: Default::default(),
         create_only: false,
     };
-    let stray = app.store.create_multipart(&stray_key, options).await.expect("create");
+    let stray = app
+        .store
+        .create_multipart(&stray_key, options, false)
+        .await
+        .expect("create");
     let sessions = registry(app).await;
     let grace = Duration::from_secs(3600);
 
@@ -582,4 +590,193 @@ async fn a_multipart_upload_whose_bytes_are_not_the_declared_sha256_is_refused()
 
     let malformed = json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv", "size": 10, "sha256": "abc"});
     create_refused(&session, &malformed, 400, "invalid_checksum").await;
+}
+
+fn base64_sha256(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// Signs part `number` of `upload_id` with `checksum` as its SHA-256.
+async fn sign_checksummed(session: &Session<'_>, upload_id: &str, number: u32, checksum: &str) -> reqwest::Response {
+    session
+        .post_json(
+            &format!("/uploads/multipart/{upload_id}/parts"),
+            &json!({ "partNumbers": [number], "checksumSha256": { number.to_string(): checksum } }),
+        )
+        .await
+}
+
+/// The URL and headers of a part signed with `checksum`.
+async fn checksummed_part(
+    session: &Session<'_>,
+    upload_id: &str,
+    number: u32,
+    checksum: &str,
+) -> (String, BTreeMap<String, String>) {
+    let response = sign_checksummed(session, upload_id, number, checksum).await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let body: Value = response.json().await.expect("json");
+    let part = &body["parts"][0];
+    let headers: BTreeMap<String, String> = serde_json::from_value(part["headers"].clone()).expect("headers");
+    assert_eq!(headers.get("x-amz-checksum-sha256").map(String::as_str), Some(checksum));
+    (part["url"].as_str().expect("url").to_owned(), headers)
+}
+
+/// The store refuses a part whose bytes are not the checksum it carries:
+/// 400 `BadDigest` (S3, the embedded store) or `InvalidDigest` (Garage).
+async fn refused_digest(response: reqwest::Response, what: &str) {
+    let (status, code) = s3_error_code(response).await;
+    assert_eq!(status, 400, "{what}");
+    assert!(matches!(code.as_str(), "BadDigest" | "InvalidDigest"), "{what}: {code}");
+}
+
+#[tokio::test]
+async fn part_checksums_are_signed_in_and_checked_by_the_store() {
+    let app = spawn().await;
+    let session = app.session();
+    let data = csv(3);
+    let chunk = |n: usize| &data[(n - 1) * PART..(n * PART).min(data.len())];
+    let created = create_with(
+        &session,
+        &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv",
+                "size": data.len(), "checksumAlgorithm": "SHA256"}),
+    )
+    .await;
+    assert_eq!(created["checksumAlgorithm"], "SHA256");
+    let upload_id = upload_id_of(&created);
+
+    // Every part needs its SHA-256, as 32 bytes in base64.
+    for (body, what) in [
+        (json!({"partNumbers": [1]}), "no checksum"),
+        (
+            json!({"partNumbers": [1], "checksumSha256": {"1": "bm90IGEgZGlnZXN0"}}),
+            "not 32 bytes",
+        ),
+        (
+            json!({"partNumbers": [1], "checksumSha256": {"1": "%%%"}}),
+            "not base64",
+        ),
+        (
+            json!({"partNumbers": [1, 2], "checksumSha256": {"1": base64_sha256(chunk(1))}}),
+            "one missing",
+        ),
+    ] {
+        let response = session
+            .post_json(&format!("/uploads/multipart/{upload_id}/parts"), &body)
+            .await;
+        assert_eq!(error_code(response).await, (400, "invalid_checksum".into()), "{what}");
+    }
+    // An upload without checksumAlgorithm takes none.
+    let plain = create(&session, data.len()).await;
+    let response = sign_checksummed(&session, upload_id_of(&plain), 1, &base64_sha256(chunk(1))).await;
+    assert_eq!(error_code(response).await, (400, "invalid_checksum".into()));
+
+    // The right checksum: accepted.
+    let (url, headers) = checksummed_part(&session, upload_id, 1, &base64_sha256(chunk(1))).await;
+    assert_eq!(put(&url, &headers, chunk(1)).await.status(), 200);
+
+    // A wrong checksum (another part's): the store refuses the bytes.
+    let (url, headers) = checksummed_part(&session, upload_id, 2, &base64_sha256(chunk(1))).await;
+    refused_digest(put(&url, &headers, chunk(2)).await, "a wrong checksum").await;
+
+    // A URL signed with part 2's checksum cannot carry other bytes of the
+    // same length: as they are, with their own checksum, or without one.
+    let (url, headers) = checksummed_part(&session, upload_id, 2, &base64_sha256(chunk(2))).await;
+    let other = chunk(1);
+    refused_digest(put(&url, &headers, other).await, "other bytes").await;
+    let mut theirs = headers.clone();
+    theirs.insert("x-amz-checksum-sha256".into(), base64_sha256(other));
+    refused(&url, &theirs, other, "other bytes with their own checksum").await;
+    refused(&url, &BTreeMap::new(), other, "other bytes without the checksum").await;
+    let parts = app
+        .store
+        .list_parts(&key_of(&created), upload_id)
+        .await
+        .expect("list parts");
+    assert_eq!(parts.len(), 1, "only part 1 reached the store: {parts:?}");
+
+    // The URL as signed works, and completion passes the checksums on.
+    assert_eq!(put(&url, &headers, chunk(2)).await.status(), 200);
+    let (url, headers) = checksummed_part(&session, upload_id, 3, &base64_sha256(chunk(3))).await;
+    assert_eq!(put(&url, &headers, chunk(3)).await.status(), 200);
+    let listed = status_of(&session, upload_id).await;
+    assert_eq!(listed["checksumAlgorithm"], "SHA256", "a client resuming learns it");
+    let mut etags = Vec::new();
+    for (n, part) in listed["parts"].as_array().expect("parts").iter().enumerate() {
+        assert_eq!(part["checksumSha256"], base64_sha256(chunk(n + 1)), "{listed}");
+        etags.push(part["etag"].as_str().expect("etag").to_owned());
+    }
+    assert_eq!(etags.len(), 3);
+    let response = session
+        .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
+        .await;
+    assert_eq!(response.status(), 200, "complete refused: {:?}", response.text().await);
+    let done: Value = response.json().await.expect("json");
+    assert_eq!(done["sha256"], hex_sha256(&data));
+}
+
+#[tokio::test]
+async fn part_signing_is_rate_limited_per_part() {
+    // Part signing has a bucket of its own: RATE_LIMIT_BURST × 100 parts.
+    let app = spawn_app_with(&[
+        ("MULTIPART_PART_SIZE", "5242880"),
+        ("RATE_LIMIT_RATE", "0.001"),
+        ("RATE_LIMIT_BURST", "1"),
+    ])
+    .await;
+    let alice = app.as_user("acme", "alice");
+    let created = create(&alice, 150 * PART).await;
+    let upload_id = upload_id_of(&created);
+    let all: Vec<u32> = (1..=100).collect();
+    assert_eq!(sign_parts(&alice, upload_id, &all).await.status(), 200, "100 parts");
+    let response = sign_parts(&alice, upload_id, &[101]).await;
+    let retry_after = retry_after(&response);
+    assert!((9..=10).contains(&retry_after), "a part every 10 s: {retry_after}");
+    assert_eq!(error_code(response).await, (429, "rate_limited".into()));
+    let key = created["key"].as_str().expect("key");
+    let companion = alice
+        .send(Method::GET, &format!("/s3/multipart/{upload_id}/101?key={key}"))
+        .await;
+    assert_eq!(
+        error_code(companion).await,
+        (429, "rate_limited".into()),
+        "the same bucket"
+    );
+    // Listing is not part signing; bob has his own bucket.
+    status_of(&alice, upload_id).await;
+    let bob = app.as_user("acme", "bob");
+    let bobs = create(&bob, 2 * PART).await;
+    assert_eq!(sign_parts(&bob, upload_id_of(&bobs), &[1, 2]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_default_budget_signs_a_5_gib_upload_part_by_part_and_in_batches() {
+    let app = spawn().await;
+    let session = app.session();
+    let size = 1024 * PART as u64;
+    // Uppy signs one part per call (the Companion route)…
+    let response = session
+        .post_json(
+            "/s3/multipart",
+            &json!({"filename": "big.csv", "type": "text/csv",
+                    "metadata": {"kind": "document", "size": size.to_string()}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let created: Value = response.json().await.expect("json");
+    let (key, upload_id) = (created["key"].as_str().expect("key"), upload_id_of(&created));
+    for number in 1..=1024u32 {
+        let response = session
+            .send(Method::GET, &format!("/s3/multipart/{upload_id}/{number}?key={key}"))
+            .await;
+        assert_eq!(response.status(), 200, "part {number}");
+    }
+    // …the broker's own route signs up to 100 per call.
+    let created = create(&session, size as usize).await;
+    assert_eq!(created["partCount"], 1024);
+    let numbers: Vec<u32> = (1..=1024).collect();
+    for batch in numbers.chunks(100) {
+        assert_eq!(sign_parts(&session, upload_id_of(&created), batch).await.status(), 200);
+    }
 }

@@ -12,15 +12,19 @@
 //! * Part URLs are presigned UploadParts (`S3_PRESIGN_TTL`) whose signature
 //!   covers the key, the upload id and the part number, and the part's exact
 //!   length when the declared size makes it known: every part but the last
-//!   has `partSize` bytes.
+//!   has `partSize` bytes. An upload created with `checksumAlgorithm:
+//!   "SHA256"` has each part's SHA-256 signed in too (`x-amz-checksum-sha256`),
+//!   so the store refuses other bytes.
 //! * Complete checks the parts the store holds against that layout, calls
-//!   CompleteMultipartUpload, then verifies and promotes the staged object
-//!   through `POST /uploads/complete`'s own function.
+//!   CompleteMultipartUpload (with the parts' checksums), then verifies and
+//!   promotes the staged object through `POST /uploads/complete`'s own function.
 
 pub mod sessions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use base64::Engine as _;
 use std::time::SystemTime;
 
 use broker_core::ObjectKey;
@@ -84,6 +88,18 @@ pub struct CreateMultipartRequest {
     #[serde(default)]
     #[schema(examples("user", "team:design", "tenant"), nullable = false)]
     pub scope: Option<String>,
+    /// `SHA256`: every part is signed with its own SHA-256 (see
+    /// `checksumSha256` when signing parts) and the store refuses a part
+    /// whose bytes have another.
+    #[serde(default)]
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+}
+
+/// The per-part checksum a multipart upload may require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ChecksumAlgorithm {
+    #[serde(rename = "SHA256")]
+    Sha256,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,6 +113,9 @@ pub struct CreateMultipartResponse {
     pub part_size: u64,
     /// Parts are numbered `1..=partCount`.
     pub part_count: u64,
+    /// `SHA256` when every part must be signed with its SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// Seconds until the session expires (part URLs live `S3_PRESIGN_TTL`).
     pub expires_in: u64,
 }
@@ -113,6 +132,13 @@ pub struct SignPartsRequest {
     /// At most 100 part numbers, each in `1..=partCount`.
     #[schema(examples(json!([1, 2, 3])))]
     pub part_numbers: Vec<u32>,
+    /// Each part's SHA-256, base64 (44 characters), by part number: required
+    /// for every part of an upload created with `checksumAlgorithm: "SHA256"`,
+    /// refused for any other. The URL is signed with it, so the store refuses
+    /// a part whose bytes have another.
+    #[serde(default)]
+    #[schema(example = json!({"1": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}))]
+    pub checksum_sha256: BTreeMap<u32, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,8 +149,9 @@ pub struct SignedPart {
     pub url: String,
     #[schema(schema_with = put_schema)]
     pub method: &'static str,
-    /// Headers to send with the PUT (the browser sets `Content-Length`,
-    /// which the URL pins when the part's size is known).
+    /// Headers to send with the PUT, as they are (`x-amz-checksum-sha256`
+    /// when the part was signed with one); the browser sets `Content-Length`,
+    /// which the URL pins when the part's size is known.
     pub headers: BTreeMap<String, String>,
 }
 
@@ -147,6 +174,9 @@ pub struct ListedPart {
     /// The store's ETag of the part, to send back at completion.
     pub etag: String,
     pub size: u64,
+    /// The part's SHA-256 (base64), when it was signed with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_sha256: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -156,6 +186,9 @@ pub struct MultipartStatus {
     pub key: String,
     pub part_size: u64,
     pub part_count: u64,
+    /// `SHA256` when every part must be signed with its SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// The parts the store holds, by part number.
     pub parts: Vec<ListedPart>,
     /// Seconds until the session expires.
@@ -198,6 +231,10 @@ impl Owned {
         part_count(self.session.size.unwrap_or(max_bytes), self.session.part_size)
     }
 
+    fn checksum_algorithm(&self) -> Option<ChecksumAlgorithm> {
+        self.session.part_sha256.then_some(ChecksumAlgorithm::Sha256)
+    }
+
     fn expires_in(&self) -> u64 {
         self.session.expires_at.saturating_sub(unix_secs(SystemTime::now()))
     }
@@ -221,13 +258,15 @@ fn part_length(size: Option<u64>, part_size: u64, number: u32) -> Option<u64> {
 
 /// Starts a multipart upload of a checked `plan` (the route checks rate
 /// limits and quotas first) with parts of `part_size` bytes
-/// (`MULTIPART_PART_SIZE`, or Companion's).
+/// (`MULTIPART_PART_SIZE`, or Companion's), each signed with its SHA-256
+/// when `checksum` says so.
 pub async fn create(
     store: &Store,
     multipart: &Multipart,
     caller: &Caller,
     plan: &UploadPlan,
     part_size: u64,
+    checksum: Option<ChecksumAlgorithm>,
 ) -> Result<CreateMultipartResponse, ApiError> {
     let count = part_count(plan.size.unwrap_or(store.uploads().max_bytes(plan.profile)), part_size);
     if count > MAX_PARTS {
@@ -246,7 +285,8 @@ pub async fn create(
             .collect(),
         create_only: false,
     };
-    let upload_id = store.create_multipart(&key, options).await?;
+    let part_sha256 = checksum == Some(ChecksumAlgorithm::Sha256);
+    let upload_id = store.create_multipart(&key, options, part_sha256).await?;
     let session = MultipartSession {
         upload_id: upload_id.clone(),
         key: key.to_string(),
@@ -255,6 +295,7 @@ pub async fn create(
         profile: plan.profile.name.as_str().to_owned(),
         size: plan.size,
         part_size,
+        part_sha256,
         expires_at: unix_secs(SystemTime::now() + SESSION_LIFETIME),
     };
     if let Err(error) = multipart.sessions.insert(&session).await {
@@ -268,6 +309,7 @@ pub async fn create(
         key: key.to_string(),
         part_size,
         part_count: count,
+        checksum_algorithm: checksum,
         expires_in: SESSION_LIFETIME.as_secs(),
     })
 }
@@ -297,8 +339,43 @@ fn max_bytes(store: &Store, owned: &Owned) -> u64 {
     broker_core::Profile::find(&owned.session.profile).map_or(0, |p| store.uploads().max_bytes(p))
 }
 
-/// Presigned UploadPart URLs for `part_numbers` of the caller's upload.
-pub async fn sign_parts(store: &Store, owned: &Owned, part_numbers: &[u32]) -> Result<SignPartsResponse, ApiError> {
+/// The part's SHA-256 as the upload requires it: given (as 32 bytes in
+/// base64) exactly when the upload was created with `checksumAlgorithm`.
+fn part_checksum<'a>(
+    owned: &Owned,
+    number: u32,
+    checksums: &'a BTreeMap<u32, String>,
+) -> Result<Option<&'a str>, ApiError> {
+    let given = checksums.get(&number).map(String::as_str);
+    match (owned.session.part_sha256, given) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(ApiError::InvalidPartChecksum(
+            "this upload was created without checksumAlgorithm: sign its parts without checksumSha256".into(),
+        )),
+        (true, None) => Err(ApiError::InvalidPartChecksum(format!(
+            "this upload was created with checksumAlgorithm SHA256: send part {number}'s in checksumSha256"
+        ))),
+        (true, Some(sha256)) => {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(sha256);
+            if decoded.is_ok_and(|bytes| bytes.len() == 32) {
+                Ok(Some(sha256))
+            } else {
+                Err(ApiError::InvalidPartChecksum(format!(
+                    "part {number}'s checksumSha256 must be its SHA-256 in base64 (44 characters)"
+                )))
+            }
+        }
+    }
+}
+
+/// Presigned UploadPart URLs for `part_numbers` of the caller's upload,
+/// each signed with its checksum from `checksums` when the upload has them.
+pub async fn sign_parts(
+    store: &Store,
+    owned: &Owned,
+    part_numbers: &[u32],
+    checksums: &BTreeMap<u32, String>,
+) -> Result<SignPartsResponse, ApiError> {
     if part_numbers.is_empty() {
         return Err(ApiError::InvalidPartNumber("send at least one part number".into()));
     }
@@ -317,8 +394,9 @@ pub async fn sign_parts(store: &Store, owned: &Owned, part_numbers: &[u32]) -> R
             )));
         }
         let length = part_length(owned.session.size, owned.session.part_size, number);
+        let checksum = part_checksum(owned, number, checksums)?;
         let signed = store
-            .presign_part(&owned.key, &owned.session.upload_id, number, length, None)
+            .presign_part(&owned.key, &owned.session.upload_id, number, length, checksum)
             .await?;
         parts.push(SignedPart {
             part_number: number,
@@ -341,12 +419,14 @@ pub async fn status(store: &Store, owned: &Owned) -> Result<MultipartStatus, Api
         key: owned.session.key.clone(),
         part_size: owned.session.part_size,
         part_count: owned.part_count(max_bytes(store, owned)),
+        checksum_algorithm: owned.checksum_algorithm(),
         parts: parts
             .into_iter()
             .map(|part| ListedPart {
                 part_number: part.number,
                 etag: part.etag,
                 size: part.size,
+                checksum_sha256: part.checksum_sha256,
             })
             .collect(),
         expires_in: owned.expires_in(),
@@ -374,18 +454,13 @@ pub async fn assemble(
 ) -> Result<(), ApiError> {
     let listed = listed_parts(store, owned).await?;
     check_parts(owned, max_bytes(store, owned), parts, &listed)?;
-    let parts: Vec<(i32, String)> = parts
+    // The parts as the store holds them (with their checksums), in order.
+    let parts: Vec<UploadedPart> = parts
         .iter()
-        .map(|(number, _)| {
-            let part = listed.iter().find(|p| p.number == *number);
-            (
-                i32::try_from(*number).unwrap_or(i32::MAX),
-                part.map(|p| p.etag.clone()).unwrap_or_default(),
-            )
-        })
+        .filter_map(|(number, _)| listed.iter().find(|p| p.number == *number).cloned())
         .collect();
     store
-        .complete_multipart(&owned.key, &owned.session.upload_id, &parts)
+        .complete_listed_multipart(&owned.key, &owned.session.upload_id, &parts)
         .await?;
     multipart.sessions.remove(&owned.session.upload_id).await?;
     broker_core::metrics::multipart(MultipartEvent::Assembled);
@@ -514,6 +589,7 @@ mod tests {
                 profile: "file".into(),
                 size,
                 part_size,
+                part_sha256: false,
                 expires_at: u64::MAX,
             },
             key: ObjectKey::parse("staging/acme/file/x.csv").expect("key"),
@@ -528,6 +604,7 @@ mod tests {
                 number: i as u32 + 1,
                 etag: format!("\"e{}\"", i + 1),
                 size,
+                checksum_sha256: None,
             })
             .collect()
     }
@@ -544,6 +621,20 @@ mod tests {
         assert_eq!(part_length(Some(16 * MIB), 5 * MIB, 4), Some(MIB));
         assert_eq!(part_length(Some(15 * MIB), 5 * MIB, 3), Some(5 * MIB));
         assert_eq!(part_length(None, 5 * MIB, 1), None);
+    }
+
+    #[test]
+    fn a_part_checksum_is_required_exactly_when_the_upload_has_them() {
+        let sha256 = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        let given = BTreeMap::from([(1, sha256.to_owned()), (2, "c2hvcnQ=".to_owned())]);
+        let mut session = owned(Some(11 * MIB), 5 * MIB);
+        let code = |session: &Owned, number| part_checksum(session, number, &given).map_err(|e| e.code());
+        assert_eq!(code(&session, 3), Ok(None));
+        assert_eq!(code(&session, 1), Err("invalid_checksum"), "not wanted");
+        session.session.part_sha256 = true;
+        assert_eq!(code(&session, 1), Ok(Some(sha256)));
+        assert_eq!(code(&session, 2), Err("invalid_checksum"), "not 32 bytes");
+        assert_eq!(code(&session, 3), Err("invalid_checksum"), "missing");
     }
 
     #[test]

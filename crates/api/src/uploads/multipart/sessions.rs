@@ -38,6 +38,10 @@ pub struct MultipartSession {
     pub size: Option<u64>,
     /// Every part but the last has exactly this many bytes.
     pub part_size: u64,
+    /// Started with `checksumAlgorithm: "SHA256"`: every part is signed with
+    /// its SHA-256, which the store checks.
+    #[serde(default)]
+    pub part_sha256: bool,
     /// Unix seconds after which the session is over (and `cleanup` aborts it).
     pub expires_at: u64,
 }
