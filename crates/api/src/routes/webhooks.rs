@@ -1,11 +1,11 @@
 //! The webhook dead letters: list and replay (an admin: every tenant's;
 //! anyone else: their own tenant's); the work is in [`crate::webhooks`].
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use broker_jobs::Webhooks;
 
-use crate::auth::{Caller, audit};
+use super::{Call, no_store};
+use crate::auth::audit;
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::Unauthenticated;
 use crate::webhooks::{self, DeliveriesQuery, DeliveryList, Replayed};
@@ -27,16 +27,11 @@ use crate::webhooks::{self, DeliveriesQuery, DeliveryList, Replayed};
         (status = 503, description = "`queue_unavailable`", body = ErrorBody),
     )
 )]
-pub async fn list(
-    webhooks: web::Data<Webhooks>,
-    caller: Caller,
-    query: web::Query<DeliveriesQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let work = webhooks::dead_letters(&webhooks, &caller, &query);
-    let list = audit::audited("webhook_deliveries", &caller, None, work).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(list))
+pub async fn list(call: Call<Webhooks>, query: web::Query<DeliveriesQuery>) -> Result<HttpResponse, ApiError> {
+    let work = webhooks::dead_letters(&call.service, &call.caller, &query);
+    audit::audited("webhook_deliveries", &call.caller, None, work)
+        .await
+        .map(no_store)
 }
 
 /// Deliver a dead letter again
@@ -56,14 +51,10 @@ pub async fn list(
         (status = 503, description = "`queue_unavailable`", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "webhook_replay", skip_all, fields(tenant = %caller.tenant))]
-pub async fn replay(
-    webhooks: web::Data<Webhooks>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let work = webhooks::replay(&webhooks, &caller, &id);
-    let replayed = audit::audited("webhook_replay", &caller, Some(&id), work).await?;
+#[tracing::instrument(name = "webhook_replay", skip_all, fields(tenant = %call.caller.tenant))]
+pub async fn replay(call: Call<Webhooks>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let work = webhooks::replay(&call.service, &call.caller, &id);
+    let replayed = audit::audited("webhook_replay", &call.caller, Some(&id), work).await?;
     tracing::info!(delivery = %replayed.id, "webhook delivery replayed");
     Ok(HttpResponse::Accepted().json(replayed))
 }
