@@ -17,7 +17,11 @@
 //! A new route: annotate its handler with `#[utoipa::path(method, path =
 //! "/x", operation_id, tag, responses(..))]` (`params(..)` for path segments,
 //! written `{name}` as in the actix pattern; a refusal set such as
-//! [`UploadRefusals`] for the refusals its family shares), derive `ToSchema`
+//! [`UploadRefusals`] for the refusals its family shares; in a family whose
+//! routes share their tag and refusals, such as the export jobs', the admins'
+//! storage routes and the webhook dead letters, the family's `macro_rules!`
+//! (`job_route!`, `admin_route!`, `deliveries_route!`) writes the annotation
+//! from what differs per route), derive `ToSchema`
 //! on its body types, add the handler to `paths(..)` below (and its path to
 //! `PUBLIC` if it needs no credential), register it in its family's
 //! `configure` with `resource(path).route(..)` (one resource per path), and

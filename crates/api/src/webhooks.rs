@@ -31,42 +31,31 @@ pub(crate) async fn completion(
     outcome: CompleteOutcome,
 ) {
     let profile = upload.profile.name.as_str();
-    match (result, outcome) {
-        (Ok((done, _)), CompleteOutcome::Verified) => {
-            let details = serde_json::json!({
+    let (event, object_key, details) = match (result, outcome) {
+        (Ok((done, _)), CompleteOutcome::Verified) => (
+            WebhookEvent::UploadCompleted,
+            done.object_key.clone(),
+            serde_json::json!({
                 "profile": profile,
                 "contentType": done.content_type,
                 "size": done.size,
                 "sha256": done.sha256,
                 "filename": done.filename,
                 "removed": done.removed,
-            });
-            webhooks
-                .emit(
-                    WebhookEvent::UploadCompleted,
-                    &caller.tenant,
-                    Some(done.object_key.clone()),
-                    details,
-                )
-                .await;
-        }
-        (Err(error), CompleteOutcome::Refused) => {
-            let details = serde_json::json!({
+            }),
+        ),
+        (Err(error), CompleteOutcome::Refused) => (
+            WebhookEvent::UploadRejected,
+            staging_key.to_string(),
+            serde_json::json!({
                 "profile": profile,
                 "code": error.code(),
                 "message": error.to_string(),
-            });
-            webhooks
-                .emit(
-                    WebhookEvent::UploadRejected,
-                    &caller.tenant,
-                    Some(staging_key.to_string()),
-                    details,
-                )
-                .await;
-        }
-        _ => {}
-    }
+            }),
+        ),
+        _ => return,
+    };
+    webhooks.emit(event, &caller.tenant, Some(object_key), details).await;
 }
 
 /// `GET /webhooks/deliveries?status=dead`.

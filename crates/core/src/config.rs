@@ -225,6 +225,18 @@ mod tests {
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
+    /// Parses `vars`, which must fail with `count` problems whose messages
+    /// name each of `needles`; returns the error's text.
+    pub(super) fn reported_problems(vars: &[(&str, &str)], needles: &[&str], count: usize) -> String {
+        let err = parse(vars).expect_err("broken");
+        let text = err.to_string();
+        for needle in needles {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        assert_eq!(err.problems.len(), count, "{text}");
+        text
+    }
+
     /// The names the parser asks for under `vars`.
     fn names_read(vars: &[(&str, &str)]) -> BTreeSet<&'static str> {
         let map: HashMap<&str, &str> = vars.iter().copied().collect();
@@ -294,26 +306,24 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let err = parse(&[
-            ("S3_ENABLED", "true"),
-            ("S3_PRESIGN_TTL", "0"),
-            ("S3_ACCESS_KEY", "AKIA"),
-            ("S3_SSE", "des"),
-            ("BIND_ADDR", "nowhere"),
-        ])
-        .expect_err("broken");
-        let text = err.to_string();
-        for needle in [
-            "S3_PRESIGN_TTL",
-            "S3_SECRET_KEY",
-            "S3_SSE",
-            "BIND_ADDR",
-            "S3_REGION is required",
-            "S3_BUCKET is required",
-        ] {
-            assert!(text.contains(needle), "{needle} missing from {text}");
-        }
-        assert_eq!(err.problems.len(), 6, "{text}");
+        reported_problems(
+            &[
+                ("S3_ENABLED", "true"),
+                ("S3_PRESIGN_TTL", "0"),
+                ("S3_ACCESS_KEY", "AKIA"),
+                ("S3_SSE", "des"),
+                ("BIND_ADDR", "nowhere"),
+            ],
+            &[
+                "S3_PRESIGN_TTL",
+                "S3_SECRET_KEY",
+                "S3_SSE",
+                "BIND_ADDR",
+                "S3_REGION is required",
+                "S3_BUCKET is required",
+            ],
+            6,
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use ulid::Ulid;
 
 use crate::JobId;
 use crate::job::{ExportJob, JobError, JobStatus, now};
-use crate::queue::{BackendKind, JobQueue, QueueError, WorkerSpec};
+use crate::queue::{BackendKind, JobQueue, QueueError};
 
 /// One attempt at a job, as [`JobsLifecycle::start_attempt`] recorded it.
 /// Every later transition takes it, and happens only while it is the job's
@@ -223,16 +223,7 @@ impl JobsLifecycle {
         handler: Arc<dyn TaskHandler>,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), QueueError> {
-        self.queue
-            .backend()
-            .run_worker(
-                WorkerSpec {
-                    name,
-                    concurrency: self.settings().concurrency,
-                    handler,
-                },
-                Box::pin(stop),
-            )
-            .await
+        let worker = self.queue.worker_spec(name, handler);
+        self.queue.backend().run_worker(worker, Box::pin(stop)).await
     }
 }

@@ -33,7 +33,7 @@ use ulid::Ulid;
 
 use crate::job::now;
 use crate::lifecycle::{TaskError, to_apalis};
-use crate::queue::{APALIS_MAX_ATTEMPTS, JobQueue, OP_TIMEOUT, QueueError};
+use crate::queue::{APALIS_MAX_ATTEMPTS, JobQueue, OP_TIMEOUT, QueueError, WorkerSpec};
 
 /// The apalis task: which delivery to attempt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,11 +166,7 @@ pub(crate) trait DeliveryBackend: Send + Sync {
 }
 
 /// What one apalis delivery worker runs.
-pub(crate) struct DeliveryWorkerSpec<'a> {
-    pub name: &'a str,
-    pub concurrency: usize,
-    pub handler: Arc<dyn DeliveryHandler>,
-}
+pub(crate) type DeliveryWorkerSpec<'a> = WorkerSpec<'a, dyn DeliveryHandler>;
 
 /// What a delivery worker runs for every task.
 #[async_trait::async_trait]
@@ -180,11 +176,11 @@ pub trait DeliveryHandler: Send + Sync + 'static {
 
 /// A delivery handler as apalis task data (see `lifecycle::SharedHandler`).
 #[derive(Clone)]
-pub(crate) struct SharedDeliveryHandler(pub Arc<dyn DeliveryHandler>);
+pub(crate) struct SharedHandler(pub Arc<dyn DeliveryHandler>);
 
 /// The apalis handler of the delivery queue.
-pub(crate) async fn deliver(task: DeliveryTask, handler: Data<SharedDeliveryHandler>) -> Result<(), BoxDynError> {
-    let Data(SharedDeliveryHandler(handler)) = handler;
+pub(crate) async fn deliver(task: DeliveryTask, handler: Data<SharedHandler>) -> Result<(), BoxDynError> {
+    let Data(SharedHandler(handler)) = handler;
     to_apalis(handler.handle(task.delivery_id).await)
 }
 
@@ -351,17 +347,8 @@ impl WebhookDeliveries {
         handler: Arc<dyn DeliveryHandler>,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), QueueError> {
-        self.queue
-            .deliveries()
-            .run_worker(
-                DeliveryWorkerSpec {
-                    name,
-                    concurrency: self.queue.settings().concurrency,
-                    handler,
-                },
-                Box::pin(stop),
-            )
-            .await
+        let worker = self.queue.worker_spec(name, handler);
+        self.queue.deliveries().run_worker(worker, Box::pin(stop)).await
     }
 }
 

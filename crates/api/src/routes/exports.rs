@@ -75,45 +75,47 @@ pub async fn create(
         .json(reply))
 }
 
-/// Job status, with a freshly signed URL once done
-#[utoipa::path(
-    get,
-    path = "/exports/{jobId}",
-    operation_id = "getExport",
-    tag = "exports",
-    params(("jobId" = JobId, Path)),
-    responses(
-        (status = 200, description = "The job's status", body = JobView),
-        JobRefusals,
-    )
-)]
-pub async fn get(call: Call<ExportService>, job_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let work = exports::get(&call.service, &call.state.store, &call.caller, &job_id);
-    audit::audited("export_status", &call.caller, Some(&job_id), work)
-        .await
-        .map(no_store)
+/// A route on one export job with its `#[utoipa::path]`: the method,
+/// operation id, the description of its `JobView` reply and its own refusals
+/// are the route's; the path and its `jobId`, the tag and the job refusals
+/// are the family's.
+macro_rules! job_route {
+    ($method:ident, $operation:literal, $ok:literal, [$($refusal:tt),*], $handler:item) => {
+        #[utoipa::path(
+            $method,
+            path = "/exports/{jobId}",
+            operation_id = $operation,
+            tag = "exports",
+            params(("jobId" = JobId, Path)),
+            responses((status = 200, description = $ok, body = JobView), $($refusal,)* JobRefusals)
+        )]
+        $handler
+    };
 }
 
-// The job id is the percent-decoded path: logged only when it is well formed.
-/// Cancel a queued or running job
-#[utoipa::path(
-    delete,
-    path = "/exports/{jobId}",
-    operation_id = "cancelExport",
-    tag = "exports",
-    params(("jobId" = JobId, Path)),
-    responses(
-        (status = 200, description = "The cancelled job", body = JobView),
-        (status = 409, description = "`not_cancellable`: the job is already done, failed or cancelled", body = ErrorBody),
-        JobRefusals,
-    )
-)]
-#[tracing::instrument(name = "cancel_export", skip_all, fields(tenant = %call.caller.tenant, job_id = audit::loggable_key(&job_id)))]
-pub async fn cancel(call: Call<ExportService>, job_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let work = exports::cancel(&call.service, &call.state.store, &call.caller, &job_id);
-    let view = audit::audited("export_cancel", &call.caller, Some(&job_id), work).await?;
-    tracing::info!("export cancelled");
-    Ok(HttpResponse::Ok().json(view))
+job_route! {
+    get, "getExport", "The job's status", [],
+    /// Job status, with a freshly signed URL once done
+    pub async fn get(call: Call<ExportService>, job_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+        let work = exports::get(&call.service, &call.state.store, &call.caller, &job_id);
+        audit::audited("export_status", &call.caller, Some(&job_id), work)
+            .await
+            .map(no_store)
+    }
+}
+
+job_route! {
+    delete, "cancelExport", "The cancelled job",
+    [(status = 409, description = "`not_cancellable`: the job is already done, failed or cancelled", body = ErrorBody)],
+    // The job id is the percent-decoded path: logged only when it is well formed.
+    /// Cancel a queued or running job
+    #[tracing::instrument(name = "cancel_export", skip_all, fields(tenant = %call.caller.tenant, job_id = audit::loggable_key(&job_id)))]
+    pub async fn cancel(call: Call<ExportService>, job_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+        let work = exports::cancel(&call.service, &call.state.store, &call.caller, &job_id);
+        let view = audit::audited("export_cancel", &call.caller, Some(&job_id), work).await?;
+        tracing::info!("export cancelled");
+        Ok(HttpResponse::Ok().json(view))
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -12,59 +12,67 @@ use crate::openapi::{AdminRefusals, Unauthenticated};
 use crate::state::AppState;
 use crate::storage::{self, OwnUsage, PageQuery, StorageInfo, StorageService, UsagePage};
 
-/// The configured store and its health (admins)
-///
-/// `healthy` and `lastCheck` come from the last background readiness round;
-/// the reply names no credential and no internal error text.
-#[utoipa::path(
-    get,
-    path = "/storage/info",
-    operation_id = "storageInfo",
-    tag = "storage",
-    responses(
-        (status = 200, description = "The store's provider, settings, capabilities and health", body = StorageInfo),
-        AdminRefusals,
-    )
-)]
-pub async fn info(
-    state: web::Data<AppState>,
-    exports: web::Data<ExportService>,
-    readiness: web::Data<Readiness>,
-    service: web::Data<StorageService>,
-    Admin(caller): Admin,
-) -> Result<HttpResponse, ApiError> {
-    let work = async {
-        let (healthy, last_check) = store_health(&state, &exports, &readiness).await;
-        Ok(storage::info(&service, &state.store, healthy, last_check))
+/// An admin's storage route with its `#[utoipa::path]`: the path, operation
+/// id, parameters, success and own refusals are the route's; the method
+/// (`GET`), the tag and the admins' refusals are the family's.
+macro_rules! admin_route {
+    ($path:literal, $operation:literal, $ok:tt, $(params $params:tt,)? [$($refusal:tt),*], $handler:item) => {
+        #[utoipa::path(
+            get,
+            path = $path,
+            operation_id = $operation,
+            tag = "storage",
+            $(params $params,)?
+            responses($ok, $($refusal,)* AdminRefusals)
+        )]
+        $handler
     };
-    audit::audited("storage_info", &caller, None, work).await.map(no_store)
 }
 
-/// Bytes and objects per tenant and area (admins)
-///
-/// Counted by listing the bucket, one listing per `STORAGE_USAGE_TTL`,
-/// paginated by tenant id.
-#[utoipa::path(
-    get,
-    path = "/storage/usage",
-    operation_id = "storageUsage",
-    tag = "storage",
+admin_route! {
+    "/storage/info", "storageInfo",
+    (status = 200, description = "The store's provider, settings, capabilities and health", body = StorageInfo),
+    [],
+    /// The configured store and its health (admins)
+    ///
+    /// `healthy` and `lastCheck` come from the last background readiness round;
+    /// the reply names no credential and no internal error text.
+    pub async fn info(
+        state: web::Data<AppState>,
+        exports: web::Data<ExportService>,
+        readiness: web::Data<Readiness>,
+        service: web::Data<StorageService>,
+        Admin(caller): Admin,
+    ) -> Result<HttpResponse, ApiError> {
+        let work = async {
+            let (healthy, last_check) = store_health(&state, &exports, &readiness).await;
+            Ok(storage::info(&service, &state.store, healthy, last_check))
+        };
+        audit::audited("storage_info", &caller, None, work).await.map(no_store)
+    }
+}
+
+admin_route! {
+    "/storage/usage", "storageUsage",
+    (status = 200, description = "One page of tenants", body = UsagePage),
     params(PageQuery),
-    responses(
-        (status = 200, description = "One page of tenants", body = UsagePage),
+    [
         (status = 400, description = "`invalid_request`: a bad `limit` or `cursor`, or an unknown parameter", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = ErrorBody),
-        AdminRefusals,
-    )
-)]
-pub async fn usage(
-    state: web::Data<AppState>,
-    service: web::Data<StorageService>,
-    Admin(caller): Admin,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let work = storage::usage_page(&service, &state.store, &query);
-    audit::audited("storage_usage", &caller, None, work).await.map(no_store)
+        (status = 503, description = "`store_unavailable`", body = ErrorBody)
+    ],
+    /// Bytes and objects per tenant and area (admins)
+    ///
+    /// Counted by listing the bucket, one listing per `STORAGE_USAGE_TTL`,
+    /// paginated by tenant id.
+    pub async fn usage(
+        state: web::Data<AppState>,
+        service: web::Data<StorageService>,
+        Admin(caller): Admin,
+        query: web::Query<PageQuery>,
+    ) -> Result<HttpResponse, ApiError> {
+        let work = storage::usage_page(&service, &state.store, &query);
+        audit::audited("storage_usage", &caller, None, work).await.map(no_store)
+    }
 }
 
 /// The caller's own tenant: bytes and objects per area, and its quota

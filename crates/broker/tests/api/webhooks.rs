@@ -142,6 +142,16 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// Waits for the first request, asserts that it is signed with [`SECRET`]
+    /// and an event of type `event_type`; returns its payload.
+    async fn first_event(&self, event_type: &str) -> Value {
+        let received = self.wait_for(1).await;
+        received[0].assert_signed_with(SECRET);
+        let payload = received[0].json();
+        assert_eq!(payload["type"], event_type);
+        payload
+    }
 }
 
 /// The webhook variables for `url`: short retries, loopback allowed.
@@ -157,7 +167,16 @@ fn webhook_vars(url: &str, max_attempts: &'static str) -> Vec<(&'static str, Str
     ]
 }
 
-async fn app_for(vars: &[(&'static str, String)]) -> TestApp {
+/// An app sending webhooks to `url` ([`webhook_vars`]), with the `extra`
+/// variables, which replace the defaults of the same name.
+async fn app_for(url: &str, max_attempts: &'static str, extra: &[(&'static str, &str)]) -> TestApp {
+    let mut vars = webhook_vars(url, max_attempts);
+    vars.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    spawn_with(&vars).await
+}
+
+async fn spawn_with(vars: &[(&'static str, String)]) -> TestApp {
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     spawn_app_with(&vars).await
 }
@@ -244,7 +263,7 @@ fn assert_completed(received: &Received, done: &Value) {
 #[tokio::test]
 async fn a_completed_upload_reaches_the_receiver_signed() {
     let receiver = Receiver::start().await;
-    let app = app_for(&webhook_vars(&receiver.url(), "3")).await;
+    let app = app_for(&receiver.url(), "3", &[]).await;
     let done = complete_avatar(&app).await;
     let received = receiver.wait_for(1).await;
     assert_completed(&received[0], &done);
@@ -260,9 +279,7 @@ async fn a_completed_upload_reaches_the_receiver_signed() {
 async fn a_multipart_upload_sends_upload_completed_when_its_completion_verifies_it() {
     use crate::multipart::{parts_body, started, upload_id_of, upload_parts};
     let receiver = Receiver::start().await;
-    let mut vars = webhook_vars(&receiver.url(), "3");
-    vars.push(("MULTIPART_PART_SIZE", "5242880".to_owned()));
-    let app = app_for(&vars).await;
+    let app = app_for(&receiver.url(), "3", &[("MULTIPART_PART_SIZE", "5242880")]).await;
     let session = app.session();
     let (data, created) = started(&session, 2).await;
     let upload_id = upload_id_of(&created);
@@ -272,10 +289,7 @@ async fn a_multipart_upload_sends_upload_completed_when_its_completion_verifies_
         .await;
     assert_eq!(response.status(), 200);
     let done: Value = response.json().await.expect("json");
-    let received = receiver.wait_for(1).await;
-    received[0].assert_signed_with(SECRET);
-    let payload = received[0].json();
-    assert_eq!(payload["type"], "upload.completed");
+    let payload = receiver.first_event("upload.completed").await;
     assert_eq!(payload["objectKey"], done["objectKey"]);
     assert_eq!(payload["details"]["profile"], "document");
     assert_eq!(payload["details"]["size"], data.len());
@@ -286,7 +300,7 @@ async fn a_multipart_upload_sends_upload_completed_when_its_completion_verifies_
 async fn a_receiver_down_for_the_first_two_attempts_gets_it_on_the_third() {
     let receiver = Receiver::start().await;
     receiver.fail_next(2, 503);
-    let app = app_for(&webhook_vars(&receiver.url(), "5")).await;
+    let app = app_for(&receiver.url(), "5", &[]).await;
     let done = complete_avatar(&app).await;
     let received = receiver.wait_for(3).await;
     let id = received[0].header("webhook-id");
@@ -305,7 +319,7 @@ async fn a_receiver_down_for_the_first_two_attempts_gets_it_on_the_third() {
 async fn a_delivery_that_always_fails_becomes_a_dead_letter_and_is_replayed() {
     let receiver = Receiver::start().await;
     receiver.answer_always(500);
-    let app = app_for(&webhook_vars(&receiver.url(), "2")).await;
+    let app = app_for(&receiver.url(), "2", &[]).await;
     let done = complete_avatar(&app).await;
     let received = receiver.wait_for(2).await;
     let id = received[0].header("webhook-id").to_owned();
@@ -351,10 +365,8 @@ async fn a_delivery_that_always_fails_becomes_a_dead_letter_and_is_replayed() {
 async fn an_admin_sees_and_replays_every_tenants_dead_letters() {
     let receiver = Receiver::start().await;
     receiver.answer_always(500);
-    let mut vars = webhook_vars(&receiver.url(), "1");
-    vars.push(("AUTH_ADMIN_CLAIM", "role".to_owned()));
-    vars.push(("AUTH_ADMIN_VALUE", "admin".to_owned()));
-    let app = app_for(&vars).await;
+    let admins = [("AUTH_ADMIN_CLAIM", "role"), ("AUTH_ADMIN_VALUE", "admin")];
+    let app = app_for(&receiver.url(), "1", &admins).await;
     complete_avatar(&app).await;
     let dead = wait_for_any_dead_letter(&app).await;
     let mut admin = claims("ops", "root");
@@ -372,17 +384,14 @@ async fn an_admin_sees_and_replays_every_tenants_dead_letters() {
 #[tokio::test]
 async fn a_refused_upload_sends_upload_rejected() {
     let receiver = Receiver::start().await;
-    let app = app_for(&webhook_vars(&receiver.url(), "3")).await;
+    let app = app_for(&receiver.url(), "3", &[]).await;
     let staging = app
         .upload("avatar", "fake.png", "image/png", b"this is not a png at all".to_vec())
         .await;
     let response = app.complete(&staging).await;
     assert_eq!(response.status(), 422);
     let error: Value = response.json().await.expect("json");
-    let received = receiver.wait_for(1).await;
-    received[0].assert_signed_with(SECRET);
-    let payload = received[0].json();
-    assert_eq!(payload["type"], "upload.rejected");
+    let payload = receiver.first_event("upload.rejected").await;
     assert_eq!(payload["objectKey"], staging);
     assert_eq!(payload["details"]["code"], error["error"]["code"]);
     assert_eq!(payload["details"]["profile"], "avatar");
@@ -391,15 +400,12 @@ async fn a_refused_upload_sends_upload_rejected() {
 #[tokio::test]
 async fn a_finished_export_sends_export_done() {
     let receiver = Receiver::start().await;
-    let app = app_for(&webhook_vars(&receiver.url(), "3")).await;
+    let app = app_for(&receiver.url(), "3", &[]).await;
     let job_id = app
         .submit(&json!({"format": "csv", "filename": "r.csv", "columns": ["a"], "rows": [[1], [2]]}))
         .await;
     let job = app.wait_for(&job_id, &["done"], WAIT).await;
-    let received = receiver.wait_for(1).await;
-    received[0].assert_signed_with(SECRET);
-    let payload = received[0].json();
-    assert_eq!(payload["type"], "export.done");
+    let payload = receiver.first_event("export.done").await;
     assert_eq!(payload["details"]["jobId"], job_id);
     assert_eq!(payload["details"]["rows"], 2);
     assert!(
@@ -411,9 +417,7 @@ async fn a_finished_export_sends_export_done() {
 #[tokio::test]
 async fn only_the_configured_events_are_sent() {
     let receiver = Receiver::start().await;
-    let mut vars = webhook_vars(&receiver.url(), "3");
-    vars.push(("WEBHOOK_EVENTS", "upload.rejected".to_owned()));
-    let app = app_for(&vars).await;
+    let app = app_for(&receiver.url(), "3", &[("WEBHOOK_EVENTS", "upload.rejected")]).await;
     complete_avatar(&app).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(receiver.received().is_empty(), "upload.completed is not configured");
@@ -426,7 +430,7 @@ async fn a_private_address_is_refused_by_default_and_nothing_reaches_it() {
         .into_iter()
         .filter(|(k, _)| *k != "WEBHOOK_ALLOW_PRIVATE")
         .collect();
-    let app = app_for(&vars).await;
+    let app = spawn_with(&vars).await;
     complete_avatar(&app).await;
     let dead = wait_for_any_dead_letter(&app).await;
     let reason = dead["lastError"].as_str().expect("lastError");
@@ -442,7 +446,7 @@ async fn a_redirect_is_not_followed() {
     let redirecting = Receiver::start().await;
     redirecting.answer_always(200);
     redirecting.script.lock().unwrap().push_back((307, Some(target.url())));
-    let app = app_for(&webhook_vars(&redirecting.url(), "1")).await;
+    let app = app_for(&redirecting.url(), "1", &[]).await;
     complete_avatar(&app).await;
     let dead = wait_for_any_dead_letter(&app).await;
     let reason = dead["lastError"].as_str().expect("lastError");
@@ -458,12 +462,9 @@ async fn a_redirect_is_not_followed() {
 async fn a_retry_queued_before_a_restart_is_delivered_after_it() {
     let receiver = Receiver::start().await;
     receiver.fail_next(1, 503);
-    let mut vars = webhook_vars(&receiver.url(), "5");
     // The retry is due after the restart.
-    vars.retain(|(k, _)| !k.starts_with("WEBHOOK_RETRY"));
-    vars.push(("WEBHOOK_RETRY_BASE", "3".to_owned()));
-    vars.push(("WEBHOOK_RETRY_MAX", "3".to_owned()));
-    let app = app_for(&vars).await;
+    let retry = [("WEBHOOK_RETRY_BASE", "3"), ("WEBHOOK_RETRY_MAX", "3")];
+    let app = app_for(&receiver.url(), "5", &retry).await;
     let done = complete_avatar(&app).await;
     receiver.wait_for(1).await;
     let app = app.restart().await;
@@ -477,9 +478,7 @@ async fn on_redis_a_delivery_queued_with_no_worker_running_is_delivered_by_a_wor
     let redis = Redis::start();
     let receiver = Receiver::start().await;
     receiver.fail_next(2, 502);
-    let mut vars = webhook_vars(&receiver.url(), "5");
-    vars.push(("REDIS_URL", redis.url()));
-    let app = app_for(&vars).await;
+    let app = app_for(&receiver.url(), "5", &[("REDIS_URL", &redis.url())]).await;
     let done = complete_avatar(&app).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(receiver.received().is_empty(), "no worker yet: queued in Redis");
@@ -494,9 +493,7 @@ async fn on_redis_dead_letters_are_listed_per_tenant_and_replayed() {
     let redis = Redis::start();
     let receiver = Receiver::start().await;
     receiver.answer_always(500);
-    let mut vars = webhook_vars(&receiver.url(), "2");
-    vars.push(("REDIS_URL", redis.url()));
-    let app = app_for(&vars).await;
+    let app = app_for(&receiver.url(), "2", &[("REDIS_URL", &redis.url())]).await;
     let _worker = app.start_worker();
     let done = complete_avatar(&app).await;
     let dead = wait_for_any_dead_letter(&app).await;

@@ -232,10 +232,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::tests::parse;
+    use crate::config::tests::{parse, reported_problems};
 
-    fn tenant(name: &str) -> TenantId {
-        TenantId::parse(name).expect("tenant")
+    /// Where `settings` send `event` for the tenant `name`.
+    fn endpoint<'a>(settings: &'a WebhookSettings, name: &str, event: WebhookEvent) -> Option<&'a WebhookEndpoint> {
+        settings.endpoint_for(&TenantId::parse(name).expect("tenant"), event)
     }
 
     #[test]
@@ -246,10 +247,7 @@ mod tests {
         assert!(!settings.allow_private);
         assert_eq!(settings.max_attempts, 8);
         assert_eq!(settings.retry_base, Duration::from_secs(10));
-        assert_eq!(
-            settings.endpoint_for(&tenant("acme"), WebhookEvent::UploadCompleted),
-            None
-        );
+        assert_eq!(endpoint(&settings, "acme", WebhookEvent::UploadCompleted), None);
     }
 
     #[test]
@@ -266,57 +264,46 @@ mod tests {
         ])
         .expect("valid")
         .webhooks;
-        let acme = settings
-            .endpoint_for(&tenant("acme"), WebhookEvent::UploadCompleted)
-            .expect("acme");
+        let acme = endpoint(&settings, "acme", WebhookEvent::UploadCompleted).expect("acme");
         assert_eq!(acme.url.to_string(), "https://acme.example/hook");
         assert_eq!(acme.secret.expose(), "acme-secret-0123456789");
-        let beta = settings
-            .endpoint_for(&tenant("beta"), WebhookEvent::ExportFailed)
-            .expect("beta");
+        let beta = endpoint(&settings, "beta", WebhookEvent::ExportFailed).expect("beta");
         assert_eq!(
             beta.secret.expose(),
             "global-secret-0123456789",
             "falls back to WEBHOOK_SECRET"
         );
-        let other = settings
-            .endpoint_for(&tenant("other"), WebhookEvent::UploadCompleted)
-            .expect("global");
+        let other = endpoint(&settings, "other", WebhookEvent::UploadCompleted).expect("global");
         assert_eq!(other.url.to_string(), "https://hooks.example.com/all");
-        assert_eq!(
-            settings.endpoint_for(&tenant("acme"), WebhookEvent::UploadRejected),
-            None
-        );
+        assert_eq!(endpoint(&settings, "acme", WebhookEvent::UploadRejected), None);
     }
 
     #[test]
     fn every_webhook_problem_is_reported_at_once_without_the_secrets() {
-        let err = parse(&[
-            ("WEBHOOK_URL", "ftp://hooks.example.com"),
-            ("WEBHOOK_SECRET", "short-secret"),
-            ("WEBHOOK_TENANTS", "acme=https://a.example/h;not a pair"),
-            ("WEBHOOK_TENANT_SECRETS", "ghost=ghost-secret-0123456789"),
-            ("WEBHOOK_EVENTS", "upload.completed,upload.deleted"),
-            ("WEBHOOK_MAX_ATTEMPTS", "0"),
-            ("WEBHOOK_RETRY_BASE", "20"),
-            ("WEBHOOK_RETRY_MAX", "10"),
-        ])
-        .expect_err("broken");
-        let text = err.to_string();
-        for needle in [
-            "WEBHOOK_URL must be an http:// or https:// URL",
-            "WEBHOOK_SECRET must be at least 16",
-            "WEBHOOK_URL needs WEBHOOK_SECRET",
-            "WEBHOOK_TENANTS entry #2",
-            "the webhook of acme needs a secret",
-            "names ghost",
-            "unknown event \"upload.deleted\"",
-            "WEBHOOK_MAX_ATTEMPTS must be at least 1",
-            "WEBHOOK_RETRY_MAX must not be shorter",
-        ] {
-            assert!(text.contains(needle), "{needle} missing from {text}");
-        }
-        assert_eq!(err.problems.len(), 9, "{text}");
+        let text = reported_problems(
+            &[
+                ("WEBHOOK_URL", "ftp://hooks.example.com"),
+                ("WEBHOOK_SECRET", "short-secret"),
+                ("WEBHOOK_TENANTS", "acme=https://a.example/h;not a pair"),
+                ("WEBHOOK_TENANT_SECRETS", "ghost=ghost-secret-0123456789"),
+                ("WEBHOOK_EVENTS", "upload.completed,upload.deleted"),
+                ("WEBHOOK_MAX_ATTEMPTS", "0"),
+                ("WEBHOOK_RETRY_BASE", "20"),
+                ("WEBHOOK_RETRY_MAX", "10"),
+            ],
+            &[
+                "WEBHOOK_URL must be an http:// or https:// URL",
+                "WEBHOOK_SECRET must be at least 16",
+                "WEBHOOK_URL needs WEBHOOK_SECRET",
+                "WEBHOOK_TENANTS entry #2",
+                "the webhook of acme needs a secret",
+                "names ghost",
+                "unknown event \"upload.deleted\"",
+                "WEBHOOK_MAX_ATTEMPTS must be at least 1",
+                "WEBHOOK_RETRY_MAX must not be shorter",
+            ],
+            9,
+        );
         assert!(
             !text.contains("short-secret") && !text.contains("ghost-secret"),
             "{text}"

@@ -46,7 +46,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{Task, TaskBuilder, TaskId};
+use apalis::prelude::{Task, TaskBuilder, TaskId, TaskSink};
 use broker_core::config::{ExportSettings, WebhookSettings};
 use broker_core::{Secret, TenantId};
 
@@ -201,36 +201,29 @@ pub(crate) trait Backend: Send + Sync {
 }
 
 /// What one apalis worker runs: its name, how many tasks at once, and the
-/// handler every task goes to.
-pub(crate) struct WorkerSpec<'a> {
+/// handler every task goes to (an export's [`TaskHandler`] by default, or a
+/// webhook's `DeliveryHandler`).
+pub(crate) struct WorkerSpec<'a, H: ?Sized = dyn TaskHandler> {
     pub name: &'a str,
     pub concurrency: usize,
-    pub handler: Arc<dyn TaskHandler>,
+    pub handler: Arc<H>,
 }
 
 /// The body of [`Backend::run_worker`] (and of the webhook deliveries'
 /// `run_worker`) for an apalis storage: the same code for both backends, over
 /// storage types whose bounds apalis would have a generic function spell out
 /// at length. `$worker` has a name, a concurrency and a handler, which is
-/// wrapped in `$shared` and handed to the apalis handler `$deliver`.
+/// wrapped in the `SharedHandler` of the module `$family` (`lifecycle` for
+/// exports, `webhook` for deliveries) and handed to its apalis handler `deliver`.
 macro_rules! run_apalis_worker {
-    ($storage:expr, $worker:expr, $stop:expr) => {
-        run_apalis_worker!(
-            $storage,
-            $worker,
-            $stop,
-            $crate::lifecycle::SharedHandler,
-            $crate::lifecycle::deliver
-        )
-    };
-    ($storage:expr, $worker:expr, $stop:expr, $shared:path, $deliver:path) => {{
+    ($family:ident: $storage:expr, $worker:expr, $stop:expr) => {{
         let worker = $worker;
         let stop = $stop;
         apalis::prelude::WorkerBuilder::new(worker.name)
             .backend($storage)
-            .data($shared(worker.handler))
+            .data($crate::$family::SharedHandler(worker.handler))
             .concurrency(worker.concurrency)
-            .build($deliver)
+            .build($crate::$family::deliver)
             .run_until(async move {
                 stop.await;
                 Ok::<(), std::io::Error>(())
@@ -240,6 +233,17 @@ macro_rules! run_apalis_worker {
     }};
 }
 pub(crate) use run_apalis_worker;
+
+/// Hands a built task to an apalis storage (either backend's, for exports or
+/// webhook deliveries).
+pub(crate) async fn push_task<S, A, K>(mut storage: S, task: Task<A>) -> Result<(), QueueError>
+where
+    S: TaskSink<A, K> + Send,
+    S::Error: fmt::Display,
+    A: Send,
+{
+    storage.push_task(task).await.map_err(QueueError::unavailable)
+}
 
 /// One connection to the queue, from which the API's [`JobsClient`] and the
 /// workers' [`JobsLifecycle`] are made. Cheap to clone: clones share it.
@@ -297,6 +301,15 @@ impl JobQueue {
 
     pub fn settings(&self) -> &ExportSettings {
         &self.settings
+    }
+
+    /// An apalis worker called `name`, running `EXPORT_CONCURRENCY` tasks at once.
+    pub(crate) fn worker_spec<'a, H: ?Sized>(&self, name: &'a str, handler: Arc<H>) -> WorkerSpec<'a, H> {
+        WorkerSpec {
+            name,
+            concurrency: self.settings.concurrency,
+            handler,
+        }
     }
 
     pub fn kind(&self) -> BackendKind {

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, PollWith, Task, WorkerBuilderExt};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use broker_core::config::ExportSettings;
 use broker_core::{Secret, TenantId};
@@ -27,7 +27,8 @@ use redis::{AsyncCommands, Script, ScriptInvocation};
 
 use super::poll::Interval;
 use super::{
-    Backend, Created, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal, WorkerSpec, run_apalis_worker,
+    Backend, Created, NewRecord, OP_TIMEOUT, POLL_INTERVAL, QueueError, StopSignal, WorkerSpec, push_task,
+    run_apalis_worker,
 };
 use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
@@ -474,11 +475,11 @@ impl Backend for RedisQueue {
     }
 
     async fn push(&self, task: Task<ExportJob>) -> Result<(), QueueError> {
-        self.storage().push_task(task).await.map_err(QueueError::unavailable)
+        push_task(self.storage(), task).await
     }
 
     async fn run_worker(&self, worker: WorkerSpec<'_>, stop: StopSignal) -> Result<(), QueueError> {
-        run_apalis_worker!(self.worker_storage(), worker, stop)
+        run_apalis_worker!(lifecycle: self.worker_storage(), worker, stop)
     }
 }
 

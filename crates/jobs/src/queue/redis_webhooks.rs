@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, PollWith, Task, WorkerBuilderExt};
 use apalis_redis::{Config, RedisStorage};
 use broker_core::TenantId;
 use broker_core::config::WebhookEvent;
@@ -19,11 +19,10 @@ use redis::{AsyncCommands, Script};
 
 use super::poll::Interval;
 use super::redis_backend::{RedisQueue, timed, vacuum};
-use super::{POLL_INTERVAL, QueueError, StopSignal, run_apalis_worker};
+use super::{POLL_INTERVAL, QueueError, StopSignal, push_task, run_apalis_worker};
 use crate::job::now;
 use crate::webhook::{
-    Delivery, DeliveryBackend, DeliveryStatus, DeliveryTask, DeliveryWorkerSpec, NewDelivery, ReplayOutcome,
-    SharedDeliveryHandler, Started, deliver,
+    Delivery, DeliveryBackend, DeliveryStatus, DeliveryTask, DeliveryWorkerSpec, NewDelivery, ReplayOutcome, Started,
 };
 
 /// KEYS: record | ARGV: now
@@ -168,10 +167,7 @@ impl DeliveryBackend for RedisQueue {
     }
 
     async fn push(&self, task: Task<DeliveryTask>) -> Result<(), QueueError> {
-        self.delivery_storage()
-            .push_task(task)
-            .await
-            .map_err(QueueError::unavailable)
+        push_task(self.delivery_storage(), task).await
     }
 
     async fn start(&self, id: &str) -> Result<Option<Started>, QueueError> {
@@ -268,12 +264,6 @@ impl DeliveryBackend for RedisQueue {
     }
 
     async fn run_worker(&self, worker: DeliveryWorkerSpec<'_>, stop: StopSignal) -> Result<(), QueueError> {
-        run_apalis_worker!(
-            self.delivery_worker_storage(),
-            worker,
-            stop,
-            SharedDeliveryHandler,
-            deliver
-        )
+        run_apalis_worker!(webhook: self.delivery_worker_storage(), worker, stop)
     }
 }

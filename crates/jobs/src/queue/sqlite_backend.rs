@@ -4,7 +4,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, PollWith, Task, WorkerBuilderExt};
 use apalis_sqlite::{Config, SqliteStorage};
 use broker_core::TenantId;
 use broker_core::config::ExportSettings;
@@ -12,7 +12,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::poll::Interval;
-use super::{Backend, Created, NewRecord, POLL_INTERVAL, QueueError, StopSignal, WorkerSpec, run_apalis_worker};
+use super::{
+    Backend, Created, NewRecord, POLL_INTERVAL, QueueError, StopSignal, WorkerSpec, push_task, run_apalis_worker,
+};
 use crate::JobId;
 use crate::job::{ExportFormat, ExportJob, JobError, JobRecord, JobStatus, now};
 use crate::lifecycle::{Attempt, Standing, StartOutcome};
@@ -458,11 +460,11 @@ impl Backend for SqliteQueue {
     }
 
     async fn push(&self, task: Task<ExportJob>) -> Result<(), QueueError> {
-        self.storage().push_task(task).await.map_err(QueueError::unavailable)
+        push_task(self.storage(), task).await
     }
 
     async fn run_worker(&self, worker: WorkerSpec<'_>, stop: StopSignal) -> Result<(), QueueError> {
-        run_apalis_worker!(self.worker_storage(), worker, stop)
+        run_apalis_worker!(lifecycle: self.worker_storage(), worker, stop)
     }
 }
 

@@ -2,7 +2,7 @@
 //! `webhook_deliveries` table for the records, and apalis-sqlite's `Jobs`
 //! table (queue `{EXPORT_QUEUE}:webhooks`) for the delivery tasks.
 
-use apalis::prelude::{BackendExt, PollWith, Task, TaskSink, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, PollWith, Task, WorkerBuilderExt};
 use apalis_sqlite::SqliteStorage;
 use broker_core::TenantId;
 use broker_core::config::WebhookEvent;
@@ -11,10 +11,9 @@ use sqlx::sqlite::SqliteRow;
 
 use super::poll::Interval;
 use super::sqlite_backend::{SqliteQueue, db, now_i64, to_i64};
-use super::{POLL_INTERVAL, QueueError, StopSignal, run_apalis_worker};
+use super::{POLL_INTERVAL, QueueError, StopSignal, push_task, run_apalis_worker};
 use crate::webhook::{
-    Delivery, DeliveryBackend, DeliveryStatus, DeliveryTask, DeliveryWorkerSpec, NewDelivery, ReplayOutcome,
-    SharedDeliveryHandler, Started, deliver,
+    Delivery, DeliveryBackend, DeliveryStatus, DeliveryTask, DeliveryWorkerSpec, NewDelivery, ReplayOutcome, Started,
 };
 
 /// Created with the export tables (`sqlite_backend::create_tables`).
@@ -47,9 +46,11 @@ impl SqliteQueue {
         self.delivery_storage().poll_with_strategy(Interval::new(POLL_INTERVAL))
     }
 
-    /// Runs `update` (with `?` for `updated_at`, then `id`) on a pending delivery.
-    async fn pending_change(&self, update: &'static str, error: Option<&str>, id: &str) -> Result<(), QueueError> {
-        let mut query = sqlx::query(update);
+    /// Sets the columns of `set` (each `column = value, `; `error` binds its
+    /// `?`) and `updated_at` on a pending delivery.
+    async fn pending_change(&self, set: &'static str, error: Option<&str>, id: &str) -> Result<(), QueueError> {
+        let update = format!("UPDATE webhook_deliveries SET {set}updated_at = ? WHERE id = ? AND status = 'pending'");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(update));
         if let Some(error) = error {
             query = query.bind(error);
         }
@@ -101,10 +102,7 @@ impl DeliveryBackend for SqliteQueue {
     }
 
     async fn push(&self, task: Task<DeliveryTask>) -> Result<(), QueueError> {
-        self.delivery_storage()
-            .push_task(task)
-            .await
-            .map_err(QueueError::unavailable)
+        push_task(self.delivery_storage(), task).await
     }
 
     async fn start(&self, id: &str) -> Result<Option<Started>, QueueError> {
@@ -130,30 +128,16 @@ impl DeliveryBackend for SqliteQueue {
     }
 
     async fn delivered(&self, id: &str) -> Result<(), QueueError> {
-        self.pending_change(
-            "UPDATE webhook_deliveries SET status = 'delivered', updated_at = ? WHERE id = ? AND status = 'pending'",
-            None,
-            id,
-        )
-        .await
+        self.pending_change("status = 'delivered', ", None, id).await
     }
 
     async fn failed_attempt(&self, id: &str, error: &str) -> Result<(), QueueError> {
-        self.pending_change(
-            "UPDATE webhook_deliveries SET last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
-            Some(error),
-            id,
-        )
-        .await
+        self.pending_change("last_error = ?, ", Some(error), id).await
     }
 
     async fn dead(&self, id: &str, error: &str) -> Result<(), QueueError> {
-        self.pending_change(
-            "UPDATE webhook_deliveries SET status = 'dead', last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
-            Some(error),
-            id,
-        )
-        .await
+        self.pending_change("status = 'dead', last_error = ?, ", Some(error), id)
+            .await
     }
 
     async fn replay(&self, id: &str, tenant: Option<&TenantId>) -> Result<ReplayOutcome, QueueError> {
@@ -224,12 +208,6 @@ impl DeliveryBackend for SqliteQueue {
     }
 
     async fn run_worker(&self, worker: DeliveryWorkerSpec<'_>, stop: StopSignal) -> Result<(), QueueError> {
-        run_apalis_worker!(
-            self.delivery_worker_storage(),
-            worker,
-            stop,
-            SharedDeliveryHandler,
-            deliver
-        )
+        run_apalis_worker!(webhook: self.delivery_worker_storage(), worker, stop)
     }
 }
