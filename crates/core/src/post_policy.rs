@@ -139,7 +139,8 @@ impl SigningKeyCache {
 
 /// The UTC day of `now`, counted from the epoch (0 before it: not a real clock).
 fn epoch_day(now: SystemTime) -> u64 {
-    now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs() / 86_400)
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() / 86_400)
 }
 
 // SigV4's dates are fixed-width digits: written directly, without a
@@ -293,7 +294,10 @@ mod tests {
         assert_eq!(short_date(t), "20260304");
         assert_eq!(amz_date(t), "20260304T050607Z");
         assert_eq!(expiration(t), "2026-03-04T05:06:07.089Z");
-        assert_eq!(epoch_day(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 3 - 1)), 2);
+        assert_eq!(
+            epoch_day(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 3 - 1)),
+            2
+        );
     }
 
     #[test]

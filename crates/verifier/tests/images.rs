@@ -97,7 +97,12 @@ fn work_on_the_stripped_copy_is_returned_only_for_a_verified_image() {
     }
     // A refused image: whatever ran beside the checks is dropped with it.
     assert_eq!(
-        code(verify_image_with(Format::Jpeg, &corpus::truncated_jpeg(), &limits, |s| s.bytes.len())),
+        code(verify_image_with(
+            Format::Jpeg,
+            &corpus::truncated_jpeg(),
+            &limits,
+            |s| s.bytes.len()
+        )),
         Err("corrupt_file")
     );
 }
