@@ -162,9 +162,8 @@ for (const store of ["embedded", "garage"]) {
     });
 
     test("with partChecksums each part carries its SHA-256: a part damaged on the way is refused by the store (retried, then reported), and the resume completes", { timeout: TIMEOUT }, async () => {
-      const { page, context, problems } = await openPage(stack.browser, stack.pageUrl());
-      const why = (extra) => `${extra}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
-      try {
+      await withPage(stack.browser, stack.pageUrl(), async ({ page, problems }) => {
+        const why = (extra) => `${extra}\npage problems: ${problems.join("\n") || "none"}\n${stack.logs()}`;
         const creates = [];
         const checksums = new Map(); // part number → the x-amz-checksum-sha256 its PUT carried
         page.on("request", (request) => {
@@ -214,9 +213,7 @@ for (const store of ["embedded", "garage"]) {
         assert.equal(checksums.size, PART_COUNT, why(`every part was PUT: ${[...checksums.keys()]}`));
         for (const [n, checksum] of checksums) assert.match(checksum ?? "", /^[A-Za-z0-9+/]{43}=$/, `part ${n}'s PUT carried its SHA-256`);
         assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     test("abortMultipart removes the upload: the broker no longer lists it (404 upload_not_found) and the page forgets it", { timeout: TIMEOUT }, async () => {
