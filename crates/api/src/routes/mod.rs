@@ -9,6 +9,26 @@
 //! handler gets a `#[utoipa::path]` annotation and a line in `ApiDoc`'s
 //! `paths(..)`, or the route test there fails.
 
+/// A route of the upload families (`uploads`, `multipart`, `companion`,
+/// `objects`) with its `#[utoipa::path]`: the tag (its family's), method,
+/// path, operation id, inputs (`{ params(..), request_body = .. }`), success
+/// and own refusals are the route's; the 401 every one of them has is the
+/// families'. A refusal set (`JsonRefusals`, `UploadRefusals`, …) stands in
+/// the refusals like a single response.
+macro_rules! upload_route {
+    ($tag:literal $method:ident $path:literal, $operation:literal, { $($input:tt)* }, $ok:tt, [$($refusal:tt),*], $handler:item) => {
+        #[utoipa::path(
+            $method,
+            path = $path,
+            operation_id = $operation,
+            tag = $tag,
+            $($input)*,
+            responses($ok, $($refusal,)* (status = 401, response = Unauthenticated))
+        )]
+        $handler
+    };
+}
+
 pub(crate) mod companion;
 mod demo;
 pub(crate) mod exports;
