@@ -21,7 +21,8 @@
 //! routes share their tag and refusals, such as the export jobs', the admins'
 //! storage routes and the webhook dead letters, the family's `macro_rules!`
 //! (`job_route!`, `admin_route!`, `deliveries_route!`) writes the annotation
-//! from what differs per route), derive `ToSchema`
+//! from what differs per route, and `authed_route!` (in [`super::routes`])
+//! does so for the other routes that take a credential), derive `ToSchema`
 //! on its body types, add the handler to `paths(..)` below (and its path to
 //! `PUBLIC` if it needs no credential), register it in its family's
 //! `configure` with `resource(path).route(..)` (one resource per path), and

@@ -157,7 +157,7 @@ fn sign_request(
     }
 }
 
-upload_route! {
+authed_route! {
     "companion" get "/s3/params", "companionParams", { params(ParamsQuery) },
     (status = 200, description = "As `/uploads/sign`", body = SignResponse),
     [
@@ -183,7 +183,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "companion" post "/s3/multipart", "companionCreateMultipart", { request_body = CompanionCreateRequest },
     (status = 200, description = "The key and the upload id", body = CompanionCreateResponse),
     [
@@ -226,7 +226,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "companion" get "/s3/multipart/{uploadId}/{partNumber}", "companionSignPart",
     {
         params(
@@ -271,7 +271,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "companion" get "/s3/multipart/{uploadId}", "companionListParts",
     { params(("uploadId" = String, Path, description = "The upload id"), KeyQuery) },
     (status = 200, description = "The parts the store holds", body = [CompanionPart]),
@@ -300,7 +300,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "companion" post "/s3/multipart/{uploadId}/complete", "companionCompleteMultipart",
     { params(("uploadId" = String, Path, description = "The upload id"), KeyQuery), request_body = CompanionCompleteRequest },
     (status = 200, description = "Assembled in staging", body = CompanionCompleteResponse),
@@ -343,7 +343,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "companion" delete "/s3/multipart/{uploadId}", "companionAbortMultipart",
     { params(("uploadId" = String, Path, description = "The upload id"), KeyQuery) },
     (status = 200, description = "Aborted", body = AbortResponse),

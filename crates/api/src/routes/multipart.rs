@@ -14,7 +14,7 @@ use crate::uploads::multipart::{
 };
 use crate::uploads::sign::SignRequest;
 
-upload_route! {
+authed_route! {
     "multipart" post "/uploads/multipart", "createMultipartUpload", { request_body = CreateMultipartRequest },
     (status = 201, description = "The upload id, the staging key and the part layout", body = CreateMultipartResponse),
     [
@@ -41,7 +41,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "multipart" post "/uploads/multipart/{uploadId}/parts", "signMultipartParts",
     { params(("uploadId" = String, Path, description = "The upload id `POST /uploads/multipart` returned")), request_body = SignPartsRequest },
     (status = 200, description = "One URL per part number", body = SignPartsResponse),
@@ -74,7 +74,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "multipart" get "/uploads/multipart/{uploadId}", "getMultipartUpload",
     { params(("uploadId" = String, Path, description = "The upload id")) },
     (status = 200, description = "The layout and the stored parts", body = MultipartStatus),
@@ -90,7 +90,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "multipart" post "/uploads/multipart/{uploadId}/complete", "completeMultipartUpload",
     { params(("uploadId" = String, Path, description = "The upload id")), request_body = CompleteMultipartRequest },
     (status = 200, description = "The verified object", body = CompleteResponse),
@@ -128,7 +128,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "multipart" delete "/uploads/multipart/{uploadId}", "abortMultipartUpload",
     { params(("uploadId" = String, Path, description = "The upload id")) },
     (status = 200, description = "Aborted", body = AbortResponse),

@@ -9,7 +9,7 @@ use crate::objects::{self, DeleteRequest, DeleteResponse, ListQuery, ObjectPage}
 use crate::openapi::{JsonRefusals, Unauthenticated};
 use crate::state::AppState;
 
-upload_route! {
+authed_route! {
     "objects" get "/objects", "listObjects", { params(ListQuery) },
     (status = 200, description = "One page of objects", body = ObjectPage),
     [
@@ -34,7 +34,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "objects" post "/objects/delete", "deleteObject", { request_body = DeleteRequest },
     (status = 200, description = "Deleted", body = DeleteResponse),
     [

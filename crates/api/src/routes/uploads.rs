@@ -15,7 +15,7 @@ use crate::uploads::sign::{SignRequest, SignResponse};
 // Span fields hold validated values only: a raw request string could carry a
 // line break and write a log line of its own. `kind` and `content_type` are
 // recorded on the request's span once the request has passed its profile's checks.
-upload_route! {
+authed_route! {
     "uploads" post "/uploads/sign", "signUpload", { request_body = SignRequest },
     (status = 200, description = "The URL and form fields (or headers) for an upload straight to the store", body = SignResponse),
     [
@@ -63,7 +63,7 @@ pub(crate) async fn signed_upload(
     Ok(response)
 }
 
-upload_route! {
+authed_route! {
     "uploads" post "/uploads/download", "downloadUpload", { request_body = DownloadRequest },
     (status = 200, description = "The signed URL", body = DownloadResponse),
     [
@@ -83,7 +83,7 @@ upload_route! {
     }
 }
 
-upload_route! {
+authed_route! {
     "uploads" get "/uploads/download", "downloadRedirect", { params(DownloadRequest) },
     (status = 302, description = "To the signed URL (`Cache-Control: no-store`)", body = DownloadResponse,
         headers(("Location" = String, description = "The signed GET"), ("Cache-Control" = String, description = "`no-store`"))),
@@ -121,7 +121,7 @@ async fn signed_download(call: &Call<ExportService>, request: &DownloadRequest) 
     audit::audited("download", caller, Some(&request.object_key), work).await
 }
 
-upload_route! {
+authed_route! {
     "uploads" post "/uploads/complete", "completeUpload", { request_body = CompleteRequest },
     (status = 200, description = "The verified object", body = CompleteResponse),
     [
