@@ -21,7 +21,8 @@
 //! routes share their tag and refusals, such as the export jobs', the admins'
 //! storage routes and the webhook dead letters, the family's `macro_rules!`
 //! (`job_route!`, `admin_route!`, `deliveries_route!`) writes the annotation
-//! from what differs per route), derive `ToSchema`
+//! from what differs per route, and `authed_route!` (in [`super::routes`])
+//! does so for the other routes that take a credential), derive `ToSchema`
 //! on its body types, add the handler to `paths(..)` below (and its path to
 //! `PUBLIC` if it needs no credential), register it in its family's
 //! `configure` with `resource(path).route(..)` (one resource per path), and
@@ -205,6 +206,19 @@ refusal_sets! {
         "403" => error("`quota_exceeded`"),
         "429" => reference::<RateLimited>(),
         "503" => error("`store_unavailable`, `quota_unavailable`, `sessions_unavailable`"),
+    }
+    /// The refusals of a route that takes a JSON body: 413 `payload_too_large`,
+    /// 415 `unsupported_media_type`.
+    JsonRefusals {
+        "413" => error("`payload_too_large`: body over 64 KiB"),
+        "415" => error("`unsupported_media_type`: not `application/json`"),
+    }
+    /// The refusals both forms of a download share: 403 `forbidden_key`, 404
+    /// `not_found`, 503.
+    DownloadRefusals {
+        "403" => error("`forbidden_key`: staging, another tenant, or outside the served areas"),
+        "404" => error("`not_found`: no such object"),
+        "503" => error("`store_unavailable`"),
     }
     /// The refusals of the admins' routes: 401, 403 `admin_required`.
     AdminRefusals {

@@ -415,13 +415,11 @@ mod tests {
 
     #[test]
     fn endpoints_lose_everything_but_scheme_host_and_port() {
-        assert_eq!(
-            public_endpoint("https://user:pass@s3.example:9000/path?x=1").as_deref(),
-            Some("https://s3.example:9000")
-        );
-        assert_eq!(
-            public_endpoint("http://127.0.0.1:9000").as_deref(),
-            Some("http://127.0.0.1:9000")
-        );
+        for (endpoint, public) in [
+            ("https://user:pass@s3.example:9000/path?x=1", "https://s3.example:9000"),
+            ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
+        ] {
+            assert_eq!(public_endpoint(endpoint).as_deref(), Some(public), "{endpoint}");
+        }
     }
 }

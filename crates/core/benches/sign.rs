@@ -6,11 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use broker_core::ObjectKey;
-use broker_core::Secret;
-use broker_core::post_policy::{Destination, PostPolicy, SigningCredentials, SigningKey, Stored};
+use broker_core::post_policy::{PostPolicy, SigningCredentials, SigningKey, Stored};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn signing(c: &mut Criterion) {
@@ -20,26 +19,13 @@ fn signing(c: &mut Criterion) {
         ("tenant", "default".to_owned()),
         ("filename", "me.jpg".to_owned()),
     ];
-    let policy = PostPolicy {
-        to: Destination {
-            bucket_url: "http://127.0.0.1:9000/uploads",
-            region: "us-east-1",
-            key: &key,
-        },
-        bucket: "uploads",
-        object: Stored {
-            content_type: "image/jpeg",
-            encryption: None,
-            metadata: &metadata,
-        },
-        max_bytes: 2_097_152,
-        expires_in: Duration::from_secs(3600),
+    let object = Stored {
+        content_type: "image/jpeg",
+        encryption: None,
+        metadata: &metadata,
     };
-    let credentials = SigningCredentials {
-        access_key: "AKIAIOSFODNN7EXAMPLE".into(),
-        secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-        session_token: None,
-    };
+    let policy = PostPolicy::example(&key, object);
+    let credentials = SigningCredentials::example();
     let now = SystemTime::now();
     let policy_text = policy.sign(&credentials, now).fields["policy"].clone();
 

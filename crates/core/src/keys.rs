@@ -644,14 +644,12 @@ mod tests {
         let layout = KeyLayout::new("env").expect("layout");
         let base = "https://cdn.example";
         let url = |raw: &str| layout.cdn_url(base, &ObjectKey::parse(raw).expect("key"));
-        assert_eq!(
-            url("env/acme/avatars/2026/11/0b5c.png").as_deref(),
-            Some("https://cdn.example/env/acme/avatars/2026/11/0b5c.png")
-        );
-        assert_eq!(
-            url("env/acme/shared/avatars/2026/11/0b5c.png").as_deref(),
-            Some("https://cdn.example/env/acme/shared/avatars/2026/11/0b5c.png")
-        );
+        for served in [
+            "env/acme/avatars/2026/11/0b5c.png",
+            "env/acme/shared/avatars/2026/11/0b5c.png",
+        ] {
+            assert_eq!(url(served), Some(format!("https://cdn.example/{served}")), "{served}");
+        }
         let hash = SubjectHash::of("jwt:x#alice");
         for none in [
             // A CDN URL is public: never for a user's or a team's object.
@@ -765,6 +763,14 @@ mod tests {
         }
     }
 
+    /// The staged upload the staging key `raw` names (a panic if it names none).
+    fn staged(layout: &KeyLayout, raw: &str) -> StagedUpload {
+        match layout.classify(&ObjectKey::parse(raw).expect("key")) {
+            Ok(Area::Staging(staged)) => staged,
+            other => panic!("{raw} should name a staged upload, not {other:?}"),
+        }
+    }
+
     #[test]
     fn staging_keys_round_trip_through_classify() {
         let layout = KeyLayout::new("/env/prod/").expect("prefix");
@@ -825,12 +831,10 @@ mod tests {
     fn legacy_keys_without_a_scope_are_the_tenant_scope() {
         let layout = KeyLayout::new("p").expect("prefix");
         let id = UploadId::new();
-        let staging = ObjectKey::parse(&format!("p/staging/acme/avatar/{id}.png")).expect("key");
-        let Ok(Area::Staging(staged)) = layout.classify(&staging) else {
-            panic!("a legacy staging key is still a staged upload")
-        };
+        let staging = format!("p/staging/acme/avatar/{id}.png");
+        let staged = staged(&layout, &staging);
         assert_eq!((staged.scope.clone(), staged.legacy), (Scope::Tenant, true));
-        assert_eq!(layout.staging_key(&staged), staging);
+        assert_eq!(layout.staging_key(&staged).as_str(), staging);
         let served = layout.served_key(&staged);
         assert!(
             served.as_str().starts_with("p/acme/avatars/") && !served.as_str().contains("/shared/"),
@@ -1012,11 +1016,7 @@ mod tests {
     #[test]
     fn staging_keys_of_a_former_profile_name_still_classify() {
         let layout = KeyLayout::new("").expect("prefix");
-        let id = UploadId::new();
-        let key = ObjectKey::parse(&format!("staging/acme/export/{id}.csv")).expect("key");
-        let Ok(Area::Staging(upload)) = layout.classify(&key) else {
-            panic!("an upload signed as `export` is still a staged upload")
-        };
+        let upload = staged(&layout, &format!("staging/acme/export/{}.csv", UploadId::new()));
         assert_eq!(upload.profile.name.as_str(), "file");
         assert!(
             layout.staging_key(&upload).as_str().contains("/file/"),

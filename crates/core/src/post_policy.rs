@@ -29,6 +29,18 @@ pub struct SigningCredentials {
     pub session_token: Option<Secret>,
 }
 
+impl SigningCredentials {
+    /// The example credentials of the AWS documentation, for the tests and the bench.
+    #[doc(hidden)]
+    pub fn example() -> Self {
+        SigningCredentials {
+            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            session_token: None,
+        }
+    }
+}
+
 /// Where a presigned upload sends the object: the bucket's base URL
 /// (`http://host:port/bucket` path-style, or `https://bucket.host`
 /// virtual-hosted), the region the signature is for, and the key.
@@ -178,7 +190,24 @@ fn date_time(t: OffsetDateTime, date_sep: &str, time_sep: &str) -> String {
     )
 }
 
-impl PostPolicy<'_> {
+impl<'a> PostPolicy<'a> {
+    /// The example of the tests and the bench: `object` to `key` in the
+    /// bucket `uploads` of a local store (`us-east-1`), at most 2 MiB, for an hour.
+    #[doc(hidden)]
+    pub fn example(key: &'a ObjectKey, object: Stored<'a>) -> Self {
+        PostPolicy {
+            to: Destination {
+                bucket_url: "http://127.0.0.1:9000/uploads",
+                region: "us-east-1",
+                key,
+            },
+            bucket: "uploads",
+            object,
+            max_bytes: 2_097_152,
+            expires_in: Duration::from_secs(3600),
+        }
+    }
+
     pub fn sign(&self, credentials: &SigningCredentials, now: SystemTime) -> PresignedPost {
         self.sign_with(credentials, now, &SigningKey::derive(credentials, now, self.to.region))
     }
@@ -274,14 +303,6 @@ mod tests {
 
     use super::*;
 
-    fn credentials() -> SigningCredentials {
-        SigningCredentials {
-            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
-            secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-            session_token: None,
-        }
-    }
-
     fn decoded_policy(post: &PresignedPost) -> Value {
         let raw = BASE64.decode(&post.fields["policy"]).expect("base64");
         serde_json::from_slice(&raw).expect("json")
@@ -304,24 +325,16 @@ mod tests {
     fn the_policy_pins_key_type_size_metadata_and_expiry() {
         let key = ObjectKey::parse("staging/acme/avatar/0b5c").expect("key");
         let metadata = [("profile", "avatar".to_owned())];
-        let policy = PostPolicy {
-            to: Destination {
-                bucket_url: "http://127.0.0.1:9000/uploads",
-                region: "us-east-1",
-                key: &key,
-            },
-            bucket: "uploads",
-            object: Stored {
-                content_type: "image/png",
-                encryption: Some(&Encryption::Aes256),
-                metadata: &metadata,
-            },
-            max_bytes: 2_097_152,
-            expires_in: Duration::from_secs(3600),
+        let encryption = Some(&Encryption::Aes256);
+        let object = Stored {
+            content_type: "image/png",
+            encryption,
+            metadata: &metadata,
         };
+        let policy = PostPolicy::example(&key, object);
         // 2026-01-01T00:00:00Z
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-        let post = policy.sign(&credentials(), now);
+        let post = policy.sign(&SigningCredentials::example(), now);
 
         assert_eq!(post.fields["x-amz-date"], "20260101T000000Z");
         assert_eq!(
@@ -354,10 +367,10 @@ mod tests {
         }
         // The signature is deterministic for the same input and changes with the secret.
         assert_eq!(
-            policy.sign(&credentials(), now).fields["x-amz-signature"],
+            policy.sign(&SigningCredentials::example(), now).fields["x-amz-signature"],
             post.fields["x-amz-signature"]
         );
-        let mut other = credentials();
+        let mut other = SigningCredentials::example();
         other.secret_key = Secret::new("another");
         assert_ne!(
             policy.sign(&other, now).fields["x-amz-signature"],

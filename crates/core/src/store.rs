@@ -374,15 +374,11 @@ impl Store {
     }
 
     pub async fn head(&self, key: &ObjectKey) -> Result<ObjectHead, StoreError> {
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .send()
-            .await
-            .map_err(classify)
-            .observed("head_object")?;
+        let head = sent(
+            "head_object",
+            self.client.head_object().bucket(&self.bucket).key(key.as_str()).send(),
+        )
+        .await?;
         Ok(ObjectHead {
             size: head.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
             content_type: head.content_type().map(str::to_owned),
@@ -401,26 +397,22 @@ impl Store {
     /// [`Store::get`]; with `etag`, of that version only (`If-Match`: another
     /// version is [`StoreError::AlreadyExists`], a 412).
     pub async fn get_version(&self, key: &ObjectKey, etag: Option<&str>) -> Result<ByteStream, StoreError> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .set_if_match(etag.map(str::to_owned))
-            .send()
-            .await
-            .map_err(classify)
-            .observed("get_object")?;
+        let object = sent(
+            "get_object",
+            self.client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key.as_str())
+                .set_if_match(etag.map(str::to_owned))
+                .send(),
+        )
+        .await?;
         Ok(object.body)
     }
 
     /// Writes a whole object, with server-side encryption when configured.
     pub async fn put(&self, key: &ObjectKey, body: ByteStream, options: PutOptions<'_>) -> Result<(), StoreError> {
-        self.put_request(key, body, options)
-            .send()
-            .await
-            .map_err(classify)
-            .observed("put_object")?;
+        sent("put_object", self.put_request(key, body, options).send()).await?;
         Ok(())
     }
 
@@ -439,13 +431,14 @@ impl Store {
             code: "EntityTooLarge".into(),
             message: format!("{size} bytes"),
         })?;
-        self.put_request(key, body, options)
-            .content_length(length)
-            .content_md5(content_md5)
-            .send()
-            .await
-            .map_err(classify)
-            .observed("put_object")?;
+        sent(
+            "put_object",
+            self.put_request(key, body, options)
+                .content_length(length)
+                .content_md5(content_md5)
+                .send(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -474,7 +467,7 @@ impl Store {
         if options.create_only {
             request = request.if_none_match("*");
         }
-        request.send().await.map_err(classify).observed("copy_object")?;
+        sent("copy_object", request.send()).await?;
         Ok(())
     }
 
@@ -527,11 +520,11 @@ impl Store {
             .bucket(&self.bucket)
             .key(key.as_str())
             .set_checksum_algorithm(sha256_parts.then_some(aws_sdk_s3::types::ChecksumAlgorithm::Sha256));
-        let output = with_object_headers!(request, self, options)
-            .send()
-            .await
-            .map_err(classify)
-            .observed("create_multipart_upload")?;
+        let output = sent(
+            "create_multipart_upload",
+            with_object_headers!(request, self, options).send(),
+        )
+        .await?;
         output
             .upload_id()
             .map(str::to_owned)
@@ -549,18 +542,18 @@ impl Store {
         number: i32,
         body: Vec<u8>,
     ) -> Result<String, StoreError> {
-        let output = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .part_number(number)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(classify)
-            .observed("upload_part")?;
+        let output = sent(
+            "upload_part",
+            self.client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key.as_str())
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(body))
+                .send(),
+        )
+        .await?;
         output.e_tag().map(str::to_owned).ok_or_else(|| StoreError::Refused {
             code: "NoETag".into(),
             message: format!("UploadPart {number} returned no ETag"),
@@ -626,17 +619,17 @@ impl Store {
         let mut uploads = Vec::new();
         let (mut key_marker, mut upload_id_marker) = (None, None);
         loop {
-            let page = self
-                .client
-                .list_multipart_uploads()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_key_marker(key_marker.take())
-                .set_upload_id_marker(upload_id_marker.take())
-                .send()
-                .await
-                .map_err(classify)
-                .observed("list_multipart_uploads")?;
+            let page = sent(
+                "list_multipart_uploads",
+                self.client
+                    .list_multipart_uploads()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .set_key_marker(key_marker.take())
+                    .set_upload_id_marker(upload_id_marker.take())
+                    .send(),
+            )
+            .await?;
             uploads.extend(page.uploads().iter().filter_map(|upload| {
                 Some(OpenUpload {
                     key: upload.key()?.to_owned(),
@@ -699,31 +692,32 @@ impl Store {
                     .build()
             })
             .collect();
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-            .send()
-            .await
-            .map_err(classify)
-            .observed("complete_multipart_upload")?;
+        sent(
+            "complete_multipart_upload",
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key.as_str())
+                .upload_id(upload_id)
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .send(),
+        )
+        .await?;
         Ok(())
     }
 
     /// Discards a multipart upload and its parts; an unknown upload is not an error.
     pub async fn abort_multipart(&self, key: &ObjectKey, upload_id: &str) -> Result<(), StoreError> {
-        match self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .send()
-            .await
-            .map_err(classify)
-            .observed("abort_multipart_upload")
+        match sent(
+            "abort_multipart_upload",
+            self.client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key.as_str())
+                .upload_id(upload_id)
+                .send(),
+        )
+        .await
         {
             Ok(_) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e),
@@ -732,15 +726,15 @@ impl Store {
 
     /// Deletes an object; deleting a missing one is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
-        match self
-            .client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .send()
-            .await
-            .map_err(classify)
-            .observed("delete_object")
+        match sent(
+            "delete_object",
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key.as_str())
+                .send(),
+        )
+        .await
         {
             Ok(_) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e),
@@ -772,17 +766,17 @@ impl Store {
         start_after: Option<&str>,
         max: i32,
     ) -> Result<(Vec<Listed>, bool), StoreError> {
-        let page = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .set_start_after(start_after.map(str::to_owned))
-            .max_keys(max)
-            .send()
-            .await
-            .map_err(classify)
-            .observed("list_objects_v2")?;
+        let page = sent(
+            "list_objects_v2",
+            self.client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_start_after(start_after.map(str::to_owned))
+                .max_keys(max)
+                .send(),
+        )
+        .await?;
         let listed = page.contents().iter().filter_map(Listed::of).collect();
         Ok((listed, page.is_truncated().unwrap_or(false)))
     }
@@ -794,13 +788,7 @@ impl Store {
 
     /// Readiness: the bucket answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.client
-            .head_bucket()
-            .bucket(&self.bucket)
-            .send()
-            .await
-            .map_err(classify)
-            .observed("head_bucket")?;
+        sent("head_bucket", self.client.head_bucket().bucket(&self.bucket).send()).await?;
         Ok(())
     }
 
@@ -809,18 +797,24 @@ impl Store {
         match self.ping().await {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => {
-                self.client
-                    .create_bucket()
-                    .bucket(&self.bucket)
-                    .send()
-                    .await
-                    .map_err(classify)
-                    .observed("create_bucket")?;
+                sent("create_bucket", self.client.create_bucket().bucket(&self.bucket).send()).await?;
                 Ok(())
             }
             Err(e) => Err(e),
         }
     }
+}
+
+/// The outcome of the SDK call `request` (a `send()`): its error classified,
+/// the call counted as `op`.
+async fn sent<T, E>(
+    op: &'static str,
+    request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    request.await.map_err(classify).observed(op)
 }
 
 /// Counts every call to the store by operation and outcome

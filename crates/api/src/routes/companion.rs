@@ -157,232 +157,207 @@ fn sign_request(
     }
 }
 
-/// Sign a single upload, Companion style
-///
-/// `/uploads/sign` for `getUploadParameters`: the same checks, the same
-/// answer (`{method: "POST", url, fields}` or `{method: "PUT", url, headers}`, plus `objectKey`).
-#[utoipa::path(
-    get,
-    path = "/s3/params",
-    operation_id = "companionParams",
-    tag = "companion",
-    params(ParamsQuery),
-    responses(
-        (status = 200, description = "As `/uploads/sign`", body = SignResponse),
+authed_route! {
+    "companion" get "/s3/params", "companionParams", { params(ParamsQuery) },
+    (status = 200, description = "As `/uploads/sign`", body = SignResponse),
+    [
         (status = 400, description = "As `/uploads/sign`; `invalid_request` without `filename` or `type`", body = ErrorBody),
-        (status = 401, response = Unauthenticated),
         (status = 403, description = "`quota_exceeded`", body = ErrorBody),
         (status = 429, response = RateLimited),
-        (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
-    )
-)]
-pub async fn params(call: Call<Auth>, query: web::Query<ParamsQuery>) -> Result<HttpResponse, ApiError> {
-    let request = sign_request(
-        &query.filename,
-        &query.content_type,
-        query.kind.as_deref(),
-        query.size,
-        query.scope.as_deref(),
-    );
-    let response = super::uploads::signed_upload(&call.state, &call.service, &call.caller, &request).await?;
-    Ok(HttpResponse::Ok().json(response))
+        (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody)
+    ],
+    /// Sign a single upload, Companion style
+    ///
+    /// `/uploads/sign` for `getUploadParameters`: the same checks, the same
+    /// answer (`{method: "POST", url, fields}` or `{method: "PUT", url, headers}`, plus `objectKey`).
+    pub async fn params(call: Call<Auth>, query: web::Query<ParamsQuery>) -> Result<HttpResponse, ApiError> {
+        let request = sign_request(
+            &query.filename,
+            &query.content_type,
+            query.kind.as_deref(),
+            query.size,
+            query.scope.as_deref(),
+        );
+        let response = super::uploads::signed_upload(&call.state, &call.service, &call.caller, &request).await?;
+        Ok(HttpResponse::Ok().json(response))
+    }
 }
 
-/// Start a multipart upload, Companion style
-///
-/// `POST /uploads/multipart` for `createMultipartUpload`. Parts are 5 MiB,
-/// `@uppy/aws-s3`'s default; without `metadata.size` the profile's maximum
-/// bounds the part count, and completion checks the total.
-#[utoipa::path(
-    post,
-    path = "/s3/multipart",
-    operation_id = "companionCreateMultipart",
-    tag = "companion",
-    request_body = CompanionCreateRequest,
-    responses(
-        (status = 200, description = "The key and the upload id", body = CompanionCreateResponse),
+authed_route! {
+    "companion" post "/s3/multipart", "companionCreateMultipart", { request_body = CompanionCreateRequest },
+    (status = 200, description = "The key and the upload id", body = CompanionCreateResponse),
+    [
         (status = 400, description = "As `POST /uploads/multipart`", body = ErrorBody),
-        CreateRefusals,
-    )
-)]
-#[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn create(
-    auth: web::Data<Auth>,
-    call: MultipartCall,
-    body: web::Json<CompanionCreateRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let size = match body.metadata.size.as_deref().map(str::parse::<u64>) {
-        Some(Ok(size)) => Some(size),
-        Some(Err(_)) => {
-            return Err(ApiError::InvalidRequest(
-                "metadata.size must be a number of bytes".into(),
-            ));
-        }
-        None => None,
-    };
-    let request = sign_request(
-        &body.filename,
-        &body.content_type,
-        body.metadata.kind.as_deref(),
-        size,
-        body.metadata.scope.as_deref(),
-    );
-    let response = audited_create(&call, &auth, &request, COMPANION_PART_SIZE, None).await?;
-    Ok(HttpResponse::Ok().json(CompanionCreateResponse {
-        key: response.key,
-        upload_id: response.upload_id,
-        expires_in: response.expires_in,
-    }))
+        CreateRefusals
+    ],
+    /// Start a multipart upload, Companion style
+    ///
+    /// `POST /uploads/multipart` for `createMultipartUpload`. Parts are 5 MiB,
+    /// `@uppy/aws-s3`'s default; without `metadata.size` the profile's maximum
+    /// bounds the part count, and completion checks the total.
+    #[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn create(
+        auth: web::Data<Auth>,
+        call: MultipartCall,
+        body: web::Json<CompanionCreateRequest>,
+    ) -> Result<HttpResponse, ApiError> {
+        let size = match body.metadata.size.as_deref().map(str::parse::<u64>) {
+            Some(Ok(size)) => Some(size),
+            Some(Err(_)) => {
+                return Err(ApiError::InvalidRequest(
+                    "metadata.size must be a number of bytes".into(),
+                ));
+            }
+            None => None,
+        };
+        let request = sign_request(
+            &body.filename,
+            &body.content_type,
+            body.metadata.kind.as_deref(),
+            size,
+            body.metadata.scope.as_deref(),
+        );
+        let response = audited_create(&call, &auth, &request, COMPANION_PART_SIZE, None).await?;
+        Ok(HttpResponse::Ok().json(CompanionCreateResponse {
+            key: response.key,
+            upload_id: response.upload_id,
+            expires_in: response.expires_in,
+        }))
+    }
 }
 
-/// Sign one part, Companion style
-#[utoipa::path(
-    get,
-    path = "/s3/multipart/{uploadId}/{partNumber}",
-    operation_id = "companionSignPart",
-    tag = "companion",
-    params(
-        ("uploadId" = String, Path, description = "The upload id"),
-        ("partNumber" = u32, Path, description = "1..=the part count"),
-        KeyQuery,
-    ),
-    responses(
-        (status = 200, description = "A presigned UploadPart", body = SignedPartUrl),
+authed_route! {
+    "companion" get "/s3/multipart/{uploadId}/{partNumber}", "companionSignPart",
+    {
+        params(
+            ("uploadId" = String, Path, description = "The upload id"),
+            ("partNumber" = u32, Path, description = "1..=the part count"),
+            KeyQuery,
+        )
+    },
+    (status = 200, description = "A presigned UploadPart", body = SignedPartUrl),
+    [
         (status = 400, description = "`invalid_part_number`", body = ErrorBody),
-        (status = 401, response = Unauthenticated),
         (status = 404, description = "`upload_not_found` (also when `key` is not the upload's)", body = ErrorBody),
         (status = 429, response = RateLimited),
-        (status = 503, description = "`sessions_unavailable`", body = ErrorBody),
-    )
-)]
-#[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn sign_part(
-    auth: web::Data<Auth>,
-    call: MultipartCall,
-    path: web::Path<(String, String)>,
-    query: web::Query<KeyQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (upload_id, part_number) = path.into_inner();
-    let part_number: u32 = part_number
-        .parse()
-        .map_err(|_| ApiError::InvalidPartNumber("the part number must be a whole number".into()))?;
-    let request = SignPartsRequest {
-        part_numbers: vec![part_number],
-        checksum_sha256: BTreeMap::new(),
-    };
-    let signed = limited_sign(&call, &auth, &upload_id, Some(&query.key), &request).await?;
-    let expires_in = signed.expires_in;
-    let part = signed.parts.into_iter().next().ok_or(ApiError::Internal)?;
-    Ok(HttpResponse::Ok().json(SignedPartUrl {
-        url: part.url,
-        method: part.method,
-        headers: part.headers,
-        expires: expires_in,
-        expires_in,
-    }))
+        (status = 503, description = "`sessions_unavailable`", body = ErrorBody)
+    ],
+    /// Sign one part, Companion style
+    #[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn sign_part(
+        auth: web::Data<Auth>,
+        call: MultipartCall,
+        path: web::Path<(String, String)>,
+        query: web::Query<KeyQuery>,
+    ) -> Result<HttpResponse, ApiError> {
+        let (upload_id, part_number) = path.into_inner();
+        let part_number: u32 = part_number
+            .parse()
+            .map_err(|_| ApiError::InvalidPartNumber("the part number must be a whole number".into()))?;
+        let request = SignPartsRequest {
+            part_numbers: vec![part_number],
+            checksum_sha256: BTreeMap::new(),
+        };
+        let signed = limited_sign(&call, &auth, &upload_id, Some(&query.key), &request).await?;
+        let expires_in = signed.expires_in;
+        let part = signed.parts.into_iter().next().ok_or(ApiError::Internal)?;
+        Ok(HttpResponse::Ok().json(SignedPartUrl {
+            url: part.url,
+            method: part.method,
+            headers: part.headers,
+            expires: expires_in,
+            expires_in,
+        }))
+    }
 }
 
-/// The stored parts, Companion style
-///
-/// A bare JSON array (what `listParts` expects), so it carries no `expiresIn`.
-#[utoipa::path(
-    get,
-    path = "/s3/multipart/{uploadId}",
-    operation_id = "companionListParts",
-    tag = "companion",
-    params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
-    responses(
-        (status = 200, description = "The parts the store holds", body = [CompanionPart]),
-        UploadRefusals,
-    )
-)]
-#[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn list_parts(
-    call: MultipartCall,
-    upload_id: web::Path<String>,
-    query: web::Query<KeyQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let owned = call.owned(&upload_id, Some(&query.key)).await?;
-    let status = multipart::status(&call.state.store, &owned).await?;
-    let parts: Vec<CompanionPart> = status
-        .parts
-        .into_iter()
-        .map(|p| CompanionPart {
-            part_number: p.part_number,
-            size: p.size,
-            etag: p.etag,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(parts))
+authed_route! {
+    "companion" get "/s3/multipart/{uploadId}", "companionListParts",
+    { params(("uploadId" = String, Path, description = "The upload id"), KeyQuery) },
+    (status = 200, description = "The parts the store holds", body = [CompanionPart]),
+    [UploadRefusals],
+    /// The stored parts, Companion style
+    ///
+    /// A bare JSON array (what `listParts` expects), so it carries no `expiresIn`.
+    #[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn list_parts(
+        call: MultipartCall,
+        upload_id: web::Path<String>,
+        query: web::Query<KeyQuery>,
+    ) -> Result<HttpResponse, ApiError> {
+        let owned = call.owned(&upload_id, Some(&query.key)).await?;
+        let status = multipart::status(&call.state.store, &owned).await?;
+        let parts: Vec<CompanionPart> = status
+            .parts
+            .into_iter()
+            .map(|p| CompanionPart {
+                part_number: p.part_number,
+                size: p.size,
+                etag: p.etag,
+            })
+            .collect();
+        Ok(HttpResponse::Ok().json(parts))
+    }
 }
 
-/// Assemble the parts, Companion style
-///
-/// Checks the parts and calls CompleteMultipartUpload, like `POST
-/// /uploads/multipart/{uploadId}/complete`, but does not verify: send the
-/// returned key to `POST /uploads/complete` next.
-#[utoipa::path(
-    post,
-    path = "/s3/multipart/{uploadId}/complete",
-    operation_id = "companionCompleteMultipart",
-    tag = "companion",
-    params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
-    request_body = CompanionCompleteRequest,
-    responses(
-        (status = 200, description = "Assembled in staging", body = CompanionCompleteResponse),
+authed_route! {
+    "companion" post "/s3/multipart/{uploadId}/complete", "companionCompleteMultipart",
+    { params(("uploadId" = String, Path, description = "The upload id"), KeyQuery), request_body = CompanionCompleteRequest },
+    (status = 200, description = "Assembled in staging", body = CompanionCompleteResponse),
+    [
         (status = 400, description = "`invalid_parts`, `invalid_part_number`, `too_large`", body = ErrorBody),
         (status = 429, response = RateLimited),
-        UploadRefusals,
-    )
-)]
-#[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn complete(
-    auth: web::Data<Auth>,
-    call: MultipartCall,
-    upload_id: web::Path<String>,
-    query: web::Query<KeyQuery>,
-    body: web::Json<CompanionCompleteRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
-    let (store, multipart) = (&call.state.store, &*call.service);
-    let limit = Some((&**auth, Action::Complete));
-    let key = Some(query.key.as_str());
-    audited_on_upload(
-        "multipart_complete",
-        limit,
-        &call,
-        &upload_id,
-        key,
-        |owned| async move { multipart::assemble(store, multipart, &owned, &parts).await },
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(CompanionCompleteResponse {
-        location: query.key.clone(),
-        key: query.key.clone(),
-        expires_in: 0,
-    }))
+        UploadRefusals
+    ],
+    /// Assemble the parts, Companion style
+    ///
+    /// Checks the parts and calls CompleteMultipartUpload, like `POST
+    /// /uploads/multipart/{uploadId}/complete`, but does not verify: send the
+    /// returned key to `POST /uploads/complete` next.
+    #[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn complete(
+        auth: web::Data<Auth>,
+        call: MultipartCall,
+        upload_id: web::Path<String>,
+        query: web::Query<KeyQuery>,
+        body: web::Json<CompanionCompleteRequest>,
+    ) -> Result<HttpResponse, ApiError> {
+        let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
+        let (store, multipart) = (&call.state.store, &*call.service);
+        let limit = Some((&**auth, Action::Complete));
+        let key = Some(query.key.as_str());
+        audited_on_upload(
+            "multipart_complete",
+            limit,
+            &call,
+            &upload_id,
+            key,
+            |owned| async move { multipart::assemble(store, multipart, &owned, &parts).await },
+        )
+        .await?;
+        Ok(HttpResponse::Ok().json(CompanionCompleteResponse {
+            location: query.key.clone(),
+            key: query.key.clone(),
+            expires_in: 0,
+        }))
+    }
 }
 
-/// Abort, Companion style
-#[utoipa::path(
-    delete,
-    path = "/s3/multipart/{uploadId}",
-    operation_id = "companionAbortMultipart",
-    tag = "companion",
-    params(("uploadId" = String, Path, description = "The upload id"), KeyQuery),
-    responses(
-        (status = 200, description = "Aborted", body = AbortResponse),
-        UploadRefusals,
-    )
-)]
-#[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn abort(
-    call: MultipartCall,
-    upload_id: web::Path<String>,
-    query: web::Query<KeyQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let response = audited_abort(&call, &upload_id, Some(&query.key)).await?;
-    Ok(HttpResponse::Ok().json(response))
+authed_route! {
+    "companion" delete "/s3/multipart/{uploadId}", "companionAbortMultipart",
+    { params(("uploadId" = String, Path, description = "The upload id"), KeyQuery) },
+    (status = 200, description = "Aborted", body = AbortResponse),
+    [UploadRefusals],
+    /// Abort, Companion style
+    #[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn abort(
+        call: MultipartCall,
+        upload_id: web::Path<String>,
+        query: web::Query<KeyQuery>,
+    ) -> Result<HttpResponse, ApiError> {
+        let response = audited_abort(&call, &upload_id, Some(&query.key)).await?;
+        Ok(HttpResponse::Ok().json(response))
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

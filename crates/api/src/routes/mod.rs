@@ -9,6 +9,27 @@
 //! handler gets a `#[utoipa::path]` annotation and a line in `ApiDoc`'s
 //! `paths(..)`, or the route test there fails.
 
+/// A route that takes a credential, with its `#[utoipa::path]`: the tag (its
+/// family's), method, path, operation id, inputs (`{ params(..),
+/// request_body = .. }`, or `{}`), success and own refusals are the route's;
+/// the 401 every one of them has is written here. A refusal set
+/// (`JsonRefusals`, `UploadRefusals`, …) stands in the refusals like a single
+/// response. The upload, multipart, companion and objects families and the
+/// caller's own usage use it.
+macro_rules! authed_route {
+    ($tag:literal $method:ident $path:literal, $operation:literal, { $($input:tt)* }, $ok:tt, [$($refusal:tt),*], $handler:item) => {
+        #[utoipa::path(
+            $method,
+            path = $path,
+            operation_id = $operation,
+            tag = $tag,
+            responses($ok, $($refusal,)* (status = 401, response = Unauthenticated)),
+            $($input)*
+        )]
+        $handler
+    };
+}
+
 pub(crate) mod companion;
 mod demo;
 pub(crate) mod exports;

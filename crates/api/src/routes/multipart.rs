@@ -14,157 +14,133 @@ use crate::uploads::multipart::{
 };
 use crate::uploads::sign::SignRequest;
 
-/// Start a multipart upload
-///
-/// Checks the request like `/uploads/sign` (profile, type, extension, name,
-/// size, quota), makes the staging key, starts the store's multipart upload
-/// with the signed object record, and records the session for the caller
-/// (tenant and subject): only they may sign, list, complete or abort it.
-#[utoipa::path(
-    post,
-    path = "/uploads/multipart",
-    operation_id = "createMultipartUpload",
-    tag = "multipart",
-    request_body = CreateMultipartRequest,
-    responses(
-        (status = 201, description = "The upload id, the staging key and the part layout", body = CreateMultipartResponse),
+authed_route! {
+    "multipart" post "/uploads/multipart", "createMultipartUpload", { request_body = CreateMultipartRequest },
+    (status = 201, description = "The upload id, the staging key and the part layout", body = CreateMultipartResponse),
+    [
         (status = 400, description = "`unknown_kind`, `unsupported_type`, `extension_mismatch`, `invalid_filename`, \
             `too_large` (over the profile's maximum), `empty_file`, `too_many_parts`, `invalid_json`, `invalid_request`", body = ErrorBody),
-        CreateRefusals,
-    )
-)]
-#[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn create(
-    auth: web::Data<Auth>,
-    call: MultipartCall,
-    body: web::Json<CreateMultipartRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let part_size = call.state.store.uploads().multipart_part_size;
-    let request = body.sign_request();
-    let response = audited_create(&call, &auth, &request, part_size, body.checksum_algorithm).await?;
-    Ok(HttpResponse::Created().json(response))
+        CreateRefusals
+    ],
+    /// Start a multipart upload
+    ///
+    /// Checks the request like `/uploads/sign` (profile, type, extension, name,
+    /// size, quota), makes the staging key, starts the store's multipart upload
+    /// with the signed object record, and records the session for the caller
+    /// (tenant and subject): only they may sign, list, complete or abort it.
+    #[tracing::instrument(name = "multipart_create", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn create(
+        auth: web::Data<Auth>,
+        call: MultipartCall,
+        body: web::Json<CreateMultipartRequest>,
+    ) -> Result<HttpResponse, ApiError> {
+        let part_size = call.state.store.uploads().multipart_part_size;
+        let request = body.sign_request();
+        let response = audited_create(&call, &auth, &request, part_size, body.checksum_algorithm).await?;
+        Ok(HttpResponse::Created().json(response))
+    }
 }
 
-/// Sign parts of a multipart upload
-///
-/// Presigned UploadPart URLs (`S3_PRESIGN_TTL`), at most 100 per call, each
-/// bound by its signature to this upload id, key and part number, to the
-/// part's exact length (every part but the last is `partSize` bytes) and, for
-/// an upload created with `checksumAlgorithm`, to the part's SHA-256. Each
-/// part takes a token from the caller's part-signing bucket (see
-/// docs/auth.md): a 1,000-part upload fits in it whole.
-#[utoipa::path(
-    post,
-    path = "/uploads/multipart/{uploadId}/parts",
-    operation_id = "signMultipartParts",
-    tag = "multipart",
-    params(("uploadId" = String, Path, description = "The upload id `POST /uploads/multipart` returned")),
-    request_body = SignPartsRequest,
-    responses(
-        (status = 200, description = "One URL per part number", body = SignPartsResponse),
+authed_route! {
+    "multipart" post "/uploads/multipart/{uploadId}/parts", "signMultipartParts",
+    { params(("uploadId" = String, Path, description = "The upload id `POST /uploads/multipart` returned")), request_body = SignPartsRequest },
+    (status = 200, description = "One URL per part number", body = SignPartsResponse),
+    [
         (status = 400, description = "`invalid_part_number` (none, 0, or above `partCount`), `too_many_parts` \
             (more than 100), `invalid_checksum` (a part's `checksumSha256` missing, not 32 bytes in base64, or \
             sent for an upload without `checksumAlgorithm`), `invalid_json`, `invalid_request`", body = ErrorBody),
-        (status = 401, response = Unauthenticated),
         (status = 404, description = "`upload_not_found`: no such upload of the caller (another principal's \
             looks the same), or it expired", body = ErrorBody),
         (status = 429, response = RateLimited),
-        (status = 503, description = "`sessions_unavailable`", body = ErrorBody),
-    )
-)]
-#[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn sign_parts(
-    auth: web::Data<Auth>,
-    call: MultipartCall,
-    upload_id: web::Path<String>,
-    body: web::Json<SignPartsRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let response = limited_sign(&call, &auth, &upload_id, None, &body).await?;
-    Ok(HttpResponse::Ok().json(response))
+        (status = 503, description = "`sessions_unavailable`", body = ErrorBody)
+    ],
+    /// Sign parts of a multipart upload
+    ///
+    /// Presigned UploadPart URLs (`S3_PRESIGN_TTL`), at most 100 per call, each
+    /// bound by its signature to this upload id, key and part number, to the
+    /// part's exact length (every part but the last is `partSize` bytes) and, for
+    /// an upload created with `checksumAlgorithm`, to the part's SHA-256. Each
+    /// part takes a token from the caller's part-signing bucket (see
+    /// docs/auth.md): a 1,000-part upload fits in it whole.
+    #[tracing::instrument(name = "multipart_sign", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn sign_parts(
+        auth: web::Data<Auth>,
+        call: MultipartCall,
+        upload_id: web::Path<String>,
+        body: web::Json<SignPartsRequest>,
+    ) -> Result<HttpResponse, ApiError> {
+        let response = limited_sign(&call, &auth, &upload_id, None, &body).await?;
+        Ok(HttpResponse::Ok().json(response))
+    }
 }
 
-/// The parts uploaded so far (resume)
-///
-/// What the store holds for this upload, with each part's ETag, so a client
-/// that lost its state (a reload) uploads only the missing parts.
-#[utoipa::path(
-    get,
-    path = "/uploads/multipart/{uploadId}",
-    operation_id = "getMultipartUpload",
-    tag = "multipart",
-    params(("uploadId" = String, Path, description = "The upload id")),
-    responses(
-        (status = 200, description = "The layout and the stored parts", body = MultipartStatus),
-        UploadRefusals,
-    )
-)]
-#[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn status(call: MultipartCall, upload_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let owned = call.owned(&upload_id, None).await?;
-    Ok(HttpResponse::Ok().json(multipart::status(&call.state.store, &owned).await?))
+authed_route! {
+    "multipart" get "/uploads/multipart/{uploadId}", "getMultipartUpload",
+    { params(("uploadId" = String, Path, description = "The upload id")) },
+    (status = 200, description = "The layout and the stored parts", body = MultipartStatus),
+    [UploadRefusals],
+    /// The parts uploaded so far (resume)
+    ///
+    /// What the store holds for this upload, with each part's ETag, so a client
+    /// that lost its state (a reload) uploads only the missing parts.
+    #[tracing::instrument(name = "multipart_list", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn status(call: MultipartCall, upload_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+        let owned = call.owned(&upload_id, None).await?;
+        Ok(HttpResponse::Ok().json(multipart::status(&call.state.store, &owned).await?))
+    }
 }
 
-/// Complete a multipart upload, then verify and promote it
-///
-/// Checks the parts against what the store holds (ascending, ETags, every
-/// part but the last exactly `partSize`, the declared size in total), calls
-/// CompleteMultipartUpload, then verifies and promotes the staged object
-/// exactly as `POST /uploads/complete` does, and answers as it does.
-#[utoipa::path(
-    post,
-    path = "/uploads/multipart/{uploadId}/complete",
-    operation_id = "completeMultipartUpload",
-    tag = "multipart",
-    params(("uploadId" = String, Path, description = "The upload id")),
-    request_body = CompleteMultipartRequest,
-    responses(
-        (status = 200, description = "The verified object", body = CompleteResponse),
+authed_route! {
+    "multipart" post "/uploads/multipart/{uploadId}/complete", "completeMultipartUpload",
+    { params(("uploadId" = String, Path, description = "The upload id")), request_body = CompleteMultipartRequest },
+    (status = 200, description = "The verified object", body = CompleteResponse),
+    [
         (status = 400, description = "`invalid_parts` (missing, out of order, wrong ETag, wrong sizes), \
             `invalid_part_number`, `too_large`, `invalid_json`, `invalid_request`", body = ErrorBody),
-        (status = 401, response = Unauthenticated),
         (status = 403, description = "`quota_exceeded` (the upload is deleted)", body = ErrorBody),
         (status = 404, description = "`upload_not_found`", body = ErrorBody),
         (status = 422, description = "Refused and deleted, as by `/uploads/complete`", body = ErrorBody),
         (status = 429, response = RateLimited),
-        (status = 503, description = "`store_unavailable`, `quota_unavailable`, `sessions_unavailable`", body = ErrorBody),
-    )
-)]
-#[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn complete(
-    auth: web::Data<Auth>,
-    call: MultipartCall,
-    upload_id: web::Path<String>,
-    body: web::Json<CompleteMultipartRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
-    let (store, verification, quotas) = (&call.state.store, &call.state.verification, &auth.quotas);
-    let (multipart, caller) = (&*call.service, &call.caller);
-    let limit = Some((&**auth, Action::Complete));
-    let response = audited_on_upload("multipart_complete", limit, &call, &upload_id, None, |owned| async move {
-        multipart::complete(store, multipart, verification, quotas, caller, &owned, &parts).await
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(response))
+        (status = 503, description = "`store_unavailable`, `quota_unavailable`, `sessions_unavailable`", body = ErrorBody)
+    ],
+    /// Complete a multipart upload, then verify and promote it
+    ///
+    /// Checks the parts against what the store holds (ascending, ETags, every
+    /// part but the last exactly `partSize`, the declared size in total), calls
+    /// CompleteMultipartUpload, then verifies and promotes the staged object
+    /// exactly as `POST /uploads/complete` does, and answers as it does.
+    #[tracing::instrument(name = "multipart_complete", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn complete(
+        auth: web::Data<Auth>,
+        call: MultipartCall,
+        upload_id: web::Path<String>,
+        body: web::Json<CompleteMultipartRequest>,
+    ) -> Result<HttpResponse, ApiError> {
+        let parts: Vec<(u32, String)> = body.parts.iter().map(|p| (p.part_number, p.etag.clone())).collect();
+        let (store, verification, quotas) = (&call.state.store, &call.state.verification, &auth.quotas);
+        let (multipart, caller) = (&*call.service, &call.caller);
+        let limit = Some((&**auth, Action::Complete));
+        let response = audited_on_upload("multipart_complete", limit, &call, &upload_id, None, |owned| async move {
+            multipart::complete(store, multipart, verification, quotas, caller, &owned, &parts).await
+        })
+        .await?;
+        Ok(HttpResponse::Ok().json(response))
+    }
 }
 
-/// Abort a multipart upload
-///
-/// Discards the upload and its parts in the store; the upload id is then unknown.
-#[utoipa::path(
-    delete,
-    path = "/uploads/multipart/{uploadId}",
-    operation_id = "abortMultipartUpload",
-    tag = "multipart",
-    params(("uploadId" = String, Path, description = "The upload id")),
-    responses(
-        (status = 200, description = "Aborted", body = AbortResponse),
-        UploadRefusals,
-    )
-)]
-#[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %call.caller.tenant))]
-pub async fn abort(call: MultipartCall, upload_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let response = audited_abort(&call, &upload_id, None).await?;
-    Ok(HttpResponse::Ok().json(response))
+authed_route! {
+    "multipart" delete "/uploads/multipart/{uploadId}", "abortMultipartUpload",
+    { params(("uploadId" = String, Path, description = "The upload id")) },
+    (status = 200, description = "Aborted", body = AbortResponse),
+    [UploadRefusals],
+    /// Abort a multipart upload
+    ///
+    /// Discards the upload and its parts in the store; the upload id is then unknown.
+    #[tracing::instrument(name = "multipart_abort", skip_all, fields(tenant = %call.caller.tenant))]
+    pub async fn abort(call: MultipartCall, upload_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+        let response = audited_abort(&call, &upload_id, None).await?;
+        Ok(HttpResponse::Ok().json(response))
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -75,21 +75,15 @@ admin_route! {
     }
 }
 
-/// The caller's own tenant: bytes and objects per area, and its quota
-#[utoipa::path(
-    get,
-    path = "/usage",
-    operation_id = "ownUsage",
-    tag = "storage",
-    responses(
-        (status = 200, description = "The caller's tenant", body = OwnUsage),
-        (status = 401, response = Unauthenticated),
-        (status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody),
-    )
-)]
-pub async fn own_usage(call: Call<StorageService>, auth: web::Data<Auth>) -> Result<HttpResponse, ApiError> {
-    let work = storage::own_usage(&call.service, &call.state.store, &auth.quotas, &call.caller);
-    audit::audited("usage", &call.caller, None, work).await.map(no_store)
+authed_route! {
+    "storage" get "/usage", "ownUsage", {},
+    (status = 200, description = "The caller's tenant", body = OwnUsage),
+    [(status = 503, description = "`store_unavailable`, `quota_unavailable`", body = ErrorBody)],
+    /// The caller's own tenant: bytes and objects per area, and its quota
+    pub async fn own_usage(call: Call<StorageService>, auth: web::Data<Auth>) -> Result<HttpResponse, ApiError> {
+        let work = storage::own_usage(&call.service, &call.state.store, &auth.quotas, &call.caller);
+        audit::audited("usage", &call.caller, None, work).await.map(no_store)
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

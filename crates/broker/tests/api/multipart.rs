@@ -46,11 +46,12 @@ async fn create(session: &Session<'_>, size: usize) -> Value {
     .await
 }
 
-/// A CSV of `parts` parts and its started multipart upload.
-pub(crate) async fn started(session: &Session<'_>, parts: usize) -> (Vec<u8>, Value) {
+/// A CSV of `parts` parts, its started multipart upload and the upload's id.
+pub(crate) async fn started(session: &Session<'_>, parts: usize) -> (Vec<u8>, Value, String) {
     let data = csv(parts);
     let created = create(session, data.len()).await;
-    (data, created)
+    let upload_id = upload_id_of(&created).to_owned();
+    (data, created, upload_id)
 }
 
 /// `POST /uploads/multipart` with `body`, which must be accepted (201).
@@ -157,11 +158,10 @@ async fn open_uploads(app: &TestApp) -> Vec<String> {
 async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     let app = spawn().await;
     let session = app.session();
-    let (data, created) = started(&session, 4).await;
+    let (data, created, upload_id) = started(&session, 4).await;
     assert_eq!(created["partSize"], PART);
     assert_eq!(created["partCount"], 4);
     assert!(created["expiresIn"].as_u64().is_some_and(|s| s > 0));
-    let upload_id = upload_id_of(&created);
     let key = created["key"].as_str().expect("key");
     assert!(
         key.starts_with(&format!("staging/{}document/", app.own_prefix())) && key.ends_with(".csv"),
@@ -170,8 +170,8 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     assert!(open_uploads(&app).await.contains(&upload_id.to_owned()));
 
     // Two parts, then a "reload": the list says which are there.
-    let mut etags = upload_parts(&session, upload_id, &data, 1..=2).await;
-    let listed = status_of(&session, upload_id).await;
+    let mut etags = upload_parts(&session, &upload_id, &data, 1..=2).await;
+    let listed = status_of(&session, &upload_id).await;
     assert_eq!(listed["partCount"], 4);
     assert_eq!(listed["key"], key);
     let parts = listed["parts"].as_array().expect("parts");
@@ -183,7 +183,7 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
             Some(etag.trim_matches('"'))
         );
     }
-    etags.extend(upload_parts(&session, upload_id, &data, 3..=4).await);
+    etags.extend(upload_parts(&session, &upload_id, &data, 3..=4).await);
 
     let response = session
         .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
@@ -206,7 +206,7 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
     assert!(downloaded == data, "the downloaded object is the uploaded file");
 
     // The session is over.
-    let (status, code) = error_code(sign_parts(&session, upload_id, &[1]).await).await;
+    let (status, code) = error_code(sign_parts(&session, &upload_id, &[1]).await).await;
     assert_eq!((status, code.as_str()), (404, "upload_not_found"));
 }
 
@@ -214,14 +214,13 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
 async fn another_principal_cannot_sign_list_complete_or_abort() {
     let app = spawn().await;
     let owner = app.session();
-    let (data, created) = started(&owner, 2).await;
-    let upload_id = upload_id_of(&created);
-    let etags = upload_parts(&owner, upload_id, &data, 1..=2).await;
+    let (data, created, upload_id) = started(&owner, 2).await;
+    let etags = upload_parts(&owner, &upload_id, &data, 1..=2).await;
 
     for (tenant, subject) in [("other-tenant", "user-1"), ("default", "user-2")] {
         let intruder = app.as_user(tenant, subject);
         let attempts = [
-            sign_parts(&intruder, upload_id, &[1]).await,
+            sign_parts(&intruder, &upload_id, &[1]).await,
             intruder
                 .send(Method::GET, &format!("/uploads/multipart/{upload_id}"))
                 .await,
@@ -330,9 +329,8 @@ fn key_of(created: &Value) -> ObjectKey {
 async fn abort_discards_the_upload() {
     let app = spawn().await;
     let session = app.session();
-    let (data, created) = started(&session, 2).await;
-    let upload_id = upload_id_of(&created);
-    upload_part(&session, upload_id, &data, 1).await;
+    let (data, _, upload_id) = started(&session, 2).await;
+    upload_part(&session, &upload_id, &data, 1).await;
 
     let response = session
         .send(Method::DELETE, &format!("/uploads/multipart/{upload_id}"))
@@ -342,7 +340,7 @@ async fn abort_discards_the_upload() {
     assert_eq!(body["aborted"], true);
     assert!(body["expiresIn"].is_u64());
     assert!(!open_uploads(&app).await.contains(&upload_id.to_owned()));
-    let (status, code) = error_code(sign_parts(&session, upload_id, &[2]).await).await;
+    let (status, code) = error_code(sign_parts(&session, &upload_id, &[2]).await).await;
     assert_eq!((status, code.as_str()), (404, "upload_not_found"));
 }
 
@@ -355,8 +353,7 @@ async fn registry(app: &TestApp) -> std::sync::Arc<dyn SessionRegistry> {
 /// `others`: the uploads the app already has open, which expire too.
 async fn cleanup_aborts_abandoned_uploads(app: &TestApp, others: usize) {
     let session = app.session();
-    let (data, created) = started(&session, 2).await;
-    let upload_id = upload_id_of(&created).to_owned();
+    let (data, _, upload_id) = started(&session, 2).await;
     upload_part(&session, &upload_id, &data, 1).await;
     // One the registry never knew (a crash between create and record).
     let stray_key = ObjectKey::parse(&format!(
@@ -409,8 +406,7 @@ async fn sessions_live_in_redis_when_it_is_configured() {
     let redis = Redis::start();
     let url = redis.url();
     let app = spawn_app_with(&[("MULTIPART_PART_SIZE", "5242880"), ("REDIS_URL", &url)]).await;
-    let (_, created) = started(&app.session(), 2).await;
-    let upload_id = upload_id_of(&created);
+    let (_, created, upload_id) = started(&app.session(), 2).await;
     let client = redis::Client::open(url.as_str()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let stored: Option<String> = redis::cmd("GET")
@@ -421,7 +417,7 @@ async fn sessions_live_in_redis_when_it_is_configured() {
     let stored: Value = serde_json::from_str(&stored.expect("the session is in Redis")).expect("json");
     assert_eq!(stored["tenant"], "default");
     assert_eq!(stored["key"], created["key"]);
-    let (status, code) = error_code(sign_parts(&app.as_user("default", "user-2"), upload_id, &[1]).await).await;
+    let (status, code) = error_code(sign_parts(&app.as_user("default", "user-2"), &upload_id, &[1]).await).await;
     assert_eq!((status, code.as_str()), (404, "upload_not_found"));
     cleanup_aborts_abandoned_uploads(&app, 1).await;
 }

@@ -277,13 +277,12 @@ async fn a_completed_upload_reaches_the_receiver_signed() {
 
 #[tokio::test]
 async fn a_multipart_upload_sends_upload_completed_when_its_completion_verifies_it() {
-    use crate::multipart::{parts_body, started, upload_id_of, upload_parts};
+    use crate::multipart::{parts_body, started, upload_parts};
     let receiver = Receiver::start().await;
     let app = app_for(&receiver.url(), "3", &[("MULTIPART_PART_SIZE", "5242880")]).await;
     let session = app.session();
-    let (data, created) = started(&session, 2).await;
-    let upload_id = upload_id_of(&created);
-    let etags = upload_parts(&session, upload_id, &data, 1..=2).await;
+    let (data, _, upload_id) = started(&session, 2).await;
+    let etags = upload_parts(&session, &upload_id, &data, 1..=2).await;
     let response = session
         .post_json(&format!("/uploads/multipart/{upload_id}/complete"), &parts_body(&etags))
         .await;
