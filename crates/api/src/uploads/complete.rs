@@ -200,8 +200,8 @@ async fn complete_staged(
             .map_err(|_| ApiError::Internal)?;
         let account = Account { caller, quotas };
         let staged = Staged {
-            upload: &upload,
-            key: &key,
+            upload,
+            key,
             final_key: &final_key,
             head: &head,
             record: &record,

@@ -307,7 +307,7 @@ async fn refused(url: &str, headers: &BTreeMap<String, String>, body: &[u8], wha
     match request.send().await {
         Ok(response) => {
             let (status, code) = s3_error_code(response).await;
-            assert_eq!(status, 403, "{what}");
+            assert_eq!(status, 403, "{what}: {code}");
             assert!(
                 matches!(code.as_str(), "SignatureDoesNotMatch" | "AccessDenied"),
                 "{what}: {code}"
