@@ -22,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use broker_core::config::StoreBackend;
 use broker_core::record::ObjectRecord;
-use broker_core::store::{ObjectHead, PutOptions, Store, StoreError};
+use broker_core::store::{BodyDigest, ObjectHead, PutOptions, Store, StoreError};
 use broker_core::{ObjectKey, Settings};
 use futures_util::StreamExt as _;
 use md5::Digest as _;
@@ -255,7 +255,7 @@ async fn copy_object(source: &Store, target: &Store, key: &ObjectKey, dry_run: b
         create_only: false,
     };
     target
-        .put_checked(key, body, head.size, &digest.md5_base64, options)
+        .put_checked(key, body, head.size, BodyDigest::Md5(&digest.md5_base64), options)
         .await
         .map_err(|e| format!("PUT: {e}"))?;
     let copy = target.head(key).await.map_err(|e| format!("HEAD after PUT: {e}"))?;

@@ -41,7 +41,7 @@ pub enum StoreError {
     Refused { code: String, message: String },
 }
 
-pub use aws_sdk_s3::primitives::ByteStream;
+pub use aws_sdk_s3::primitives::{ByteStream, SdkBody};
 
 /// A signed upload in the store's mode.
 #[derive(Debug, Clone)]
@@ -67,6 +67,24 @@ macro_rules! with_object_headers {
     };
 }
 
+/// An [`ObjectHead`] from a HeadObject or a GetObject answer (the same
+/// accessors, no shared trait).
+macro_rules! object_head {
+    ($answer:expr) => {
+        ObjectHead {
+            size: $answer
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+            content_type: $answer.content_type().map(str::to_owned),
+            content_disposition: $answer.content_disposition().map(str::to_owned),
+            server_side_encryption: $answer.server_side_encryption().map(|sse| sse.as_str().to_owned()),
+            metadata: $answer.metadata().cloned().unwrap_or_default(),
+            etag: $answer.e_tag().map(str::to_owned),
+        }
+    };
+}
+
 /// How a verified or generated object is written.
 #[derive(Debug, Clone)]
 pub struct PutOptions<'a> {
@@ -77,6 +95,15 @@ pub struct PutOptions<'a> {
     pub metadata: HashMap<String, String>,
     /// Refuse to overwrite (`If-None-Match: *`): the first writer wins.
     pub create_only: bool,
+}
+
+/// The digest a [`Store::put_checked`] body must have, base64 as on the wire.
+#[derive(Debug, Clone, Copy)]
+pub enum BodyDigest<'a> {
+    /// `Content-MD5`, which every S3 store checks.
+    Md5(&'a str),
+    /// `x-amz-checksum-sha256` (AWS, Garage, MinIO, the embedded store).
+    Sha256(&'a str),
 }
 
 /// An object listed under a prefix.
@@ -379,35 +406,23 @@ impl Store {
             self.client.head_object().bucket(&self.bucket).key(key.as_str()).send(),
         )
         .await?;
-        Ok(ObjectHead {
-            size: head.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
-            content_type: head.content_type().map(str::to_owned),
-            content_disposition: head.content_disposition().map(str::to_owned),
-            server_side_encryption: head.server_side_encryption().map(|sse| sse.as_str().to_owned()),
-            metadata: head.metadata().cloned().unwrap_or_default(),
-            etag: head.e_tag().map(str::to_owned),
-        })
+        Ok(object_head!(head))
+    }
+
+    /// The object's head and body in one request (a GET): the body is the
+    /// version the head describes. Dropping the body unread abandons it.
+    pub async fn open(&self, key: &ObjectKey) -> Result<(ObjectHead, ByteStream), StoreError> {
+        let object = sent(
+            "get_object",
+            self.client.get_object().bucket(&self.bucket).key(key.as_str()).send(),
+        )
+        .await?;
+        Ok((object_head!(object), object.body))
     }
 
     /// The object's body as a stream.
     pub async fn get(&self, key: &ObjectKey) -> Result<ByteStream, StoreError> {
-        self.get_version(key, None).await
-    }
-
-    /// [`Store::get`]; with `etag`, of that version only (`If-Match`: another
-    /// version is [`StoreError::AlreadyExists`], a 412).
-    pub async fn get_version(&self, key: &ObjectKey, etag: Option<&str>) -> Result<ByteStream, StoreError> {
-        let object = sent(
-            "get_object",
-            self.client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key.as_str())
-                .set_if_match(etag.map(str::to_owned))
-                .send(),
-        )
-        .await?;
-        Ok(object.body)
+        self.open(key).await.map(|(_, body)| body)
     }
 
     /// Writes a whole object, with server-side encryption when configured.
@@ -416,29 +431,27 @@ impl Store {
         Ok(())
     }
 
-    /// [`Store::put`] of a body of exactly `size` bytes whose MD5 is
-    /// `content_md5` (base64): the store refuses the write (`BadDigest`) when
-    /// what arrives differs, so a streamed copy is proven end to end.
+    /// [`Store::put`] of a body of exactly `size` bytes with this `digest`:
+    /// the store refuses the write (`BadDigest`) when what arrives differs, so
+    /// a streamed copy is proven end to end.
     pub async fn put_checked(
         &self,
         key: &ObjectKey,
         body: ByteStream,
         size: u64,
-        content_md5: &str,
+        digest: BodyDigest<'_>,
         options: PutOptions<'_>,
     ) -> Result<(), StoreError> {
         let length = i64::try_from(size).map_err(|_| StoreError::Refused {
             code: "EntityTooLarge".into(),
             message: format!("{size} bytes"),
         })?;
-        sent(
-            "put_object",
-            self.put_request(key, body, options)
-                .content_length(length)
-                .content_md5(content_md5)
-                .send(),
-        )
-        .await?;
+        let request = self.put_request(key, body, options).content_length(length);
+        let request = match digest {
+            BodyDigest::Md5(md5) => request.content_md5(md5),
+            BodyDigest::Sha256(sha256) => request.checksum_sha256(sha256),
+        };
+        sent("put_object", request.send()).await?;
         Ok(())
     }
 

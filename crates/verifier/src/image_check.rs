@@ -12,13 +12,14 @@
 //! [`verify_image`] does both and keeps the stripped copy: once the header is
 //! within limits, the stripper's parse (which is also the strip that is
 //! served) runs on a second thread while this one decodes, so a completion
-//! pays for the slower of the two, not their sum ([`verify_image_with`] also
-//! runs the caller's own work on the stripped copy, such as its hash, on that
-//! thread). Every check still runs to
-//! the end, and a malformed container is reported before a decode failure, as
-//! when they ran in sequence.
+//! pays for the slower of the two, not their sum. [`verify_image_with`] hands
+//! the stripped copy to the caller's own work on that thread instead, while
+//! the decode still runs (a completion hashes it and starts writing it). Every
+//! check still runs to the end, and a malformed container is reported before a
+//! decode failure, as when they ran in sequence.
 
 use std::io::Cursor;
+use std::sync::Mutex;
 
 use image::{ImageError, ImageFormat, ImageReader};
 
@@ -51,18 +52,21 @@ pub fn check_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<Imag
 /// Verifies that `bytes` is a real `format` image within `limits`, and
 /// strips its metadata (see [`strip_metadata`]) in the same pass.
 pub fn verify_image(format: Format, bytes: &[u8], limits: &Limits) -> Result<VerifiedImage, Rejection> {
-    verify_image_with(format, bytes, limits, |_| ()).map(|(verified, ())| verified)
+    verify_image_with(format, bytes, limits, |stripped| stripped)
+        .map(|(info, stripped)| VerifiedImage { info, stripped })
 }
 
-/// [`verify_image`], plus `then` applied to the stripped copy on the strip's
-/// thread, while this one still decodes (a completion hashes what it will
-/// serve there). Its result is returned only if the image verified.
+/// [`verify_image`], with the stripped copy handed to `then` on the strip's
+/// thread as soon as it is made, while this one still decodes. `then` owns an
+/// **unverified** copy: whatever it starts must not take effect before this
+/// function returns `Ok` (a completion starts writing it, and finishes only
+/// then). Its result is returned only if the image verified.
 pub fn verify_image_with<T: Send>(
     format: Format,
     bytes: &[u8],
     limits: &Limits,
-    then: impl Fn(&Stripped) -> T + Sync,
-) -> Result<(VerifiedImage, T), Rejection> {
+    then: impl FnOnce(Stripped) -> T + Send,
+) -> Result<(ImageInfo, T), Rejection> {
     let image_format = match format {
         Format::Jpeg => ImageFormat::Jpeg,
         Format::Png => ImageFormat::Png,
@@ -103,33 +107,30 @@ pub fn verify_image_with<T: Send>(
     // The container must be well formed: chunk lengths and CRCs, segment
     // lengths, an end marker. The stripper's parser is the judge, so anything
     // that passes here can also be stripped; its verdict comes first.
+    // (`then` runs once: on the strip's thread, or here if none could start.)
+    let then = Mutex::new(Some(then));
     let strip = || {
-        strip_metadata(format, bytes).map(|stripped| {
-            let after = then(&stripped);
-            (stripped, after)
-        })
+        let stripped = strip_metadata(format, bytes)?;
+        let then = then.lock().ok().and_then(|mut then| then.take());
+        Ok(then.map(|then| then(stripped)))
     };
-    let (stripped, decoded) = std::thread::scope(|scope| {
+    let (after, decoded) = std::thread::scope(|scope| {
         let strip_there = std::thread::Builder::new()
             .name("verify-strip".into())
             .spawn_scoped(scope, strip);
         let decoded = decode();
-        let stripped = match strip_there {
+        let after = match strip_there {
             Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             // No thread to spare: strip on this one.
             Err(_) => strip(),
         };
-        (stripped, decoded)
+        (after, decoded)
     });
-    let (stripped, after) = stripped?;
+    let after: Option<T> = after?;
     decoded?;
-    Ok((
-        VerifiedImage {
-            info: ImageInfo { width, height },
-            stripped,
-        },
-        after,
-    ))
+    // `strip` runs exactly once, so `then` is always there to take.
+    let after = after.ok_or_else(|| Rejection::corrupt("internal: the stripped copy was handed over twice"))?;
+    Ok((ImageInfo { width, height }, after))
 }
 
 fn decode_rejection(error: ImageError, dims: Option<(u32, u32)>) -> Rejection {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use broker_verifier::{
     Format, ImageInfo, Limits, Rejection, SNIFF_LEN, check_image, check_type, corpus, detect, strip_metadata,
-    verify_image_with,
+    verify_image, verify_image_with,
 };
 
 fn code<T>(result: Result<T, Rejection>) -> Result<T, &'static str> {
@@ -88,12 +88,11 @@ fn work_on_the_stripped_copy_is_returned_only_for_a_verified_image() {
         (Format::Png, corpus::png_with_metadata()),
         (Format::WebP, corpus::webp_with_metadata()),
     ] {
-        let (verified, copy) =
-            verify_image_with(format, &bytes, &limits, |stripped| stripped.bytes.clone()).expect("a valid image");
+        let (info, copy) = verify_image_with(format, &bytes, &limits, |stripped| stripped).expect("a valid image");
         let stripped = strip_metadata(format, &bytes).expect("strips");
-        assert_eq!(verified.stripped, stripped, "{format:?}");
-        assert_eq!(copy, stripped.bytes, "{format:?}: `then` saw the served copy");
-        assert!(copy.len() < bytes.len(), "{format:?}: metadata was removed");
+        assert_eq!(verify_image(format, &bytes, &limits).expect("a valid image").info, info);
+        assert_eq!(copy, stripped, "{format:?}: `then` was handed the served copy");
+        assert!(copy.bytes.len() < bytes.len(), "{format:?}: metadata was removed");
     }
     // A refused image: whatever ran beside the checks is dropped with it.
     assert_eq!(
@@ -196,4 +195,19 @@ fn a_webp_whose_image_lies_past_its_riff_size_is_corrupt() {
         code(check_image(Format::WebP, &webp, &Limits::default())),
         Err("corrupt_file")
     );
+}
+
+#[test]
+fn an_image_that_strips_but_does_not_decode_is_refused() {
+    let bytes = corpus::png_with_bad_pixels();
+    assert!(
+        strip_metadata(Format::Png, &bytes).is_ok(),
+        "the container is well formed"
+    );
+    // The stripped copy is handed over before the decode's verdict (a
+    // completion starts writing it); the verdict still refuses the image.
+    let mut handed_over = false;
+    let verdict = verify_image_with(Format::Png, &bytes, &Limits::default(), |_| handed_over = true);
+    assert_eq!(code(verdict.map(drop)), Err("corrupt_file"));
+    assert!(handed_over);
 }

@@ -25,6 +25,9 @@ pub struct FileSystem {
     tmp_file_counter: AtomicU64,
 }
 
+/// `tokio::io::BufWriter`'s own default, for the small metadata files.
+const DEFAULT_WRITE_BUFFER: usize = 8 * 1024;
+
 pub(crate) type InternalInfo = serde_json::Map<String, serde_json::Value>;
 
 /// Stores standard object attributes alongside user metadata
@@ -263,10 +266,18 @@ impl FileSystem {
     /// Write to the filesystem atomically.
     /// This is done by first writing to a temporary location and then moving the file.
     pub(crate) async fn prepare_file_write<'a>(&self, path: &'a Path) -> Result<FileWriter<'a>> {
+        self.prepare_file_write_with(path, DEFAULT_WRITE_BUFFER).await
+    }
+
+    /// PATCHED (upload-broker, see PATCHED.md): [`FileSystem::prepare_file_write`]
+    /// with a write buffer of `capacity` bytes. Every write of a
+    /// `tokio::fs::File` is one trip to the blocking pool, so object bodies
+    /// are written through a large buffer ([`crate::s3`]'s `WRITE_CHUNK`).
+    pub(crate) async fn prepare_file_write_with<'a>(&self, path: &'a Path, capacity: usize) -> Result<FileWriter<'a>> {
         let tmp_name = format!(".tmp.{}.internal.part", self.tmp_file_counter.fetch_add(1, Ordering::SeqCst));
         let tmp_path = self.resolve_abs_path(tmp_name)?;
         let file = File::create(&tmp_path).await?;
-        let writer = BufWriter::new(file);
+        let writer = BufWriter::with_capacity(capacity, file);
         Ok(FileWriter {
             tmp_path,
             dest_path: path,

@@ -29,6 +29,9 @@ use tokio_util::io::ReaderStream;
 // size, not 4 KiB; every read of a `tokio::fs::File` is one trip to the
 // blocking pool, 400 of them for a 1.6 MB photo.
 const READ_CHUNK: usize = 256 * 1024;
+// PATCHED (upload-broker, see PATCHED.md): and written through a buffer of
+// this size, not 8 KiB: every write is a trip to the blocking pool too.
+const WRITE_CHUNK: usize = 256 * 1024;
 
 use futures::TryStreamExt;
 use numeric_cast::NumericCast;
@@ -751,7 +754,7 @@ impl S3 for FileSystem {
             return Ok(S3Response::new(output));
         }
 
-        let mut file_writer = self.prepare_file_write(&object_path).await?;
+        let mut file_writer = self.prepare_file_write_with(&object_path, WRITE_CHUNK).await?;
 
         let mut md5_hash = Md5::new();
         let stream = body.inspect_ok(|bytes| {
@@ -937,7 +940,7 @@ impl S3 for FileSystem {
             checksum.update(bytes.as_ref());
         });
 
-        let mut file_writer = self.prepare_file_write(&file_path).await?;
+        let mut file_writer = self.prepare_file_write_with(&file_path, WRITE_CHUNK).await?;
         let size = copy_bytes(stream, file_writer.writer()).await?;
         let checksum = checksum.finalize();
         if checksum.checksum_sha256 != checksum_sha256 {
@@ -1014,7 +1017,7 @@ impl S3 for FileSystem {
         let mut md5_hash = Md5::new();
         let stream = body.inspect_ok(|bytes| md5_hash.update(bytes.as_ref()));
 
-        let mut file_writer = self.prepare_file_write(&dst_path).await?;
+        let mut file_writer = self.prepare_file_write_with(&dst_path, WRITE_CHUNK).await?;
         let size = copy_bytes(stream, file_writer.writer()).await?;
         file_writer.done().await?;
 
@@ -1216,7 +1219,7 @@ impl S3 for FileSystem {
             let _ = self.delete_metadata(&bucket, &key, Some(upload_id));
         }
 
-        let mut file_writer = self.prepare_file_write(&object_path).await?;
+        let mut file_writer = self.prepare_file_write_with(&object_path, WRITE_CHUNK).await?;
 
         let mut cnt: i32 = 0;
         let total_parts_cnt = i32::try_from(parts_count).expect("total number of parts must be <= 10000.");

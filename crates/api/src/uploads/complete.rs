@@ -2,11 +2,13 @@
 //!
 //! Browsers write only to staging. Completion proves the staged object is what
 //! its profile allows, by content, cheapest check first: the object's own
-//! signed metadata and size from a HEAD, then the real type from the first
-//! bytes of the stream (an 8-byte fake is refused before the rest is read),
-//! then the deep check. Only then is the sanitised object written to its final
-//! key, create-only, and the staging object deleted. A refused upload is
-//! deleted too, so nothing unverified is ever served or left behind.
+//! signed metadata and size from the head of its GET, then the real type from
+//! the first bytes of the stream (an 8-byte fake is refused before the rest is
+//! read), then the deep check. Only then is the sanitised object written to
+//! its final key, create-only, and the staging object deleted. (An image's
+//! copy starts on its way while its decode runs, but its last byte waits for
+//! the verdict: see `gated`.) A refused upload is deleted too, so nothing
+//! unverified is ever served or left behind.
 //!
 //! The final key follows from the staging key alone, so completing twice, or
 //! concurrently, lands on one object: the loser of the race finds the winner's
@@ -16,12 +18,15 @@ use broker_core::disposition::attachment;
 use broker_core::keys::Area;
 use broker_core::metrics::{self, CompleteOutcome};
 use broker_core::record::ObjectRecord;
-use broker_core::store::{ByteStream, ObjectHead, PutOptions, Store, StoreError};
+use broker_core::store::{BodyDigest, ByteStream, ObjectHead, PutOptions, Store, StoreError};
 use broker_core::{ObjectKey, Profile, StagedUpload};
 use broker_verifier::{Format, Limits, Rejection, SNIFF_LEN};
 use std::path::Path;
+use std::pin::pin;
 use std::time::Instant;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
@@ -30,8 +35,10 @@ use utoipa::ToSchema;
 use crate::auth::Caller;
 use crate::auth::Quotas;
 use crate::auth::audit::Audited;
+use crate::auth::quota::Charge;
 use crate::error::ApiError;
 use crate::hex::hex;
+use crate::uploads::gated::gated;
 use crate::uploads::verification::Verification;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -90,7 +97,7 @@ struct Account<'a> {
 }
 
 /// The staged object being completed: its key and where it is promoted to,
-/// and what its HEAD said (the signed record among it).
+/// and what its head said (the signed record among it).
 #[derive(Clone, Copy)]
 struct Staged<'a> {
     upload: &'a StagedUpload,
@@ -161,8 +168,21 @@ async fn complete_staged(
 ) -> Result<(CompleteResponse, CompleteOutcome), ApiError> {
     let final_key = store.layout().served_key(upload);
 
-    let head = match store.head(key).await {
-        Ok(head) => head,
+    // One completion of this upload at a time: a concurrent one waits here,
+    // then answers from the served object below.
+    let _one = verification.uploads.lock(key.as_str()).await;
+    let slot = verification
+        .slots
+        .acquire(&caller.tenant)
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    // At once: the staged object (one GET: its head, and a body read only
+    // once the cheap checks pass) and the served key's HEAD.
+    // (Boxed, as the write below: the SDK's futures are large, and actix's
+    // worker threads have small stacks.)
+    let (staged, served) = tokio::join!(Box::pin(store.open(key)), Box::pin(store.head(&final_key)));
+    let (head, body) = match staged {
+        Ok(opened) => opened,
         // Already completed (or never uploaded): answer from the final object.
         Err(StoreError::NotFound) => return earlier(store, caller, &final_key).await,
         Err(e) => return Err(e.into()),
@@ -175,16 +195,13 @@ async fn complete_staged(
     if record.subject.is_some() && !record.signed_by(&caller.subject) {
         return Err(ApiError::NotVisible);
     }
-
-    // One completion of this upload at a time: a concurrent one waits here,
-    // then answers from the served object below.
-    let _one = verification.uploads.lock(key.as_str()).await;
     // Already completed (a retried or replayed complete): answer from the
     // served object without verifying again. This is also the only guard on
     // stores without conditional writes (Garage ignores `If-None-Match`), where
     // the create-only PUT below cannot refuse a second writer.
-    match store.head(&final_key).await {
+    match served {
         Ok(_) => {
+            drop(body);
             store.delete(key).await?;
             return earlier(store, caller, &final_key).await;
         }
@@ -193,11 +210,7 @@ async fn complete_staged(
     }
 
     let outcome = {
-        let _slot = verification
-            .slots
-            .acquire(&caller.tenant)
-            .await
-            .map_err(|_| ApiError::Internal)?;
+        let _slot = slot;
         let account = Account { caller, quotas };
         let staged = Staged {
             upload,
@@ -206,7 +219,7 @@ async fn complete_staged(
             head: &head,
             record: &record,
         };
-        verify_and_promote(store, verification, &account, staged).await
+        Box::pin(verify_and_promote(store, verification, &account, staged, body)).await
     };
     match outcome {
         Ok(response) => Ok((response, CompleteOutcome::Verified)),
@@ -230,6 +243,7 @@ async fn verify_and_promote(
     verification: &Verification,
     account: &Account<'_>,
     staged: Staged<'_>,
+    body: ByteStream,
 ) -> Result<CompleteResponse, Outcome> {
     let Staged {
         upload,
@@ -254,7 +268,7 @@ async fn verify_and_promote(
         )));
     }
     let filename = record.filename.clone().unwrap_or_else(|| "upload".into());
-    // 2. Size, from the HEAD: nothing is read yet.
+    // 2. Size, from the head: nothing is read yet.
     let max = store.uploads().max_bytes(upload.profile);
     if head.size > max {
         return Err(Outcome::Refused(ApiError::ObjectTooLarge { size: head.size, max }));
@@ -264,20 +278,41 @@ async fn verify_and_promote(
     )))?;
 
     // 3. The real type from the first bytes, then 4. the deep check. Only
-    // the version the HEAD saw is read, and it alone is promoted below.
+    // the version the head describes is read, and it alone is promoted below.
     let etag = head.etag.as_deref().ok_or(Outcome::Store(StoreError::Unavailable(
         "the store sent no ETag for the staged object".into(),
     )))?;
     let mut body = Body {
-        stream: store.get_version(key, Some(etag)).await?,
+        stream: body,
         read: 0,
         max,
     };
     let sniffed = body.read_at_least(SNIFF_LEN).await?;
     broker_verifier::check_type(format, &sniffed)?;
     let disposition = attachment(&filename);
+    // The served object carries the record on (not the tenant: its key says
+    // it), plus what verification found.
+    let served = |sha256: &str, removed: &[String]| ObjectRecord {
+        profile: Some(upload.profile.name.as_str().to_owned()),
+        tenant: None,
+        filename: Some(filename.clone()),
+        subject: Some(account.caller.subject.clone()),
+        sha256: Some(sha256.to_owned()),
+        removed: removed.to_vec(),
+        completion: Some(uuid::Uuid::new_v4().simple().to_string()),
+    };
+    let options = |served: &ObjectRecord| PutOptions {
+        content_type: format.mime(),
+        content_disposition: &disposition,
+        metadata: served
+            .to_metadata()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        create_only: true,
+    };
 
-    let (promotion, size, sha256, removed) = if format.is_image() {
+    let (size, sha256, removed) = if format.is_image() {
         let mut bytes = sniffed;
         bytes.reserve(usize::try_from(head.size).unwrap_or(0).saturating_sub(bytes.len()));
         body.read_all_into(&mut bytes).await?;
@@ -285,27 +320,51 @@ async fn verify_and_promote(
         let declared = record.sha256.clone();
         // Off the async runtime's threads: the declared digest of the stored
         // bytes, the decode, and beside it (see `verify_image_with`) the strip
-        // and the hash of what will be served.
-        let (stripped, sha256) = tokio::task::spawn_blocking(move || {
+        // and the hash of what will be served, handed over here at once.
+        let (stripped_there, stripped_here) = tokio::sync::oneshot::channel();
+        let verifying = tokio::task::spawn_blocking(move || {
             if let Some(declared) = &declared {
                 check_declared(declared, &hex(&Sha256::digest(&bytes)))?;
             }
             budget.check(format, &bytes)?;
-            let (verified, sha256) = broker_verifier::verify_image_with(format, &bytes, &limits, |stripped| {
-                hex(&Sha256::digest(&stripped.bytes))
+            broker_verifier::verify_image_with(format, &bytes, &limits, |stripped| {
+                let sha256 = Sha256::digest(&stripped.bytes);
+                // Gone only if this completion is: nothing to write then.
+                let _ = stripped_there.send((stripped, sha256));
             })?;
-            Ok::<_, Outcome>((verified.stripped, sha256))
-        })
-        .await
-        .map_err(|_| verifier_failed())??;
+            Ok::<_, Outcome>(())
+        });
+        let verdict = async { verifying.await.map_err(|_| verifier_failed())? };
+        let Ok((stripped, digest)) = stripped_here.await else {
+            // No copy to write: a check before the strip, or the strip, refused the file.
+            verdict.await?;
+            return Err(verifier_failed());
+        };
         let removed: Vec<String> = stripped.removed.iter().map(|r| r.as_str().to_owned()).collect();
         let size = stripped.bytes.len() as u64;
-        (
-            Promotion::Write(ByteStream::from(stripped.bytes)),
-            size,
-            sha256,
-            removed,
-        )
+        let sha256 = hex(&digest);
+        let served = served(&sha256, &removed);
+        // The copy is written while the decode still runs, but its last byte
+        // waits for the verdict and the quota (see `gated`).
+        let (bytes, gate) = gated(bytes::Bytes::from(stripped.bytes));
+        let checksum = BASE64.encode(digest);
+        let put = store.put_checked(final_key, bytes, size, BodyDigest::Sha256(&checksum), options(&served));
+        let decide = async {
+            verdict.await?;
+            let charge = charge_quota(store, account, upload, size).await?;
+            gate.open();
+            Ok::<_, Outcome>(charge)
+        };
+        let mut put = Box::pin(put);
+        let mut decide = pin!(decide);
+        let (charge, written) = tokio::select! {
+            // Refused: the write is dropped short of its last byte.
+            decided = &mut decide => (decided?, put.await),
+            // Only a failure ends the write before the gate opens.
+            written = &mut put => (decide.await?, written),
+        };
+        landed(store, account, upload, final_key, &served, charge, written).await?;
+        (size, sha256, removed)
     } else {
         let limits = verification.limits;
         let (size, sha256) = if broker_verifier::checks_in_one_pass(format) {
@@ -333,57 +392,15 @@ async fn verify_and_promote(
         if let Some(declared) = &record.sha256 {
             check_declared(declared, &sha256)?;
         }
+        let served = served(&sha256, &[]);
+        let charge = charge_quota(store, account, upload, size).await?;
         // Promoted by a copy inside the store of the very version that was
         // read (`If-Match` its ETag), never through this process: a replayed
         // form that changed staging meanwhile makes the copy fail.
-        (Promotion::CopyOf(etag), size, sha256, Vec::new())
+        let written = store.copy(key, etag, final_key, options(&served)).await;
+        landed(store, account, upload, final_key, &served, charge, written).await?;
+        (size, sha256, Vec::new())
     };
-
-    // The served object carries the record on (not the tenant: its key says
-    // it), plus what verification found.
-    let served = ObjectRecord {
-        profile: Some(upload.profile.name.as_str().to_owned()),
-        tenant: None,
-        filename: Some(filename.clone()),
-        subject: Some(account.caller.subject.clone()),
-        sha256: Some(sha256.clone()),
-        removed: removed.clone(),
-        completion: Some(uuid::Uuid::new_v4().simple().to_string()),
-    };
-    let metadata = served
-        .to_metadata()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    let options = PutOptions {
-        content_type: format.mime(),
-        content_disposition: &disposition,
-        metadata,
-        create_only: true,
-    };
-    // The tenant's quota is charged with the real (sanitised) size before the
-    // object appears; an upload that does not fit is refused and deleted.
-    let charge = account
-        .quotas
-        .charge(store, &upload.tenant, size)
-        .await
-        .map_err(|e| match e {
-            ApiError::QuotaExceeded { .. } => Outcome::Refused(e),
-            other => Outcome::Failed(other),
-        })?;
-    let written = match promotion {
-        Promotion::Write(bytes) => store.put(final_key, bytes, options).await,
-        Promotion::CopyOf(etag) => store.copy(key, etag, final_key, options).await,
-    };
-    if let Err(e) = written {
-        // A create-only write the store refuses because the object exists may
-        // be this very write, retried by the SDK after it landed and its
-        // answer was lost: then the object is ours and stays charged.
-        if !(matches!(e, StoreError::AlreadyExists) && wrote_it(store, final_key, &served).await) {
-            account.quotas.refund(store, &upload.tenant, charge).await;
-            return Err(e.into());
-        }
-    }
     store.delete(key).await?;
     tracing::info!(object_key = %final_key, size, removed = %removed.join(","), "upload verified");
 
@@ -404,12 +421,46 @@ async fn verify_and_promote(
     })
 }
 
-/// How the verified bytes reach the served key.
-enum Promotion<'a> {
-    /// Written by this process: an image's stripped copy.
-    Write(ByteStream),
-    /// Copied inside the store from the staged version with this ETag.
-    CopyOf(&'a str),
+/// Charges the tenant's quota with the real (sanitised) `size` before the
+/// object appears; an upload that does not fit is refused (and deleted).
+async fn charge_quota(
+    store: &Store,
+    account: &Account<'_>,
+    upload: &StagedUpload,
+    size: u64,
+) -> Result<Charge, Outcome> {
+    account
+        .quotas
+        .charge(store, &upload.tenant, size)
+        .await
+        .map_err(|e| match e {
+            ApiError::QuotaExceeded { .. } => Outcome::Refused(e),
+            other => Outcome::Failed(other),
+        })
+}
+
+/// What became of the write of `served` at `final_key`; gives the `charge`
+/// back unless it landed.
+async fn landed(
+    store: &Store,
+    account: &Account<'_>,
+    upload: &StagedUpload,
+    final_key: &ObjectKey,
+    served: &ObjectRecord,
+    charge: Charge,
+    written: Result<(), StoreError>,
+) -> Result<(), Outcome> {
+    let Err(e) = written else {
+        return Ok(());
+    };
+    // A create-only write the store refuses because the object exists may
+    // be this very write, retried by the SDK after it landed and its
+    // answer was lost: then the object is ours and stays charged.
+    if matches!(e, StoreError::AlreadyExists) && wrote_it(store, final_key, served).await {
+        return Ok(());
+    }
+    account.quotas.refund(store, &upload.tenant, charge).await;
+    Err(e.into())
 }
 
 /// Refuses stored bytes whose SHA-256 is not the one signed with the upload.

@@ -3,6 +3,7 @@
 
 pub mod complete;
 pub mod download;
+mod gated;
 pub mod multipart;
 pub mod sign;
 pub mod verification;

@@ -132,6 +132,14 @@ async fn hostile_uploads_are_refused_with_their_code_and_leave_nothing_behind() 
             corpus::truncated_jpeg(),
             "corrupt_file",
         ),
+        // Strips (so its write to the served key starts), then fails its decode.
+        (
+            "avatar",
+            "bad.png",
+            "image/png",
+            corpus::png_with_bad_pixels(),
+            "corrupt_file",
+        ),
         ("avatar", "p.jpg", "image/jpeg", corpus::png(16, 16, 8), "type_mismatch"),
         ("avatar", "h.jpg", "image/jpeg", corpus::html_page(), "not_an_image"),
         (

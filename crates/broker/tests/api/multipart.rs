@@ -298,7 +298,9 @@ async fn a_part_url_is_bound_to_its_upload_part_number_and_length() {
 
 /// The store refuses the PUT: 403 `SignatureDoesNotMatch` (the embedded
 /// store, AWS) or `AccessDenied` (Garage), which Garage may answer before
-/// reading the body, closing the connection under it.
+/// reading the body, closing the connection under it. A request without a
+/// header its URL signed, Garage sometimes refuses as malformed instead:
+/// 400 `InvalidRequest` (seen under load in the test suite).
 async fn refused(url: &str, headers: &BTreeMap<String, String>, body: &[u8], what: &str) {
     let mut request = reqwest::Client::new().put(url).body(body.to_vec());
     for (name, value) in headers {
@@ -307,10 +309,12 @@ async fn refused(url: &str, headers: &BTreeMap<String, String>, body: &[u8], wha
     match request.send().await {
         Ok(response) => {
             let (status, code) = s3_error_code(response).await;
-            assert_eq!(status, 403, "{what}: {code}");
             assert!(
-                matches!(code.as_str(), "SignatureDoesNotMatch" | "AccessDenied"),
-                "{what}: {code}"
+                matches!(
+                    (status, code.as_str()),
+                    (403, "SignatureDoesNotMatch" | "AccessDenied") | (400, "InvalidRequest")
+                ),
+                "{what}: {status} {code}"
             );
         }
         Err(error) => assert!(error.is_request() && !error.is_connect(), "{what}: {error}"),

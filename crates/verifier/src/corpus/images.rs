@@ -300,6 +300,21 @@ pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     .concat()
 }
 
+/// A well-formed 16x16 PNG (every chunk length and CRC right, so it strips)
+/// whose pixel data does not decode: each row names filter type 7, which
+/// does not exist.
+pub fn png_with_bad_pixels() -> Vec<u8> {
+    let ihdr = [&16u32.to_be_bytes()[..], &16u32.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
+    let rows: Vec<u8> = (0..16).flat_map(|_| std::iter::once(7).chain([0x80; 48])).collect();
+    [
+        b"\x89PNG\r\n\x1a\n".to_vec(),
+        png_chunk(b"IHDR", &ihdr),
+        png_chunk(b"IDAT", &zlib_stored(&rows)),
+        png_chunk(b"IEND", b""),
+    ]
+    .concat()
+}
+
 /// A RIFF chunk, padded to even length.
 pub fn riff_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     let length = u32::try_from(data.len()).expect("chunk fits");
