@@ -41,6 +41,10 @@ pub enum StoreError {
     Refused { code: String, message: String },
 }
 
+use aws_runtime::auth::PayloadSigningOverride;
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::error::BoxError;
 pub use aws_sdk_s3::primitives::{ByteStream, SdkBody};
 
 /// A signed upload in the store's mode.
@@ -97,13 +101,36 @@ pub struct PutOptions<'a> {
     pub create_only: bool,
 }
 
-/// The digest a [`Store::put_checked`] body must have, base64 as on the wire.
+/// The digest a [`Store::put_checked`] body must have.
 #[derive(Debug, Clone, Copy)]
 pub enum BodyDigest<'a> {
-    /// `Content-MD5`, which every S3 store checks.
+    /// `Content-MD5` (base64), which every S3 store checks.
     Md5(&'a str),
-    /// `x-amz-checksum-sha256` (AWS, Garage, MinIO, the embedded store).
+    /// The SHA-256 (hex), signed into the request as its SigV4 payload hash
+    /// (`x-amz-content-sha256`), as the SDK does itself for a body in memory
+    /// (a streamed one would go unsigned): every SigV4 store checks it.
     Sha256(&'a str),
+}
+
+/// Signs a streamed body's known SHA-256 into its request ([`BodyDigest::Sha256`]).
+#[derive(Debug)]
+struct SignedPayload(String);
+
+impl Intercept for SignedPayload {
+    fn name(&self) -> &'static str {
+        "SignedPayload"
+    }
+
+    fn modify_before_signing(
+        &self,
+        _: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(PayloadSigningOverride::Precomputed(self.0.clone()));
+        Ok(())
+    }
 }
 
 /// An object listed under a prefix.
@@ -447,11 +474,13 @@ impl Store {
             message: format!("{size} bytes"),
         })?;
         let request = self.put_request(key, body, options).content_length(length);
-        let request = match digest {
-            BodyDigest::Md5(md5) => request.content_md5(md5),
-            BodyDigest::Sha256(sha256) => request.checksum_sha256(sha256),
+        match digest {
+            BodyDigest::Md5(md5) => sent("put_object", request.content_md5(md5).send()).await?,
+            BodyDigest::Sha256(sha256) => {
+                let signed = request.customize().interceptor(SignedPayload(sha256.to_owned()));
+                sent("put_object", signed.send()).await?
+            }
         };
-        sent("put_object", request.send()).await?;
         Ok(())
     }
 

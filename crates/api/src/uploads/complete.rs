@@ -25,8 +25,6 @@ use std::path::Path;
 use std::pin::pin;
 use std::time::Instant;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
@@ -347,21 +345,22 @@ async fn verify_and_promote(
         // The copy is written while the decode still runs, but its last byte
         // waits for the verdict and the quota (see `gated`).
         let (bytes, gate) = gated(bytes::Bytes::from(stripped.bytes));
-        let checksum = BASE64.encode(digest);
-        let put = store.put_checked(final_key, bytes, size, BodyDigest::Sha256(&checksum), options(&served));
         let decide = async {
             verdict.await?;
             let charge = charge_quota(store, account, upload, size).await?;
             gate.open();
             Ok::<_, Outcome>(charge)
         };
-        let mut put = Box::pin(put);
-        let mut decide = pin!(decide);
-        let (charge, written) = tokio::select! {
-            // Refused: the write is dropped short of its last byte.
-            decided = &mut decide => (decided?, put.await),
-            // Only a failure ends the write before the gate opens.
-            written = &mut put => (decide.await?, written),
+        let (charge, written) = {
+            let put = store.put_checked(final_key, bytes, size, BodyDigest::Sha256(&sha256), options(&served));
+            let mut put = Box::pin(put);
+            let mut decide = pin!(decide);
+            tokio::select! {
+                // Refused: the write is dropped short of its last byte.
+                decided = &mut decide => (decided?, put.await),
+                // Only a failure ends the write before the gate opens.
+                written = &mut put => (decide.await?, written),
+            }
         };
         landed(store, account, upload, final_key, &served, charge, written).await?;
         (size, sha256, removed)

@@ -5,7 +5,7 @@
 //! before the decode ends): the body sends all but its last byte at once, and
 //! the last one only once the [`Gate`] is opened. A store keeps no object
 //! whose body ended short of its `Content-Length`, and checks the body's
-//! SHA-256 (`x-amz-checksum-sha256`) as well, so an image that fails its
+//! SHA-256 (signed into the request) as well, so an image that fails its
 //! decode, or does not fit the quota, never appears: its gate is dropped
 //! closed, the body fails, and the request is dropped unfinished.
 //!

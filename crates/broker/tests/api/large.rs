@@ -16,7 +16,8 @@ const MIB: usize = 1024 * 1024;
 /// The part size of the test's multipart uploads (S3's smallest is 5 MiB).
 const PART: usize = 16 * MIB;
 
-fn sha256(bytes: &[u8]) -> String {
+/// Hex SHA-256, as the broker writes it.
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 

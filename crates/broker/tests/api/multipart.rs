@@ -34,10 +34,6 @@ fn csv(parts: usize) -> Vec<u8> {
     csv
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 async fn create(session: &Session<'_>, size: usize) -> Value {
     create_with(
         session,
@@ -196,7 +192,7 @@ async fn a_multipart_upload_resumes_completes_verifies_and_downloads() {
         "{served}"
     );
     assert_eq!(done["size"], data.len());
-    assert_eq!(done["sha256"], hex_sha256(&data));
+    assert_eq!(done["sha256"], crate::large::sha256(&data));
     assert_eq!(done["contentType"], "text/csv");
     assert!(!app.object_exists(key).await, "staging is emptied");
     assert!(!open_uploads(&app).await.contains(&upload_id.to_owned()));
@@ -492,7 +488,7 @@ async fn companion_routes_round_trip_then_complete_verifies() {
     let response = app.complete(key).await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let done: Value = response.json().await.expect("json");
-    assert_eq!(done["sha256"], hex_sha256(&data));
+    assert_eq!(done["sha256"], crate::large::sha256(&data));
     assert!(
         done["objectKey"]
             .as_str()
@@ -574,7 +570,7 @@ async fn a_multipart_upload_whose_bytes_are_not_the_declared_sha256_is_refused()
     let created = create_with(
         &session,
         &json!({"profile": "document", "filename": "ledger.csv", "contentType": "text/csv",
-                "size": data.len(), "sha256": hex_sha256(b"another file")}),
+                "size": data.len(), "sha256": crate::large::sha256(b"another file")}),
     )
     .await;
     let upload_id = upload_id_of(&created);
@@ -713,7 +709,7 @@ async fn part_checksums_are_signed_in_and_checked_by_the_store() {
         .await;
     assert_eq!(response.status(), 200, "complete refused: {:?}", response.text().await);
     let done: Value = response.json().await.expect("json");
-    assert_eq!(done["sha256"], hex_sha256(&data));
+    assert_eq!(done["sha256"], crate::large::sha256(&data));
 }
 
 #[tokio::test]

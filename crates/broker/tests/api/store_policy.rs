@@ -190,3 +190,38 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[tokio::test]
+async fn a_streamed_write_lands_only_with_the_sha256_signed_into_it() {
+    use broker_core::store::{BodyDigest, ByteStream, PutOptions};
+    // How a completion writes an image's stripped copy (a body it streams).
+    let app = spawn_app().await;
+    let body = b"a verified, stripped copy".to_vec();
+    let put = async |key: &str, digest: String| {
+        let key = ObjectKey::parse(key).expect("a key");
+        let options = PutOptions {
+            content_type: "image/png",
+            content_disposition: "",
+            metadata: Default::default(),
+            create_only: true,
+        };
+        let size = body.len() as u64;
+        let written = app
+            .store
+            .put_checked(
+                &key,
+                ByteStream::from(body.clone()),
+                size,
+                BodyDigest::Sha256(&digest),
+                options,
+            )
+            .await;
+        (written, app.store.head(&key).await.ok().map(|head| head.size))
+    };
+    let (written, stored) = put("default/shared/avatar/right.png", crate::large::sha256(&body)).await;
+    assert!(written.is_ok(), "{written:?}");
+    assert_eq!(stored, Some(body.len() as u64));
+    let (written, stored) = put("default/shared/avatar/wrong.png", crate::large::sha256(b"other bytes")).await;
+    assert!(written.is_err(), "the store kept a body that is not the one signed");
+    assert_eq!(stored, None, "nothing was stored");
+}
