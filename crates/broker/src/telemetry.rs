@@ -11,7 +11,7 @@
 //! Lines are written to stdout in batches (see [`Batched`]).
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::{IsTerminal as _, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -21,6 +21,7 @@ use std::time::Duration;
 use broker_core::config::LogFormat;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tracing::field::{self, Visit};
 use tracing::span::Record;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::field::RecordFields;
@@ -223,8 +224,15 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     match format {
+        // A terminal gets tracing-subscriber's own coloured lines.
+        LogFormat::Human if colours => tracing_subscriber::fmt::layer()
+            .with_ansi(true)
+            .with_writer(writer)
+            .boxed(),
         LogFormat::Human => tracing_subscriber::fmt::layer()
-            .with_ansi(colours)
+            .with_ansi(false)
+            .fmt_fields(HumanFields)
+            .event_format(HumanLines)
             .with_writer(writer)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -232,6 +240,215 @@ where
             .event_format(JsonLines)
             .with_writer(writer)
             .boxed(),
+    }
+}
+
+/// The human format's lines without colours, the same text as
+/// tracing-subscriber's default (`Full`) format writes, byte for byte (a test
+/// compares them), written directly: `timestamp LEVEL span{fields}:…: target:
+/// fields`. The default format pads, paints (even without colours) and
+/// formats every piece through `fmt`: issue 15 measured two lines per sign.
+struct HumanLines;
+
+impl<S> FormatEvent<S, HumanFields> for HumanLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, HumanFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let metadata = event.metadata();
+        let mut line = String::with_capacity(32);
+        if !broker_core::text::push_log_timestamp(&mut line, std::time::SystemTime::now()) {
+            SystemTime.format_time(&mut Writer::new(&mut line))?;
+        }
+        line.push(' ');
+        line.push_str(match *metadata.level() {
+            tracing::Level::TRACE => "TRACE ",
+            tracing::Level::DEBUG => "DEBUG ",
+            tracing::Level::INFO => " INFO ",
+            tracing::Level::WARN => " WARN ",
+            tracing::Level::ERROR => "ERROR ",
+        });
+        writer.write_str(&line)?;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                writer.write_str(span.metadata().name())?;
+                if let Some(fields) = span.extensions().get::<FormattedFields<HumanFields>>()
+                    && !fields.is_empty()
+                {
+                    writer.write_char('{')?;
+                    writer.write_str(fields)?;
+                    writer.write_char('}')?;
+                }
+                writer.write_char(':')?;
+            }
+            writer.write_char(' ')?;
+        }
+        writer.write_str(metadata.target())?;
+        writer.write_str(": ")?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writer.write_char('\n')
+    }
+}
+
+/// The fields of a human line or span, as tracing-subscriber's
+/// `DefaultFields` writes them without colours: `name=value` separated by
+/// spaces, strings quoted and escaped (`Debug`), the message first without
+/// its name and with terminal control characters escaped.
+struct HumanFields;
+
+impl<'writer> FormatFields<'writer> for HumanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let sanitize = writer.sanitizes_ansi_escapes();
+        let mut visitor = HumanVisitor {
+            writer: &mut writer,
+            sanitize,
+            empty: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+
+    fn add_fields(&self, current: &'writer mut FormattedFields<Self>, fields: &Record<'_>) -> fmt::Result {
+        if !current.fields.is_empty() {
+            current.fields.push(' ');
+        }
+        self.format_fields(current.as_writer(), fields)
+    }
+}
+
+struct HumanVisitor<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    sanitize: bool,
+    empty: bool,
+    result: fmt::Result,
+}
+
+impl HumanVisitor<'_, '_> {
+    /// The separator and `name=` of a field other than the message.
+    fn name(&mut self, field: &field::Field) -> fmt::Result {
+        self.pad()?;
+        let name = field.name();
+        self.writer.write_str(name.strip_prefix("r#").unwrap_or(name))?;
+        self.writer.write_char('=')
+    }
+
+    fn pad(&mut self) -> fmt::Result {
+        if std::mem::take(&mut self.empty) {
+            Ok(())
+        } else {
+            self.writer.write_char(' ')
+        }
+    }
+
+    fn message(&mut self, message: &dyn fmt::Debug) -> fmt::Result {
+        self.pad()?;
+        if self.sanitize {
+            write!(Sanitized(&mut *self.writer), "{message:?}")
+        } else {
+            write!(self.writer, "{message:?}")
+        }
+    }
+}
+
+impl Visit for HumanVisitor<'_, '_> {
+    fn record_str(&mut self, field: &field::Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            self.message(&format_args!("{value}"))
+        } else {
+            self.name(field).and_then(|()| {
+                // `Debug` of a string of printable ASCII without a quote or
+                // a backslash is the string in quotes.
+                if value.bytes().all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\') {
+                    self.writer.write_char('"')?;
+                    self.writer.write_str(value)?;
+                    self.writer.write_char('"')
+                } else {
+                    write!(self.writer, "{value:?}")
+                }
+            })
+        };
+    }
+
+    fn record_debug(&mut self, field: &field::Field, value: &dyn fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            self.message(value)
+        } else {
+            self.name(field).and_then(|()| write!(self.writer, "{value:?}"))
+        };
+    }
+
+    fn record_error(&mut self, field: &field::Field, value: &(dyn std::error::Error + 'static)) {
+        if self.result.is_err() {
+            return;
+        }
+        let sanitize = self.sanitize;
+        let escaped = |text: &dyn fmt::Display, out: &mut dyn fmt::Write| {
+            if sanitize {
+                write!(Sanitized(out), "{text}")
+            } else {
+                write!(out, "{text}")
+            }
+        };
+        let name = field.name();
+        self.result = (|| {
+            if name == "message" {
+                self.pad()?;
+            } else {
+                self.name(field)?;
+            }
+            escaped(&value, &mut *self.writer)?;
+            if let Some(source) = value.source() {
+                write!(self.writer, " {name}.sources=[")?;
+                let mut next = Some(source);
+                let mut first = true;
+                while let Some(error) = next {
+                    if !std::mem::take(&mut first) {
+                        self.writer.write_str(", ")?;
+                    }
+                    escaped(&error, &mut *self.writer)?;
+                    next = error.source();
+                }
+                self.writer.write_char(']')?;
+            }
+            Ok(())
+        })();
+    }
+}
+
+/// Escapes the terminal control characters tracing-subscriber escapes in a
+/// message (ESC, BEL, BS, FF, DEL and the C1 controls), as it does.
+struct Sanitized<'a>(&'a mut dyn fmt::Write);
+
+impl fmt::Write for Sanitized<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let control = |c: char| matches!(c, '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' | '\u{80}'..='\u{9f}');
+        if !text.contains(control) {
+            return self.0.write_str(text);
+        }
+        for c in text.chars() {
+            match c {
+                '\x1b' => self.0.write_str("\\x1b")?,
+                '\x07' => self.0.write_str("\\x07")?,
+                '\x08' => self.0.write_str("\\x08")?,
+                '\x0c' => self.0.write_str("\\x0c")?,
+                '\x7f' => self.0.write_str("\\x7f")?,
+                c if control(c) => write!(self.0, "\\u{{{:x}}}", c as u32)?,
+                c => self.0.write_char(c)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -371,6 +588,95 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A source of an error, for `record_error`.
+    #[derive(Debug)]
+    struct Failure(&'static str, Option<Box<Failure>>);
+
+    impl fmt::Display for Failure {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Failure {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    /// Every kind of line the broker writes, with hostile client strings.
+    fn log_every_kind_of_line() {
+        let hostile = "a\"b\\c\nd\te\u{1b}[31mred\u{7f}\u{85}é雪😀'";
+        let span = tracing::info_span!(
+            "request",
+            request_id = %"0191f1c2-7a4e",
+            method = %"POST",
+            route = %"/uploads/sign",
+            tenant = tracing::field::Empty,
+            subject = tracing::field::Empty,
+            kind = tracing::field::Empty,
+        );
+        let _entered = span.enter();
+        span.record("tenant", "acme").record("subject", hostile);
+        tracing::info!(target: "audit", action = "sign", tenant = "acme", subject = hostile, key = "-", outcome = "ok", reason = "ok", "audit");
+        span.record("kind", "avatar");
+        tracing::info!(path = %"/uploads/sign", status = 200_u16, elapsed_ms = 0_u64, "request");
+        tracing::warn!(r#type = "x", ok = true, delta = -3_i64, ratio = 0.5_f64, debug = ?Some("q\"uote"), "message {} with {hostile}", 1);
+        tracing::error!(message = hostile, other = hostile);
+        {
+            let inner = tracing::debug_span!("inner");
+            let _inner = inner.enter();
+            tracing::debug!(count = 3, "nested");
+            tracing::trace!("no fields in the span");
+        }
+        let failure = Failure("outer \u{1b}", Some(Box::new(Failure("inner", Some(Box::new(Failure("root \u{7}", None)))))));
+        tracing::error!(error = &failure as &(dyn std::error::Error + 'static), "failed");
+        tracing::error!(error = &Failure("alone", None) as &(dyn std::error::Error + 'static));
+        drop(_entered);
+        tracing::info!(fields_only = "outside any span");
+        tracing::info!("message only");
+    }
+
+    /// `text` without the timestamp at the start of each line, checking its shape.
+    fn without_timestamps(text: &str) -> String {
+        let shape = "0000-00-00T00:00:00.000000Z ";
+        text.split_inclusive('\n')
+            .map(|line| {
+                let stamped = line.len() > shape.len()
+                    && line.bytes().zip(shape.bytes()).all(|(b, s)| match s {
+                        b'0' => b.is_ascii_digit(),
+                        _ => b == s,
+                    });
+                if stamped { &line[shape.len()..] } else { line }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn human_lines_are_tracing_subscribers_default_format() {
+        let (ours, theirs) = (Shared::default(), Shared::default());
+        let (o, t) = (ours.clone(), theirs.clone());
+        let subscriber = tracing_subscriber::registry()
+            .with(layer(LogFormat::Human, move || o.clone(), false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || t.clone()),
+            );
+        tracing::subscriber::with_default(subscriber, log_every_kind_of_line);
+        let text = |out: &Shared| String::from_utf8(lock(&out.0).clone()).expect("utf-8");
+        let (ours, theirs) = (text(&ours), text(&theirs));
+        assert_eq!(without_timestamps(&ours), without_timestamps(&theirs));
+        // Ten lines, two of whose messages carry the client's line break as
+        // tracing-subscriber writes it; fields are escaped.
+        assert_eq!(without_timestamps(&ours).matches('\n').count(), 12, "{ours}");
+        assert!(ours.contains(
+            r#" INFO request{request_id=0191f1c2-7a4e method=POST route=/uploads/sign tenant="acme" subject="a\"b\\c\nd\te\u{1b}[31mred\u{7f}\u{85}é雪😀'"}: audit: audit action="sign""#
+        ), "{ours}");
+        assert!(ours.contains(r#"WARN request{"#) && ours.contains(r"message 1 with a"), "{ours}");
+        assert!(ours.contains(r"e\x1b[31mred\x7f\u{85}é雪😀'"), "the message's controls are escaped: {ours}");
     }
 
     #[test]

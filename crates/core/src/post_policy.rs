@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::config::Encryption;
 use crate::json;
+use crate::text::{push_date, push_padded, push_time};
 use crate::keys::ObjectKey;
 use crate::secret::Secret;
 
@@ -197,41 +198,6 @@ fn expiration(t: OffsetDateTime) -> String {
     text
 }
 
-/// The date, its fields fixed-width with `sep` between them.
-fn push_date(text: &mut String, t: OffsetDateTime, sep: &str) {
-    push_padded(text, t.year().unsigned_abs(), 4);
-    text.push_str(sep);
-    push_padded(text, u32::from(u8::from(t.month())), 2);
-    text.push_str(sep);
-    push_padded(text, u32::from(t.day()), 2);
-}
-
-/// `T` and the time of day, its fields fixed-width with `sep` between them.
-fn push_time(text: &mut String, t: OffsetDateTime, sep: &str) {
-    text.push('T');
-    push_padded(text, u32::from(t.hour()), 2);
-    text.push_str(sep);
-    push_padded(text, u32::from(t.minute()), 2);
-    text.push_str(sep);
-    push_padded(text, u32::from(t.second()), 2);
-}
-
-/// `value` in decimal, zero-padded to at least `width` digits.
-fn push_padded(text: &mut String, value: u32, width: usize) {
-    let mut digits = [b'0'; 10];
-    let mut rest = value;
-    let mut start = digits.len();
-    while rest > 0 || start == digits.len() {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
-    let start = start.min(digits.len() - width.min(digits.len()));
-    for &digit in &digits[start..] {
-        text.push(char::from(digit));
-    }
-}
-
 impl<'a> PostPolicy<'a> {
     /// The example of the tests and the bench: `object` to `key` in the
     /// bucket `uploads` of a local store (`us-east-1`), at most 2 MiB, for an hour.
@@ -302,8 +268,9 @@ impl<'a> PostPolicy<'a> {
 /// pinned with `eq`, plus the bucket and the size range.
 /// `{"expiration":…,"conditions":[{"bucket":…},["content-length-range",1,max],["eq","$name",value],…]}`
 fn policy_document(expiration: &str, bucket: &str, max_bytes: u64, fields: &BTreeMap<String, String>) -> Vec<u8> {
-    let pinned: usize = fields.iter().map(|(name, value)| name.len() + value.len() + 12).sum();
-    let mut out = Vec::with_capacity(pinned + expiration.len() + bucket.len() + 96);
+    // `,["eq","$` `",` `"` `"]` around each field; the rest is under 128 bytes.
+    let pinned: usize = fields.iter().map(|(name, value)| name.len() + value.len() + 14).sum();
+    let mut out = Vec::with_capacity(pinned + expiration.len() + bucket.len() + 128);
     out.push(b'{');
     json::push_name(&mut out, "expiration");
     json::push_str(&mut out, expiration);
@@ -343,12 +310,6 @@ mod tests {
         assert_eq!(expiration(t), "2026-03-04T05:06:07.089Z");
         let late = OffsetDateTime::from(SystemTime::UNIX_EPOCH + Duration::from_millis(253_402_300_799_999));
         assert_eq!(expiration(late), "9999-12-31T23:59:59.999Z");
-        let mut padded = String::new();
-        for (value, width) in [(0, 2), (7, 3), (12_345, 4), (u32::MAX, 4)] {
-            push_padded(&mut padded, value, width);
-            padded.push(' ');
-        }
-        assert_eq!(padded, "00 007 12345 4294967295 ");
         assert_eq!(
             epoch_day(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 3 - 1)),
             2
@@ -362,6 +323,7 @@ mod tests {
             ("x-amz-meta-filename".to_owned(), "we\"ird\\name\n.png".to_owned()),
         ]);
         let text = policy_document("2026-01-01T01:00:00.000Z", "uploads", 2_097_152, &fields);
+        assert!(text.capacity() >= text.len() && text.capacity() < text.len() + 128, "sized once");
         assert_eq!(
             String::from_utf8(text.clone()).expect("utf-8"),
             r#"{"expiration":"2026-01-01T01:00:00.000Z","conditions":[{"bucket":"uploads"},["content-length-range",1,2097152],["eq","$key","staging/acme/a.png"],["eq","$x-amz-meta-filename","we\"ird\\name\n.png"]]}"#
