@@ -10,7 +10,6 @@
 //!
 //! Lines are written to stdout in batches (see [`Batched`]).
 
-use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::io::{IsTerminal as _, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,13 +18,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use broker_core::config::LogFormat;
-use serde::Serialize;
-use serde_json::value::RawValue;
+use broker_core::json;
 use tracing::field::{self, Visit};
 use tracing::span::Record;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -236,7 +234,7 @@ where
             .with_writer(writer)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .fmt_fields(JsonSpanFields(JsonFields::new()))
+            .fmt_fields(JsonSpanFields)
             .event_format(JsonLines)
             .with_writer(writer)
             .boxed(),
@@ -452,31 +450,104 @@ impl fmt::Write for Sanitized<'_> {
     }
 }
 
-/// One flat JSON object per event (see the module docs).
+/// One flat JSON object per event (see the module docs): the same text as
+/// before issue 15 (members sorted by name, a name's last value kept), now
+/// written from the fields' own JSON text, without parsing it into values.
 struct JsonLines;
 
-/// [`JsonFields`], except that fields recorded on a span after it was
-/// created (the request's tenant, subject, kind, type) are appended to its
-/// JSON object as text. `JsonFields` parses the object into values and
-/// writes it again on every `record` (issue 15: four times per sign).
-/// A field recorded twice appears twice; the line takes the later one
-/// ([`merge`]), as before.
-struct JsonSpanFields(JsonFields);
+/// The fields of a JSON line or span: a JSON object of the fields in the
+/// order they were recorded, each value as tracing-subscriber's `JsonFields`
+/// writes it (strings, numbers and booleans as themselves, anything else as
+/// the string of its `Debug`), written directly. Fields recorded on a span
+/// later (the request's tenant, subject, kind, type) are appended to its
+/// object (issue 15: `JsonFields` parsed the object into values and wrote it
+/// again on every record). A field recorded twice appears twice; the line
+/// keeps the later value.
+struct JsonSpanFields;
 
 impl<'writer> FormatFields<'writer> for JsonSpanFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
-        self.0.format_fields(writer, fields)
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut members = JsonMembers::default();
+        fields.record(&mut members);
+        let mut object = String::with_capacity(members.out.len() + 2);
+        object.push('{');
+        object.push_str(std::str::from_utf8(&members.out).map_err(|_| fmt::Error)?);
+        object.push('}');
+        writer.write_str(&object)
     }
 
     fn add_fields(&self, current: &'writer mut FormattedFields<Self>, fields: &Record<'_>) -> fmt::Result {
         let mut added = String::new();
-        self.0.format_fields(Writer::new(&mut added), fields)?;
+        self.format_fields(Writer::new(&mut added), fields)?;
         append_object(&mut current.fields, &added);
         Ok(())
     }
 }
 
-/// `{"a":1}` + `{"b":2}` = `{"a":1,"b":2}`, for objects as [`JsonFields`] writes them.
+/// The members of one object, comma-separated, as they are recorded.
+#[derive(Default)]
+struct JsonMembers {
+    out: Vec<u8>,
+    /// Where a `Debug` value is formatted before it is written as a string.
+    scratch: String,
+}
+
+impl JsonMembers {
+    fn name(&mut self, name: &str) {
+        if !self.out.is_empty() {
+            self.out.push(b',');
+        }
+        json::push_name(&mut self.out, name);
+    }
+
+    /// A value `serde_json` writes the way `JsonFields` does (through a `Value`).
+    fn value(&mut self, name: &str, value: serde_json::Value) {
+        self.name(name);
+        // Writing into a `Vec` cannot fail, and a `Value` always serialises.
+        let _ = serde_json::to_writer(&mut self.out, &value);
+    }
+}
+
+impl Visit for JsonMembers {
+    fn record_f64(&mut self, field: &field::Field, value: f64) {
+        self.value(field.name(), value.into());
+    }
+
+    fn record_i64(&mut self, field: &field::Field, value: i64) {
+        self.value(field.name(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &field::Field, value: u64) {
+        self.name(field.name());
+        json::push_u64(&mut self.out, value);
+    }
+
+    fn record_bool(&mut self, field: &field::Field, value: bool) {
+        self.name(field.name());
+        self.out.extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    fn record_str(&mut self, field: &field::Field, value: &str) {
+        self.name(field.name());
+        json::push_str(&mut self.out, value);
+    }
+
+    fn record_bytes(&mut self, field: &field::Field, value: &[u8]) {
+        self.value(field.name(), value.into());
+    }
+
+    fn record_debug(&mut self, field: &field::Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        self.scratch.clear();
+        if write!(self.scratch, "{value:?}").is_err() {
+            return;
+        }
+        self.name(name.strip_prefix("r#").unwrap_or(name));
+        json::push_str(&mut self.out, &self.scratch);
+    }
+}
+
+/// `{"a":1}` + `{"b":2}` = `{"a":1,"b":2}`, for objects as [`JsonSpanFields`] writes them.
 fn append_object(object: &mut String, added: &str) {
     let Some(members) = added.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) else {
         return;
@@ -494,20 +565,12 @@ fn append_object(object: &mut String, added: &str) {
     object.push('}');
 }
 
-/// A value of a JSON line: as the field formatter wrote it (already JSON),
-/// or one of the line's own strings.
-enum Field<'a> {
-    Json(&'a RawValue),
+/// A value of a JSON line: JSON text as a field formatter wrote it, or one
+/// of the line's own strings.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Json(&'a str),
     Text(&'a str),
-}
-
-impl Serialize for Field<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Field::Json(json) => json.serialize(serializer),
-            Field::Text(text) => serializer.serialize_str(text),
-        }
-    }
 }
 
 impl<S> FormatEvent<S, JsonSpanFields> for JsonLines
@@ -521,54 +584,124 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let metadata = event.metadata();
-        let mut timestamp = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let mut timestamp = String::with_capacity(27);
+        if !broker_core::text::push_log_timestamp(&mut timestamp, std::time::SystemTime::now()) {
+            SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        }
         let mut own = String::new();
         ctx.format_fields(Writer::new(&mut own), event)?;
         // The fields are borrowed where the formatter left them (the spans'
-        // extensions), never parsed into values: a line costs one copy.
+        // extensions): a line costs one copy.
         let spans: Vec<_> = ctx
             .event_scope()
             .map(|scope| scope.from_root().collect())
             .unwrap_or_default();
         let extensions: Vec<_> = spans.iter().map(|span| span.extensions()).collect();
-        let mut line = BTreeMap::new();
-        line.insert("timestamp", Field::Text(&timestamp));
-        line.insert("level", Field::Text(metadata.level().as_str()));
-        line.insert("target", Field::Text(metadata.target()));
+        let mut line: Vec<(&str, Value<'_>)> = Vec::with_capacity(16);
+        line.push(("timestamp", Value::Text(&timestamp)));
+        line.push(("level", Value::Text(metadata.level().as_str())));
+        line.push(("target", Value::Text(metadata.target())));
         for extension in &extensions {
             if let Some(fields) = extension.get::<FormattedFields<JsonSpanFields>>() {
-                merge(&mut line, &fields.fields);
+                members(&fields.fields, &mut line);
             }
         }
-        merge(&mut line, &own);
-        let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
-        writeln!(writer, "{text}")
+        members(&own, &mut line);
+        writer.write_str(&line_text(line))?;
+        writer.write_char('\n')
     }
 }
 
-/// Adds the fields of a JSON object (as [`JsonFields`] writes them) to
-/// `line`, over the ones already there.
-fn merge<'a>(line: &mut BTreeMap<&'a str, Field<'a>>, fields: &'a str) {
-    use serde::Deserializer as _;
-    use serde::de::{MapAccess, Visitor};
-
-    /// Inserts each member straight into the line: no map of its own.
-    struct Members<'l, 'a>(&'l mut BTreeMap<&'a str, Field<'a>>);
-    impl<'a> Visitor<'a> for Members<'_, 'a> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object of fields")
+/// The line's object: members sorted by name, the last value of a name kept
+/// (an inner span's field, then the event's, wins over an outer one's).
+fn line_text(mut line: Vec<(&str, Value<'_>)>) -> String {
+    // A stable sort keeps a name's values in the order they came.
+    line.sort_by(|a, b| a.0.cmp(b.0));
+    let size: usize = line
+        .iter()
+        .map(|(name, value)| name.len() + 4 + match value {
+            Value::Json(text) | Value::Text(text) => text.len() + 2,
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size + 2);
+    out.push(b'{');
+    let mut members = line.iter().peekable();
+    while let Some((name, value)) = members.next() {
+        if members.peek().is_some_and(|(next, _)| next == name) {
+            continue;
         }
-        fn visit_map<M: MapAccess<'a>>(self, mut members: M) -> Result<(), M::Error> {
-            while let Some((name, value)) = members.next_entry::<&'a str, &'a RawValue>()? {
-                self.0.insert(name, Field::Json(value));
-            }
-            Ok(())
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        // Names come from the fields' JSON text, already escaped, or are the line's own.
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        match value {
+            Value::Json(json) => out.extend_from_slice(json.as_bytes()),
+            Value::Text(text) => json::push_str(&mut out, text),
         }
     }
-    // A malformed object (never written by `JsonFields`) adds what parsed before the fault.
-    let _ = serde_json::Deserializer::from_str(fields).deserialize_map(Members(line));
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Adds the members of a JSON object as [`JsonSpanFields`] writes it to
+/// `line`: each name (its JSON text between the quotes) and value (its JSON
+/// text). A malformed object (never written here) adds what came before the fault.
+fn members<'a>(object: &'a str, line: &mut Vec<(&'a str, Value<'a>)>) {
+    let bytes = object.as_bytes();
+    if bytes.first() != Some(&b'{') {
+        return;
+    }
+    let mut at = 1;
+    while bytes.get(at) == Some(&b'"') {
+        let Some(name_end) = string_end(bytes, at) else { return };
+        if bytes.get(name_end) != Some(&b':') {
+            return;
+        }
+        let value_start = name_end + 1;
+        let Some(value_end) = value_end(bytes, value_start) else { return };
+        line.push((&object[at + 1..name_end - 1], Value::Json(&object[value_start..value_end])));
+        at = value_end;
+        if bytes.get(at) == Some(&b',') {
+            at += 1;
+        }
+    }
+}
+
+/// The index after the JSON string that starts (with its quote) at `start`.
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        match bytes.get(at)? {
+            b'\\' => at += 2,
+            b'"' => return Some(at + 1),
+            _ => at += 1,
+        }
+    }
+}
+
+/// The index after the JSON value that starts at `start`: a string, an
+/// array or object (of any depth), or a number or literal.
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0_usize;
+    let mut at = start;
+    loop {
+        match bytes.get(at)? {
+            b'"' => at = string_end(bytes, at)?,
+            b'[' | b'{' => {
+                depth += 1;
+                at += 1;
+            }
+            b',' | b']' | b'}' if depth == 0 => return (at > start).then_some(at),
+            b']' | b'}' => {
+                depth -= 1;
+                at += 1;
+            }
+            _ => at += 1,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -692,13 +825,106 @@ mod tests {
             r#"{"request_id":"r1","route":"/x","tenant":"acme","subject":"a\"b","tenant":"globex"}"#
         );
         // The line takes the last value of a field recorded twice.
-        let mut line = BTreeMap::new();
-        merge(&mut line, &object);
-        let text = serde_json::to_string(&line).expect("serialises");
+        let mut line = vec![("level", Value::Text("INFO"))];
+        members(&object, &mut line);
         assert_eq!(
-            text,
-            r#"{"request_id":"r1","route":"/x","subject":"a\"b","tenant":"globex"}"#
+            line_text(line),
+            r#"{"level":"INFO","request_id":"r1","route":"/x","subject":"a\"b","tenant":"globex"}"#
         );
+        // Nested values and strings that look like delimiters are single values.
+        let mut line = Vec::new();
+        members(r#"{"a":[1,[2,{"b":"}"}]],"c":"x,\"]}","d":-1.5e3,"e":true,"f":null}"#, &mut line);
+        assert_eq!(
+            line_text(line),
+            r#"{"a":[1,[2,{"b":"}"}]],"c":"x,\"]}","d":-1.5e3,"e":true,"f":null}"#
+        );
+        // A malformed object adds what came before the fault.
+        let mut line = Vec::new();
+        members(r#"{"a":1,"b":"open"#, &mut line);
+        assert_eq!(line_text(line), r#"{"a":1}"#);
+    }
+
+    /// The JSON lines of this module before issue 15, as a reference:
+    /// tracing-subscriber's `JsonFields`, and each line's fields merged into
+    /// one sorted map of values (a name's last value kept).
+    struct ReferenceJsonLines;
+
+    impl<S> FormatEvent<S, tracing_subscriber::fmt::format::JsonFields> for ReferenceJsonLines
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        fn format_event(
+            &self,
+            ctx: &FmtContext<'_, S, tracing_subscriber::fmt::format::JsonFields>,
+            mut writer: Writer<'_>,
+            event: &Event<'_>,
+        ) -> fmt::Result {
+            use serde_json::{Map, Value as Json};
+            let mut line = std::collections::BTreeMap::new();
+            let mut timestamp = String::new();
+            SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+            line.insert("timestamp".to_owned(), Json::from(timestamp));
+            line.insert("level".to_owned(), Json::from(event.metadata().level().as_str()));
+            line.insert("target".to_owned(), Json::from(event.metadata().target()));
+            let mut objects = Vec::new();
+            for span in ctx.event_scope().into_iter().flat_map(|scope| scope.from_root()) {
+                let extensions = span.extensions();
+                if let Some(fields) = extensions
+                    .get::<FormattedFields<tracing_subscriber::fmt::format::JsonFields>>()
+                {
+                    objects.push(fields.fields.clone());
+                }
+            }
+            let mut own = String::new();
+            ctx.format_fields(Writer::new(&mut own), event)?;
+            objects.push(own);
+            for object in objects {
+                let fields: Map<String, Json> = serde_json::from_str(&object).map_err(|_| fmt::Error)?;
+                line.extend(fields);
+            }
+            writeln!(writer, "{}", serde_json::to_string(&line).map_err(|_| fmt::Error)?)
+        }
+    }
+
+    #[test]
+    fn json_lines_are_the_text_they_were_before() {
+        let (ours, reference) = (Shared::default(), Shared::default());
+        let (o, r) = (ours.clone(), reference.clone());
+        let subscriber = tracing_subscriber::registry()
+            .with(layer(LogFormat::Json, move || o.clone(), false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                    .event_format(ReferenceJsonLines)
+                    .with_writer(move || r.clone()),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            log_every_kind_of_line();
+            let span = tracing::info_span!("outer", shared = "outer", only_outer = 1_u64);
+            let _outer = span.enter();
+            let inner = tracing::info_span!("inner", shared = "inner", bytes = tracing::field::Empty);
+            let _inner = inner.enter();
+            inner.record("shared", "inner, recorded again");
+            tracing::info!(shared = "event", big = u64::MAX, small = i64::MIN, nan = f64::NAN, tiny = 1e-300_f64, "overrides");
+        });
+        let text = |out: &Shared| String::from_utf8(lock(&out.0).clone()).expect("utf-8");
+        let (ours, reference) = (text(&ours), text(&reference));
+        let strip = |text: &str| -> Vec<String> {
+            text.lines()
+                .map(|line| {
+                    let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                    let stamp = value["timestamp"].as_str().expect("a timestamp");
+                    assert_eq!(without_timestamps(&format!("{stamp} x")), "x", "{stamp}");
+                    line.replace(stamp, "-")
+                })
+                .collect()
+        };
+        let (ours, reference) = (strip(&ours), strip(&reference));
+        assert_eq!(ours.len(), 11);
+        for (ours, reference) in ours.iter().zip(&reference) {
+            assert_eq!(ours, reference);
+        }
+        assert!(ours[10].contains(r#""only_outer":1,"shared":"event","small":-9223372036854775808"#), "{}", ours[10]);
     }
 
     #[test]
