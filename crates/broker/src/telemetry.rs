@@ -365,7 +365,10 @@ impl Visit for HumanVisitor<'_, '_> {
             self.name(field).and_then(|()| {
                 // `Debug` of a string of printable ASCII without a quote or
                 // a backslash is the string in quotes.
-                if value.bytes().all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\') {
+                if value
+                    .bytes()
+                    .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+                {
                     self.writer.write_char('"')?;
                     self.writer.write_str(value)?;
                     self.writer.write_char('"')
@@ -619,8 +622,12 @@ fn line_text(mut line: Vec<(&str, Value<'_>)>) -> String {
     line.sort_by(|a, b| a.0.cmp(b.0));
     let size: usize = line
         .iter()
-        .map(|(name, value)| name.len() + 4 + match value {
-            Value::Json(text) | Value::Text(text) => text.len() + 2,
+        .map(|(name, value)| {
+            name.len()
+                + 4
+                + match value {
+                    Value::Json(text) | Value::Text(text) => text.len() + 2,
+                }
         })
         .sum();
     let mut out = Vec::with_capacity(size + 2);
@@ -661,8 +668,13 @@ fn members<'a>(object: &'a str, line: &mut Vec<(&'a str, Value<'a>)>) {
             return;
         }
         let value_start = name_end + 1;
-        let Some(value_end) = value_end(bytes, value_start) else { return };
-        line.push((&object[at + 1..name_end - 1], Value::Json(&object[value_start..value_end])));
+        let Some(value_end) = value_end(bytes, value_start) else {
+            return;
+        };
+        line.push((
+            &object[at + 1..name_end - 1],
+            Value::Json(&object[value_start..value_end]),
+        ));
         at = value_end;
         if bytes.get(at) == Some(&b',') {
             at += 1;
@@ -764,7 +776,10 @@ mod tests {
             tracing::debug!(count = 3, "nested");
             tracing::trace!("no fields in the span");
         }
-        let failure = Failure("outer \u{1b}", Some(Box::new(Failure("inner", Some(Box::new(Failure("root \u{7}", None)))))));
+        let failure = Failure(
+            "outer \u{1b}",
+            Some(Box::new(Failure("inner", Some(Box::new(Failure("root \u{7}", None)))))),
+        );
         tracing::error!(error = &failure as &(dyn std::error::Error + 'static), "failed");
         tracing::error!(error = &Failure("alone", None) as &(dyn std::error::Error + 'static));
         drop(_entered);
@@ -808,8 +823,14 @@ mod tests {
         assert!(ours.contains(
             r#" INFO request{request_id=0191f1c2-7a4e method=POST route=/uploads/sign tenant="acme" subject="a\"b\\c\nd\te\u{1b}[31mred\u{7f}\u{85}é雪😀'"}: audit: audit action="sign""#
         ), "{ours}");
-        assert!(ours.contains(r#"WARN request{"#) && ours.contains(r"message 1 with a"), "{ours}");
-        assert!(ours.contains(r"e\x1b[31mred\x7f\u{85}é雪😀'"), "the message's controls are escaped: {ours}");
+        assert!(
+            ours.contains(r#"WARN request{"#) && ours.contains(r"message 1 with a"),
+            "{ours}"
+        );
+        assert!(
+            ours.contains(r"e\x1b[31mred\x7f\u{85}é雪😀'"),
+            "the message's controls are escaped: {ours}"
+        );
     }
 
     #[test]
@@ -833,7 +854,10 @@ mod tests {
         );
         // Nested values and strings that look like delimiters are single values.
         let mut line = Vec::new();
-        members(r#"{"a":[1,[2,{"b":"}"}]],"c":"x,\"]}","d":-1.5e3,"e":true,"f":null}"#, &mut line);
+        members(
+            r#"{"a":[1,[2,{"b":"}"}]],"c":"x,\"]}","d":-1.5e3,"e":true,"f":null}"#,
+            &mut line,
+        );
         assert_eq!(
             line_text(line),
             r#"{"a":[1,[2,{"b":"}"}]],"c":"x,\"]}","d":-1.5e3,"e":true,"f":null}"#
@@ -869,9 +893,7 @@ mod tests {
             let mut objects = Vec::new();
             for span in ctx.event_scope().into_iter().flat_map(|scope| scope.from_root()) {
                 let extensions = span.extensions();
-                if let Some(fields) = extensions
-                    .get::<FormattedFields<tracing_subscriber::fmt::format::JsonFields>>()
-                {
+                if let Some(fields) = extensions.get::<FormattedFields<tracing_subscriber::fmt::format::JsonFields>>() {
                     objects.push(fields.fields.clone());
                 }
             }
@@ -905,7 +927,14 @@ mod tests {
             let inner = tracing::info_span!("inner", shared = "inner", bytes = tracing::field::Empty);
             let _inner = inner.enter();
             inner.record("shared", "inner, recorded again");
-            tracing::info!(shared = "event", big = u64::MAX, small = i64::MIN, nan = f64::NAN, tiny = 1e-300_f64, "overrides");
+            tracing::info!(
+                shared = "event",
+                big = u64::MAX,
+                small = i64::MIN,
+                nan = f64::NAN,
+                tiny = 1e-300_f64,
+                "overrides"
+            );
         });
         let text = |out: &Shared| String::from_utf8(lock(&out.0).clone()).expect("utf-8");
         let (ours, reference) = (text(&ours), text(&reference));
@@ -924,7 +953,11 @@ mod tests {
         for (ours, reference) in ours.iter().zip(&reference) {
             assert_eq!(ours, reference);
         }
-        assert!(ours[10].contains(r#""only_outer":1,"shared":"event","small":-9223372036854775808"#), "{}", ours[10]);
+        assert!(
+            ours[10].contains(r#""only_outer":1,"shared":"event","small":-9223372036854775808"#),
+            "{}",
+            ours[10]
+        );
     }
 
     #[test]

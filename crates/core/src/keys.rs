@@ -299,7 +299,9 @@ std::thread_local! {
 
 impl UploadId {
     pub fn new() -> Self {
-        Self(Uuid::new_v7(Timestamp::now(ThreadLocalContext::new(&UPLOAD_ID_CONTEXT))))
+        Self(Uuid::new_v7(Timestamp::now(ThreadLocalContext::new(
+            &UPLOAD_ID_CONTEXT,
+        ))))
     }
 
     fn parse(raw: &str) -> Option<Self> {

@@ -17,9 +17,9 @@ use time::OffsetDateTime;
 
 use crate::config::Encryption;
 use crate::json;
-use crate::text::{push_date, push_padded, push_time};
 use crate::keys::ObjectKey;
 use crate::secret::Secret;
+use crate::text::{push_date, push_padded, push_time};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const META_PREFIX: &str = "x-amz-meta-";
@@ -323,7 +323,10 @@ mod tests {
             ("x-amz-meta-filename".to_owned(), "we\"ird\\name\n.png".to_owned()),
         ]);
         let text = policy_document("2026-01-01T01:00:00.000Z", "uploads", 2_097_152, &fields);
-        assert!(text.capacity() >= text.len() && text.capacity() < text.len() + 128, "sized once");
+        assert!(
+            text.capacity() >= text.len() && text.capacity() < text.len() + 128,
+            "sized once"
+        );
         assert_eq!(
             String::from_utf8(text.clone()).expect("utf-8"),
             r#"{"expiration":"2026-01-01T01:00:00.000Z","conditions":[{"bucket":"uploads"},["content-length-range",1,2097152],["eq","$key","staging/acme/a.png"],["eq","$x-amz-meta-filename","we\"ird\\name\n.png"]]}"#

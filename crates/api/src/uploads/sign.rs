@@ -112,11 +112,14 @@ impl SignResponse {
     /// signed fields byte by byte (issue 15: every sign writes one).
     pub fn to_json(&self) -> Vec<u8> {
         let size = |members: &Option<BTreeMap<String, String>>| -> usize {
-            members.iter().flatten().map(|(name, value)| name.len() + value.len() + 6).sum()
+            members
+                .iter()
+                .flatten()
+                .map(|(name, value)| name.len() + value.len() + 6)
+                .sum()
         };
-        let mut out = Vec::with_capacity(
-            self.url.len() + self.object_key.len() + size(&self.fields) + size(&self.headers) + 128,
-        );
+        let mut out =
+            Vec::with_capacity(self.url.len() + self.object_key.len() + size(&self.fields) + size(&self.headers) + 128);
         out.extend_from_slice(br#"{"method":"#);
         json::push_str(&mut out, self.method);
         out.extend_from_slice(br#","url":"#);
@@ -318,7 +321,10 @@ mod tests {
         let fields = BTreeMap::from([
             ("key".to_owned(), "staging/acme/avatar/a.jpg".to_owned()),
             ("policy".to_owned(), "eyJleHBpcmF0aW9uIjoi".repeat(50)),
-            ("x-amz-meta-filename".to_owned(), "a \"quoted\"\\name\u{1b}.jpg".to_owned()),
+            (
+                "x-amz-meta-filename".to_owned(),
+                "a \"quoted\"\\name\u{1b}.jpg".to_owned(),
+            ),
         ]);
         let headers = BTreeMap::from([("content-length".to_owned(), "10".to_owned())]);
         for reply in [
