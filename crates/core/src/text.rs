@@ -2,7 +2,7 @@
 //! the formatting machinery: the sign path writes several per request, and
 //! every log line starts with a timestamp (issue 15).
 
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
 
@@ -42,17 +42,23 @@ pub fn push_time(text: &mut String, t: OffsetDateTime, sep: &str) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds), the timestamp
-/// tracing-subscriber's `SystemTime` timer writes, for the years 0 to 9999;
-/// `false`, and nothing written, for another year.
+/// tracing-subscriber's `SystemTime` timer writes, for the years 1970 to
+/// 9999; `false`, and nothing written, for another time.
 pub fn push_log_timestamp(text: &mut String, now: SystemTime) -> bool {
-    let t = OffsetDateTime::from(now);
-    if !(0..=9999).contains(&t.year()) {
+    let Ok(since) = now.duration_since(UNIX_EPOCH) else {
         return false;
-    }
+    };
+    let Some(t) = i64::try_from(since.as_secs())
+        .ok()
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        .filter(|t| t.year() <= 9999)
+    else {
+        return false;
+    };
     push_date(text, t, "-");
     push_time(text, t, ":");
     text.push('.');
-    push_padded(text, t.microsecond(), 6);
+    push_padded(text, since.subsec_micros(), 6);
     text.push('Z');
     true
 }
@@ -80,8 +86,13 @@ mod tests {
         assert!(push_log_timestamp(&mut stamp, SystemTime::UNIX_EPOCH));
         assert_eq!(stamp, "1970-01-01T00:00:00.000000Z");
         stamp.clear();
-        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800);
-        assert!(!push_log_timestamp(&mut stamp, far));
-        assert_eq!(stamp, "");
+        for unusual in [
+            SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(u64::MAX / 2),
+            SystemTime::UNIX_EPOCH - Duration::from_secs(1),
+        ] {
+            assert!(!push_log_timestamp(&mut stamp, unusual));
+            assert_eq!(stamp, "");
+        }
     }
 }

@@ -310,7 +310,7 @@ mod tests {
         }
         let expired = token(unix_now() - 10, SECRET);
         assert_eq!(verifier.verify(&expired).await, Err(AuthFailure::Expired));
-        assert!(verifier.verified.0.lock().expect("lock").is_empty());
+        assert!(verifier.verified.0.read().expect("lock").is_empty());
     }
 
     #[test]
@@ -341,10 +341,13 @@ mod tests {
         }
         // Full: at 50 the expired half is forgotten first.
         verified.insert("new", &caller, 100, 50);
-        let kept = verified.0.lock().expect("lock").len();
+        let kept = verified.0.read().expect("lock").len();
         assert_eq!(kept, VERIFIED_MAX / 2 + 1);
         assert_eq!(verified.get("t1", 50), Some(caller.clone()));
         assert_eq!(verified.get("t0", 50), None);
+        // A token found expired is forgotten.
         assert_eq!(verified.get("t1", 101), None);
+        assert_eq!(verified.0.read().expect("lock").len(), VERIFIED_MAX / 2);
+        assert_eq!(verified.get("t1", 50), None);
     }
 }
