@@ -260,9 +260,7 @@ where
     ) -> fmt::Result {
         let metadata = event.metadata();
         let mut line = String::with_capacity(32);
-        if !broker_core::text::push_log_timestamp(&mut line, std::time::SystemTime::now()) {
-            SystemTime.format_time(&mut Writer::new(&mut line))?;
-        }
+        push_timestamp(&mut line)?;
         line.push(' ');
         line.push_str(match *metadata.level() {
             tracing::Level::TRACE => "TRACE ",
@@ -290,6 +288,16 @@ where
         writer.write_str(": ")?;
         ctx.format_fields(writer.by_ref(), event)?;
         writer.write_char('\n')
+    }
+}
+
+/// Now, as tracing-subscriber's `SystemTime` timer writes it (directly for
+/// the years 1970 to 9999, through the timer otherwise).
+fn push_timestamp(line: &mut String) -> fmt::Result {
+    if broker_core::text::push_log_timestamp(line, std::time::SystemTime::now()) {
+        Ok(())
+    } else {
+        SystemTime.format_time(&mut Writer::new(line))
     }
 }
 
@@ -588,9 +596,7 @@ where
     ) -> fmt::Result {
         let metadata = event.metadata();
         let mut timestamp = String::with_capacity(27);
-        if !broker_core::text::push_log_timestamp(&mut timestamp, std::time::SystemTime::now()) {
-            SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-        }
+        push_timestamp(&mut timestamp)?;
         let mut own = String::new();
         ctx.format_fields(Writer::new(&mut own), event)?;
         // The fields are borrowed where the formatter left them (the spans'
