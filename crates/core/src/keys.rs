@@ -32,7 +32,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use uuid::Uuid;
+use uuid::timestamp::context::{ContextV7, ThreadLocalContext};
+use uuid::{Timestamp, Uuid};
 
 use crate::content_type::{CSV, ContentType, JSON};
 use crate::profile::{EXPORTS_AREA, PROFILES, Profile, served_areas, upload_areas};
@@ -288,9 +289,19 @@ impl ScopeRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UploadId(Uuid);
 
+std::thread_local! {
+    /// Each thread's UUIDv7 counter: `Uuid::now_v7`'s one shared context is
+    /// a mutex that the HTTP workers contended for on every sign (issue 15).
+    /// Ids stay unique (the counter is reseeded at random every millisecond)
+    /// and ordered within a thread; across threads, by their millisecond.
+    static UPLOAD_ID_CONTEXT: ContextV7 = const { ContextV7::new() };
+}
+
 impl UploadId {
     pub fn new() -> Self {
-        Self(Uuid::now_v7())
+        Self(Uuid::new_v7(Timestamp::now(ThreadLocalContext::new(
+            &UPLOAD_ID_CONTEXT,
+        ))))
     }
 
     fn parse(raw: &str) -> Option<Self> {

@@ -17,12 +17,15 @@
 //! * [`store`]: the store client; [`post_policy`] and [`presigned_put`]: the
 //!   SigV4 presigned POST and PUT signers.
 //! * [`cleanup`]: removing abandoned staging objects.
+//! * [`json`]: JSON strings written as `serde_json` writes them, faster (the
+//!   sign path); [`text`]: fixed-width dates and numbers (SigV4, log lines).
 
 pub mod cleanup;
 pub mod config;
 pub mod content_type;
 pub mod disposition;
 pub mod endpoint;
+pub mod json;
 pub mod keys;
 pub mod metrics;
 pub mod post_policy;
@@ -31,6 +34,7 @@ pub mod profile;
 pub mod record;
 pub mod secret;
 pub mod store;
+pub mod text;
 pub mod tls;
 
 pub use config::Settings;

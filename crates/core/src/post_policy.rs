@@ -16,10 +16,23 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::config::Encryption;
+use crate::json;
 use crate::keys::ObjectKey;
 use crate::secret::Secret;
+use crate::text::{push_date, push_padded, push_time};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+const META_PREFIX: &str = "x-amz-meta-";
+
+/// `parts` joined into a string of the right size (no formatting machinery:
+/// the sign path runs this on every request, issue 15).
+fn concat(parts: &[&str]) -> String {
+    let mut text = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        text.push_str(part);
+    }
+    text
+}
 
 /// Credentials as they are at signing time (the chain may rotate them).
 #[derive(Debug, Clone)]
@@ -76,7 +89,7 @@ impl Stored<'_> {
             }
         }
         let metadata = self.metadata.iter();
-        headers.extend(metadata.map(|(name, value)| (format!("x-amz-meta-{name}"), value.clone())));
+        headers.extend(metadata.map(|(name, value)| (concat(&[META_PREFIX, name]), value.clone())));
         headers
     }
 }
@@ -160,34 +173,29 @@ fn epoch_day(now: SystemTime) -> u64 {
 
 /// `YYYYMMDD`.
 fn short_date(t: OffsetDateTime) -> String {
-    format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day())
+    let mut text = String::with_capacity(8);
+    push_date(&mut text, t, "");
+    text
 }
 
 /// `YYYYMMDDTHHMMSSZ` (`x-amz-date`).
 fn amz_date(t: OffsetDateTime) -> String {
-    let mut text = date_time(t, "", "");
+    let mut text = String::with_capacity(16);
+    push_date(&mut text, t, "");
+    push_time(&mut text, t, "");
     text.push('Z');
     text
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the policy's `expiration`).
 fn expiration(t: OffsetDateTime) -> String {
-    let mut text = date_time(t, "-", ":");
-    text.push_str(&format!(".{:03}Z", t.millisecond()));
+    let mut text = String::with_capacity(24);
+    push_date(&mut text, t, "-");
+    push_time(&mut text, t, ":");
+    text.push('.');
+    push_padded(&mut text, u32::from(t.millisecond()), 3);
+    text.push('Z');
     text
-}
-
-/// Date `T` time, each field fixed-width, with `date_sep` and `time_sep` between them.
-fn date_time(t: OffsetDateTime, date_sep: &str, time_sep: &str) -> String {
-    format!(
-        "{:04}{date_sep}{:02}{date_sep}{:02}T{:02}{time_sep}{:02}{time_sep}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 impl<'a> PostPolicy<'a> {
@@ -223,10 +231,14 @@ impl<'a> PostPolicy<'a> {
         let now_utc = OffsetDateTime::from(now);
         let amz_date = amz_date(now_utc);
         let expiration = expiration(now_utc + self.expires_in);
-        let credential = format!(
-            "{}/{}/{}/s3/aws4_request",
-            credentials.access_key, signing_key.date, self.to.region
-        );
+        let credential = concat(&[
+            &credentials.access_key,
+            "/",
+            &signing_key.date,
+            "/",
+            self.to.region,
+            "/s3/aws4_request",
+        ]);
 
         let mut fields = BTreeMap::new();
         fields.insert("key".to_owned(), self.to.key.as_str().to_owned());
@@ -239,13 +251,8 @@ impl<'a> PostPolicy<'a> {
         }
         fields.extend(self.object.headers());
 
-        let policy = PolicyDocument {
-            expiration: &expiration,
-            bucket: self.bucket,
-            max_bytes: self.max_bytes,
-            fields: &fields,
-        };
-        let policy_b64 = BASE64.encode(serde_json::to_vec(&policy).expect("a policy always serialises"));
+        let policy = policy_document(&expiration, self.bucket, self.max_bytes, &fields);
+        let policy_b64 = BASE64.encode(policy);
         let signature = aws_sigv4::sign::v4::calculate_signature(&signing_key.key, policy_b64.as_bytes());
         fields.insert("policy".to_owned(), policy_b64);
         fields.insert("x-amz-signature".to_owned(), signature);
@@ -257,44 +264,30 @@ impl<'a> PostPolicy<'a> {
     }
 }
 
-/// The policy JSON, serialised straight from the form fields: every field is
+/// The policy JSON, written straight from the form fields: every field is
 /// pinned with `eq`, plus the bucket and the size range.
-struct PolicyDocument<'a> {
-    expiration: &'a str,
-    bucket: &'a str,
-    max_bytes: u64,
-    fields: &'a BTreeMap<String, String>,
-}
-
-impl Serialize for PolicyDocument<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-
-        struct Conditions<'a>(&'a PolicyDocument<'a>);
-        impl Serialize for Conditions<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut seq = serializer.serialize_seq(Some(self.0.fields.len() + 2))?;
-                seq.serialize_element(&BTreeMap::from([("bucket", self.0.bucket)]))?;
-                seq.serialize_element(&("content-length-range", 1, self.0.max_bytes))?;
-                for (name, value) in self.0.fields {
-                    seq.serialize_element(&("eq", DollarName(name), value))?;
-                }
-                seq.end()
-            }
-        }
-        /// `$name` without allocating it.
-        struct DollarName<'a>(&'a str);
-        impl Serialize for DollarName<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(&format_args!("${}", self.0))
-            }
-        }
-
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("expiration", self.expiration)?;
-        map.serialize_entry("conditions", &Conditions(self))?;
-        map.end()
+/// `{"expiration":…,"conditions":[{"bucket":…},["content-length-range",1,max],["eq","$name",value],…]}`
+fn policy_document(expiration: &str, bucket: &str, max_bytes: u64, fields: &BTreeMap<String, String>) -> Vec<u8> {
+    // `,["eq","$` `",` `"` `"]` around each field; the rest is under 128 bytes.
+    let pinned: usize = fields.iter().map(|(name, value)| name.len() + value.len() + 14).sum();
+    let mut out = Vec::with_capacity(pinned + expiration.len() + bucket.len() + 128);
+    out.push(b'{');
+    json::push_name(&mut out, "expiration");
+    json::push_str(&mut out, expiration);
+    out.extend_from_slice(br#","conditions":[{"bucket":"#);
+    json::push_str(&mut out, bucket);
+    out.extend_from_slice(br#"},["content-length-range",1,"#);
+    json::push_u64(&mut out, max_bytes);
+    out.push(b']');
+    for (name, value) in fields {
+        out.extend_from_slice(br#",["eq","#);
+        json::push_joined(&mut out, &["$", name]);
+        out.push(b',');
+        json::push_str(&mut out, value);
+        out.push(b']');
     }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 #[cfg(test)]
@@ -315,10 +308,31 @@ mod tests {
         assert_eq!(short_date(t), "20260304");
         assert_eq!(amz_date(t), "20260304T050607Z");
         assert_eq!(expiration(t), "2026-03-04T05:06:07.089Z");
+        let late = OffsetDateTime::from(SystemTime::UNIX_EPOCH + Duration::from_millis(253_402_300_799_999));
+        assert_eq!(expiration(late), "9999-12-31T23:59:59.999Z");
         assert_eq!(
             epoch_day(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 3 - 1)),
             2
         );
+    }
+
+    #[test]
+    fn the_policy_document_is_exact_json_text() {
+        let fields = BTreeMap::from([
+            ("key".to_owned(), "staging/acme/a.png".to_owned()),
+            ("x-amz-meta-filename".to_owned(), "we\"ird\\name\n.png".to_owned()),
+        ]);
+        let text = policy_document("2026-01-01T01:00:00.000Z", "uploads", 2_097_152, &fields);
+        assert!(
+            text.capacity() >= text.len() && text.capacity() < text.len() + 128,
+            "sized once"
+        );
+        assert_eq!(
+            String::from_utf8(text.clone()).expect("utf-8"),
+            r#"{"expiration":"2026-01-01T01:00:00.000Z","conditions":[{"bucket":"uploads"},["content-length-range",1,2097152],["eq","$key","staging/acme/a.png"],["eq","$x-amz-meta-filename","we\"ird\\name\n.png"]]}"#
+        );
+        let parsed: Value = serde_json::from_slice(&text).expect("json");
+        assert_eq!(parsed["conditions"][3][2], "we\"ird\\name\n.png");
     }
 
     #[test]

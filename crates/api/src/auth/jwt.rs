@@ -15,7 +15,7 @@
 //! key can leave the JWKS.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use broker_core::config::JwtSettings;
@@ -46,26 +46,32 @@ pub struct JwtVerifier {
 /// HS256 tokens that verified: the caller each names and the last second
 /// (`exp` plus the leeway) it is valid in.
 #[derive(Default)]
-struct Verified(Mutex<HashMap<Box<str>, (Caller, u64)>>);
+struct Verified(RwLock<HashMap<Box<str>, (Caller, u64)>>);
 
 /// The most tokens remembered; past it, expired ones are forgotten, then all.
 const VERIFIED_MAX: usize = 10_000;
 
 impl Verified {
+    /// A read lock: the HTTP workers look tokens up side by side (issue 15:
+    /// a mutex here made them wait for each other on every request).
     fn get(&self, token: &str, now: u64) -> Option<Caller> {
-        let mut verified = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match verified.get(token) {
-            Some((caller, valid_until)) if now <= *valid_until => Some(caller.clone()),
-            Some(_) => {
-                verified.remove(token);
-                None
+        {
+            let verified = self.0.read().unwrap_or_else(PoisonError::into_inner);
+            match verified.get(token) {
+                Some((caller, valid_until)) if now <= *valid_until => return Some(caller.clone()),
+                Some(_) => {}
+                None => return None,
             }
-            None => None,
         }
+        let mut verified = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if verified.get(token).is_some_and(|(_, valid_until)| now > *valid_until) {
+            verified.remove(token);
+        }
+        None
     }
 
     fn insert(&self, token: &str, caller: &Caller, valid_until: u64, now: u64) {
-        let mut verified = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut verified = self.0.write().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_MAX {
             verified.retain(|_, (_, until)| now <= *until);
             if verified.len() >= VERIFIED_MAX {
@@ -304,7 +310,7 @@ mod tests {
         }
         let expired = token(unix_now() - 10, SECRET);
         assert_eq!(verifier.verify(&expired).await, Err(AuthFailure::Expired));
-        assert!(verifier.verified.0.lock().expect("lock").is_empty());
+        assert!(verifier.verified.0.read().expect("lock").is_empty());
     }
 
     #[test]
@@ -335,10 +341,13 @@ mod tests {
         }
         // Full: at 50 the expired half is forgotten first.
         verified.insert("new", &caller, 100, 50);
-        let kept = verified.0.lock().expect("lock").len();
+        let kept = verified.0.read().expect("lock").len();
         assert_eq!(kept, VERIFIED_MAX / 2 + 1);
         assert_eq!(verified.get("t1", 50), Some(caller.clone()));
         assert_eq!(verified.get("t0", 50), None);
+        // A token found expired is forgotten.
         assert_eq!(verified.get("t1", 101), None);
+        assert_eq!(verified.0.read().expect("lock").len(), VERIFIED_MAX / 2);
+        assert_eq!(verified.get("t1", 50), None);
     }
 }

@@ -179,7 +179,7 @@ authed_route! {
             query.scope.as_deref(),
         );
         let response = super::uploads::signed_upload(&call.state, &call.service, &call.caller, &request).await?;
-        Ok(HttpResponse::Ok().json(response))
+        Ok(super::uploads::sign_reply(&response))
     }
 }
 

@@ -36,8 +36,16 @@ authed_route! {
     /// the `x-amz-meta-*` record. The store answers a violation itself (docs/api.md).
     pub async fn sign(call: Call<Auth>, body: web::Json<SignRequest>) -> Result<HttpResponse, ApiError> {
         let response = signed_upload(&call.state, &call.service, &call.caller, &body).await?;
-        Ok(HttpResponse::Ok().json(response))
+        Ok(sign_reply(&response))
     }
+}
+
+/// A sign's 200 reply (`/uploads/sign` and `/s3/params`), written by
+/// [`SignResponse::to_json`].
+pub(crate) fn sign_reply(response: &SignResponse) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(header::ContentType::json())
+        .body(response.to_json())
 }
 
 /// A sign and its audit line (`/uploads/sign` and `/s3/params`); the
