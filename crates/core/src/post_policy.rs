@@ -180,20 +180,23 @@ fn short_date(t: OffsetDateTime) -> String {
 
 /// `YYYYMMDDTHHMMSSZ` (`x-amz-date`).
 fn amz_date(t: OffsetDateTime) -> String {
-    let mut text = String::with_capacity(16);
-    push_date(&mut text, t, "");
-    push_time(&mut text, t, "");
-    text.push('Z');
-    text
+    utc_time(t, false)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the policy's `expiration`).
 fn expiration(t: OffsetDateTime) -> String {
+    utc_time(t, true)
+}
+
+/// `t` in UTC, `Z`-terminated: with separators and milliseconds, or neither.
+fn utc_time(t: OffsetDateTime, separated: bool) -> String {
     let mut text = String::with_capacity(24);
-    push_date(&mut text, t, "-");
-    push_time(&mut text, t, ":");
-    text.push('.');
-    push_padded(&mut text, u32::from(t.millisecond()), 3);
+    push_date(&mut text, t, if separated { "-" } else { "" });
+    push_time(&mut text, t, if separated { ":" } else { "" });
+    if separated {
+        text.push('.');
+        push_padded(&mut text, u32::from(t.millisecond()), 3);
+    }
     text.push('Z');
     text
 }
