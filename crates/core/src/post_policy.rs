@@ -19,7 +19,7 @@ use crate::config::Encryption;
 use crate::json;
 use crate::keys::ObjectKey;
 use crate::secret::Secret;
-use crate::text::{push_date, push_padded, push_time};
+use crate::text::{push_date, push_iso, push_time};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const META_PREFIX: &str = "x-amz-meta-";
@@ -180,24 +180,17 @@ fn short_date(t: OffsetDateTime) -> String {
 
 /// `YYYYMMDDTHHMMSSZ` (`x-amz-date`).
 fn amz_date(t: OffsetDateTime) -> String {
-    utc_time(t, false)
+    let mut text = String::with_capacity(16);
+    push_date(&mut text, t, "");
+    push_time(&mut text, t, "");
+    text.push('Z');
+    text
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the policy's `expiration`).
 fn expiration(t: OffsetDateTime) -> String {
-    utc_time(t, true)
-}
-
-/// `t` in UTC, `Z`-terminated: with separators and milliseconds, or neither.
-fn utc_time(t: OffsetDateTime, separated: bool) -> String {
     let mut text = String::with_capacity(24);
-    push_date(&mut text, t, if separated { "-" } else { "" });
-    push_time(&mut text, t, if separated { ":" } else { "" });
-    if separated {
-        text.push('.');
-        push_padded(&mut text, u32::from(t.millisecond()), 3);
-    }
-    text.push('Z');
+    push_iso(&mut text, t, u32::from(t.millisecond()), 3);
     text
 }
 

@@ -55,12 +55,18 @@ pub fn push_log_timestamp(text: &mut String, now: SystemTime) -> bool {
     else {
         return false;
     };
+    push_iso(text, t, since.subsec_micros(), 6);
+    true
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.{fraction}Z`, the fraction of a second `fraction`
+/// written zero-padded to `width` digits (3 for milliseconds, 6 for micro).
+pub fn push_iso(text: &mut String, t: OffsetDateTime, fraction: u32, width: usize) {
     push_date(text, t, "-");
     push_time(text, t, ":");
     text.push('.');
-    push_padded(text, since.subsec_micros(), 6);
+    push_padded(text, fraction, width);
     text.push('Z');
-    true
 }
 
 #[cfg(test)]
