@@ -356,7 +356,8 @@ async fn verify_and_promote(
             let mut put = Box::pin(put);
             let mut decide = pin!(decide);
             tokio::select! {
-                // Refused: the write is dropped short of its last byte.
+                // The verdict: refused, the write is dropped short of its
+                // last byte (`?`); accepted, the gate is open and it finishes.
                 decided = &mut decide => (decided?, put.await),
                 // Only a failure ends the write before the gate opens.
                 written = &mut put => (decide.await?, written),
